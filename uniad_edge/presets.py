@@ -1,0 +1,119 @@
+"""Model presets: the paper's settings and the official code's, in one place.
+
+Pure data (no torch), so the CLI and the runtime can describe a model without the training stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# EfficientNet-B4 (lukemelas block numbering): stage -> (last block index, channels, stride).
+STAGE_BLOCK = {1: 1, 2: 5, 3: 9, 4: 21, 5: 31}
+STAGE_CHANNELS = {1: 24, 2: 32, 3: 56, 4: 160, 5: 448}
+STAGE_STRIDE = {1: 2, 2: 4, 3: 8, 4: 16, 5: 32}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+SCORE_REDUCTIONS = ("max", "mean", "std")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything that fixes a UniAD model's shapes and its scoring rule."""
+
+    name: str
+    input_size: tuple[int, int]
+    stages: tuple[int, ...]
+    output_stride: int
+    score: str = "max"
+    score_pool: int = 16
+    hidden_dim: int = 256
+    nhead: int = 8
+    num_encoder_layers: int = 4
+    num_decoder_layers: int = 4
+    dim_feedforward: int = 1024
+    dropout: float = 0.1
+    neighbor_size: tuple[int, int] = (7, 7)
+    neighbor_mask: tuple[bool, bool, bool] = (True, True, True)
+    jitter_scale: float = 20.0
+    jitter_prob: float = 1.0
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        h, w = self.input_size
+        if h % self.output_stride or w % self.output_stride:
+            raise ValueError(
+                f"preset {self.name!r}: input {h}x{w} is not divisible by the output stride "
+                f"{self.output_stride}"
+            )
+        bad = [s for s in self.stages if s not in STAGE_BLOCK]
+        if bad or not self.stages or list(self.stages) != sorted(set(self.stages)):
+            raise ValueError(f"preset {self.name!r}: stages must be increasing values of 1..5")
+        if self.score not in SCORE_REDUCTIONS:
+            raise ValueError(f"preset {self.name!r}: score must be one of {SCORE_REDUCTIONS}")
+        if self.hidden_dim % self.nhead:
+            raise ValueError(f"preset {self.name!r}: hidden_dim must be divisible by nhead")
+
+    @property
+    def taps(self) -> tuple[int, ...]:
+        """EfficientNet-B4 block indices whose outputs feed the neck."""
+        return tuple(STAGE_BLOCK[s] for s in self.stages)
+
+    @property
+    def channels(self) -> int:
+        return sum(STAGE_CHANNELS[s] for s in self.stages)
+
+    @property
+    def feature_size(self) -> tuple[int, int]:
+        h, w = self.input_size
+        return h // self.output_stride, w // self.output_stride
+
+    @property
+    def tokens(self) -> int:
+        fh, fw = self.feature_size
+        return fh * fw
+
+    @property
+    def feature_map(self) -> tuple[int, int, int]:
+        return (*self.feature_size, self.channels)
+
+    def replace(self, **changes: Any) -> Preset:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preset:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown preset fields: {', '.join(sorted(unknown))}")
+        kwargs = dict(data)
+        for key in ("input_size", "stages", "neighbor_size", "neighbor_mask", "mean", "std"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+
+PRESETS: dict[str, Preset] = {
+    "mvtec-512": Preset("mvtec-512", (512, 512), (1, 2, 3, 4, 5), 16, score="max"),
+    "mvtec-224": Preset("mvtec-224", (224, 224), (1, 2, 3, 4), 16, score="max"),
+    "cifar10": Preset("cifar10", (32, 32), (1, 2, 3, 4, 5), 4, score="mean"),
+}
+DEFAULT_PRESET = "mvtec-512"
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name, with a one-line error listing the valid names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}"
+        ) from None

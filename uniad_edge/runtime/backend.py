@@ -1,0 +1,45 @@
+"""One interface for every inference engine (Polygraphy's Runner idea): ONNX Runtime, TensorRT,
+PyTorch. A backend takes a uint8 BGR batch at the model's input size and returns maps and scores.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+
+import numpy as np
+
+from ..metadata import ModelMetadata
+
+
+class Backend(ABC):
+    """Loads one artifact; `infer` is the hot path and must not allocate large buffers per call."""
+
+    name: str = "backend"
+
+    def __init__(self, metadata: ModelMetadata) -> None:
+        self.metadata = metadata
+
+    @property
+    def input_shape(self) -> tuple[int | None, int, int, int]:
+        """(batch or None when dynamic, height, width, 3): what `infer` accepts."""
+        h, w = self.metadata.input_size
+        return (self.metadata.batch, h, w, 3)
+
+    @abstractmethod
+    def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 [B, H, W, 3] BGR -> (anomaly maps float32 [B, H, W], scores float32 [B])."""
+
+    def close(self) -> None:
+        """Release sessions, contexts and device memory."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
