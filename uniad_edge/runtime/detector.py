@@ -1,0 +1,205 @@
+"""The Python API: `Detector("export/model.onnx")(frame)` -> a `Detection` with score and verdict.
+
+Frames of any size and of the common camera formats go in; the runtime only converts them to
+uint8 BGR and resizes them (bilinear) to the model's input, since normalisation and layout live
+inside the exported graph.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from ..errors import UniadError
+from ..metadata import ModelMetadata
+from .backend import Backend
+from .frames import to_bgr8
+from .loader import load_backend
+
+OK_COLOUR = (60, 200, 60)
+NG_COLOUR = (40, 40, 230)
+UNKNOWN_COLOUR = (200, 200, 200)
+
+
+@dataclass
+class Detection:
+    """One frame's result. `threshold` None means the model ships none and none was given:
+    then `normalized_score`, `is_anomalous` and `verdict` are None rather than a guess."""
+
+    score: float
+    threshold: float | None
+    model_map: np.ndarray = field(repr=False)
+    frame_size: tuple[int, int] = (0, 0)
+    preprocess_ms: float = 0.0
+    inference_ms: float = 0.0
+
+    @property
+    def normalized_score(self) -> float | None:
+        """score / threshold: 1.0 is the decision boundary whatever the model's score scale."""
+        return None if self.threshold is None else self.score / self.threshold
+
+    @property
+    def is_anomalous(self) -> bool | None:
+        """True when score >= threshold (NG)."""
+        return None if self.threshold is None else self.score >= self.threshold
+
+    @property
+    def verdict(self) -> str | None:
+        flag = self.is_anomalous
+        return None if flag is None else ("NG" if flag else "OK")
+
+    @cached_property
+    def anomaly_map(self) -> np.ndarray:
+        """float32 map at the frame's size (bilinear from the model's output), computed on use."""
+        h, w = self.frame_size
+        if self.model_map.shape == (h, w):
+            return self.model_map
+        return cv2.resize(self.model_map, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def heatmap(self) -> np.ndarray:
+        """JET colour map at frame size. Scaled so that 2x threshold is full red, which keeps
+        colours comparable between frames; per-frame min-max scaling would paint good parts red."""
+        top = 2.0 * self.threshold if self.threshold else float(self.anomaly_map.max()) or 1.0
+        scaled = cv2.convertScaleAbs(self.anomaly_map, alpha=255.0 / top)
+        return cv2.applyColorMap(scaled, cv2.COLORMAP_JET)
+
+    def overlay(self, frame: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+        """A new image: `frame` blended with the heatmap, verdict and score written top-left."""
+        image = to_bgr8(frame)
+        if image.shape[:2] != self.frame_size:
+            raise UniadError(
+                f"overlay frame is {image.shape[1]}x{image.shape[0]} but the detection was made "
+                f"on a {self.frame_size[1]}x{self.frame_size[0]} frame"
+            )
+        out = cv2.addWeighted(image, 1.0 - alpha, self.heatmap(), alpha, 0.0)
+        if self.verdict is None:
+            text, colour = f"score {self.score:.3g}", UNKNOWN_COLOUR
+        else:
+            colour = NG_COLOUR if self.is_anomalous else OK_COLOUR
+            text = f"{self.verdict} {self.normalized_score:.2f}"
+        scale = max(0.4, min(out.shape[:2]) / 400.0)
+        thickness = max(1, round(2 * scale))
+        origin = (int(8 * scale), int(28 * scale))
+        cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2)
+        cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness)
+        return out
+
+
+class Detector:
+    """Score BGR frames with an exported UniAD model (ONNX, TensorRT engine or checkpoint).
+
+    Calls are serialised by a lock: the input batch buffer is allocated once and reused.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | Backend,
+        *,
+        backend: str = "auto",
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        class_name: str | None = None,
+        threshold: float | None = None,
+        bit_depth: int | None = None,
+        max_batch: int = 8,
+    ) -> None:
+        if isinstance(model, Backend):
+            self.backend = model
+        else:
+            self.backend = load_backend(model, backend, providers=providers, threads=threads)
+        self.metadata: ModelMetadata = self.backend.metadata
+        self.class_name = class_name
+        self.threshold = self._resolve_threshold(class_name, threshold)
+        self.bit_depth = bit_depth
+        self.static_batch = self.backend.input_shape[0]
+        capacity = self.static_batch or max_batch
+        if capacity < 1:
+            raise UniadError(f"max_batch must be >= 1, got {max_batch}")
+        h, w = self.input_size
+        self._buffer = np.zeros((capacity, h, w, 3), np.uint8)
+        self._lock = threading.Lock()
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) that frames are resized to."""
+        h, w = self.metadata.input_size
+        return int(h), int(w)
+
+    def _resolve_threshold(self, class_name: str | None, threshold: float | None) -> float | None:
+        known = self.metadata.class_names
+        if class_name is not None and known and class_name not in known:
+            raise UniadError(
+                f"class {class_name!r} is not one this model was trained on: {', '.join(known)}"
+            )
+        value = threshold
+        if value is None:
+            value = self.metadata.thresholds.for_class(class_name)
+        if value is not None and not value > 0:
+            raise UniadError(f"threshold must be > 0, got {value}")
+        return None if value is None else float(value)
+
+    def __call__(self, frame: np.ndarray) -> Detection:
+        return self.predict([frame])[0]
+
+    def predict(self, frames: Iterable[np.ndarray] | np.ndarray) -> list[Detection]:
+        """Score a batch of frames (a sequence, or an NxHxWxC array), in chunks of the buffer."""
+        images = [to_bgr8(f, self.bit_depth) for f in frames]
+        step = len(self._buffer)
+        results: list[Detection] = []
+        for start in range(0, len(images), step):
+            results += self._predict_chunk(images[start : start + step])
+        return results
+
+    def _predict_chunk(self, images: list[np.ndarray]) -> list[Detection]:
+        n = len(images)
+        h, w = self.input_size
+        with self._lock:
+            t0 = time.perf_counter()
+            for slot, image in zip(self._buffer, images, strict=False):
+                if image.shape[:2] == (h, w):
+                    slot[...] = image
+                else:
+                    cv2.resize(image, (w, h), dst=slot, interpolation=cv2.INTER_LINEAR)
+            batch = self._buffer if self.static_batch else self._buffer[:n]
+            t1 = time.perf_counter()
+            maps, scores = self.backend.infer(batch)
+            t2 = time.perf_counter()
+            if maps.shape[0] < n or scores.shape[0] < n or maps.shape[1:] != (h, w):
+                raise UniadError(
+                    f"backend {self.backend.name} returned maps {maps.shape} and scores "
+                    f"{scores.shape} for a batch of {n} {h}x{w} images"
+                )
+            # Copies: a backend may reuse its output buffers on the next call.
+            return [
+                Detection(
+                    score=float(scores[i]),
+                    threshold=self.threshold,
+                    model_map=np.array(maps[i], dtype=np.float32),
+                    frame_size=images[i].shape[:2],
+                    preprocess_ms=(t1 - t0) * 1e3 / n,
+                    inference_ms=(t2 - t1) * 1e3 / n,
+                )
+                for i in range(n)
+            ]
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Detector:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
