@@ -1,0 +1,144 @@
+"""Is TensorRT usable here, and if not, what should the user do instead?
+
+`export --format auto` and `run` ask this once to pick engines or ONNX, so the answer carries a
+human reason, the install hint and the equivalent `trtexec` command for building elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from ..errors import UniadError
+from .cuda_api import CudaApi, load_cuda_api
+from .sidecar import GpuInfo, Profile
+
+INSTALL_HINT = (
+    'install it with `pip install "uniad-edge[tensorrt]"` on x86-64 with CUDA, or on a Jetson '
+    "use JetPack's TensorRT (`sudo apt install python3-libnvinfer`) plus `pip install pycuda`"
+)
+
+
+class TensorRTUnavailableError(UniadError):
+    """TensorRT or a usable GPU is missing; carries the trtexec command to build elsewhere."""
+
+    def __init__(self, message: str, trtexec: str = "") -> None:
+        super().__init__(message)
+        self.trtexec = trtexec
+
+
+@dataclass(frozen=True)
+class TensorRTStatus:
+    """Result of `detect()`: usable, or the reason it is not."""
+
+    usable: bool
+    reason: str = ""
+    tensorrt_version: str | None = None
+    cuda_api: str | None = None
+    gpu: GpuInfo | None = None
+
+
+def is_jetson() -> bool:
+    """JetPack images carry /etc/nv_tegra_release; the device tree names the board."""
+    if Path("/etc/nv_tegra_release").exists():
+        return True
+    try:
+        return "jetson" in Path("/proc/device-tree/model").read_text(errors="ignore").lower()
+    except OSError:
+        return False
+
+
+def nvidia_driver_present() -> bool:
+    """Desktop drivers expose /proc/driver/nvidia; Jetson's integrated GPU the tegra files."""
+    return Path("/proc/driver/nvidia/version").exists() or is_jetson()
+
+
+def import_tensorrt() -> ModuleType:
+    """Import tensorrt or raise `TensorRTUnavailableError` with the install hint."""
+    try:
+        return importlib.import_module("tensorrt")
+    except (ImportError, OSError) as exc:
+        raise TensorRTUnavailableError(tensorrt_missing_message(str(exc))) from None
+
+
+def tensorrt_missing_message(detail: str = "") -> str:
+    """The one line shown wherever an engine is wanted but TensorRT cannot be imported."""
+    why = f" ({detail})" if detail and "No module named" not in detail else ""
+    return f"TensorRT is not installed{why}; {INSTALL_HINT}"
+
+
+@functools.lru_cache(maxsize=1)
+def detect() -> TensorRTStatus:
+    """Probe once per process: tensorrt import, a CUDA binding, a driver and at least one GPU."""
+    try:
+        trt = import_tensorrt()
+    except TensorRTUnavailableError as exc:
+        return TensorRTStatus(False, str(exc))
+    version = str(getattr(trt, "__version__", "unknown"))
+    try:
+        api = cuda_api()
+    except ImportError as exc:
+        return TensorRTStatus(
+            False,
+            f"TensorRT {version} is installed but {exc}; `pip install pycuda` (or cuda-python)",
+            version,
+        )
+    except Exception as exc:  # noqa: BLE001 - driver init failures come as many types
+        return TensorRTStatus(False, _no_gpu_reason(exc), version)
+    try:
+        if api.device_count() < 1:
+            return TensorRTStatus(False, "no CUDA GPU is visible", version, api.name)
+        gpu = api.gpu_info()
+    except Exception as exc:  # noqa: BLE001
+        return TensorRTStatus(False, _no_gpu_reason(exc), version, api.name)
+    return TensorRTStatus(True, "", version, api.name, gpu)
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_api() -> CudaApi:
+    """The process-wide CUDA binding (device 0)."""
+    return load_cuda_api(0)
+
+
+def _no_gpu_reason(exc: Exception) -> str:
+    if not nvidia_driver_present():
+        return f"no NVIDIA driver found, so no GPU is usable ({exc})"
+    return f"the NVIDIA driver is present but CUDA failed to start ({exc})"
+
+
+def trtexec_command(
+    onnx_path: str | os.PathLike[str],
+    engine: str | os.PathLike[str],
+    input_name: str,
+    input_size: tuple[int, int],
+    profile: Profile,
+    precision: str = "fp16",
+    strongly_typed: bool = False,
+    workspace_gib: float = 4.0,
+    timing_cache: str | os.PathLike[str] | None = None,
+    dynamic: bool = True,
+) -> str:
+    """The `trtexec` line that builds the same engine, for machines where Python TensorRT is absent.
+
+    trtexec ships with TensorRT (/usr/src/tensorrt/bin/trtexec on JetPack). For a weakly typed
+    FP16 build it cannot name the distance-head layers to keep in FP32 (their TensorRT names are
+    known only after parsing), so prefer the mixed-precision ONNX with `--stronglyTyped` on TRT 10.
+    """
+    args = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={engine}"]
+    if strongly_typed:
+        args.append("--stronglyTyped")
+    elif precision == "fp16":
+        args.append("--fp16")
+    if dynamic:
+        height, width = input_size
+        for flag, shape in zip(("min", "opt", "max"), profile.shapes(height, width), strict=True):
+            args.append(f"--{flag}Shapes={input_name}:{'x'.join(str(d) for d in shape)}")
+    args.append(f"--memPoolSize=workspace:{int(round(workspace_gib * 1024))}")
+    if timing_cache is not None:
+        args.append(f"--timingCacheFile={timing_cache}")
+    return " ".join(shlex.quote(a) for a in args)
