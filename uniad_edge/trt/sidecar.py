@@ -1,5 +1,8 @@
 """What an engine file was built from and for, kept in JSON beside it.
 
+The JSON is the model's metadata dict (so it reads like any other `.json` sidecar) plus an
+`engine` section with the build: ONNX hash, TensorRT version, GPU, precision, profile, workspace.
+
 TensorRT engines only run on the TensorRT version and GPU model that built them, and a
 mismatch is found only at deserialisation, with a cryptic error. The sidecar lets the runtime say
 why before loading, and lets the builder skip a rebuild when nothing that matters has changed.
@@ -23,6 +26,7 @@ SIDECAR_VERSION = 1
 PRECISIONS = ("fp16", "fp32")
 ENGINE_SUFFIX = ".engine"
 SIDECAR_SUFFIX = ".json"
+ENGINE_KEY = "engine"
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,8 @@ class EngineSidecar:
             raise UniadError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Model metadata at the top level, like every `.json` sidecar; the build under 'engine'."""
+        engine = {
             "sidecar_version": self.sidecar_version,
             "name": self.name,
             "onnx_path": self.onnx_path,
@@ -185,36 +190,37 @@ class EngineSidecar:
             "fp32_layers": self.fp32_layers,
             "built_at": self.built_at,
             "build_seconds": self.build_seconds,
-            "metadata": self.metadata,
         }
+        return {**self.metadata, ENGINE_KEY: engine}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EngineSidecar:
-        version = int(data.get("sidecar_version", 0))
+        engine = data.get(ENGINE_KEY)
+        if not isinstance(engine, dict):
+            raise ValueError(f"no '{ENGINE_KEY}' section; this is not an engine sidecar")
+        version = int(engine.get("sidecar_version", 0))
         if version != SIDECAR_VERSION:
-            raise ValueError(
-                f"sidecar format {version} is not supported (expected {SIDECAR_VERSION})"
-            )
-        major, minor = (int(v) for v in data["compute_capability"])
-        height, width = (int(v) for v in data["input_size"])
+            raise ValueError(f"engine sidecar format {version} is not {SIDECAR_VERSION}")
+        major, minor = (int(v) for v in engine["compute_capability"])
+        height, width = (int(v) for v in engine["input_size"])
         return cls(
-            name=str(data["name"]),
-            onnx_path=str(data.get("onnx_path", "")),
-            onnx_sha256=str(data["onnx_sha256"]),
-            engine_sha256=str(data.get("engine_sha256", "")),
-            tensorrt_version=str(data["tensorrt_version"]),
-            gpu=GpuInfo(str(data["gpu_name"]), (major, minor)),
-            precision=str(data["precision"]),
-            strongly_typed=bool(data.get("strongly_typed", False)),
-            profile=Profile.from_dict(data["profile"]),
-            input_name=str(data.get("input_name", "image")),
+            name=str(engine["name"]),
+            onnx_path=str(engine.get("onnx_path", "")),
+            onnx_sha256=str(engine["onnx_sha256"]),
+            engine_sha256=str(engine.get("engine_sha256", "")),
+            tensorrt_version=str(engine["tensorrt_version"]),
+            gpu=GpuInfo(str(engine["gpu_name"]), (major, minor)),
+            precision=str(engine["precision"]),
+            strongly_typed=bool(engine.get("strongly_typed", False)),
+            profile=Profile.from_dict(engine["profile"]),
+            input_name=str(engine.get("input_name", "image")),
             input_size=(height, width),
-            workspace_bytes=int(data.get("workspace_bytes", 0)),
-            cache_key=str(data.get("cache_key", "")),
-            metadata=dict(data.get("metadata") or {}),
-            fp32_layers=int(data.get("fp32_layers", 0)),
-            built_at=str(data.get("built_at", "")),
-            build_seconds=float(data.get("build_seconds", 0.0)),
+            workspace_bytes=int(engine.get("workspace_bytes", 0)),
+            cache_key=str(engine.get("cache_key", "")),
+            metadata={k: v for k, v in data.items() if k != ENGINE_KEY},
+            fp32_layers=int(engine.get("fp32_layers", 0)),
+            built_at=str(engine.get("built_at", "")),
+            build_seconds=float(engine.get("build_seconds", 0.0)),
         )
 
     def write(self, path: str | os.PathLike[str]) -> None:

@@ -1,0 +1,217 @@
+"""Native TensorRT backend: one engine, one execution context and CUDA stream per worker thread.
+
+tensorrt and the CUDA binding are imported when a backend is constructed, never at module import,
+so the lean runtime imports without them. The engine's sidecar is checked before deserialising;
+an engine built for another TensorRT or GPU is rebuilt from its ONNX when TensorRT is usable here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UniadError
+from ..metadata import OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from ..trt import features
+from ..trt.builder import GIB, build_engine
+from ..trt.environment import cuda_api, detect, import_tensorrt
+from ..trt.sidecar import EngineSidecar, check_compatible, sidecar_path
+from .backend import Backend
+
+log = logging.getLogger(__name__)
+
+
+def source_onnx(engine: Path, sidecar: EngineSidecar) -> Path | None:
+    """The ONNX an engine was built from: as recorded, else `export/<name>.onnx` near it."""
+    recorded = Path(sidecar.onnx_path) if sidecar.onnx_path else None
+    candidates = [
+        recorded,
+        engine.parent / recorded.name if recorded else None,
+        engine.parent.parent / "export" / f"{sidecar.name}.onnx",
+        Path("export") / f"{sidecar.name}.onnx",
+    ]
+    return next((p for p in candidates if p is not None and p.is_file()), None)
+
+
+def _ensure_compatible(engine: Path, sidecar: EngineSidecar) -> Path:
+    """The engine to load here: `engine` itself, or one rebuilt for this TensorRT and GPU."""
+    status = detect()
+    built_for = f"built for TensorRT {sidecar.tensorrt_version} on {sidecar.gpu.describe()}"
+    if not status.usable or status.gpu is None or status.tensorrt_version is None:
+        raise UniadError(
+            f"cannot run engine {engine} ({built_for}): {status.reason}; or run the ONNX model "
+            f"instead (--model {sidecar.onnx_path or 'export/model.onnx'})"
+        )
+    reason = check_compatible(sidecar, status.tensorrt_version, status.gpu)
+    if reason is None:
+        return engine
+    onnx = source_onnx(engine, sidecar)
+    if onnx is None:
+        raise UniadError(
+            f"cannot run {engine}: {reason}, and its ONNX ({sidecar.onnx_path or sidecar.name}) "
+            "is not here to rebuild it; rebuild with `uniad-edge export --format engine`"
+        )
+    log.warning("%s; rebuilding from %s (minutes on a Jetson)", reason, onnx)
+    return build_engine(
+        onnx,
+        out_dir=engine.parent,
+        precision=sidecar.precision,
+        min_batch=sidecar.profile.min_batch,
+        opt_batch=sidecar.profile.opt_batch,
+        max_batch=sidecar.profile.max_batch,
+        workspace_gib=sidecar.workspace_bytes / GIB,
+        progress=log.info,
+    )
+
+
+@dataclass
+class _ThreadState:
+    """A worker thread's execution context, stream and buffers, allocated once for max batch."""
+
+    context: Any
+    stream: Any
+    device: dict[str, int] = field(default_factory=dict)
+    host: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class TensorRTBackend(Backend):
+    """Runs a `.engine` built by `uniad_edge.trt.build_engine` (TensorRT 8.6 and 10.x)."""
+
+    name = "tensorrt"
+
+    def __init__(self, engine_path: str | Path) -> None:
+        path = Path(engine_path)
+        if not path.is_file():
+            raise UniadError(f"engine {path} not found; build it with `uniad-edge export`")
+        path = _ensure_compatible(path, EngineSidecar.read(sidecar_path(path)))
+        sidecar = EngineSidecar.read(sidecar_path(path))
+        try:
+            metadata = ModelMetadata.from_dict(sidecar.metadata)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UniadError(
+                f"invalid uniad-edge metadata in {sidecar_path(path)}: {exc}"
+            ) from None
+        super().__init__(metadata)
+        self.path = path
+        self.sidecar = sidecar
+        self._trt = import_tensorrt()
+        self._cuda = cuda_api()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._states: list[_ThreadState] = []
+        with self._cuda.activate():
+            self._runtime = self._trt.Runtime(self._trt.Logger(self._trt.Logger.WARNING))
+            self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if self._engine is None:
+            raise UniadError(
+                f"TensorRT could not deserialise {path}; the file is damaged or was built "
+                "elsewhere: rebuild it with `uniad-edge export --format engine --force`"
+            )
+        self._bind_tensors()
+
+    def _bind_tensors(self) -> None:
+        """Check the engine's signature and work out per-tensor shapes at max batch."""
+        inputs, outputs = features.io_tensors(self._trt, self._engine)
+        if len(inputs) != 1 or {OUTPUT_MAP, OUTPUT_SCORE} - set(outputs):
+            raise UniadError(
+                f"{self.path} is not a uniad-edge engine (inputs {inputs}, outputs {outputs}); "
+                f"expected one input and outputs '{OUTPUT_MAP}', '{OUTPUT_SCORE}'"
+            )
+        self._input = inputs[0]
+        self._max_batch = self.sidecar.profile.max_batch
+        self._static = int(self._engine.get_tensor_shape(self._input)[0]) > 0
+        if self._static:
+            self._max_batch = int(self._engine.get_tensor_shape(self._input)[0])
+            self.metadata.batch = self._max_batch
+        h, w = self.metadata.input_size
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._dtypes: dict[str, np.dtype[Any]] = {}
+        for name in (self._input, OUTPUT_MAP, OUTPUT_SCORE):
+            dims = tuple(int(d) for d in self._engine.get_tensor_shape(name))[1:]
+            if any(d < 0 for d in dims):
+                raise UniadError(f"{self.path}: tensor '{name}' has dynamic dims {dims}")
+            self._shapes[name] = (self._max_batch, *dims)
+            self._dtypes[name] = np.dtype(self._trt.nptype(self._engine.get_tensor_dtype(name)))
+        if self._shapes[self._input][1:] != (h, w, 3) or self._dtypes[self._input] != np.uint8:
+            raise UniadError(
+                f"{self.path}: input {self._shapes[self._input][1:]} "
+                f"{self._dtypes[self._input]} does not match uint8 {h}x{w}x3 in its sidecar"
+            )
+
+    def _state(self) -> _ThreadState:
+        """This thread's context, stream and buffers; created on the thread's first call."""
+        state = getattr(self._local, "state", None)
+        if state is not None:
+            return state
+        if self._engine is None:
+            raise UniadError("the TensorRT backend is closed")
+        context = self._engine.create_execution_context()
+        if context is None:
+            raise UniadError(f"TensorRT could not create an execution context for {self.path}")
+        state = _ThreadState(context, self._cuda.create_stream())
+        with self._lock:
+            self._states.append(state)
+        for name, shape in self._shapes.items():
+            state.host[name] = self._cuda.pinned_empty(shape, self._dtypes[name])
+            state.device[name] = self._cuda.malloc(state.host[name].nbytes)
+            context.set_tensor_address(name, state.device[name])
+        self._local.state = state
+        return state
+
+    def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Any batch size: run in chunks of the engine's max batch (static engines are padded)."""
+        h, w = self.metadata.input_size
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (h, w, 3):
+            raise UniadError(
+                f"TensorRT backend expects uint8 [B, {h}, {w}, 3], got {images.dtype} "
+                f"{list(images.shape)}"
+            )
+        count = images.shape[0]
+        maps = np.empty((count, h, w), np.float32)
+        scores = np.empty((count,), np.float32)
+        with self._cuda.activate():
+            state = self._state()
+            for start in range(0, count, self._max_batch):
+                stop = min(start + self._max_batch, count)
+                self._run(state, images[start:stop], maps[start:stop], scores[start:stop])
+        return maps, scores
+
+    def _run(
+        self, state: _ThreadState, images: np.ndarray, maps: np.ndarray, scores: np.ndarray
+    ) -> None:
+        batch = len(images)
+        run = self._max_batch if self._static else batch
+        host, device, stream = state.host, state.device, state.stream
+        host[self._input][:batch] = images
+        if not self._static:
+            state.context.set_input_shape(self._input, (run, *self._shapes[self._input][1:]))
+        self._cuda.htod_async(device[self._input], host[self._input][:run], stream)
+        if not state.context.execute_async_v3(self._cuda.stream_handle(stream)):
+            raise UniadError(f"TensorRT inference failed on {self.path} (batch {run})")
+        for name in (OUTPUT_MAP, OUTPUT_SCORE):
+            self._cuda.dtoh_async(host[name][:run], device[name], stream)
+        self._cuda.synchronize(stream)
+        maps[:] = host[OUTPUT_MAP][:batch]
+        scores[:] = host[OUTPUT_SCORE][:batch].reshape(batch)
+
+    def close(self) -> None:
+        """Free every thread's buffers and streams, then the engine (idempotent)."""
+        if self._engine is None:
+            return
+        with self._lock, self._cuda.activate():
+            for state in self._states:
+                for ptr in state.device.values():
+                    self._cuda.free(ptr)
+                for array in state.host.values():
+                    self._cuda.free_pinned(array)
+                self._cuda.destroy_stream(state.stream)
+                state.context = None
+            self._states.clear()
+            self._engine = None
+            self._runtime = None
+        self._local = threading.local()
