@@ -59,31 +59,14 @@ def load_backend(
 
 
 def _load_tensorrt(path: Path) -> Backend:
-    """Check the engine's sidecar against this machine before TensorRT ever sees the file:
-    deserialising an engine from another TensorRT version or GPU fails with a cryptic error."""
-    from ..trt import environment
-    from ..trt.sidecar import EngineSidecar, check_compatible, sidecar_path
-
-    sidecar = EngineSidecar.read(sidecar_path(path))
-    onnx_hint = sidecar.onnx_path or "export/model.onnx"
-    status = environment.detect()
-    if not status.usable or status.gpu is None or status.tensorrt_version is None:
-        raise UniadError(
-            f"cannot run engine {path}: {status.reason}; or run the ONNX model instead "
-            f"(--model {onnx_hint})"
-        )
-    mismatch = check_compatible(sidecar, status.tensorrt_version, status.gpu)
-    if mismatch:
-        raise UniadError(
-            f"cannot run engine {path}: {mismatch}; rebuild it here with "
-            f"`uniad-edge export --format engine` or run --model {onnx_hint}"
-        )
+    """The TensorRT backend checks the engine's sidecar against this machine (and rebuilds a
+    mismatched engine from its ONNX when it can) before deserialising."""
     try:
         from .tensorrt_backend import TensorRTBackend
     except ImportError as exc:
         raise UniadError(
-            f"cannot run engine {path}: the TensorRT backend failed to import ({exc}); "
-            f"run the ONNX model instead (--model {onnx_hint})"
+            f"cannot run engine {path}: the TensorRT backend failed to import ({exc}); install "
+            "`uniad-edge[tensorrt]` or run the ONNX model instead (--model export/model.onnx)"
         ) from None
     return TensorRTBackend(path)
 
