@@ -68,7 +68,8 @@ def precision_constraint_flag(trt: Any) -> Any | None:
 
 def in_distance_head(layer_name: str, prefix: str = DISTANCE_HEAD_PREFIX) -> bool:
     """Parser layer names derive from ONNX node names, e.g. '/distance_head/ReduceSum'."""
-    return layer_name.lstrip("/").startswith(prefix)
+    name = layer_name.lstrip("/")
+    return name == prefix or (name.startswith(prefix) and name[len(prefix)] in "/._:")
 
 
 def keep_fp32(trt: Any, network: Any, prefix: str = DISTANCE_HEAD_PREFIX) -> list[str]:
