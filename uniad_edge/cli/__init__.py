@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 
 from ..errors import UniadError
-from . import info, run  # noqa: F401  (each import registers its commands on `app`)
+from . import info, run, synth  # noqa: F401  (each import registers its commands on `app`)
 from .app import app
 
 
