@@ -118,6 +118,10 @@ class Detector:
         self.metadata: ModelMetadata = self.backend.metadata
         self.class_name = class_name
         self.threshold = self._resolve_threshold(class_name, threshold)
+        if bit_depth is not None and not 9 <= bit_depth <= 16:
+            raise UniadError(
+                f"bit_depth applies to uint16 frames and must be 9..16, got {bit_depth}"
+            )
         self.bit_depth = bit_depth
         self.static_batch = self.backend.input_shape[0]
         capacity = self.static_batch or max_batch

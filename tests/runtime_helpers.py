@@ -1,0 +1,34 @@
+"""Synthetic media for runtime tests: videos and image folders of good then defective frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+from onnx_fixtures import defect_frame, good_frame
+
+FRAME_SIZE = (48, 64)
+
+
+def write_video(
+    path: Path, good: int = 12, bad: int = 12, fourcc: str = "mp4v", size=FRAME_SIZE
+) -> Path:
+    """`good` defect-free frames, then `bad` frames with a bright blob, through a real codec."""
+    h, w = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, (w, h))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} video"
+    for i in range(good):
+        writer.write(good_frame(size, seed=i))
+    for i in range(bad):
+        writer.write(defect_frame(size, seed=i))
+    writer.release()
+    return path
+
+
+def write_folder(folder: Path, good: int = 6, bad: int = 6) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(good):
+        cv2.imwrite(str(folder / f"a_good_{i:03d}.png"), good_frame(FRAME_SIZE, seed=i))
+    for i in range(bad):
+        cv2.imwrite(str(folder / f"b_bad_{i:03d}.png"), defect_frame(FRAME_SIZE, seed=i))
+    return folder
