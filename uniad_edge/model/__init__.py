@@ -1,0 +1,16 @@
+"""The PyTorch model (training stack only: imports torch and efficientnet_pytorch)."""
+
+from .backbone import Backbone, build_backbone
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .uniad import FusedUniAD, UniAD, build_model
+
+__all__ = [
+    "Backbone",
+    "Checkpoint",
+    "FusedUniAD",
+    "UniAD",
+    "build_backbone",
+    "build_model",
+    "load_checkpoint",
+    "save_checkpoint",
+]

@@ -30,7 +30,7 @@ class Backend(ABC):
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [B, H, W, 3] BGR -> (anomaly maps float32 [B, H, W], scores float32 [B])."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most backends have nothing to free)
         """Release sessions, contexts and device memory."""
 
     def __enter__(self) -> Backend:

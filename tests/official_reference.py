@@ -1,0 +1,94 @@
+"""An independent re-statement of the official UniAD reconstruction forward, for parity tests.
+
+Written from the spec (../shared/docs/uniad-spec.md): sequence-first tensors, torch's own
+nn.MultiheadAttention, a -inf mask built with loops and the batch built with torch.cat, exactly
+the constructs our model replaces. It takes a state dict in the official key layout.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def official_mask(h: int, w: int, kh: int, kw: int) -> Tensor:
+    mask = torch.ones(h, w, h, w)
+    for h1 in range(h):
+        for w1 in range(w):
+            mask[
+                h1,
+                w1,
+                max(h1 - kh // 2, 0) : min(h1 + kh // 2 + 1, h),
+                max(w1 - kw // 2, 0) : min(w1 + kw // 2 + 1, w),
+            ] = 0
+    mask = mask.view(h * w, h * w)
+    return mask.masked_fill(mask == 0, float("-inf")).masked_fill(mask == 1, 0.0)
+
+
+def _mha(state: dict[str, Tensor], prefix: str, dim: int, nhead: int) -> nn.MultiheadAttention:
+    attn = nn.MultiheadAttention(dim, nhead)
+    attn.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    return attn.eval()
+
+
+def _ln(state: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
+    return F.layer_norm(x, x.shape[-1:], state[prefix + "weight"], state[prefix + "bias"])
+
+
+def _ffn(state: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
+    x = F.relu(F.linear(x, state[prefix + "linear1.weight"], state[prefix + "linear1.bias"]))
+    return F.linear(x, state[prefix + "linear2.weight"], state[prefix + "linear2.bias"])
+
+
+@torch.no_grad()
+def official_reconstruct(
+    state: dict[str, Tensor], feature_align: Tensor, nhead: int = 8, neighbor: int = 7
+) -> Tensor:
+    """feature_align [B, C, H, W] -> feature_rec [B, C, H, W], official semantics, eval mode."""
+    s = {k.removeprefix("module.").removeprefix("reconstruction."): v for k, v in state.items()}
+    b, c, h, w = feature_align.shape
+    tokens = feature_align.flatten(2).permute(2, 0, 1)  # (HW) x B x C
+    x = F.linear(tokens, s["input_proj.weight"], s["input_proj.bias"])
+    dim = x.shape[-1]
+    col, row = s["pos_embed.col_embed.weight"], s["pos_embed.row_embed.weight"]
+    pos = torch.cat(
+        [col.unsqueeze(0).repeat(h, 1, 1), row.unsqueeze(1).repeat(1, w, 1)], dim=-1
+    ).flatten(0, 1)
+    pos = torch.cat([pos.unsqueeze(1)] * b, dim=1)
+    mask = official_mask(h, w, neighbor, neighbor)
+    n_enc = len({k.split(".")[3] for k in s if k.startswith("transformer.encoder.layers.")})
+    n_dec = len({k.split(".")[3] for k in s if k.startswith("transformer.decoder.layers.")})
+    for i in range(n_enc):
+        p = f"transformer.encoder.layers.{i}."
+        q = x + pos
+        x = _ln(
+            s, p + "norm1.", x + _mha(s, p + "self_attn.", dim, nhead)(q, q, x, attn_mask=mask)[0]
+        )
+        x = _ln(s, p + "norm2.", x + _ffn(s, p, x))
+    memory, out = x, x
+    for i in range(n_dec):
+        p = f"transformer.decoder.layers.{i}."
+        t = torch.cat([s[p + "learned_embed.weight"].unsqueeze(1)] * b, dim=1)
+        a1 = _mha(s, p + "self_attn.", dim, nhead)(t + pos, memory + pos, memory, attn_mask=mask)[0]
+        t = _ln(s, p + "norm1.", t + a1)
+        a2 = _mha(s, p + "multihead_attn.", dim, nhead)(t + pos, out + pos, out, attn_mask=mask)[0]
+        t = _ln(s, p + "norm2.", t + a2)
+        out = _ln(s, p + "norm3.", t + _ffn(s, p, t))
+    out = _ln(s, "transformer.decoder.norm.", out)
+    rec = F.linear(out, s["output_proj.weight"], s["output_proj.bias"])
+    return rec.permute(1, 2, 0).reshape(b, c, h, w)
+
+
+def to_official_state(model: nn.Module) -> dict[str, Tensor]:
+    """Our state dict in the official ckpt.pth.tar layout (module. prefix, Linear projections,
+    the unused EfficientNet head and fc included as the official files have them)."""
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.endswith(("input_proj.weight", "output_proj.weight")) and key.startswith("recon"):
+            value = value[:, :, 0, 0]
+        state["module." + key] = value.clone()
+    state["module.backbone._conv_head.weight"] = torch.zeros(1792, 448, 1, 1)
+    state["module.backbone._fc.weight"] = torch.zeros(1000, 1792)
+    state["module.backbone._fc.bias"] = torch.zeros(1000)
+    return state

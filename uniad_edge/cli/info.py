@@ -1,0 +1,103 @@
+"""`uniad-edge info`: what a preset, checkpoint or exported model is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import UniadError
+from ..presets import DEFAULT_PRESET, PRESETS, get_preset
+from .app import app
+
+ONNX_SUFFIXES = (".onnx",)
+
+
+def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any]:
+    from ..model import build_model, load_checkpoint
+    from ..model.summary import describe
+
+    if artifact is None:
+        model = build_model(get_preset(preset_name or DEFAULT_PRESET), pretrained=False)
+        return {**describe(model), "source": "preset (random-init weights)"}
+    ckpt = load_checkpoint(artifact, get_preset(preset_name) if preset_name else None)
+    return {
+        **describe(ckpt.model),
+        "source": f"{ckpt.kind} checkpoint",
+        "path": str(artifact),
+        "sha256": ckpt.sha256,
+        "class_names": ckpt.class_names,
+        "thresholds": ckpt.thresholds,
+        "epoch": ckpt.meta.get("epoch"),
+    }
+
+
+def _onnx_info(path: Path) -> dict[str, Any]:
+    """Read the metadata with ONNX Runtime only, so this works on a lean runtime install."""
+    import onnxruntime as ort
+
+    from ..metadata import METADATA_KEY, ModelMetadata
+
+    if not path.is_file():
+        raise UniadError(f"{path}: no such file; run `uniad-edge export` first")
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001  (ORT raises several unrelated types for bad files)
+        reason = type(exc).__name__
+        raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
+    props = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise UniadError(f"{path}: no uniad-edge metadata; export it with `uniad-edge export`")
+    meta = ModelMetadata.from_json(props[METADATA_KEY]).to_dict()
+    meta["inputs"] = {i.name: [i.type, i.shape] for i in session.get_inputs()}
+    meta["outputs"] = {o.name: [o.type, o.shape] for o in session.get_outputs()}
+    meta["path"] = str(path)
+    return meta
+
+
+def _print(info: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold cyan")
+    table.add_column()
+    for key, value in info.items():
+        if key == "feature_map":
+            value = "x".join(str(v) for v in value)
+        elif key == "input_size":
+            value = f"{value[0]}x{value[1]}"
+        elif key == "params" and isinstance(value, dict):
+            value = ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in value.items())
+        elif key == "backbone_pretrained" and not value:
+            value = "[yellow]no (random-init backbone: scores are not meaningful)[/]"
+        elif isinstance(value, dict | list):
+            value = json.dumps(value)
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+@app.command()
+def info(
+    artifact: Annotated[
+        Path | None, typer.Argument(help="Checkpoint (.pth, .pth.tar) or exported .onnx model.")
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help=f"Preset to describe ({', '.join(PRESETS)}); default {DEFAULT_PRESET}."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Input size, taps, feature map, tokens, parameters, GFLOPs, classes and thresholds."""
+    if artifact is not None and artifact.suffix in ONNX_SUFFIXES:
+        data = _onnx_info(artifact)
+    else:
+        try:
+            data = _model_info(preset, artifact)
+        except ValueError as exc:
+            raise UniadError(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        _print(data)

@@ -1,0 +1,221 @@
+"""Checkpoints: the project's own versioned format, and official UniAD `ckpt.pth.tar` files.
+
+Everything is read with `torch.load(..., weights_only=True)`: a file holding pickled Python
+objects is refused without running them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UniadError
+from ..fileio import atomic_path, sha256_file
+from ..presets import PRESETS, STAGE_CHANNELS, Preset
+from .backbone import Backbone
+from .uniad import UniAD
+
+CHECKPOINT_FORMAT = "uniad-edge"
+CHECKPOINT_VERSION = 1
+PROJECTIONS = ("reconstruction.input_proj.weight", "reconstruction.output_proj.weight")
+
+
+@dataclass
+class Checkpoint:
+    """A loaded model plus what deployment needs: classes, thresholds, provenance."""
+
+    model: UniAD
+    path: Path
+    kind: str  # "uniad-edge" or "official"
+    sha256: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] | None = None
+
+    @property
+    def preset(self) -> Preset:
+        return self.model.preset
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta.get("class_names", []))
+
+    @property
+    def thresholds(self) -> dict[str, Any]:
+        return dict(self.meta.get("thresholds") or {})
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: UniAD,
+    meta: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """Write atomically: weights, preset, backbone provenance, `meta` (classes, thresholds...)
+    and optional `training` state (optimizer, scheduler, epoch) for `--resume`."""
+    info = model.backbone_info
+    payload: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "preset": model.preset.to_dict(),
+        "backbone": {"pretrained": info.pretrained, "weights_sha256": info.weights_sha256},
+        "state_dict": model.state_dict(),
+        "meta": dict(meta or {}),
+    }
+    if training is not None:
+        payload["training"] = training
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        torch.save(payload, tmp)
+    return target
+
+
+def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
+    """torch.load with weights_only=True and one-line errors for every way a file can be bad."""
+    file = Path(path)
+    if not file.is_file():
+        raise UniadError(f"{file}: no such checkpoint; check the path or train one first")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise UniadError(
+                f"{file}: refused: it holds pickled Python objects that could run code; "
+                "load only checkpoints of tensors (re-save its state_dict) from sources you trust"
+            ) from None
+        raise UniadError(f"{file}: not a PyTorch checkpoint (corrupt?); re-download it") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UniadError(
+            f"{file}: unreadable checkpoint (truncated or corrupt: {reason}); "
+            "re-download or re-train it"
+        ) from None
+
+
+def load_checkpoint(path: str | os.PathLike[str], preset: Preset | None = None) -> Checkpoint:
+    """Load our format or an official UniAD checkpoint (preset inferred from tensor shapes)."""
+    file = Path(path)
+    payload = read_checkpoint_file(file)
+    digest = sha256_file(file)
+    if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
+        return _load_own(file, digest, payload)
+    state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
+    if not isinstance(state, dict) or not any(
+        isinstance(k, str) and "reconstruction." in k for k in state
+    ):
+        raise UniadError(
+            f"{file}: neither a uniad-edge nor an official UniAD checkpoint "
+            "(no reconstruction weights found)"
+        )
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    chosen = preset or infer_official_preset(state, file)
+    model = UniAD(chosen, Backbone(chosen.taps))
+    _load_state(model, convert_official_state(state, model), file)
+    model.backbone.pretrained = True  # official checkpoints are trained on the ImageNet backbone
+    meta = {"source": "official UniAD checkpoint", "epoch": payload.get("epoch")}
+    return Checkpoint(model.eval(), file, "official", digest, meta)
+
+
+def _load_own(file: Path, digest: str, payload: dict[str, Any]) -> Checkpoint:
+    version = payload.get("version")
+    if version != CHECKPOINT_VERSION:
+        raise UniadError(
+            f"{file}: checkpoint format version {version} is not supported by this uniad-edge "
+            f"(expects {CHECKPOINT_VERSION}); upgrade uniad-edge"
+        )
+    try:
+        preset = Preset.from_dict(payload["preset"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UniadError(f"{file}: invalid preset in checkpoint ({exc})") from None
+    model = UniAD(preset, Backbone(preset.taps))
+    _load_state(model, payload.get("state_dict") or {}, file)
+    backbone = payload.get("backbone") or {}
+    model.backbone.pretrained = bool(backbone.get("pretrained", False))
+    model.backbone.weights_sha256 = backbone.get("weights_sha256")
+    return Checkpoint(
+        model.eval(),
+        file,
+        CHECKPOINT_FORMAT,
+        digest,
+        payload.get("meta") or {},
+        payload.get("training"),
+    )
+
+
+def _load_state(model: UniAD, state: dict[str, Any], file: Path) -> None:
+    """Strict load with the first offending key named, in one line."""
+    own = model.state_dict()
+    for key, value in own.items():
+        if key not in state:
+            raise UniadError(f"{file}: missing key {key}; the checkpoint does not fit this model")
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise UniadError(
+                f"{file}: key {key} has shape {tuple(state[key].shape)}, the model expects "
+                f"{tuple(value.shape)}; pass the matching --preset"
+            )
+    extra = [k for k in state if k not in own]
+    if extra:
+        raise UniadError(f"{file}: unexpected key {extra[0]}; the checkpoint does not fit")
+    model.load_state_dict(state)
+
+
+def convert_official_state(state: dict[str, Any], model: UniAD) -> dict[str, Any]:
+    """Official names -> ours: Linear projections become 1x1 convs; unused backbone parts go."""
+    own = model.state_dict()
+    converted = {}
+    for key, value in state.items():
+        if key.startswith("backbone.") and key not in own:
+            continue  # head conv, fc and blocks past the last tap: never computed here
+        converted[key] = value[..., None, None] if key in PROJECTIONS and value.ndim == 2 else value
+    return converted
+
+
+def infer_official_preset(state: dict[str, Any], file: Path) -> Preset:
+    """Recover the preset from tensor shapes: channels -> stages, position table -> grid."""
+    try:
+        dim, channels = state["reconstruction.input_proj.weight"].shape[:2]
+        fh = state["reconstruction.pos_embed.row_embed.weight"].shape[0]
+        fw = state["reconstruction.pos_embed.col_embed.weight"].shape[0]
+        ffn = state["reconstruction.transformer.encoder.layers.0.linear1.weight"].shape[0]
+    except KeyError as exc:
+        raise UniadError(f"{file}: missing key {exc.args[0]}; not a UniAD checkpoint") from None
+    layers = {
+        part: len({k.split(".")[4] for k in state if k.startswith(prefix)})
+        for part, prefix in (
+            ("enc", "reconstruction.transformer.encoder.layers."),
+            ("dec", "reconstruction.transformer.decoder.layers."),
+        )
+    }
+    for known in PRESETS.values():
+        shape = (known.channels, known.feature_size, known.hidden_dim, known.dim_feedforward)
+        depth = (known.num_encoder_layers, known.num_decoder_layers)
+        if shape == (channels, (fh, fw), dim, ffn) and depth == (layers["enc"], layers["dec"]):
+            return known
+    stages = _stages_for(int(channels), file)
+    return Preset(
+        name=f"official-{channels}ch-{fh}x{fw}",
+        input_size=(fh * 16, fw * 16),
+        stages=stages,
+        output_stride=16,
+        hidden_dim=int(dim),
+        num_encoder_layers=layers["enc"],
+        num_decoder_layers=layers["dec"],
+        dim_feedforward=int(ffn),
+    )
+
+
+def _stages_for(channels: int, file: Path) -> tuple[int, ...]:
+    """Stages whose channels add up; the deepest such set wins (the official guidance)."""
+    stages = sorted(STAGE_CHANNELS)
+    for count in range(len(stages), 0, -1):
+        for subset in sorted(combinations(stages, count), key=lambda s: s[::-1], reverse=True):
+            if sum(STAGE_CHANNELS[s] for s in subset) == channels:
+                return subset
+    raise UniadError(
+        f"{file}: {channels} input channels match no set of EfficientNet-B4 stages; pass --preset"
+    )

@@ -1,0 +1,75 @@
+"""The whole UniAD model: frozen backbone + neck, reconstruction, float32 distance head."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from ..presets import Preset
+from .backbone import Backbone, build_backbone, resize_concat
+from .head import DistanceHead
+from .preprocess import Preprocess
+from .reconstruction import Reconstruction
+
+
+@dataclass
+class BackboneInfo:
+    """Whether results came from an ImageNet backbone: every report must say so."""
+
+    pretrained: bool
+    weights_sha256: str | None = None
+
+
+class UniAD(nn.Module):
+    """Normalised RGB [B, 3, H, W] -> (anomaly map [B, H, W], score [B]), both float32.
+
+    `features` and `reconstruction` are public so training can cache backbone features once.
+    """
+
+    def __init__(self, preset: Preset, backbone: Backbone) -> None:
+        super().__init__()
+        (fh, fw), (kh, kw) = preset.feature_size, preset.neighbor_size
+        if any(preset.neighbor_mask) and fh <= kh // 2 * 2 + 1 and fw <= kw // 2 * 2 + 1:
+            raise ValueError(
+                f"preset {preset.name!r}: a {kh}x{kw} neighbour mask hides every token of the "
+                f"{fh}x{fw} grid from its centre query; use a smaller neighbor_size"
+            )
+        self.preset = preset
+        self.backbone = backbone
+        self.reconstruction = Reconstruction(preset)
+        self.distance_head = DistanceHead(preset.input_size, preset.score, preset.score_pool)
+
+    @property
+    def backbone_info(self) -> BackboneInfo:
+        return BackboneInfo(self.backbone.pretrained, self.backbone.weights_sha256)
+
+    def features(self, images: Tensor) -> Tensor:
+        """Backbone taps resized to the token grid and concatenated: [B, C, h, w]."""
+        return resize_concat(self.backbone(images), self.preset.feature_size)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.features(images)
+        return self.distance_head(features, self.reconstruction(features))
+
+
+class FusedUniAD(nn.Module):
+    """What gets exported: uint8 BGR [B, H, W, 3] frames in, map and score out."""
+
+    def __init__(self, model: UniAD) -> None:
+        super().__init__()
+        self.preprocess = Preprocess(model.preset.mean, model.preset.std)
+        self.model = model
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model(self.preprocess(images))
+
+
+def build_model(
+    preset: Preset,
+    backbone_weights: str | os.PathLike[str] | None = None,
+    pretrained: bool = True,
+) -> UniAD:
+    """A fresh model; `pretrained=False` builds a random-init backbone (say so in every report)."""
+    return UniAD(preset, build_backbone(preset.taps, backbone_weights, pretrained))
