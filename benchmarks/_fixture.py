@@ -1,0 +1,45 @@
+"""Shared by the runtime benchmarks: a model to run (given, or the test fixture) and a video."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+
+
+def model_or_fixture(model: str | None, workdir: Path, size: int, extra_work: int) -> Path:
+    """`model` if given, else the contract-obeying test fixture (needs the onnx package)."""
+    if model:
+        return Path(model)
+    sys.path.insert(0, str(TESTS))
+    from onnx_fixtures import build_model
+
+    path = workdir / "fixture.onnx"
+    build_model(path, input_size=(size, size), extra_work=extra_work)
+    return path
+
+
+def synthetic_frames(count: int, height: int = 480, width: int = 640) -> list[np.ndarray]:
+    """Noisy grey frames, every fourth with a bright blob: cheap to make, costly to compress."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(count):
+        frame = np.full((height, width, 3), (90, 120, 150), np.uint8)
+        frame += rng.integers(0, 8, frame.shape, dtype=np.uint8)
+        if i % 4 == 3:
+            cv2.circle(frame, (width // 2, height // 2), height // 8, (250, 250, 250), -1)
+        frames.append(frame)
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray]) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (w, h))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
