@@ -61,6 +61,8 @@ def mvtec(tmp_path: Path) -> Path:
     (root / "bottle" / "train" / "good" / ".DS_Store").write_bytes(b"\0\1")
     (root / "bottle" / "train" / "good" / "notes.txt").write_text("hello")
     (root / "license.txt").write_text("not a class")
+    (root / ".cache" / "train").mkdir(parents=True)  # hidden folders are neither classes
+    (root / "cable" / "test" / ".ipynb_checkpoints").mkdir()  # nor defect types
     return root
 
 

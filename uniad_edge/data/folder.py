@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import UniadError
 from .mvtec import check_split, select_classes
-from .sample import GOOD, Sample, SampleSet, Skips, list_images, require_dir
+from .sample import GOOD, Sample, SampleSet, Skips, is_visible_dir, list_images, require_dir
 
 BAD_FOLDERS = ("bad", "anomalous")
 MASK_FOLDER = "masks"
@@ -79,7 +79,9 @@ def read_folder(
         select_classes([root.name], classes, root.parent)
         folders = [root]
     else:
-        available = sorted(p.name for p in root.iterdir() if p.is_dir() and is_plain_class(p))
+        available = sorted(
+            p.name for p in root.iterdir() if is_visible_dir(p) and is_plain_class(p)
+        )
         if not available:
             raise UniadError(
                 f"{root} has no good/ folder; put good images in {root}/good "

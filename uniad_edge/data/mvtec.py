@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UniadError
-from .sample import GOOD, Sample, SampleSet, Skips, list_images, require_dir
+from .sample import GOOD, Sample, SampleSet, Skips, is_visible_dir, list_images, require_dir
 
 SPLITS = ("train", "test")
 
@@ -20,7 +20,7 @@ def is_mvtec_class(folder: Path) -> bool:
 
 def find_classes(root: Path) -> list[str]:
     """Sub-folders of `root` that look like MVTec classes (have train/ or test/)."""
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and is_mvtec_class(p))
+    return sorted(p.name for p in root.iterdir() if is_visible_dir(p) and is_mvtec_class(p))
 
 
 def check_split(split: str) -> str:
@@ -57,7 +57,7 @@ def _class_samples(root: Path, name: str, split: str, skips: Skips) -> list[Samp
         )
         defect_dirs = [good_dir]
     else:
-        defect_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir())
+        defect_dirs = sorted(p for p in split_dir.iterdir() if is_visible_dir(p))
     gt_dir = class_dir / "ground_truth"
     samples = []
     for folder in defect_dirs:

@@ -52,6 +52,11 @@ class Record:
     path: Path
 
 
+def is_visible_dir(path: Path) -> bool:
+    """Sub-folders that hold data; hidden ones (.ipynb_checkpoints, .git) are not classes."""
+    return path.is_dir() and not path.name.startswith(".")
+
+
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
@@ -72,13 +77,10 @@ def _read(path: Path, flags: int, what: str) -> np.ndarray:
 
 
 def load_image(sample: Sample) -> np.ndarray:
-    """Pixels of a sample as uint8 BGR HxWx3 (grey and 16-bit files are converted)."""
+    """Pixels of a sample as uint8 BGR HxWx3 (OpenCV converts grey and 16-bit files)."""
     if sample.image is not None:
         return sample.image
-    image = _read(sample.path, cv2.IMREAD_COLOR, "image")
-    if image.dtype != np.uint8:
-        image = (image / 257.0).round().astype(np.uint8)
-    return image
+    return _read(sample.path, cv2.IMREAD_COLOR, "image")
 
 
 def load_mask(sample: Sample, shape: Sequence[int]) -> np.ndarray | None:

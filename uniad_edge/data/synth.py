@@ -55,7 +55,9 @@ def _frame(size: int, cx: float, cy: float, angle: float) -> tuple[np.ndarray, n
     return dx * c + dy * s, dy * c - dx * s
 
 
-def _noise(rng: np.random.Generator, size: int, cells: int, cells_x: int | None = None):
+def _noise(
+    rng: np.random.Generator, size: int, cells: int, cells_x: int | None = None
+) -> np.ndarray:
     """Smooth unit-variance noise: random values on a coarse grid, cubic-interpolated."""
     coarse = rng.standard_normal((cells, cells_x or cells)).astype(np.float32)
     return cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
@@ -234,7 +236,9 @@ def _point(rng: np.random.Generator, allowed: np.ndarray, margin: int) -> tuple[
     return x, y
 
 
-def _blob(rng: np.random.Generator, size: int, centre: tuple[int, int], radius: float):
+def _blob(
+    rng: np.random.Generator, size: int, centre: tuple[float, float], radius: float
+) -> np.ndarray:
     """Filled irregular blob: a polygon whose radius wobbles smoothly around the centre."""
     angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     wobble = np.convolve(np.tile(rng.normal(0, 0.25, 24), 3), np.ones(5) / 5, "same")[24:48]
@@ -249,7 +253,14 @@ def _blob(rng: np.random.Generator, size: int, centre: tuple[int, int], radius: 
     return mask > 0
 
 
-def _stroke(rng: np.random.Generator, size: int, start, steps: int, step: float, width: int):
+def _stroke(
+    rng: np.random.Generator,
+    size: int,
+    start: tuple[int, int],
+    steps: int,
+    step: float,
+    width: int,
+) -> np.ndarray:
     """A wandering line, like a scratch or a hair."""
     heading = rng.uniform(0, 2 * np.pi)
     points = [np.asarray(start, float)]
@@ -265,7 +276,7 @@ def _luma(pixels: np.ndarray) -> float:
     return float((pixels @ np.array([0.114, 0.587, 0.299], np.float32)).mean())
 
 
-def _paint(image: np.ndarray, mask: np.ndarray, colour, strength: float) -> None:
+def _paint(image: np.ndarray, mask: np.ndarray, colour: np.ndarray, strength: float) -> None:
     image[mask] = image[mask] * (1 - strength) + np.asarray(colour, np.float32) * strength
 
 
