@@ -34,6 +34,10 @@ def cifar(tmp_path: Path) -> Path:
     for b in range(1, 6):
         _batch(folder / f"data_batch_{b}", [(b + i) % 10 for i in range(10)], protocol=b % 6)
     _batch(folder / "test_batch", [i % 10 for i in range(20)])
+    legacy = folder / "data_batch_2"  # numpy 1.x (and the real files) name numpy.core
+    raw = legacy.read_bytes()
+    assert b"numpy._core.multiarray" in raw
+    legacy.write_bytes(raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
     return folder
 
 
