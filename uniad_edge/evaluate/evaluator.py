@@ -1,0 +1,177 @@
+"""`evaluate`: a checkpoint on a test split -> image AUROC (max/mean/std), pixel AUROC, AU-PRO.
+
+Per class, then the mean over classes where the metric is defined. A class without anomalous
+test images (or without pixel masks) gets None with a note instead of a misleading number.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..data import open_dataset
+from ..metadata import Thresholds
+from ..model import Checkpoint, load_checkpoint
+from ..presets import SCORE_REDUCTIONS
+from ..train.distributed import resolve_device
+from .metrics import aupro, auroc
+from .scoring import Scored, score_samples
+
+GRID_PER_CLASS = 2  # good and defective examples per class kept for the heatmap grid
+
+
+def class_mean(values: dict[str, float | None]) -> float | None:
+    defined = [v for v in values.values() if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def with_mean(values: dict[str, float | None]) -> dict[str, float | None]:
+    return {"mean": class_mean(values), **values}
+
+
+@dataclass
+class EvalReport:
+    """Metrics per class; `image_auroc` uses the preset's reduction (official: max)."""
+
+    checkpoint: str
+    preset: str
+    score_reduction: str
+    backbone_pretrained: bool
+    classes: list[str]
+    image_auroc_by_reduction: dict[str, dict[str, float | None]]
+    pixel_auroc: dict[str, float | None]
+    aupro: dict[str, float | None]
+    counts: dict[str, dict[str, int]]
+    at_threshold: dict[str, dict[str, float | None]]
+    notes: list[str] = field(default_factory=list)
+    scored: Scored | None = field(default=None, repr=False)
+
+    @property
+    def image_auroc(self) -> dict[str, float | None]:
+        return self.image_auroc_by_reduction[self.score_reduction]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--json` document."""
+        return {
+            "image_auroc": with_mean(self.image_auroc),
+            "image_auroc_by_reduction": {
+                r: with_mean(v) for r, v in self.image_auroc_by_reduction.items()
+            },
+            "pixel_auroc": with_mean(self.pixel_auroc),
+            "aupro": with_mean(self.aupro),
+            "score_reduction": self.score_reduction,
+            "backbone_pretrained": self.backbone_pretrained,
+            "checkpoint": self.checkpoint,
+            "preset": self.preset,
+            "counts": self.counts,
+            "at_threshold": self.at_threshold,
+            "notes": self.notes,
+        }
+
+
+def _rates(labels: np.ndarray, scores: np.ndarray, threshold: float | None) -> dict:
+    """Share of normal images flagged and of anomalous images caught at the stored threshold."""
+    if threshold is None:
+        return {"threshold": None, "false_alarm_rate": None, "detection_rate": None}
+    flagged = scores >= threshold
+    normal, anomalous = labels == 0, labels == 1
+    return {
+        "threshold": threshold,
+        "false_alarm_rate": float(flagged[normal].mean()) if normal.any() else None,
+        "detection_rate": float(flagged[anomalous].mean()) if anomalous.any() else None,
+    }
+
+
+def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[str, Any]:
+    """All per-class numbers and notes from scored samples."""
+    names = np.array([s.class_name for s in scored.samples])
+    labels = np.array([s.label for s in scored.samples])
+    result: dict[str, Any] = {
+        "image": {r: {} for r in SCORE_REDUCTIONS},
+        "pixel": {},
+        "aupro": {},
+        "counts": {},
+        "at_threshold": {},
+        "notes": [],
+    }
+    for name in sorted(set(names.tolist())):
+        rows = np.flatnonzero(names == name)
+        anomalous = int(labels[rows].sum())
+        result["counts"][name] = {"good": len(rows) - anomalous, "anomalous": anomalous}
+        for reduction in SCORE_REDUCTIONS:
+            result["image"][reduction][name] = auroc(labels[rows], scored.scores[reduction][rows])
+        if anomalous == 0:
+            result["notes"].append(f"{name}: no anomalous test images, AUROC undefined (null)")
+        masked = rows[scored.mask_known[rows]]
+        masks = scored.masks[masked]
+        result["pixel"][name] = auroc(masks, scored.maps[masked]) if len(masked) else None
+        result["aupro"][name] = aupro(list(masks), list(scored.maps[masked]))
+        if anomalous and result["pixel"][name] is None:
+            result["notes"].append(f"{name}: no ground-truth masks, pixel metrics undefined (null)")
+        result["at_threshold"][name] = _rates(
+            labels[rows], scored.scores[reduction][rows], thresholds.for_class(name)
+        )
+    return result
+
+
+def evaluate(
+    ckpt: str | os.PathLike[str] | Checkpoint,
+    data: str | os.PathLike[str],
+    *,
+    classes: Sequence[str] | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    workers: int = 0,
+    advance: Callable[[int], None] | None = None,
+    keep_scored: bool = False,
+) -> EvalReport:
+    """Score the test split of `data` with `ckpt` and compute every metric.
+
+    `advance(n)` is called after each batch (progress bars); `keep_scored` keeps maps and a few
+    images on the report for plots.
+    """
+    checkpoint = ckpt if isinstance(ckpt, Checkpoint) else load_checkpoint(ckpt)
+    test = open_dataset(data, "test", classes)
+    keep = _grid_indices([s.label for s in test], [s.class_name for s in test])
+    scored = score_samples(
+        checkpoint.model,
+        test.samples,
+        resolve_device(device),
+        batch_size=batch_size,
+        workers=workers,
+        keep_images=keep,
+        advance=advance,
+    )
+    reduction = checkpoint.preset.score
+    found = metrics_for(scored, reduction, Thresholds.from_dict(checkpoint.thresholds))
+    notes = found["notes"]
+    if not checkpoint.model.backbone.pretrained:
+        notes.insert(0, "random-init backbone: these numbers say little about real performance")
+    return EvalReport(
+        checkpoint=str(checkpoint.path),
+        preset=checkpoint.preset.name,
+        score_reduction=reduction,
+        backbone_pretrained=checkpoint.model.backbone.pretrained,
+        classes=test.class_names,
+        image_auroc_by_reduction=found["image"],
+        pixel_auroc=found["pixel"],
+        aupro=found["aupro"],
+        counts=found["counts"],
+        at_threshold=found["at_threshold"],
+        notes=notes,
+        scored=scored if keep_scored else None,
+    )
+
+
+def _grid_indices(labels: Sequence[int], names: Sequence[str]) -> list[int]:
+    """The first GRID_PER_CLASS good and defective test images of every class."""
+    picked: dict[tuple[str, int], list[int]] = {}
+    for index, (label, name) in enumerate(zip(labels, names, strict=True)):
+        bucket = picked.setdefault((name, label), [])
+        if len(bucket) < GRID_PER_CLASS:
+            bucket.append(index)
+    return sorted(i for bucket in picked.values() for i in bucket)

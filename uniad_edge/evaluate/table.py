@@ -1,0 +1,48 @@
+"""The terminal table of `uniad-edge eval`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .evaluator import EvalReport, class_mean
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def print_report(report: EvalReport, console: Console) -> None:
+    """Per class: counts, image AUROC for every reduction, pixel AUROC, AU-PRO; mean last."""
+    if not report.backbone_pretrained:
+        console.print("[bold yellow]WARNING: random-init backbone: numbers say little[/]")
+    table = Table(title=f"{report.checkpoint} ({report.preset}), AUROC and AU-PRO in %")
+    table.add_column("class")
+    table.add_column("good/bad", justify="right")
+    for reduction in report.image_auroc_by_reduction:
+        star = "*" if reduction == report.score_reduction else ""
+        table.add_column(f"image {reduction}{star}", justify="right")
+    for column in ("pixel", "AU-PRO"):
+        table.add_column(column, justify="right")
+    by_reduction = report.image_auroc_by_reduction.values()
+    for name in report.classes:
+        counts = report.counts[name]
+        table.add_row(
+            name,
+            f"{counts['good']}/{counts['anomalous']}",
+            *(_cell(values[name]) for values in by_reduction),
+            _cell(report.pixel_auroc[name]),
+            _cell(report.aupro[name]),
+            end_section=name == report.classes[-1],
+        )
+    table.add_row(
+        "[bold]mean[/]",
+        "",
+        *(_cell(class_mean(values)) for values in by_reduction),
+        _cell(class_mean(report.pixel_auroc)),
+        _cell(class_mean(report.aupro)),
+    )
+    console.print(table)
+    console.print(f"* image score of the preset ({report.score_reduction})")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
