@@ -19,5 +19,6 @@ class Preprocess(nn.Module):
         self.register_buffer("shift", shift, persistent=False)
 
     def forward(self, images: Tensor) -> Tensor:
-        x = images.permute(0, 3, 1, 2).to(self.scale.dtype)
+        # contiguous(): a channels-last view would make torch.export emit as_strided Gathers.
+        x = images.permute(0, 3, 1, 2).contiguous().to(self.scale.dtype)
         return (x * self.scale + self.shift).flip(1)
