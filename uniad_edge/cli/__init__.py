@@ -12,6 +12,7 @@ from rich.console import Console
 
 from ..errors import UniadError
 from . import eval as _eval  # noqa: F401
+from . import export as _export  # noqa: F401
 from . import info, run, synth  # noqa: F401  (each import registers its commands on `app`)
 from . import train as _train  # noqa: F401
 from .app import app

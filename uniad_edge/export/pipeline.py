@@ -1,0 +1,189 @@
+"""`export_onnx`: checkpoint -> verified `export/<name>.onnx` + `<name>.json`, atomically.
+
+Every stage runs in memory; both files are written to temporary names and renamed only after
+the graph has passed every check, so a failure or Ctrl-C leaves no partial artifact behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+
+from ..errors import UniadError
+from ..fileio import atomic_path
+from ..metadata import METADATA_KEY, ModelMetadata
+from ..model import Checkpoint, FusedUniAD, load_checkpoint
+from ..presets import Preset, get_preset
+from .checks import check_graph, graph_problems
+from .describe import build_metadata
+from .graph import DEFAULT_OPSET, MIN_OPSET, trace_to_onnx
+from .half import head_float_types, to_mixed_precision
+from .verify import Parity, check_half_drift, check_parity, sample_frames
+
+ProgressFn = Callable[[str], None]
+CHECKPOINT_SUFFIXES = (".tar", ".pth", ".pt", ".ckpt")
+DYNAMIC_VERIFY_BATCHES = (1, 3)
+
+
+@dataclass
+class ExportResult:
+    """What was written and how well it agrees with PyTorch (for summaries and benchmarks)."""
+
+    onnx_path: Path
+    sidecar_path: Path
+    metadata: ModelMetadata
+    nodes: int
+    parity: list[Parity] = field(default_factory=list)
+    half_drift: Parity | None = None
+    seconds: float = 0.0
+
+
+def default_name(checkpoint: Path) -> str:
+    """`runs/a/best.pth` -> `best`, `ckpt.pth.tar` -> `ckpt`; `model` when nothing is left."""
+    name = checkpoint.name
+    while (suffix := Path(name).suffix.lower()) in CHECKPOINT_SUFFIXES:
+        name = name[: -len(suffix)]
+    return name or "model"
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail in a second, not after a minute of tracing, when the output folder is unusable."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UniadError(
+            f"cannot write to {folder}: {exc.strerror or exc}; choose a writable --out folder"
+        ) from None
+
+
+def _resolve_checkpoint(ckpt: str | os.PathLike[str] | Checkpoint, preset: str | Preset | None):
+    if isinstance(ckpt, Checkpoint):
+        return ckpt
+    if isinstance(preset, str):
+        try:
+            preset = get_preset(preset)
+        except ValueError as exc:
+            raise UniadError(str(exc)) from None
+    return load_checkpoint(ckpt, preset)
+
+
+def _serialize(model: onnx.ModelProto, metadata: ModelMetadata) -> bytes:
+    del model.metadata_props[:]
+    model.metadata_props.add(key=METADATA_KEY, value=metadata.to_json())
+    model.producer_name = "uniad-edge"
+    return model.SerializeToString()
+
+
+def export_onnx(
+    ckpt: str | os.PathLike[str] | Checkpoint,
+    out_dir: str | os.PathLike[str] = "export",
+    name: str | None = None,
+    *,
+    batch: int | None = None,
+    half: bool = False,
+    opset: int = DEFAULT_OPSET,
+    verify: bool = True,
+    data: str | os.PathLike[str] | None = None,
+    preset: str | Preset | None = None,
+    verify_batches: tuple[int, ...] | None = None,
+    progress: ProgressFn | None = None,
+) -> ExportResult:
+    """Export a checkpoint (ours or official) to `out_dir/<name>.onnx` and its JSON sidecar.
+
+    `batch=None` gives a dynamic batch; `half` a mixed-precision graph; `verify` runs the ONNX
+    checker and the ORT-vs-PyTorch parity check (and the float16 drift check with `half`).
+    Raises `UniadError` (one line) on bad input, failed checks or Ctrl-C; nothing partial stays.
+    """
+    try:
+        return _export(
+            ckpt, Path(out_dir), name, batch, half, opset, verify, data, preset,
+            verify_batches, progress or (lambda message: None),
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        raise UniadError("export interrupted; no .onnx or .json was left behind") from None
+
+
+def _export(
+    ckpt_arg: str | os.PathLike[str] | Checkpoint,
+    out_dir: Path,
+    name: str | None,
+    batch: int | None,
+    half: bool,
+    opset: int,
+    verify: bool,
+    data: str | os.PathLike[str] | None,
+    preset: str | Preset | None,
+    verify_batches: tuple[int, ...] | None,
+    report: ProgressFn,
+) -> ExportResult:
+    started = time.perf_counter()
+    if opset < MIN_OPSET:
+        raise UniadError(f"--opset {opset} is too old: LayerNormalization needs {MIN_OPSET}+")
+    if batch is not None and batch < 1:
+        raise UniadError(f"--batch {batch} must be at least 1 (omit it for a dynamic batch)")
+    report("loading checkpoint")
+    ckpt = _resolve_checkpoint(ckpt_arg, preset)
+    name = name or default_name(ckpt.path)
+    onnx_path = out_dir / f"{name}.onnx"
+    sidecar = onnx_path.with_suffix(".json")
+    _check_writable(out_dir)
+    fused = FusedUniAD(ckpt.model.eval()).eval()
+
+    report(f"exporting {ckpt.preset.name} to ONNX (opset {opset}, torch.export + onnxscript)")
+    graph = trace_to_onnx(fused, batch, opset)
+    problems = graph_problems(graph)
+    if problems:
+        raise UniadError(f"exported graph breaks the export contract: {'; '.join(problems)}")
+    if verify:
+        report("ONNX checker (full) and shape inference")
+        check_graph(graph)
+    fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32")
+    fp32_bytes = _serialize(graph, fp32_meta)
+    final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
+
+    if half:
+        report("converting to mixed precision (float16, float32 distance head)")
+        half_graph = to_mixed_precision(graph)
+        head_types = head_float_types(half_graph)
+        wide = sorted(k for k, v in head_types.items() if v != onnx.TensorProto.FLOAT)
+        if wide:
+            raise UniadError(f"distance head is not float32 in the --half graph: {wide}")
+        if verify:
+            check_graph(half_graph)
+        metadata = build_metadata(ckpt, name, batch, opset, "fp16")
+        final_bytes, nodes = _serialize(half_graph, metadata), len(half_graph.graph.node)
+
+    parity: list[Parity] = []
+    drift = None
+    if verify:
+        batches = verify_batches or ((batch,) if batch else DYNAMIC_VERIFY_BATCHES)
+        report(f"verifying ONNX Runtime vs PyTorch at batch {', '.join(map(str, batches))}")
+        frames = sample_frames(ckpt.preset, max(batches), data)
+        parity = check_parity(fused, fp32_bytes, frames, batches)
+        if half:
+            report("measuring float16 drift against the float32 graph")
+            drift = check_half_drift(fp32_bytes, final_bytes, frames[: batches[-1]])
+
+    report(f"writing {onnx_path} and {sidecar.name}")
+    sidecar_data = {
+        **metadata.to_dict(),
+        "verification": {
+            "parity": [p.__dict__ for p in parity],
+            "half_drift": drift.__dict__ if drift else None,
+        },
+    }
+    with atomic_path(onnx_path) as tmp_onnx, atomic_path(sidecar) as tmp_json:
+        tmp_onnx.write_bytes(final_bytes)
+        tmp_json.write_text(json.dumps(sidecar_data, indent=2, sort_keys=True) + "\n")
+    return ExportResult(
+        onnx_path, sidecar, metadata, nodes, parity, drift, time.perf_counter() - started
+    )
