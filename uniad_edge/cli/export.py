@@ -31,7 +31,8 @@ def _summary(result: object, engine: object, seconds: float) -> Table:
     table = Table(title=f"export: {meta.name} ({meta.preset}, {meta.precision}, batch {batch})")
     table.add_column("item", style="bold cyan")
     table.add_column("value")
-    table.add_row("onnx", f"{escape(str(result.onnx_path))} ({_size(result.onnx_path)}, {result.nodes} nodes)")
+    onnx_file = escape(str(result.onnx_path))
+    table.add_row("onnx", f"{onnx_file} ({_size(result.onnx_path)}, {result.nodes} nodes)")
     table.add_row("sidecar", str(result.sidecar_path))
     for parity in result.parity:
         table.add_row("ORT vs PyTorch", parity.describe())
@@ -126,4 +127,5 @@ def export(
             )
     console.print(_summary(result, engine, time.perf_counter() - started))
     if engine is not None and engine.path is None:
-        console.print(f"[yellow]no engine:[/] {escape(engine.note)}", highlight=False, soft_wrap=True)
+        note = f"[yellow]no engine:[/] {escape(engine.note)}"
+        console.print(note, highlight=False, soft_wrap=True)
