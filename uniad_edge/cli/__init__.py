@@ -11,6 +11,7 @@ import sys
 from rich.console import Console
 
 from ..errors import UniadError
+from . import bench as _bench  # noqa: F401
 from . import eval as _eval  # noqa: F401
 from . import export as _export  # noqa: F401
 from . import info, run, synth  # noqa: F401  (each import registers its commands on `app`)

@@ -1,0 +1,96 @@
+"""What one `bench` run measures: the options of `uniad-edge bench` as one value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UniadError
+from ..presets import Preset
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")  # torch first: it is the speedup baseline
+PRECISIONS = ("fp32", "fp16")
+
+
+@dataclass
+class BenchConfig:
+    """`model` (ONNX, engine or checkpoint) or `preset` (random weights) says what to measure.
+
+    `seconds`, when set, replaces `runs`: each row is timed for that long (at least 3 calls).
+    `frame_wh` is the camera frame (width, height) of the end-to-end column.
+    """
+
+    model: Path | None = None
+    preset: str | Preset | None = None
+    backends: tuple[str, ...] = BACKENDS
+    precisions: tuple[str, ...] = ("fp32",)
+    batches: tuple[int, ...] = (1,)
+    warmup: int = 3
+    runs: int = 20
+    seconds: float | None = None
+    threads: int | None = None
+    frame_wh: tuple[int, int] = (1280, 720)
+    e2e: bool = True
+    roofline: bool = False
+    providers: tuple[str, ...] | None = None
+    workdir: Path | None = None
+    engine_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.preset is None):
+            raise UniadError("give exactly one of --model ARTIFACT or --preset NAME")
+        unknown = [b for b in self.backends if b not in BACKENDS]
+        if unknown or not self.backends:
+            raise UniadError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+        bad = [p for p in self.precisions if p not in PRECISIONS]
+        if bad or not self.precisions:
+            raise UniadError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")
+        if not self.batches or min(self.batches) < 1:
+            raise UniadError(f"batch sizes must be >= 1, got {list(self.batches)}")
+        if self.warmup < 0 or self.runs < 1:
+            raise UniadError("warmup must be >= 0 and runs >= 1")
+        if self.seconds is not None and not self.seconds > 0:
+            raise UniadError(f"seconds must be > 0, got {self.seconds}")
+        if self.threads is not None and self.threads < 1:
+            raise UniadError(f"threads must be >= 1, got {self.threads}")
+        if min(self.frame_wh) < 1:
+            raise UniadError(f"frame size must be positive, got {self.frame_wh}")
+
+    def to_dict(self) -> dict[str, Any]:
+        preset = self.preset.name if isinstance(self.preset, Preset) else self.preset
+        return {
+            "model": None if self.model is None else str(self.model),
+            "preset": preset,
+            "backends": list(self.backends),
+            "precisions": list(self.precisions),
+            "batches": list(self.batches),
+            "warmup": self.warmup,
+            "runs": self.runs,
+            "seconds": self.seconds,
+            "threads": self.threads,
+            "frame_wh": list(self.frame_wh),
+            "e2e": self.e2e,
+            "roofline": self.roofline,
+        }
+
+
+def split_list(text: str) -> list[str]:
+    """ "onnxruntime, torch" -> ["onnxruntime", "torch"]: the CLI's comma-separated options."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in split_list(text))
+    except ValueError:
+        raise UniadError(f"--batch takes comma-separated integers, got {text!r}") from None
+
+
+def parse_frame(text: str) -> tuple[int, int]:
+    """ "1280x720" -> (1280, 720): width first, as cameras are specified."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UniadError(f"--frame-size takes WIDTHxHEIGHT, e.g. 1280x720, got {text!r}") from None
+    return width, height

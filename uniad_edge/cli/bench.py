@@ -1,0 +1,91 @@
+"""`uniad-edge bench`: latency, throughput and memory of each backend against PyTorch fp32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..bench import BenchConfig, rich_table, run_bench
+from ..bench.config import parse_batches, parse_frame, split_list
+from ..presets import PRESETS
+from .app import app
+
+
+@app.command()
+def bench(
+    model: Annotated[
+        Path | None, typer.Option(help="Exported .onnx, TensorRT .engine or checkpoint .pth.")
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help=f"Random-weight model of a preset ({', '.join(PRESETS)}): speed only."),
+    ] = None,
+    backends: Annotated[
+        str, typer.Option(help="Comma-separated: onnxruntime,tensorrt,torch.")
+    ] = "onnxruntime,tensorrt,torch",
+    precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16.")] = "fp32",
+    batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",
+    warmup: Annotated[int, typer.Option(help="Untimed calls before timing each row.")] = 3,
+    runs: Annotated[int, typer.Option(help="Timed calls per row.")] = 20,
+    seconds: Annotated[
+        float | None, typer.Option(help="Time each row for this long instead of --runs.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads (ORT intra-op, torch, BLAS); default: all.")
+    ] = None,
+    frame_size: Annotated[
+        str, typer.Option(help="Camera frame WIDTHxHEIGHT for the end-to-end column.")
+    ] = "1280x720",
+    e2e: Annotated[
+        bool, typer.Option(help="Also time frame -> resize -> infer -> map + verdict.")
+    ] = True,
+    roofline: Annotated[
+        bool, typer.Option(help="Also measure dense matmul peaks and print achieved/peak.")
+    ] = False,
+    providers: Annotated[
+        str | None, typer.Option(help="ONNX Runtime providers, e.g. cpu or cuda,cpu.")
+    ] = None,
+    engine_dir: Annotated[
+        Path | None, typer.Option(help="Where TensorRT engines are built (default: temporary).")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write results as Markdown.")] = None,
+) -> None:
+    """Benchmark PyTorch, ONNX Runtime and TensorRT rows; each row runs in a fresh process."""
+    config = BenchConfig(
+        model=model,
+        preset=preset,
+        backends=tuple(split_list(backends)),
+        precisions=tuple(split_list(precision)),
+        batches=parse_batches(batch),
+        warmup=warmup,
+        runs=runs,
+        seconds=seconds,
+        threads=threads,
+        frame_wh=parse_frame(frame_size),
+        e2e=e2e,
+        roofline=roofline,
+        providers=tuple(split_list(providers)) if providers else None,
+        engine_dir=engine_dir,
+    )
+    console = Console()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("bench", total=1.0)
+        result = run_bench(
+            config, lambda what, done: bar.update(task, description=what, completed=done)
+        )
+    console.print(rich_table(result))
+    if json_path is not None:
+        console.print(f"wrote {result.write_json(json_path)}")
+    if markdown is not None:
+        console.print(f"wrote {result.write_markdown(markdown)}")
