@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 
 from .. import __version__
 from ..metadata import INPUT_NAME, ModelMetadata, Thresholds
@@ -54,5 +55,5 @@ def build_metadata(
         opset=opset,
         versions=versions(),
         preprocessing=preprocessing(ckpt),
-        preset_config=preset.to_dict(),
+        preset_config=json.loads(json.dumps(preset.to_dict())),  # tuples -> lists, as read
     )

@@ -1,0 +1,228 @@
+"""Issue 4: the fused ONNX graph, its metadata, --half, the CLI and the TensorRT fallback.
+
+One real export per module (random-init mvtec-224 geometry, one encoder and one decoder layer);
+CLI and error tests reuse that traced graph instead of tracing again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+from typer.testing import CliRunner
+
+from uniad_edge.cli import main
+from uniad_edge.cli.app import app
+from uniad_edge.errors import UniadError
+from uniad_edge.export import (
+    check_half_drift,
+    export_onnx,
+    head_float_types,
+    head_nodes,
+    pipeline,
+    sample_frames,
+    to_mixed_precision,
+)
+from uniad_edge.export.verify import MAP_TOLERANCE, SCORE_TOLERANCE
+from uniad_edge.fileio import sha256_file
+from uniad_edge.metadata import METADATA_KEY, ModelMetadata
+from uniad_edge.model import build_model, save_checkpoint
+from uniad_edge.presets import PRESETS
+from uniad_edge.runtime.sidecar import read_sidecar
+from uniad_edge.trt import detect
+from uniad_edge.trt.features import in_distance_head
+
+PRESET = PRESETS["mvtec-224"].replace(name="test-224", num_encoder_layers=1, num_decoder_layers=1)
+THRESHOLDS = {"global": 2.5, "per_class": {"wood": 2.0, "pill": 3.0}, "rule": "test"}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(checkpoint path, ExportResult) for one real export, verified at batch 1 and 4."""
+    root = tmp_path_factory.mktemp("export")
+    model = build_model(PRESET, pretrained=False).eval()
+    ckpt = save_checkpoint(
+        root / "tiny.pth", model, {"class_names": ["wood", "pill"], "thresholds": THRESHOLDS}
+    )
+    result = export_onnx(ckpt, root / "out", verify_batches=(1, 4))
+    return ckpt, result
+
+
+@pytest.fixture(scope="module")
+def graph(exported) -> onnx.ModelProto:
+    return onnx.load(str(exported[1].onnx_path))
+
+
+@pytest.fixture
+def cached_trace(graph, monkeypatch):
+    """Make the pipeline reuse the module's traced graph (the CLI is under test, not tracing)."""
+
+    def trace(fused, batch, opset):
+        copy = onnx.ModelProto()
+        copy.CopyFrom(graph)
+        return copy
+
+    monkeypatch.setattr(pipeline, "trace_to_onnx", trace)
+
+
+def run_main(*args: object) -> int:
+    """`uniad-edge ARGS` through main(), which turns UniadError into exit code 2."""
+    old = sys.argv
+    sys.argv = ["uniad-edge", *map(str, args)]
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        sys.argv = old
+    return 0
+
+
+def test_parity_at_batch_1_and_4_within_tolerance(exported) -> None:
+    parity = exported[1].parity
+    assert [p.batch for p in parity] == [1, 4]
+    for p in parity:
+        assert p.map_rel <= MAP_TOLERANCE and p.score_rel <= SCORE_TOLERANCE, p.describe()
+
+
+def test_graph_io_is_uint8_frames_in_float_map_and_score_out(exported) -> None:
+    session = ort.InferenceSession(str(exported[1].onnx_path), providers=["CPUExecutionProvider"])
+    (image,) = session.get_inputs()
+    assert (image.name, image.type, image.shape) == (
+        "image",
+        "tensor(uint8)",
+        ["batch", 224, 224, 3],
+    )
+    outputs = [(o.name, o.type, o.shape) for o in session.get_outputs()]
+    assert outputs == [
+        ("anomaly_map", "tensor(float)", ["batch", 224, 224]),
+        ("score", "tensor(float)", ["batch"]),
+    ]
+    frames = sample_frames(PRESET, 2)
+    anomaly_map, score = session.run(None, {"image": frames})
+    assert anomaly_map.shape == (2, 224, 224) and score.shape == (2,)
+
+
+def test_graph_is_clean_for_tensorrt(graph) -> None:
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("LayerNormalization") == 6  # 2 encoder + 3 decoder + final decoder norm
+    for banned in ("BatchNormalization", "Loop", "ScatterND", "If"):
+        assert banned not in ops
+    constants = [numpy_helper.to_array(t) for t in graph.graph.initializer]
+    constants += [
+        numpy_helper.to_array(a.t)
+        for n in graph.graph.node
+        if n.op_type == "Constant"
+        for a in n.attribute
+        if a.name == "value"
+    ]
+    assert not any(np.isneginf(c).any() for c in constants if c.dtype.kind == "f")
+    onnx.checker.check_model(graph, full_check=True)
+
+
+def test_distance_head_nodes_carry_the_prefix_tensorrt_matches(graph) -> None:
+    head = head_nodes(graph)
+    ops = {n.op_type for n in head}
+    assert {"Sub", "ReduceSum", "Sqrt", "Resize", "AveragePool", "ReduceMax"} <= ops
+    assert all(in_distance_head(n.name) for n in head)
+    outside = [n for n in graph.graph.node if n not in head]
+    assert not any(in_distance_head(n.name) for n in outside)
+    assert not {"Sqrt", "ReduceMax"} & {n.op_type for n in outside}
+
+
+def test_metadata_round_trip_and_sidecar(exported) -> None:
+    ckpt, result = exported
+    session = ort.InferenceSession(str(result.onnx_path), providers=["CPUExecutionProvider"])
+    embedded = ModelMetadata.from_json(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+    assert embedded.to_dict() == result.metadata.to_dict()
+    assert read_sidecar(result.onnx_path).to_dict() == embedded.to_dict()
+    assert embedded.name == "tiny" and embedded.preset == "test-224"
+    assert embedded.class_names == ["wood", "pill"]
+    assert embedded.thresholds.to_dict() == THRESHOLDS
+    assert embedded.checkpoint_sha256 == sha256_file(ckpt)
+    assert (embedded.precision, embedded.batch, embedded.opset) == ("fp32", None, 18)
+    assert embedded.backbone_pretrained is False
+    assert {"uniad-edge", "torch", "onnx", "onnxruntime"} <= set(embedded.versions)
+    assert embedded.preset_config["num_encoder_layers"] == 1
+    sidecar = json.loads(result.sidecar_path.read_text())
+    assert [p["batch"] for p in sidecar["verification"]["parity"]] == [1, 4]
+
+
+def test_half_keeps_distance_head_float32_and_drifts_little(graph, exported) -> None:
+    half = to_mixed_precision(graph)
+    types = head_float_types(half)
+    assert types and set(types.values()) == {onnx.TensorProto.FLOAT}
+    weights = {t.data_type for t in half.graph.initializer if t.dims and len(t.dims) == 4}
+    assert weights == {onnx.TensorProto.FLOAT16}  # conv weights went float16
+    onnx.checker.check_model(half, full_check=True)
+    frames = sample_frames(PRESET, 2)
+    drift = check_half_drift(graph.SerializeToString(), half.SerializeToString(), frames)
+    assert drift.finite and 0 < drift.map_rel <= 1e-2
+
+
+def test_cli_half_writes_fp16_model_that_info_reads(cached_trace, exported, tmp_path) -> None:
+    out = tmp_path / "o"
+    # --no-verify: the drift check is tested on the graph above; this checks the CLI wiring.
+    code = run_main("export", "--ckpt", exported[0], "--out", out, "--half", "--format", "onnx",
+                    "--name", "m16", "--no-verify")  # fmt: skip
+    assert code == 0
+    result = CliRunner().invoke(app, ["info", str(out / "m16.onnx"), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["precision"] == "fp16" and info["batch"] is None
+    assert info["inputs"]["image"][0] == "tensor(uint8)"
+    assert info["outputs"]["anomaly_map"][0] == "tensor(float)"
+    assert sorted(p.name for p in out.iterdir()) == ["m16.json", "m16.onnx"]
+
+
+@pytest.mark.skipif(detect().usable, reason="TensorRT and a GPU are usable here")
+def test_format_engine_without_tensorrt_fails_but_keeps_onnx(
+    cached_trace, exported, tmp_path, capsys
+) -> None:
+    out = tmp_path / "o"
+    code = run_main("export", "--ckpt", exported[0], "--out", out, "--format", "trt",
+                    "--no-verify")  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "TensorRT is not installed" in err and "trtexec --onnx=" in err
+    assert (out / "tiny.onnx").is_file() and (out / "tiny.json").is_file()
+
+
+@pytest.mark.skipif(detect().usable, reason="TensorRT and a GPU are usable here")
+def test_format_auto_without_tensorrt_prints_trtexec_and_succeeds(
+    cached_trace, exported, tmp_path, capsys
+) -> None:
+    code = run_main("export", "--ckpt", exported[0], "--out", tmp_path, "--no-verify")
+    assert code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no engine:" in out and "trtexec --onnx=" in out and "uniad-edge[tensorrt]" in out
+
+
+def test_bad_format_is_a_one_line_error(exported, tmp_path, capsys) -> None:
+    assert run_main("export", "--ckpt", exported[0], "--format", "tflite") == 2
+    assert "--format 'tflite'" in capsys.readouterr().err
+
+
+def test_interrupt_while_writing_leaves_nothing(cached_trace, exported, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "o"
+    monkeypatch.setattr(pipeline.json, "dumps", interrupted)  # after the .onnx temp is written
+    with pytest.raises(UniadError, match="interrupted"):
+        export_onnx(exported[0], out, verify=False)
+    assert list(out.iterdir()) == []
+
+
+def test_failed_parity_leaves_nothing(cached_trace, exported, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("uniad_edge.export.verify.MAP_TOLERANCE", 0.0)
+    monkeypatch.setattr("uniad_edge.export.verify.SCORE_TOLERANCE", -1.0)
+    out = tmp_path / "o"
+    with pytest.raises(UniadError, match="disagrees with PyTorch"):
+        export_onnx(exported[0], out, verify_batches=(1,))
+    assert list(out.iterdir()) == []
