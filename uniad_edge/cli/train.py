@@ -21,7 +21,9 @@ def _classes(value: str | None) -> list[str] | None:
 def train(
     data: Annotated[Path, typer.Option(help="Dataset: MVTec layout, meta file, CIFAR, folder.")],
     out: Annotated[Path, typer.Option(help="Run folder for checkpoints and the feature cache.")],
-    preset: Annotated[str, typer.Option(help=f"One of {', '.join(PRESETS)}.")] = "mvtec-224",
+    preset: Annotated[
+        str, typer.Option(help=f"One of {', '.join(PRESETS)}, or a preset .json file.")
+    ] = "mvtec-224",
     epochs: Annotated[int, typer.Option(help="Epochs (official: 1000).")] = 1000,
     backbone_weights: Annotated[
         Path | None, typer.Option(help="EfficientNet-B4 ImageNet weights file.")

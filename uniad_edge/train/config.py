@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..presets import Preset, get_preset
+
+
+def load_preset(value: str | Preset) -> Preset:
+    """A Preset, a preset name, or a .json file of `Preset.to_dict()` (custom geometries)."""
+    if isinstance(value, Preset):
+        return value
+    path = Path(value)
+    if path.suffix == ".json" and path.is_file():
+        return Preset.from_dict(json.loads(path.read_text()))
+    return get_preset(value)
+
 
 CACHE_MODES = ("memory", "disk", "auto")
 INIT_METHODS = ("xavier_uniform", "xavier_normal")
@@ -72,7 +84,7 @@ class TrainConfig:
 
     def resolved_preset(self) -> Preset:
         """The preset with the jitter overrides applied."""
-        preset = get_preset(self.preset) if isinstance(self.preset, str) else self.preset
+        preset = load_preset(self.preset)
         changes = {}
         if self.jitter_scale is not None:
             changes["jitter_scale"] = float(self.jitter_scale)
