@@ -51,7 +51,7 @@ def test_resume_after_interruption_equals_uninterrupted(data, tmp_path, monkeypa
     train(_config(data, tmp_path / "straight"), show_progress=False)
 
     steps = {"n": 0}
-    real_step = trainer_module._step
+    real_step = trainer_module.train_step
 
     def power_cut(*args, **kwargs):
         steps["n"] += 1
@@ -59,10 +59,10 @@ def test_resume_after_interruption_equals_uninterrupted(data, tmp_path, monkeypa
             raise RuntimeError("power cut")
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "_step", power_cut)
+    monkeypatch.setattr(trainer_module, "train_step", power_cut)
     with pytest.raises(RuntimeError, match="power cut"):
         train(_config(data, tmp_path / "cut"), show_progress=False)
-    monkeypatch.setattr(trainer_module, "_step", real_step)
+    monkeypatch.setattr(trainer_module, "train_step", real_step)
     assert load_checkpoint(tmp_path / "cut" / "last.pth").meta["epoch"] == 2
     train(_config(data, tmp_path / "cut", resume=True), show_progress=False)
 

@@ -203,7 +203,10 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _step(recon: nn.Module, optimizer: torch.optim.Optimizer, feats: Tensor, clip: float) -> float:
+def train_step(
+    recon: nn.Module, optimizer: torch.optim.Optimizer, feats: Tensor, clip: float
+) -> float:
+    """One optimizer step: jitter (inside `recon` in train mode), MSE to the clean features."""
     rec = recon(feats)
     loss = F.mse_loss(rec, feats)
     optimizer.zero_grad(set_to_none=True)
@@ -297,7 +300,7 @@ def _loop(
         order = train_index[rng.epoch_order(len(data.train), config.seed, epoch, info)]
         for first in range(0, len(order), config.batch_size):
             feats = cache.batch(order[first : first + config.batch_size], device)
-            total += _step(recon, optimizer, feats, config.clip) * len(feats)
+            total += train_step(recon, optimizer, feats, config.clip) * len(feats)
             seen += len(feats)
             if task is not None:
                 rate = seen * info.world / (time.perf_counter() - began)
