@@ -18,7 +18,7 @@ class BenchRow:
     """One backend x precision x batch measurement, or the reason it was not measured.
 
     `status` is "ok", "skipped" (backend or artifact unavailable here) or "failed" (it was tried
-    and raised); latencies are per batch in ms, `images_per_s` is batch / mean latency.
+    and raised); latencies are per batch in ms, `images_per_s` is batch / median latency.
     """
 
     backend: str
@@ -212,14 +212,17 @@ def _peaks_line(peaks: list[dict[str, Any]]) -> str:
 
 
 def rich_table(report: BenchReport) -> Table:
-    """The summary table printed at the end of `uniad-edge bench`."""
+    """The summary table printed at the end of `uniad-edge bench`; columns empty in every row
+    (GPU memory on a CPU machine, % of peak without --roofline) are left out to fit terminals."""
+    cells = [_cells(row) for row in report.rows]
+    keep = [i for i, name in enumerate(COLUMNS) if i < 4 or any(c[i] != "-" for c in cells)]
     table = Table(title=f"uniad-edge bench: {report.model.get('source')}", title_justify="left")
-    for name in COLUMNS:
-        numeric = name not in ("backend", "precision", "status", "device")
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=True)
+    for i in keep:
+        numeric = COLUMNS[i] not in ("backend", "precision", "status", "device")
+        table.add_column(COLUMNS[i], justify="right" if numeric else "left")
     styles = {"ok": "", "skipped": "dim", "failed": "red"}
-    for row in report.rows:
-        table.add_row(*_cells(row), style=styles.get(row.status, ""))
+    for row, row_cells in zip(report.rows, cells, strict=True):
+        table.add_row(*(row_cells[i] for i in keep), style=styles.get(row.status, ""))
     caption = [machine_line(report.machine)]
     if report.roofline:
         caption.append("peaks GFLOP/s: " + _peaks_line(report.roofline))

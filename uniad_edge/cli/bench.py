@@ -72,7 +72,7 @@ def bench(
         providers=tuple(split_list(providers)) if providers else None,
         engine_dir=engine_dir,
     )
-    console = Console()
+    console = Console() if Console().is_terminal else Console(width=200)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
