@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import shutil
@@ -11,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("uniad-edge", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt", "numpy", "onnx")
+from ..versions import package_versions
 
 
 def _run(*cmd: str, timeout: float = 10.0) -> str | None:
@@ -51,17 +50,6 @@ def load_average() -> list[float] | None:
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
         return None
-
-
-def versions() -> dict[str, str]:
-    """Installed versions of what the numbers depend on, read without importing the packages."""
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 def gpus() -> list[dict[str, str]]:
@@ -137,6 +125,6 @@ def describe_machine() -> dict[str, Any]:
         "gpus": gpus(),
         "jetson": jetson(),
         "python": sys.version.split()[0],
-        "versions": versions(),
+        "versions": package_versions(),
         "load_average": load_average(),
     }

@@ -124,11 +124,10 @@ def open_backend(job: dict[str, Any]) -> tuple[Backend, str]:
         return TensorRTBackend(job["artifact"]), "cuda"
     if kind == "torch":
         from ..presets import Preset
-        from .torch_model import TorchModelBackend
+        from ..runtime.torch_backend import TorchBackend
 
-        model = TorchModelBackend(
-            Preset.from_dict(job["preset"]), job.get("artifact"), job["precision"], job["threads"]
-        )
+        source = job.get("artifact") or Preset.from_dict(job["preset"])
+        model = TorchBackend(source, job["precision"], job["threads"])
         return model, model.device.type
     raise UniadError(f"unknown backend {kind!r}")
 

@@ -20,9 +20,9 @@ from ..errors import UniadError
 from ..fileio import atomic_path
 from ..metadata import METADATA_KEY, ModelMetadata
 from ..model import Checkpoint, FusedUniAD, load_checkpoint
+from ..model.deployment import build_metadata
 from ..presets import Preset, get_preset
 from .checks import check_graph, graph_problems
-from .describe import build_metadata
 from .graph import DEFAULT_OPSET, MIN_OPSET, trace_to_onnx
 from .half import head_float_types, to_mixed_precision
 from .verify import Parity, check_half_drift, check_parity, sample_frames

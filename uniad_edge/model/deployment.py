@@ -1,36 +1,25 @@
-"""The `ModelMetadata` an exported graph carries: everything the runtime must not guess."""
+"""The `ModelMetadata` a deployed model carries (exported graph, engine, or checkpoint run by
+the PyTorch backend): everything the runtime must not guess."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 
-from .. import __version__
 from ..metadata import INPUT_NAME, ModelMetadata, Thresholds
-from ..model import Checkpoint
-
-VERSIONED = ("torch", "onnx", "onnxscript", "onnxruntime")
-
-
-def versions() -> dict[str, str]:
-    found = {"uniad-edge": __version__}
-    for package in VERSIONED:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
+from ..presets import Preset
+from ..versions import package_versions
+from .checkpoint import Checkpoint
 
 
-def preprocessing(ckpt: Checkpoint) -> dict[str, object]:
+def preprocessing(preset: Preset) -> dict[str, object]:
     """What the caller does (resize) and what the graph does (everything else)."""
-    h, w = ckpt.preset.input_size
+    h, w = preset.input_size
     return {
         "input": f"{INPUT_NAME}: uint8 [B, {h}, {w}, 3] BGR (OpenCV order)",
         "caller": f"resize each frame to {w}x{h} (cv2.resize, INTER_LINEAR)",
         "in_graph": "cast to float32, BGR->RGB, /255, ImageNet mean/std, NHWC->NCHW",
-        "mean_rgb": list(ckpt.preset.mean),
-        "std_rgb": list(ckpt.preset.std),
+        "mean_rgb": list(preset.mean),
+        "std_rgb": list(preset.std),
     }
 
 
@@ -53,7 +42,7 @@ def build_metadata(
         precision=precision,
         batch=batch,
         opset=opset,
-        versions=versions(),
-        preprocessing=preprocessing(ckpt),
+        versions=package_versions(),
+        preprocessing=preprocessing(preset),
         preset_config=json.loads(json.dumps(preset.to_dict())),  # tuples -> lists, as read
     )
