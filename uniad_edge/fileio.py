@@ -30,6 +30,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         ) from None
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o644)  # mkstemp's 0600 would make every artifact private to its writer
     try:
         yield tmp_path
         os.replace(tmp_path, target)
