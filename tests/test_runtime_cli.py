@@ -149,8 +149,12 @@ def test_default_model_missing_says_export(tmp_path, monkeypatch, capsys):
     folder = write_folder(tmp_path / "imgs", 1, 0)
     assert run_cli("--source", folder) == 2
     assert "uniad-edge export" in capsys.readouterr().err
+    build_model(tmp_path / "export" / "best.onnx")
+    assert run_cli("--source", folder) == 0
+    assert "best.onnx" in capsys.readouterr().err
     build_model(tmp_path / "export" / "model.onnx")
     assert run_cli("--source", folder) == 0
+    assert "best.onnx" not in capsys.readouterr().err
 
 
 SLOW_LIVE_RUN = """

@@ -11,11 +11,16 @@ import sys
 from rich.console import Console
 
 from ..errors import UniadError
-from . import bench as _bench  # noqa: F401
-from . import eval as _eval  # noqa: F401
-from . import export as _export  # noqa: F401
-from . import info, run, synth  # noqa: F401  (each import registers its commands on `app`)
-from . import train as _train  # noqa: F401
+from . import (  # noqa: F401  (each import registers its commands on `app`)
+    bench,
+    demo,
+    export,
+    info,
+    run,
+    synth,
+    train,
+)
+from . import eval as eval_command  # noqa: F401  (a module named like the builtin)
 from .app import app
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
@@ -74,8 +75,8 @@ def _print(info: dict[str, Any]) -> None:
             value = "[yellow]no (random-init backbone: scores are not meaningful)[/]"
         elif isinstance(value, dict | list):
             value = json.dumps(value)
-        table.add_row(key, str(value))
-    Console().print(table)
+        table.add_row(key, value if key == "backbone_pretrained" else escape(str(value)))
+    Console(highlight=False).print(table)
 
 
 @app.command()

@@ -72,7 +72,8 @@ class RunStats:
 
 
 def default_model() -> Path:
-    """Newest engine in engines/ usable on this machine, else export/model.onnx."""
+    """Newest engine in engines/ usable on this machine, else export/model.onnx, else the newest
+    .onnx in export/ (an export named after its checkpoint, e.g. best.onnx)."""
     from ..trt import environment
     from ..trt.sidecar import find_engines
 
@@ -83,6 +84,10 @@ def default_model() -> Path:
             return engines[0]
     if DEFAULT_ONNX.is_file():
         return DEFAULT_ONNX
+    exported = sorted(DEFAULT_ONNX.parent.glob("*.onnx"), key=lambda p: p.stat().st_mtime)
+    if exported:
+        Console(stderr=True).print(f"using {exported[-1]} (newest in {DEFAULT_ONNX.parent}/)")
+        return exported[-1]
     raise UniadError(
         f"no model given and {DEFAULT_ONNX} does not exist (nor a usable engine in "
         f"{DEFAULT_ENGINES}/); run `uniad-edge export` first or pass --model"

@@ -1,0 +1,380 @@
+"""`uniad-edge demo`: the whole toolkit on any CPU, offline, in minutes.
+
+synthetic data -> cached-feature training -> evaluation -> fused ONNX export (verified) ->
+a synthetic production-line video scored by the lean runtime -> benchmark -> report folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import UniadError
+from ..fileio import write_bytes_atomic, write_json_atomic
+from .report import Image, Section, fmt, write_report
+from .report import Table as ReportTable
+
+PRESET = "mvtec-224"
+WEIGHTS_HINT = "pass --backbone-weights efficientnet-b4-6ed6700e.pth for ImageNet features"
+
+
+@dataclass
+class DemoConfig:
+    """Sizes chosen so the full demo ends in well under 10 minutes on 2 CPU cores."""
+
+    out: Path = Path("runs/demo")
+    backbone_weights: Path | None = None
+    classes: int = 5
+    train_per_class: int = 40
+    test_per_class: int = 20
+    size: int = 256
+    epochs: int = 30
+    parts_per_class: int = 2
+    frames_per_part: int = 3
+    bench_runs: int = 10
+    seed: int = 0
+
+
+QUICK = DemoConfig(
+    classes=2,
+    train_per_class=10,
+    test_per_class=4,
+    size=128,
+    epochs=2,
+    parts_per_class=1,
+    frames_per_part=2,
+    bench_runs=2,
+)
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    report_md: Path
+    report_html: Path
+    pretrained: bool
+    image_auroc: float | None
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_backbone(weights: Path | None) -> Path | None:
+    """ImageNet weights if given or already in the torch hub cache; never a download."""
+    from ..model.backbone import hub_weights_path
+
+    if weights is not None:
+        if not weights.is_file():
+            raise UniadError(f"{weights}: no such file; {WEIGHTS_HINT}")
+        return weights
+    cached = hub_weights_path()
+    return cached if cached.is_file() else None
+
+
+class _Steps:
+    """Runs named steps, printing a header for each and keeping their durations."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.console = console
+        self.total = total
+        self.done: list[tuple[str, float]] = []
+
+    def __call__(self, title: str, work: Callable[[], Any]) -> Any:
+        self.console.rule(f"[bold][{len(self.done) + 1}/{self.total}] {title}")
+        start = time.perf_counter()
+        result = work()
+        self.done.append((title, time.perf_counter() - start))
+        return result
+
+
+def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
+    """Every stage on real components; returns where the report is and the headline numbers."""
+    console = console or Console()
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    weights = resolve_backbone(config.backbone_weights)
+    warnings = []
+    if weights is None:
+        warnings.append(
+            "the EfficientNet-B4 backbone is random-init (no ImageNet weights available "
+            f"offline): numbers show the pipeline works, not real accuracy; {WEIGHTS_HINT}"
+        )
+        console.print(f"[bold yellow]WARNING:[/] {warnings[0]}")
+    steps = _Steps(console, 8)
+    data = steps("Synthetic inspection dataset", lambda: _synth(config, out / "data"))
+    train = steps("Training (cached backbone features)", lambda: _train(config, data, weights))
+    evaluation = steps("Evaluation", lambda: _evaluate(train.best, data, out, console))
+    exported = steps("Export to one fused ONNX graph", lambda: _export(train.best, data, out))
+    video = steps("Production-line video", lambda: _video(config, data, out))
+    run = steps("Runtime on the video", lambda: _run(exported.onnx_path, video, out))
+    bench = steps("Benchmark", lambda: _bench(config, exported.onnx_path, out, console))
+    numbers = {
+        "image_auroc_mean": evaluation.to_dict()["image_auroc"]["mean"],
+        "pixel_auroc_mean": evaluation.to_dict()["pixel_auroc"]["mean"],
+        **run,
+    }
+    sections = _sections(config, data, train, evaluation, exported, video, run, bench, out)
+    md, page = steps(
+        "Report", lambda: write_report(out, "uniad-edge demo report", warnings, sections)
+    )
+    write_json_atomic(out / "summary.json", {"steps": steps.done, "numbers": numbers})
+    result = DemoResult(
+        out, md, page, weights is not None, numbers["image_auroc_mean"], steps.done, numbers
+    )
+    _print_summary(result, console)
+    return result
+
+
+def _synth(config: DemoConfig, folder: Path) -> Any:
+    from ..data.synth import generate
+
+    return generate(
+        folder,
+        classes=config.classes,
+        train_per_class=config.train_per_class,
+        test_per_class=config.test_per_class,
+        size=config.size,
+        seed=config.seed,
+        force=True,
+    )
+
+
+def _train(config: DemoConfig, data: Any, weights: Path | None) -> Any:
+    from ..train import TrainConfig, train
+
+    run_dir = config.out / "train"
+    shutil.rmtree(run_dir, ignore_errors=True)  # the demo always starts its run afresh
+    return train(
+        TrainConfig(
+            data=data.root,
+            out=run_dir,
+            preset=PRESET,
+            epochs=config.epochs,
+            save_every=0,
+            seed=config.seed,
+            cache="memory",
+            backbone_weights=weights,
+            random_backbone=weights is None,
+        )
+    )
+
+
+def _evaluate(checkpoint: Path, data: Any, out: Path, console: Console) -> Any:
+    from ..evaluate import evaluate
+    from ..evaluate.plots import write_plots
+    from ..evaluate.table import print_report
+
+    report = evaluate(checkpoint, data.root, keep_scored=True)
+    print_report(report, console)
+    write_plots(report, out / "plots")
+    write_json_atomic(out / "eval.json", report.to_dict())
+    return report
+
+
+def _export(checkpoint: Path, data: Any, out: Path) -> Any:
+    from ..export import export_onnx
+
+    return export_onnx(checkpoint, out / "export", "model", data=data.root)
+
+
+def _video(config: DemoConfig, data: Any, out: Path) -> Any:
+    from ..data import open_dataset
+    from .video import pick_parts, render_line_video
+
+    parts = pick_parts(list(open_dataset(data.root, "test")), config.parts_per_class, config.seed)
+    return render_line_video(parts, out / "line.mp4", config.frames_per_part, seed=config.seed)
+
+
+def _run(onnx: Path, video: Any, out: Path) -> dict[str, Any]:
+    """The `run` command itself, headless, then its JSONL log checked against the truth."""
+    from ..cli.run import run
+
+    log, ng_dir = out / "run.jsonl", out / "ng"
+    log.unlink(missing_ok=True)
+    shutil.rmtree(ng_dir, ignore_errors=True)
+    run(model=onnx, source=str(video.path), save_dir=ng_dir, log=log)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    truth = json.loads(video.truth_path.read_text())
+    labels = np.array([t["label"] for t in truth])
+    flagged = np.array([r["verdict"] == "NG" for r in records])
+    if len(records) != len(truth):
+        raise UniadError(f"the run scored {len(records)} of {len(truth)} frames of {video.path}")
+    latency = np.array([r["latency_ms"]["inference"] for r in records])
+    _overlay_strip(ng_dir, truth, out / "plots" / "run_ng.png")
+    return {
+        "frames": len(records),
+        "ng_frames": int(flagged.sum()),
+        "ng_rate_defective": float(flagged[labels == 1].mean()) if (labels == 1).any() else None,
+        "ng_rate_good": float(flagged[labels == 0].mean()) if (labels == 0).any() else None,
+        "inference_ms_p50": float(np.median(latency)),
+    }
+
+
+def _overlay_strip(ng_dir: Path, truth: list[dict[str, Any]], path: Path, most: int = 6) -> None:
+    """Up to `most` NG overlays side by side, each labelled with the frame's ground truth."""
+    tiles = []
+    for overlay in sorted(ng_dir.glob("*_overlay.jpg"))[:most]:
+        index = int(overlay.name.split("_")[0])
+        tile = cv2.resize(cv2.imread(str(overlay)), (224, 224))
+        fact = truth[index]
+        label = f"#{index} truth: {fact['class_name']}/{fact['defect']}"
+        cv2.rectangle(tile, (0, 200), (224, 224), (0, 0, 0), -1)
+        cv2.putText(tile, label, (4, 217), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        tiles.append(tile)
+    if tiles:
+        ok, data = cv2.imencode(".png", np.hstack(tiles))
+        if ok:
+            write_bytes_atomic(path, data.tobytes())
+
+
+def _bench(config: DemoConfig, onnx: Path, out: Path, console: Console) -> Any:
+    from ..bench import BenchConfig, rich_table, run_bench
+
+    report = run_bench(
+        BenchConfig(
+            model=onnx,
+            backends=("onnxruntime", "torch"),
+            precisions=("fp32",),
+            batches=(1,),
+            warmup=2,
+            runs=config.bench_runs,
+        )
+    )
+    console.print(rich_table(report))
+    report.write_json(out / "bench.json")
+    report.write_markdown(out / "bench.md")
+    return report
+
+
+def _sections(
+    config: DemoConfig,
+    data: Any,
+    train: Any,
+    evaluation: Any,
+    exported: Any,
+    video: Any,
+    run: dict[str, Any],
+    bench: Any,
+    out: Path,
+) -> list[Section]:
+    scores = evaluation.to_dict()
+    classes = evaluation.classes
+    metric_rows = [
+        [
+            name,
+            fmt(scores["image_auroc"].get(name)),
+            fmt(scores["pixel_auroc"].get(name)),
+            fmt(scores["aupro"].get(name)),
+        ]
+        for name in [*classes, "mean"]
+    ]
+    parity = [
+        [f"batch {p.batch}", f"{p.map_rel:.2e}", f"{p.score_rel:.2e}"] for p in exported.parity
+    ]
+    onnx_mb = exported.onnx_path.stat().st_size / 2**20
+    return [
+        Section(
+            "Data",
+            [
+                f"Synthetic MVTec-layout dataset in `{data.root}`: {config.classes} classes, "
+                f"{config.train_per_class} training and {config.test_per_class} test images per "
+                f"class at {config.size} px, seed {config.seed} (`uniad-edge synth`)."
+            ],
+        ),
+        Section(
+            "Training",
+            [
+                f"Preset {PRESET}, {train.epochs} epochs on cached backbone features, "
+                f"{train.seconds_per_epoch:.2f} s per epoch, final loss {train.final_loss:.4f}; "
+                f"checkpoint `{train.best}`. Thresholds from held-out good images: "
+                f"global {fmt(train.thresholds.get('global'))} ({train.thresholds.get('rule')})."
+            ],
+        ),
+        Section(
+            "Evaluation",
+            [f"Image AUROC uses the preset's `{evaluation.score_reduction}` score."],
+            [ReportTable(["class", "image AUROC", "pixel AUROC", "AU-PRO"], metric_rows)],
+            [
+                Image(out / "plots" / "roc.png", "ROC curves per class"),
+                Image(out / "plots" / "heatmaps.png", "Heatmap overlays on test images"),
+            ],
+        ),
+        Section(
+            "Export",
+            [
+                f"`{exported.onnx_path}` ({onnx_mb:.1f} MiB, {exported.nodes} nodes): uint8 BGR "
+                "frames in, anomaly map and score out. ONNX Runtime vs PyTorch, max relative "
+                "difference:"
+            ],
+            [ReportTable(["check", "map", "score"], parity)],
+        ),
+        Section(
+            "Runtime on a production-line video",
+            [
+                f"`uniad-edge run --model {exported.onnx_path} --source {video.path}` scored "
+                f"{run['frames']} frames of {video.parts} parts ({video.defective_parts} "
+                f"defective): {run['ng_frames']} NG. Flagged share of defective frames "
+                f"{fmt(run['ng_rate_defective'], 2)}, of good frames "
+                f"{fmt(run['ng_rate_good'], 2)}; "
+                f"inference p50 {run['inference_ms_p50']:.1f} ms. Log: `{out / 'run.jsonl'}`."
+            ],
+            images=[Image(out / "plots" / "run_ng.png", "Frames flagged NG, with their truth")]
+            if (out / "plots" / "run_ng.png").is_file()
+            else [],
+        ),
+        Section(
+            "Benchmark",
+            [
+                "Same model, same run, batch 1 on this machine's CPU; engine-only latency, "
+                "end-to-end (camera-size frame in, map and verdict out) and peak memory. "
+                f"Details: `{out / 'bench.md'}`."
+            ],
+            [_bench_table(bench)],
+        ),
+    ]
+
+
+def _bench_table(bench: Any) -> ReportTable:
+    rows = []
+    for row in bench.rows:
+        lat, e2e = row.latency_ms or {}, row.e2e_latency_ms or {}
+        speedup = f"{row.speedup_vs_torch:.2f}x" if row.speedup_vs_torch else "n/a"
+        rows.append(
+            [
+                row.backend,
+                row.precision,
+                row.status if row.ok else f"{row.status}: {row.reason}",
+                fmt(lat.get("p50"), 1),
+                fmt(lat.get("p99"), 1),
+                fmt(row.images_per_s, 2),
+                fmt(e2e.get("p50"), 1),
+                fmt(row.peak_rss_mb, 0),
+                speedup,
+            ]
+        )
+    headers = ["backend", "precision", "status", "p50 ms", "p99 ms", "images/s"]
+    return ReportTable([*headers, "e2e p50 ms", "peak RSS MB", "vs torch"], rows)
+
+
+def _print_summary(result: DemoResult, console: Console) -> None:
+    table = Table(title="uniad-edge demo")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for name, seconds in result.steps:
+        table.add_row(name, f"{seconds:.1f}")
+    table.add_row("[bold]total", f"[bold]{sum(s for _, s in result.steps):.1f}")
+    console.print(table)
+    backbone = "ImageNet" if result.pretrained else "[yellow]random-init[/]"
+    console.print(
+        f"image AUROC (mean) {fmt(result.image_auroc)}, backbone {backbone}\n"
+        f"report: [bold]{result.report_html}[/] (and {result.report_md.name})"
+    )
