@@ -43,13 +43,21 @@ def _config(data: Path, out: Path, **changes) -> TrainConfig:
     return TrainConfig(data=data, out=out, **{**settings, **changes})
 
 
+@pytest.fixture(scope="module")
+def straight(data, tmp_path_factory) -> Path:
+    """An uninterrupted 3-epoch run keeping every epoch's checkpoint."""
+    out = tmp_path_factory.mktemp("straight")
+    train(_config(data, out, save_every=1), show_progress=False)
+    return out
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path).model.state_dict()
 
 
-def test_resume_after_interruption_equals_uninterrupted(data, tmp_path, monkeypatch) -> None:
-    train(_config(data, tmp_path / "straight"), show_progress=False)
-
+def test_resume_after_interruption_equals_uninterrupted(
+    data, straight, tmp_path, monkeypatch
+) -> None:
     steps = {"n": 0}
     real_step = trainer_module.train_step
 
@@ -66,14 +74,12 @@ def test_resume_after_interruption_equals_uninterrupted(data, tmp_path, monkeypa
     assert load_checkpoint(tmp_path / "cut" / "last.pth").meta["epoch"] == 2
     train(_config(data, tmp_path / "cut", resume=True), show_progress=False)
 
-    straight, resumed = (
-        _weights(tmp_path / "straight/last.pth"),
-        _weights(tmp_path / "cut/last.pth"),
-    )
-    assert straight.keys() == resumed.keys()
-    for key, value in straight.items():
+    expected = _weights(straight / "last.pth")
+    resumed = _weights(tmp_path / "cut/last.pth")
+    assert expected.keys() == resumed.keys()
+    for key, value in expected.items():
         assert torch.equal(value, resumed[key]), key
-    a = load_checkpoint(tmp_path / "straight/last.pth")
+    a = load_checkpoint(straight / "last.pth")
     b = load_checkpoint(tmp_path / "cut/last.pth")
     assert a.meta["thresholds"] == b.meta["thresholds"]
     assert a.training["optimizer"]["state"][0]["exp_avg"].equal(
@@ -81,25 +87,27 @@ def test_resume_after_interruption_equals_uninterrupted(data, tmp_path, monkeypa
     )
 
 
-def test_checkpoint_meta_and_training_state(data, tmp_path) -> None:
-    result = train(_config(data, tmp_path / "run", epochs=2, save_every=1), show_progress=False)
-    assert {p.name for p in (tmp_path / "run").glob("*.pth")} == {
+def test_checkpoint_meta_and_training_state(straight) -> None:
+    assert {p.name for p in straight.glob("*.pth")} == {
         "last.pth",
         "best.pth",
         "epoch_0001.pth",
         "epoch_0002.pth",
+        "epoch_0003.pth",
     }
-    ckpt = load_checkpoint(result.last)
+    ckpt = load_checkpoint(straight / "last.pth")
     meta = ckpt.meta
     assert ckpt.class_names == ["fabric", "wood"]
     assert set(ckpt.thresholds["per_class"]) == {"fabric", "wood"}
     assert ckpt.thresholds["global"] > 0 and "percentile" in ckpt.thresholds["rule"]
-    assert meta["epoch"] == 2 and meta["backbone_pretrained"] is False
+    assert meta["epoch"] == 3 and meta["backbone_pretrained"] is False
     assert "random-init" in meta["backbone_warning"]
     assert meta["training_config"]["lr"] == 1e-4 and meta["training_config"]["clip"] == 0.1
     assert meta["dataset"]["per_class"]["fabric"] == {"train": 4, "holdout": 2}
-    assert ckpt.training["epoch"] == 2 and ckpt.training["rng"]["cpu"].dtype == torch.uint8
-    assert load_checkpoint(result.best).training is None  # best.pth: deployable, not resumable
+    assert ckpt.training["epoch"] == 3 and ckpt.training["rng"]["cpu"].dtype == torch.uint8
+    assert (
+        load_checkpoint(straight / "best.pth").training is None
+    )  # best.pth: deployable, not resumable
 
 
 def test_disk_cache_is_reused_then_rebuilt_when_data_changes(data, tmp_path) -> None:
