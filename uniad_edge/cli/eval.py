@@ -17,9 +17,7 @@ def evaluate_command(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the metrics as JSON here.")
     ] = None,
-    plots: Annotated[
-        Path | None, typer.Option(help="Folder for roc.png and heatmaps.png.")
-    ] = None,
+    plots: Annotated[Path | None, typer.Option(help="Folder for roc.png and heatmaps.png.")] = None,
     classes: Annotated[str | None, typer.Option(help="Comma-separated classes (all).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
