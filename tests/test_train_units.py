@@ -8,10 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from uniad_edge.data import Sample
+from uniad_edge.model import build_model
 from uniad_edge.presets import PRESETS
-from uniad_edge.train.cache import cache_key, choose_mode
+from uniad_edge.train.cache import backbone_id, cache_key, choose_mode
 from uniad_edge.train.distributed import Dist
 from uniad_edge.train.holdout import split_holdout
 from uniad_edge.train.rng import epoch_order
@@ -83,3 +85,12 @@ def test_epoch_order_is_a_padded_partition_reproducible_per_epoch() -> None:
     assert set(ranks[0].tolist()) | set(ranks[1].tolist()) == set(range(7))
     assert epoch_order(7, 0, 3, Dist()).tolist() == epoch_order(7, 0, 3, Dist()).tolist()
     assert epoch_order(7, 0, 3, Dist()).tolist() != epoch_order(7, 0, 4, Dist()).tolist()
+
+
+def test_backbone_id_follows_the_random_weights() -> None:
+    ids = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        ids.append(backbone_id(build_model(PRESETS["mvtec-224"], pretrained=False)))
+    assert ids[0] == ids[1] != ids[2]
+    assert ids[0].startswith("random:")

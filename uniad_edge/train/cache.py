@@ -32,10 +32,17 @@ FEATURE_FIELDS = ("input_size", "stages", "output_stride", "mean", "std")
 PREFIX = "features-"
 
 
-def backbone_id(model: UniAD, seed: int) -> str:
-    """The weights file's sha256, or `random:SEED` for a seeded random-init backbone."""
+def backbone_id(model: UniAD) -> str:
+    """The ImageNet file's sha256, or `random:` + a hash of the random-init weights themselves
+    (so a different seed, init scheme or torch version never reuses stale features)."""
     info = model.backbone_info
-    return info.weights_sha256 if info.pretrained and info.weights_sha256 else f"random:{seed}"
+    if info.pretrained and info.weights_sha256:
+        return info.weights_sha256
+    digest = hashlib.sha256()
+    for name, tensor in model.backbone.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return f"random:{digest.hexdigest()}"
 
 
 def _sample_identity(sample: Sample) -> list[object]:
@@ -79,9 +86,6 @@ class FeatureCache:
     data: Tensor | np.ndarray  # float32 tensor on the device (memory) or float16 memmap (disk)
     path: Path | None = None
     reused: bool = False
-
-    def __len__(self) -> int:
-        return int(self.data.shape[0])
 
     def batch(self, indices: Tensor, device: torch.device) -> Tensor:
         if isinstance(self.data, Tensor):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,9 +127,7 @@ def _cache(
     progress: Progress | None,
 ) -> feature_cache.FeatureCache:
     """Features of all training-split images (trained and held out), built once per key."""
-    key = feature_cache.cache_key(
-        data.samples, model.preset, feature_cache.backbone_id(model, config.seed)
-    )
+    key = feature_cache.cache_key(data.samples, model.preset, feature_cache.backbone_id(model))
     mode = feature_cache.choose_mode(config.cache, len(data.samples), model.preset, info.enabled)
     folder = config.cache_dir or config.out / "cache"
     task = None
@@ -269,7 +268,7 @@ def _loop(
     data: _Data,
     cache: feature_cache.FeatureCache,
     progress: Progress | None,
-    say,
+    say: Callable[..., None],
 ) -> TrainResult:
     recon: nn.Module = model.reconstruction
     if info.enabled:
