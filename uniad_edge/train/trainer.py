@@ -37,7 +37,6 @@ from . import cache as feature_cache
 from . import distributed, rng
 from .config import TrainConfig
 from .holdout import split_holdout
-from .random_backbone import init_random_backbone
 from .thresholds import fit_thresholds
 
 RANDOM_BACKBONE_WARNING = (
@@ -96,8 +95,6 @@ def _build(config: TrainConfig) -> UniAD:
     preset = config.resolved_preset()
     torch.manual_seed(config.seed)  # a random-init backbone is then reproducible from the seed
     model = build_model(preset, config.backbone_weights, pretrained=not config.random_backbone)
-    if config.random_backbone:
-        init_random_backbone(model.backbone)
     if config.init != "xavier_uniform":
         model.reconstruction.init_weights(config.init)
     return model
