@@ -1,7 +1,7 @@
 """`uniad-edge demo`: the whole toolkit on any CPU, offline, in minutes.
 
 synthetic data -> cached-feature training -> evaluation -> fused ONNX export (verified) ->
-a synthetic production-line video scored by the lean runtime -> benchmark -> report folder.
+synthetic production-line videos scored by the lean runtime -> benchmark -> report folder.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from rich.table import Table
 
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic, write_json_atomic
+from ..presets import Preset
 from .report import Image, Section, fmt, write_report
 from .report import Table as ReportTable
 
-PRESET = "mvtec-224"
 WEIGHTS_HINT = "pass --backbone-weights efficientnet-b4-6ed6700e.pth for ImageNet features"
 
 
@@ -34,11 +34,12 @@ class DemoConfig:
 
     out: Path = Path("runs/demo")
     backbone_weights: Path | None = None
+    preset: str | Preset = "mvtec-224"
     classes: int = 5
     train_per_class: int = 40
     test_per_class: int = 20
     size: int = 256
-    epochs: int = 30
+    epochs: int = 5
     parts_per_class: int = 2
     frames_per_part: int = 3
     bench_runs: int = 10
@@ -114,15 +115,15 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
     train = steps("Training (cached backbone features)", lambda: _train(config, data, weights))
     evaluation = steps("Evaluation", lambda: _evaluate(train.best, data, out, console))
     exported = steps("Export to one fused ONNX graph", lambda: _export(train.best, data, out))
-    video = steps("Production-line video", lambda: _video(config, data, out))
-    run = steps("Runtime on the video", lambda: _run(exported.onnx_path, video, out))
+    videos = steps("Production-line videos", lambda: _video(config, data, out))
+    run = steps("Runtime on the videos", lambda: _run(exported.onnx_path, videos, out))
     bench = steps("Benchmark", lambda: _bench(config, exported.onnx_path, out, console))
     numbers = {
         "image_auroc_mean": evaluation.to_dict()["image_auroc"]["mean"],
         "pixel_auroc_mean": evaluation.to_dict()["pixel_auroc"]["mean"],
         **run,
     }
-    sections = _sections(config, data, train, evaluation, exported, video, run, bench, out)
+    sections = _sections(config, data, train, evaluation, exported, run, bench, out)
     md, page = steps(
         "Report", lambda: write_report(out, "uniad-edge demo report", warnings, sections)
     )
@@ -157,7 +158,7 @@ def _train(config: DemoConfig, data: Any, weights: Path | None) -> Any:
         TrainConfig(
             data=data.root,
             out=run_dir,
-            preset=PRESET,
+            preset=config.preset,
             epochs=config.epochs,
             save_every=0,
             seed=config.seed,
@@ -186,54 +187,119 @@ def _export(checkpoint: Path, data: Any, out: Path) -> Any:
     return export_onnx(checkpoint, out / "export", "model", data=data.root)
 
 
-def _video(config: DemoConfig, data: Any, out: Path) -> Any:
+def _video(config: DemoConfig, data: Any, out: Path) -> dict[str, Any]:
+    """One line video per product class: a station inspects one product type."""
     from ..data import open_dataset
     from .video import pick_parts, render_line_video
 
-    parts = pick_parts(list(open_dataset(data.root, "test")), config.parts_per_class, config.seed)
-    return render_line_video(parts, out / "line.mp4", config.frames_per_part, seed=config.seed)
+    test = list(open_dataset(data.root, "test"))
+    videos = {}
+    for name in sorted({s.class_name for s in test}):
+        parts = pick_parts([s for s in test if s.class_name == name], config.parts_per_class, 0)
+        videos[name] = render_line_video(
+            parts, out / "lines" / f"{name}.mp4", config.frames_per_part, seed=config.seed
+        )
+    return videos
 
 
-def _run(onnx: Path, video: Any, out: Path) -> dict[str, Any]:
-    """The `run` command itself, headless, then its JSONL log checked against the truth."""
+def _run(onnx: Path, videos: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The `run` command itself, headless, once per station with that class's threshold; then
+    its JSONL log is checked against the truth of every frame."""
     from ..cli.run import run
 
     log, ng_dir = out / "run.jsonl", out / "ng"
     log.unlink(missing_ok=True)
     shutil.rmtree(ng_dir, ignore_errors=True)
-    run(model=onnx, source=str(video.path), save_dir=ng_dir, log=log)
+    truth: list[dict[str, Any]] = []
+    tiles: list[np.ndarray] = []
+    for name, video in videos.items():
+        run(model=onnx, source=str(video.path), save_dir=ng_dir / name, log=log, class_name=name)
+        facts = json.loads(video.truth_path.read_text())
+        tiles += _ng_tiles(ng_dir / name, facts)
+        truth += facts
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    truth = json.loads(video.truth_path.read_text())
-    labels = np.array([t["label"] for t in truth])
-    flagged = np.array([r["verdict"] == "NG" for r in records])
     if len(records) != len(truth):
-        raise UniadError(f"the run scored {len(records)} of {len(truth)} frames of {video.path}")
+        raise UniadError(f"the runs scored {len(records)} of {len(truth)} frames")
+    labels = np.array([t["label"] for t in truth])
+    classes = np.array([t["class_name"] for t in truth])
+    flagged = np.array([r["verdict"] == "NG" for r in records], dtype=float)
+    normalized = np.array([r["normalized_score"] or np.nan for r in records], dtype=float)
     latency = np.array([r["latency_ms"]["inference"] for r in records])
-    _overlay_strip(ng_dir, truth, out / "plots" / "run_ng.png")
+    _score_plot(normalized, labels, classes, out / "plots" / "run_scores.png")
+    if tiles:
+        ok, data = cv2.imencode(".png", np.hstack(tiles[:6]))
+        if ok:
+            write_bytes_atomic(out / "plots" / "run_ng.png", data.tobytes())
+
+    def mean(values: np.ndarray, label: int, name: str | None = None) -> float | None:
+        keep = labels == label if name is None else (labels == label) & (classes == name)
+        return float(np.nanmean(values[keep])) if keep.any() else None
+
+    per_class = {
+        name: {
+            "frames": int((classes == name).sum()),
+            "ng_rate_defective": mean(flagged, 1, name),
+            "ng_rate_good": mean(flagged, 0, name),
+            "normalized_defective": mean(normalized, 1, name),
+            "normalized_good": mean(normalized, 0, name),
+        }
+        for name in videos
+    }
     return {
         "frames": len(records),
         "ng_frames": int(flagged.sum()),
-        "ng_rate_defective": float(flagged[labels == 1].mean()) if (labels == 1).any() else None,
-        "ng_rate_good": float(flagged[labels == 0].mean()) if (labels == 0).any() else None,
+        "ng_rate_defective": mean(flagged, 1),
+        "ng_rate_good": mean(flagged, 0),
         "inference_ms_p50": float(np.median(latency)),
+        "per_class": per_class,
     }
 
 
-def _overlay_strip(ng_dir: Path, truth: list[dict[str, Any]], path: Path, most: int = 6) -> None:
-    """Up to `most` NG overlays side by side, each labelled with the frame's ground truth."""
+def _score_plot(
+    normalized: np.ndarray, labels: np.ndarray, classes: np.ndarray, path: Path
+) -> None:
+    """Normalised score per frame, coloured by ground truth, stations separated, threshold 1.0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    frames = np.arange(len(normalized))
+    for label, colour, name in ((0, "tab:green", "good part"), (1, "tab:red", "defective part")):
+        keep = labels == label
+        ax.scatter(frames[keep], normalized[keep], s=14, c=colour, label=name)
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="class threshold (1.0)")
+    starts = [0] + [i for i in range(1, len(classes)) if classes[i] != classes[i - 1]]
+    for start in starts:
+        ax.axvline(start - 0.5, color="grey", linewidth=0.5)
+        ax.annotate(
+            str(classes[start]),
+            (start, 0.02),
+            xycoords=("data", "axes fraction"),
+            fontsize=8,
+            color="grey",
+        )
+    ax.set_xlabel("frame (one station per class)")
+    ax.set_ylabel("normalised score")
+    ax.legend(loc="upper left", fontsize=8, ncols=3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _ng_tiles(ng_dir: Path, truth: list[dict[str, Any]], most: int = 2) -> list[np.ndarray]:
+    """Up to `most` NG overlays of one station, each labelled with the frame's ground truth."""
     tiles = []
     for overlay in sorted(ng_dir.glob("*_overlay.jpg"))[:most]:
-        index = int(overlay.name.split("_")[0])
+        fact = truth[int(overlay.name.split("_")[0])]
         tile = cv2.resize(cv2.imread(str(overlay)), (224, 224))
-        fact = truth[index]
-        label = f"#{index} truth: {fact['class_name']}/{fact['defect']}"
+        label = f"truth: {fact['class_name']}/{fact['defect']}"
         cv2.rectangle(tile, (0, 200), (224, 224), (0, 0, 0), -1)
-        cv2.putText(tile, label, (4, 217), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        cv2.putText(tile, label, (4, 217), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
         tiles.append(tile)
-    if tiles:
-        ok, data = cv2.imencode(".png", np.hstack(tiles))
-        if ok:
-            write_bytes_atomic(path, data.tobytes())
+    return tiles
 
 
 def _bench(config: DemoConfig, onnx: Path, out: Path, console: Console) -> Any:
@@ -261,7 +327,6 @@ def _sections(
     train: Any,
     evaluation: Any,
     exported: Any,
-    video: Any,
     run: dict[str, Any],
     bench: Any,
     out: Path,
@@ -293,7 +358,7 @@ def _sections(
         Section(
             "Training",
             [
-                f"Preset {PRESET}, {train.epochs} epochs on cached backbone features, "
+                f"Preset {evaluation.preset}, {train.epochs} epochs on cached backbone features, "
                 f"{train.seconds_per_epoch:.2f} s per epoch, final loss {train.final_loss:.4f}; "
                 f"checkpoint `{train.best}`. Thresholds from held-out good images: "
                 f"global {fmt(train.thresholds.get('global'))} ({train.thresholds.get('rule')})."
@@ -318,18 +383,24 @@ def _sections(
             [ReportTable(["check", "map", "score"], parity)],
         ),
         Section(
-            "Runtime on a production-line video",
+            "Runtime on production-line videos",
             [
-                f"`uniad-edge run --model {exported.onnx_path} --source {video.path}` scored "
-                f"{run['frames']} frames of {video.parts} parts ({video.defective_parts} "
-                f"defective): {run['ng_frames']} NG. Flagged share of defective frames "
-                f"{fmt(run['ng_rate_defective'], 2)}, of good frames "
-                f"{fmt(run['ng_rate_good'], 2)}; "
-                f"inference p50 {run['inference_ms_p50']:.1f} ms. Log: `{out / 'run.jsonl'}`."
+                "One short line video per product class (a station inspects one product), "
+                f"each scored by `uniad-edge run --model {exported.onnx_path} --source "
+                f"{out / 'lines'}/CLASS.mp4 --class-name CLASS --log {out / 'run.jsonl'}` with "
+                f"that class's threshold: {run['frames']} frames, {run['ng_frames']} NG; "
+                f"inference p50 {run['inference_ms_p50']:.1f} ms. Normalised score 1.0 is the "
+                "threshold."
             ],
-            images=[Image(out / "plots" / "run_ng.png", "Frames flagged NG, with their truth")]
-            if (out / "plots" / "run_ng.png").is_file()
-            else [],
+            [_run_table(run)],
+            [
+                image
+                for image in (
+                    Image(out / "plots" / "run_scores.png", "Normalised score of every frame"),
+                    Image(out / "plots" / "run_ng.png", "Frames flagged NG, with their truth"),
+                )
+                if image.path.is_file()
+            ],
         ),
         Section(
             "Benchmark",
@@ -341,6 +412,22 @@ def _sections(
             [_bench_table(bench)],
         ),
     ]
+
+
+def _run_table(run: dict[str, Any]) -> ReportTable:
+    rows = [
+        [
+            name,
+            str(c["frames"]),
+            fmt(c["ng_rate_defective"], 2),
+            fmt(c["ng_rate_good"], 2),
+            fmt(c["normalized_defective"], 2),
+            fmt(c["normalized_good"], 2),
+        ]
+        for name, c in run["per_class"].items()
+    ]
+    headers = ["station", "frames", "NG share, defective", "NG share, good"]
+    return ReportTable([*headers, "mean norm. score, defective", "mean norm. score, good"], rows)
 
 
 def _bench_table(bench: Any) -> ReportTable:
