@@ -7,16 +7,15 @@ CLI and error tests reuse that traced graph instead of tracing again.
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from cli_helpers import run_main
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from uniad_edge.cli import main
 from uniad_edge.cli.app import app
 from uniad_edge.errors import UniadError
 from uniad_edge.export import (
@@ -68,19 +67,6 @@ def cached_trace(graph, monkeypatch):
         return copy
 
     monkeypatch.setattr(pipeline, "trace_to_onnx", trace)
-
-
-def run_main(*args: object) -> int:
-    """`uniad-edge ARGS` through main(), which turns UniadError into exit code 2."""
-    old = sys.argv
-    sys.argv = ["uniad-edge", *map(str, args)]
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return 0
 
 
 def test_parity_at_batch_1_and_4_within_tolerance(exported) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import cv2
 import pytest
+from cli_helpers import run_main
 from onnx_fixtures import build_model
 from runtime_helpers import write_folder, write_video
-
-from uniad_edge.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +25,9 @@ def model(tmp_path_factory) -> Path:
     return path
 
 
-def run_cli(*args: object, monkeypatch=None) -> int:
-    """Run `uniad-edge ARGS` in-process (main() maps UniadError to exit 2), return the code."""
-    argv = ["uniad-edge", "run", *map(str, args)]
-    old = sys.argv
-    sys.argv = argv
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return 0
+def run_cli(*args: object) -> int:
+    """`uniad-edge run ARGS` in-process (main() maps UniadError to exit 2), return the code."""
+    return run_main("run", *args)
 
 
 def read_log(path: Path) -> list[dict]:

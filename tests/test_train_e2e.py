@@ -4,25 +4,12 @@ synthetic dataset, and `info` describes the checkpoint with its classes and thre
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_main
 
-from uniad_edge.cli import main
 from uniad_edge.data.synth import generate
-
-
-def _cli(*args: object) -> int:
-    old = sys.argv
-    sys.argv = ["uniad-edge", *map(str, args)]
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return 0
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +19,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     data = root / "data"
     generate(data, classes=2, train_per_class=8, test_per_class=8, size=128, seed=0)
     args = ("--preset", "mvtec-224", "--epochs", "3", "--random-backbone", "--no-progress")
-    assert _cli("train", "--data", data, "--out", root / "run", *args, "--seed", "0") == 0
+    assert run_main("train", "--data", data, "--out", root / "run", *args, "--seed", "0") == 0
     return data, root / "run"
 
 
@@ -40,10 +27,8 @@ def test_train_then_eval_beats_chance(trained, tmp_path, capsys) -> None:
     data, run = trained
     out = tmp_path / "metrics.json"
     plots = tmp_path / "plots"
-    assert (
-        _cli("eval", "--ckpt", run / "last.pth", "--data", data, "--json", out, "--plots", plots)
-        == 0
-    )
+    args = ("--ckpt", run / "last.pth", "--data", data, "--json", out, "--plots", plots)
+    assert run_main("eval", *args) == 0
     report = json.loads(out.read_text())
     assert report["image_auroc"]["mean"] > 0.6
     assert set(report["image_auroc"]) == {"mean", "fabric", "wood"}
@@ -59,7 +44,7 @@ def test_train_then_eval_beats_chance(trained, tmp_path, capsys) -> None:
 def test_info_shows_classes_and_thresholds(trained, capsys) -> None:
     _, run = trained
     capsys.readouterr()
-    assert _cli("info", run / "best.pth", "--json") == 0
+    assert run_main("info", run / "best.pth", "--json") == 0
     info = json.loads(capsys.readouterr().out)
     assert info["class_names"] == ["fabric", "wood"]
     assert set(info["thresholds"]["per_class"]) == {"fabric", "wood"}

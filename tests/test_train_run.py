@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import run_main
 
-from uniad_edge.cli import main
 from uniad_edge.data.synth import generate
 from uniad_edge.model import load_checkpoint
 from uniad_edge.presets import PRESETS
@@ -164,18 +164,6 @@ def test_two_process_gloo_run_with_torchrun(data, tmp_path) -> None:
     assert list((out / "cache").glob("features-*.npy"))  # torchrun uses the shared disk cache
 
 
-def _cli(*args: object) -> int:
-    old = sys.argv
-    sys.argv = ["uniad-edge", *map(str, args)]
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return 0
-
-
 def _one_line_error(capsys, code: int, needle: str) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 2
@@ -185,17 +173,17 @@ def _one_line_error(capsys, code: int, needle: str) -> None:
 
 def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys) -> None:
     base = ("--epochs", "1", "--random-backbone", "--no-progress")
-    code = _cli("train", "--data", tmp_path / "nope", "--out", tmp_path / "o", *base)
+    code = run_main("train", "--data", tmp_path / "nope", "--out", tmp_path / "o", *base)
     _one_line_error(capsys, code, "does not exist")
     empty = tmp_path / "empty"
     (empty / "widget/train/good").mkdir(parents=True)
-    code = _cli("train", "--data", empty, "--out", tmp_path / "o", *base)
+    code = run_main("train", "--data", empty, "--out", tmp_path / "o", *base)
     _one_line_error(capsys, code, "has no images")
-    code = _cli("train", "--data", data, "--out", tmp_path / "fresh", "--resume", *base)
+    code = run_main("train", "--data", data, "--out", tmp_path / "fresh", "--resume", *base)
     _one_line_error(capsys, code, "last.pth does not exist")
-    code = _cli("train", "--data", data, "--out", tmp_path / "o", "--cache", "ram", *base)
+    code = run_main("train", "--data", data, "--out", tmp_path / "o", "--cache", "ram", *base)
     _one_line_error(capsys, code, "cache must be one of")
-    code = _cli("train", "--data", data, "--out", tmp_path / "o", "--preset", "huge", *base)
+    code = run_main("train", "--data", data, "--out", tmp_path / "o", "--preset", "huge", *base)
     _one_line_error(capsys, code, "unknown preset")
-    code = _cli("eval", "--ckpt", tmp_path / "none.pth", "--data", data)
+    code = run_main("eval", "--ckpt", tmp_path / "none.pth", "--data", data)
     _one_line_error(capsys, code, "no such checkpoint")

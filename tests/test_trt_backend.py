@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from trt_helpers import ORIN, make_sidecar
 
 from uniad_edge.errors import UniadError
-from uniad_edge.metadata import ModelMetadata
 from uniad_edge.runtime import tensorrt_backend
 from uniad_edge.runtime.loader import load_backend
 from uniad_edge.runtime.tensorrt_backend import TensorRTBackend, source_onnx
-from uniad_edge.trt import environment
 from uniad_edge.trt.environment import TensorRTStatus
-from uniad_edge.trt.sidecar import EngineSidecar, GpuInfo, Profile, engine_path, sidecar_path
-
-ORIN = GpuInfo("Orin", (8, 7))
+from uniad_edge.trt.sidecar import EngineSidecar, Profile, engine_path, sidecar_path
 
 
 def write_engine(root: Path, onnx_path: str = "export/model.onnx") -> Path:
@@ -27,32 +23,11 @@ def write_engine(root: Path, onnx_path: str = "export/model.onnx") -> Path:
     engine = engine_path(root / "engines", "model", ORIN, "fp16")
     engine.parent.mkdir(parents=True, exist_ok=True)
     engine.write_bytes(b"not really an engine")
-    meta = ModelMetadata(name="m", preset="p", input_size=(64, 64), score_reduction="max")
-    EngineSidecar(
-        name="model",
-        onnx_path=onnx_path,
-        onnx_sha256="a" * 64,
-        engine_sha256="b" * 64,
-        tensorrt_version="8.6.2",
-        gpu=ORIN,
-        precision="fp16",
-        strongly_typed=False,
-        profile=Profile(1, 2, 4),
-        input_name="image",
-        input_size=(64, 64),
-        workspace_bytes=2 << 30,
-        cache_key="c" * 64,
-        metadata=meta.to_dict(),
-    ).write(sidecar_path(engine))
+    sidecar = make_sidecar(
+        onnx_path=onnx_path, profile=Profile(1, 2, 4), input_size=(64, 64), workspace_bytes=2 << 30
+    )
+    sidecar.write(sidecar_path(engine))
     return engine
-
-
-@pytest.fixture
-def no_tensorrt(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
-    environment.detect.cache_clear()
-    yield
-    environment.detect.cache_clear()
 
 
 @pytest.fixture

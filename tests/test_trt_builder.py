@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -50,15 +49,6 @@ def write_onnx(
     onnx.save(model, path)
     path.with_suffix(".json").write_text(json.dumps(meta.to_dict()))
     return path
-
-
-@pytest.fixture
-def no_tensorrt(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Make `import tensorrt` fail even where it is installed, and forget the cached probe."""
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
-    environment.detect.cache_clear()
-    yield
-    environment.detect.cache_clear()
 
 
 def test_onnx_info_dynamic_batch(tmp_path: Path) -> None:

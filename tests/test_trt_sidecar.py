@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
 
 import pytest
+from trt_helpers import ORIN, make_sidecar
 
 from uniad_edge.errors import UniadError
 from uniad_edge.metadata import ModelMetadata
@@ -25,7 +25,6 @@ from uniad_edge.trt.sidecar import (
     timing_cache_path,
 )
 
-ORIN = GpuInfo("Orin", (8, 7))
 RTX = GpuInfo("NVIDIA GeForce RTX 4090", (8, 9))
 KEY_ARGS = dict(
     onnx_sha256="a" * 64,
@@ -36,30 +35,6 @@ KEY_ARGS = dict(
     profile=Profile(1, 1, 8),
     workspace_bytes=4 << 30,
 )
-
-
-def make_sidecar(**changes: object) -> EngineSidecar:
-    meta = ModelMetadata(name="m", preset="mvtec-224", input_size=(224, 224), score_reduction="max")
-    base = EngineSidecar(
-        name="model",
-        onnx_path="export/model.onnx",
-        onnx_sha256="a" * 64,
-        engine_sha256="b" * 64,
-        tensorrt_version="8.6.2",
-        gpu=ORIN,
-        precision="fp16",
-        strongly_typed=False,
-        profile=Profile(1, 2, 8),
-        input_name="image",
-        input_size=(224, 224),
-        workspace_bytes=4 << 30,
-        cache_key="c" * 64,
-        metadata=meta.to_dict(),
-        fp32_layers=7,
-        built_at="2026-01-01T00:00:00+00:00",
-        build_seconds=12.5,
-    )
-    return dataclasses.replace(base, **changes)
 
 
 def test_cache_key_is_stable_and_hex() -> None:
