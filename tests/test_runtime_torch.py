@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from uniad_edge.model import FusedUniAD, build_model, save_checkpoint
+from uniad_edge.model.torch_backend import TorchBackend
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.loader import load_backend
-from uniad_edge.runtime.torch_backend import TorchBackend
 
 
 def test_checkpoint_runs_through_loader_and_detector(small_preset, tmp_path) -> None:

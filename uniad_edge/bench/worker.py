@@ -123,8 +123,8 @@ def open_backend(job: dict[str, Any]) -> tuple[Backend, str]:
 
         return TensorRTBackend(job["artifact"]), "cuda"
     if kind == "torch":
+        from ..model.torch_backend import TorchBackend
         from ..presets import Preset
-        from ..runtime.torch_backend import TorchBackend
 
         source = job.get("artifact") or Preset.from_dict(job["preset"])
         model = TorchBackend(source, job["precision"], job["threads"])

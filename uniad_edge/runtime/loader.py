@@ -73,7 +73,7 @@ def _load_tensorrt(path: Path) -> Backend:
 
 def _load_torch(path: Path, threads: int | None) -> Backend:
     try:
-        from .torch_backend import TorchBackend
+        from ..model.torch_backend import TorchBackend
     except ImportError as exc:
         raise UniadError(
             f"cannot run checkpoint {path}: PyTorch backend unavailable ({exc}); install "

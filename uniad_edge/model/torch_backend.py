@@ -1,7 +1,8 @@
 """PyTorch eager as a `Backend`: run a checkpoint where torch happens to be installed, and the
 reference that `bench` measures every speedup against, through the same `Detector` code.
 
-Imported lazily by the loader only: the rest of the runtime never needs torch.
+It lives with the model, not in `uniad_edge.runtime`, so the lean runtime never imports torch;
+the runtime's loader imports it only when given a checkpoint.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..model import Checkpoint, FusedUniAD, build_model, load_checkpoint
-from ..model.deployment import build_metadata
 from ..presets import Preset
-from .backend import Backend
+from ..runtime.backend import Backend
+from .checkpoint import Checkpoint, load_checkpoint
+from .deployment import build_metadata
+from .uniad import FusedUniAD, build_model
 
 PRECISIONS = ("fp32", "fp16")
 
