@@ -5,14 +5,29 @@ PyTorch. A backend takes a uint8 BGR batch at the model's input size and returns
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from types import TracebackType
+from typing import TypeVar
 
 import numpy as np
 
 from ..metadata import ModelMetadata
 
+_T = TypeVar("_T", bound="Closeable")
 
-class Backend(ABC):
+
+class Closeable:
+    """`with` support for whatever holds sessions or device memory: leaving the block closes it."""
+
+    def close(self) -> None:
+        """Release sessions, contexts and device memory (nothing by default)."""
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Backend(Closeable, ABC):
     """Loads one artifact; `infer` is the hot path and must not allocate large buffers per call."""
 
     name: str = "backend"
@@ -29,17 +44,3 @@ class Backend(ABC):
     @abstractmethod
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [B, H, W, 3] BGR -> (anomaly maps float32 [B, H, W], scores float32 [B])."""
-
-    def close(self) -> None:  # noqa: B027  (optional hook: most backends have nothing to free)
-        """Release sessions, contexts and device memory."""
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

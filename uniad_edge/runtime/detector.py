@@ -13,14 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
 from ..errors import UniadError
 from ..metadata import ModelMetadata
-from .backend import Backend
+from .backend import Backend, Closeable
 from .frames import to_bgr8
 from .loader import load_backend
 
@@ -93,7 +92,7 @@ class Detection:
         return out
 
 
-class Detector:
+class Detector(Closeable):
     """Score BGR frames with an exported UniAD model (ONNX, TensorRT engine or checkpoint).
 
     Calls are serialised by a lock: the input batch buffer is allocated once and reused.
@@ -196,14 +195,3 @@ class Detector:
 
     def close(self) -> None:
         self.backend.close()
-
-    def __enter__(self) -> Detector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
