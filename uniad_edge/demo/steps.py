@@ -315,7 +315,7 @@ def _bench(config: DemoConfig, onnx: Path, out: Path, console: Console) -> Any:
             runs=config.bench_runs,
         )
     )
-    console.print(rich_table(report))
+    (console if console.is_terminal else Console(width=200)).print(rich_table(report))  # logs
     report.write_json(out / "bench.json")
     report.write_markdown(out / "bench.md")
     return report
