@@ -43,4 +43,8 @@ class Backend(Closeable, ABC):
 
     @abstractmethod
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 [B, H, W, 3] BGR -> (anomaly maps float32 [B, H, W], scores float32 [B])."""
+        """uint8 [B, H, W, 3] BGR -> (anomaly maps float32 [B, H, W], scores float32 [B]).
+
+        The arrays belong to the caller: a backend never hands out a buffer it will overwrite
+        on its next call, so results can be kept without copying each map.
+        """

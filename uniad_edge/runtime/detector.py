@@ -180,12 +180,12 @@ class Detector(Closeable):
                     f"backend {self.backend.name} returned maps {maps.shape} and scores "
                     f"{scores.shape} for a batch of {n} {h}x{w} images"
                 )
-            # Copies: a backend may reuse its output buffers on the next call.
+            # No copy: `Backend.infer` returns arrays the caller owns (see its contract).
             return [
                 Detection(
                     score=float(scores[i]),
                     threshold=self.threshold,
-                    model_map=np.array(maps[i], dtype=np.float32),
+                    model_map=np.asarray(maps[i], dtype=np.float32),
                     frame_size=images[i].shape[:2],
                     preprocess_ms=(t1 - t0) * 1e3 / n,
                     inference_ms=(t2 - t1) * 1e3 / n,
