@@ -60,22 +60,29 @@ def _onnx_info(path: Path) -> dict[str, Any]:
     return meta
 
 
+def _cell(key: str, value: Any) -> str:
+    """One value as rich markup: user strings escaped, the random-backbone warning highlighted."""
+    if key == "backbone_pretrained":
+        return "yes" if value else "[yellow]no (random-init backbone: scores are not meaningful)[/]"
+    if key == "feature_map":
+        text = "x".join(str(v) for v in value)
+    elif key == "input_size":
+        text = f"{value[0]}x{value[1]}"
+    elif key == "params" and isinstance(value, dict):
+        text = ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in value.items())
+    elif isinstance(value, dict | list):
+        text = json.dumps(value)
+    else:
+        text = str(value)
+    return escape(text)
+
+
 def _print(info: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold cyan")
     table.add_column()
     for key, value in info.items():
-        if key == "feature_map":
-            value = "x".join(str(v) for v in value)
-        elif key == "input_size":
-            value = f"{value[0]}x{value[1]}"
-        elif key == "params" and isinstance(value, dict):
-            value = ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in value.items())
-        elif key == "backbone_pretrained" and not value:
-            value = "[yellow]no (random-init backbone: scores are not meaningful)[/]"
-        elif isinstance(value, dict | list):
-            value = json.dumps(value)
-        table.add_row(key, value if key == "backbone_pretrained" else escape(str(value)))
+        table.add_row(key, _cell(key, value))
     Console(highlight=False).print(table)
 
 
