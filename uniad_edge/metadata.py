@@ -58,6 +58,7 @@ class ModelMetadata:
     class_names: list[str] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
     backbone_pretrained: bool = False
+    backbone_provenance: str = ""  # "" in models exported before it was recorded
     checkpoint_sha256: str = ""
     precision: str = "fp32"
     batch: int | None = None  # None: dynamic batch

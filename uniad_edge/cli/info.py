@@ -28,6 +28,7 @@ def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any
     ckpt = load_checkpoint(artifact, get_preset(preset_name) if preset_name else None)
     return {
         **describe(ckpt.model),
+        "backbone_provenance": ckpt.backbone_provenance,
         "source": f"{ckpt.kind} checkpoint",
         "path": str(artifact),
         "sha256": ckpt.sha256,

@@ -24,6 +24,8 @@ from .uniad import UniAD
 CHECKPOINT_FORMAT = "uniad-edge"
 CHECKPOINT_VERSION = 1
 PROJECTIONS = ("reconstruction.input_proj.weight", "reconstruction.output_proj.weight")
+# Official files do not record their backbone weights; UniAD trains on ImageNet ones.
+OFFICIAL_BACKBONE_PROVENANCE = "ImageNet-pretrained assumed (official checkpoint)"
 
 
 @dataclass
@@ -48,6 +50,16 @@ class Checkpoint:
     @property
     def thresholds(self) -> dict[str, Any]:
         return dict(self.meta.get("thresholds") or {})
+
+    @property
+    def backbone_provenance(self) -> str:
+        """Where the backbone weights came from, as far as the file can tell."""
+        if self.kind == "official":
+            return OFFICIAL_BACKBONE_PROVENANCE
+        info = self.model.backbone_info
+        if not info.pretrained:
+            return "random-init"
+        return f"ImageNet weights sha256 {info.weights_sha256 or 'unrecorded'}"
 
 
 def save_checkpoint(
@@ -116,7 +128,7 @@ def load_checkpoint(path: str | os.PathLike[str], preset: Preset | None = None) 
     chosen = preset or infer_official_preset(state, file)
     model = UniAD(chosen, Backbone(chosen.taps))
     _load_state(model, convert_official_state(state, model), file)
-    model.backbone.pretrained = True  # official checkpoints are trained on the ImageNet backbone
+    model.backbone.pretrained = True  # see OFFICIAL_BACKBONE_PROVENANCE: assumed, not recorded
     meta = {"source": "official UniAD checkpoint", "epoch": payload.get("epoch")}
     return Checkpoint(model.eval(), file, "official", digest, meta)
 

@@ -38,6 +38,7 @@ def build_metadata(
         class_names=ckpt.class_names,
         thresholds=Thresholds.from_dict(ckpt.thresholds),
         backbone_pretrained=ckpt.model.backbone_info.pretrained,
+        backbone_provenance=ckpt.backbone_provenance,
         checkpoint_sha256=ckpt.sha256,
         precision=precision,
         batch=batch,
