@@ -27,6 +27,7 @@ from uniad_edge.export import (
     sample_frames,
     to_mixed_precision,
 )
+from uniad_edge.export.checks import constant_arrays, graph_problems
 from uniad_edge.export.verify import MAP_TOLERANCE, SCORE_TOLERANCE
 from uniad_edge.fileio import sha256_file
 from uniad_edge.metadata import METADATA_KEY, ModelMetadata
@@ -109,6 +110,19 @@ def test_graph_is_clean_for_tensorrt(graph) -> None:
     ]
     assert not any(np.isneginf(c).any() for c in constants if c.dtype.kind == "f")
     onnx.checker.check_model(graph, full_check=True)
+
+
+def test_neighbour_mask_is_a_where_against_the_lowest_finite_float(graph) -> None:
+    """Bug 3: masked logits are replaced (not offset) by float32's lowest, float16's in --half."""
+    for model, dtype in ((graph, np.float32), (to_mixed_precision(graph), np.float16)):
+        consts = dict(constant_arrays(model))
+        wheres = [n for n in model.graph.node if n.op_type == "Where"]
+        assert len(wheres) == 3  # encoder self, decoder self and cross attention
+        for node in wheres:
+            mask, fill = consts[node.input[0]], consts[node.input[1]]
+            assert mask.dtype == np.bool_ and mask.shape == (196, 196)
+            assert fill.dtype == dtype and fill == np.finfo(dtype).min
+        assert not graph_problems(model)
 
 
 def test_distance_head_nodes_carry_the_prefix_tensorrt_matches(graph) -> None:

@@ -1,8 +1,8 @@
 """UniAD's reconstruction transformer, written to export cleanly.
 
 Same parameters and names as the official code (so its checkpoints load), but batch-first, the
-neighbour mask a precomputed constant with a finite negative value, the batch dimension expanded
-rather than concatenated, and no Python loops or device calls in `forward`.
+neighbour mask a precomputed boolean constant, the batch dimension expanded rather than
+concatenated, and no Python loops or device calls in `forward`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Large enough that softmax gives exactly 0 in float32 and float16, small enough for float16.
-MASK_VALUE = -1e4
-
 
 def neighbour_mask(feature_size: tuple[int, int], neighbor_size: tuple[int, int]) -> Tensor:
-    """Additive [HW, HW] mask: token (h1, w1) may not attend to its clipped kh x kw window."""
+    """Boolean [HW, HW] mask, True where token (h1, w1) may not attend: its clipped kh x kw
+    window (the official code adds -inf there)."""
     h, w = feature_size
     kh, kw = neighbor_size
     rows = torch.arange(h).repeat_interleave(w)
@@ -26,7 +24,7 @@ def neighbour_mask(feature_size: tuple[int, int], neighbor_size: tuple[int, int]
     near = ((rows[:, None] - rows[None, :]).abs() <= kh // 2) & (
         (cols[:, None] - cols[None, :]).abs() <= kw // 2
     )
-    return torch.zeros(h * w, h * w).masked_fill(near, MASK_VALUE)
+    return near
 
 
 class PositionEmbedding(nn.Module):
@@ -69,7 +67,11 @@ class Attention(nn.Module):
         q, k, v = self._heads(query, 0), self._heads(key, 1), self._heads(value, 2)
         logits = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
         if mask is not None:
-            logits = logits + mask.to(logits.dtype)
+            # Replaced, not added to: an additive finite mask is overcome by logits larger than
+            # it, and -inf may not enter the graph. No finite logit is below the dtype's lowest
+            # value, so masked keys get exactly zero weight (the --half converter clamps this
+            # float32 constant to float16's lowest, -65504).
+            logits = logits.masked_fill(mask, torch.finfo(logits.dtype).min)
         weights = F.dropout(logits.softmax(dim=-1), self.dropout, self.training)
         out = (weights @ v).transpose(1, 2).flatten(2)
         return self.out_proj(out)
