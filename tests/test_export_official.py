@@ -15,7 +15,7 @@ from official_reference import to_official_state
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export import export_onnx, sample_frames
-from uniad_edge.export.verify import MAP_TOLERANCE, SCORE_TOLERANCE, compare, run_torch
+from uniad_edge.export.verify import EXPORT_LIMITS, compare, run_torch
 from uniad_edge.model import FusedUniAD, build_model, load_checkpoint, save_checkpoint
 from uniad_edge.presets import PRESETS
 
@@ -39,7 +39,7 @@ def test_official_checkpoint_exports_and_matches_pytorch_from_same_file(official
     frames = sample_frames(PRESET, 2)
     session = ort.InferenceSession(str(result.onnx_path), providers=["CPUExecutionProvider"])
     parity = compare(run_torch(fused, frames), tuple(session.run(None, {"image": frames})))
-    assert parity.map_rel <= MAP_TOLERANCE and parity.score_rel <= SCORE_TOLERANCE
+    assert parity.failures(EXPORT_LIMITS) == [], parity.describe()
     assert np.isfinite(parity.map_abs)
 
 

@@ -28,10 +28,10 @@ from uniad_edge.export import (
     to_mixed_precision,
 )
 from uniad_edge.export.checks import constant_arrays, graph_problems
-from uniad_edge.export.verify import MAP_TOLERANCE, SCORE_TOLERANCE
+from uniad_edge.export.verify import HALF_LIMITS, Limits, check_parity
 from uniad_edge.fileio import sha256_file
 from uniad_edge.metadata import METADATA_KEY, ModelMetadata
-from uniad_edge.model import build_model, save_checkpoint
+from uniad_edge.model import FusedUniAD, build_model, load_checkpoint, save_checkpoint
 from uniad_edge.presets import PRESETS
 from uniad_edge.runtime.sidecar import read_sidecar
 from uniad_edge.trt import detect
@@ -70,11 +70,19 @@ def cached_trace(graph, monkeypatch):
     monkeypatch.setattr(pipeline, "trace_to_onnx", trace)
 
 
-def test_parity_at_batch_1_and_4_within_tolerance(exported) -> None:
-    parity = exported[1].parity
-    assert [p.batch for p in parity] == [1, 4]
-    for p in parity:
-        assert p.map_rel <= MAP_TOLERANCE and p.score_rel <= SCORE_TOLERANCE, p.describe()
+def test_parity_is_recorded_at_batch_1_and_4_and_a_perturbed_graph_fails_it(exported, graph):
+    """The export's own comparison passes the real graph and rejects one wrong weight."""
+    ckpt, result = exported
+    assert [p.batch for p in result.parity] == [1, 4]
+    fused = FusedUniAD(load_checkpoint(ckpt).model).eval()
+    frames = sample_frames(PRESET, 2)
+    check_parity(fused, graph.SerializeToString(), frames, (2,))
+    perturbed = onnx.ModelProto()
+    perturbed.CopyFrom(graph)
+    (weight,) = [t for t in perturbed.graph.initializer if t.name.endswith("output_proj.weight")]
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1.01, weight.name))
+    with pytest.raises(UniadError, match="disagrees with PyTorch at batch 2: map relative L2"):
+        check_parity(fused, perturbed.SerializeToString(), frames, (2,))
 
 
 def test_graph_io_is_uint8_frames_in_float_map_and_score_out(exported) -> None:
@@ -162,7 +170,7 @@ def test_half_keeps_distance_head_float32_and_drifts_little(graph, exported) -> 
     onnx.checker.check_model(half, full_check=True)
     frames = sample_frames(PRESET, 2)
     drift = check_half_drift(graph.SerializeToString(), half.SerializeToString(), frames)
-    assert drift.finite and 0 < drift.map_rel <= 1e-2
+    assert drift.finite and drift.map_rel_l2 > 0 and not drift.failures(HALF_LIMITS)
 
 
 def test_cli_half_writes_fp16_model_that_info_reads(cached_trace, exported, tmp_path) -> None:
@@ -220,8 +228,7 @@ def test_interrupt_while_writing_leaves_nothing(cached_trace, exported, tmp_path
 
 
 def test_failed_parity_leaves_nothing(cached_trace, exported, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("uniad_edge.export.verify.MAP_TOLERANCE", 0.0)
-    monkeypatch.setattr("uniad_edge.export.verify.SCORE_TOLERANCE", -1.0)
+    monkeypatch.setattr("uniad_edge.export.verify.EXPORT_LIMITS", Limits(-1.0, -1.0, -1.0))
     out = tmp_path / "o"
     with pytest.raises(UniadError, match="disagrees with PyTorch"):
         export_onnx(exported[0], out, verify_batches=(1,))

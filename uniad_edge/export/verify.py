@@ -16,30 +16,57 @@ from ..errors import UniadError
 from ..metadata import INPUT_NAME
 from ..presets import Preset
 
-MAP_TOLERANCE = 1e-4  # max |map diff| relative to max |map|
-SCORE_TOLERANCE = 1e-5  # max |score diff| relative to max |score|
-HALF_MAP_TOLERANCE = 1e-2
+
+@dataclass(frozen=True)
+class Limits:
+    """How far a candidate may be from the reference, judged on the reference map's own scale
+    (its L2 norm and its range), so that a map with a large offset or peak is not held to a
+    tighter limit than float32 arithmetic can meet."""
+
+    map_rel_l2: float  # ||map diff||_2 / ||reference map||_2
+    map_of_range: float  # max |map diff| / (max - min of the reference map)
+    score_of_range: float | None  # max |score diff| / (max - min of the reference map)
+
+
+# Measured float32 noise between correct evaluations at 1024 tokens (mvtec-512): ORT vs PyTorch
+# of a random-init model, relative L2 1.1e-7 and 5.4e-6 of the range; an official-layout
+# checkpoint with random weights, 7.5e-5 of the map's maximum (~5e-4 of its range). A wrong
+# weight, mask or layout is off by percents. Tests: tests/test_export_parity.py.
+EXPORT_LIMITS = Limits(map_rel_l2=1e-3, map_of_range=1e-2, score_of_range=1e-2)
+HALF_LIMITS = Limits(map_rel_l2=1e-2, map_of_range=5e-2, score_of_range=None)
 
 
 @dataclass(frozen=True)
 class Parity:
-    """Largest differences between two evaluations of the same frames at one batch size."""
+    """Differences between two evaluations of the same frames at one batch size."""
 
     batch: int
     map_abs: float
-    map_rel: float
+    map_rel_l2: float
+    map_of_range: float
     score_abs: float
-    score_rel: float
+    score_of_range: float
     finite: bool = True
 
-    def within(self, map_tol: float, score_tol: float | None) -> bool:
-        score_ok = score_tol is None or self.score_rel <= score_tol
-        return self.finite and self.map_rel <= map_tol and score_ok
+    def failures(self, limits: Limits) -> list[str]:
+        """Each limit this comparison breaks, in words; empty when it is within all."""
+        broken = [] if self.finite else ["non-finite values"]
+        if self.map_rel_l2 > limits.map_rel_l2:
+            broken.append(f"map relative L2 {self.map_rel_l2:.2e} > {limits.map_rel_l2:g}")
+        if self.map_of_range > limits.map_of_range:
+            broken.append(
+                f"map max error {self.map_of_range:.2e} of its range > {limits.map_of_range:g}"
+            )
+        if limits.score_of_range is not None and self.score_of_range > limits.score_of_range:
+            limit = limits.score_of_range
+            broken.append(f"score max error {self.score_of_range:.2e} of the map range > {limit:g}")
+        return broken
 
     def describe(self) -> str:
         return (
-            f"batch {self.batch}: map max abs {self.map_abs:.2e} (rel {self.map_rel:.2e}), "
-            f"score max abs {self.score_abs:.2e} (rel {self.score_rel:.2e})"
+            f"batch {self.batch}: map relative L2 {self.map_rel_l2:.2e}, max abs "
+            f"{self.map_abs:.2e} ({self.map_of_range:.2e} of its range), score max abs "
+            f"{self.score_abs:.2e} ({self.score_of_range:.2e} of the map range)"
         )
 
 
@@ -76,17 +103,21 @@ def _synthetic_frames(count: int, h: int, w: int) -> list[np.ndarray]:
 def compare(
     reference: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray]
 ) -> Parity:
-    """Differences of (map, score) pairs, relative to the reference's largest magnitude."""
+    """Differences of (map, score) pairs on the reference map's scale (see `Limits`)."""
     (map_ref, score_ref), (map_new, score_new) = reference, candidate
     finite = bool(np.isfinite(map_new).all() and np.isfinite(score_new).all())
-    map_abs = float(np.abs(map_new.astype(np.float64) - map_ref).max())
+    ref = map_ref.astype(np.float64)
+    diff = map_new.astype(np.float64) - ref
     score_abs = float(np.abs(score_new.astype(np.float64) - score_ref).max())
+    tiny = 1e-12
+    span = max(float(ref.max() - ref.min()), float(np.abs(ref).max()) * 1e-6, tiny)
     return Parity(
         batch=int(map_ref.shape[0]),
-        map_abs=map_abs,
-        map_rel=map_abs / max(float(np.abs(map_ref).max()), 1e-12),
+        map_abs=float(np.abs(diff).max()),
+        map_rel_l2=float(np.linalg.norm(diff)) / max(float(np.linalg.norm(ref)), tiny),
+        map_of_range=float(np.abs(diff).max()) / span,
         score_abs=score_abs,
-        score_rel=score_abs / max(float(np.abs(score_ref).max()), 1e-12),
+        score_of_range=score_abs / span,
         finite=finite,
     )
 
@@ -116,28 +147,30 @@ def run_torch(fused: object, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def check_parity(
     fused: object, model_bytes: bytes, frames: np.ndarray, batches: tuple[int, ...]
 ) -> list[Parity]:
-    """ORT vs PyTorch at each batch size; `UniadError` beyond tolerance."""
+    """ORT vs PyTorch at each batch size; `UniadError` beyond `EXPORT_LIMITS`."""
     session = ort_session(model_bytes)
     results = []
     for batch in batches:
         chunk = frames[:batch]
         parity = compare(run_torch(fused, chunk), run_ort(session, chunk))
         results.append(parity)
-        if not parity.within(MAP_TOLERANCE, SCORE_TOLERANCE):
+        broken = parity.failures(EXPORT_LIMITS)
+        if broken:
             raise UniadError(
-                f"ONNX Runtime disagrees with PyTorch at {parity.describe()}; tolerance map "
-                f"{MAP_TOLERANCE:g}, score {SCORE_TOLERANCE:g} relative; nothing was written"
+                f"ONNX Runtime disagrees with PyTorch at batch {batch}: {'; '.join(broken)}; "
+                "nothing was written"
             )
     return results
 
 
 def check_half_drift(fp32_bytes: bytes, half_bytes: bytes, frames: np.ndarray) -> Parity:
-    """Mixed-precision graph vs the float32 graph, both in ORT CPU; `UniadError` beyond 1e-2."""
+    """Mixed-precision graph vs the float32 graph, both in ORT CPU; `UniadError` beyond
+    `HALF_LIMITS`."""
     reference = run_ort(ort_session(fp32_bytes), frames)
     drift = compare(reference, run_ort(ort_session(half_bytes), frames))
-    if not drift.within(HALF_MAP_TOLERANCE, None):
+    broken = drift.failures(HALF_LIMITS)
+    if broken:
         raise UniadError(
-            f"--half graph drifts from float32: {drift.describe()}, finite={drift.finite}; "
-            f"tolerance map {HALF_MAP_TOLERANCE:g} relative; export without --half"
+            f"--half graph drifts from float32: {'; '.join(broken)}; export without --half"
         )
     return drift
