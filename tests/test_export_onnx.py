@@ -233,3 +233,16 @@ def test_failed_parity_leaves_nothing(cached_trace, exported, tmp_path, monkeypa
     with pytest.raises(UniadError, match="disagrees with PyTorch"):
         export_onnx(exported[0], out, verify_batches=(1,))
     assert list(out.iterdir()) == []
+
+
+def test_cli_prints_bracketed_paths_verbatim(
+    cached_trace, exported, tmp_path, capsys, monkeypatch
+) -> None:
+    """Bug 5: `[/x]` and `[red]` in --out reach the summary as typed (no MarkupError)."""
+    monkeypatch.setenv("COLUMNS", "400")  # no wrapping inside the table cell
+    out = tmp_path / "odd[" / "x]" / "[red]"
+    code = run_main("export", "--ckpt", exported[0], "--out", out, "--format", "onnx",
+                    "--no-verify")  # fmt: skip
+    assert code == 0
+    printed = "".join(capsys.readouterr().out.split())
+    assert "".join(str(out / "tiny.json").split()) in printed

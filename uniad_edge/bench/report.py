@@ -216,13 +216,15 @@ def rich_table(report: BenchReport) -> Table:
     (GPU memory on a CPU machine, % of peak without --roofline) are left out to fit terminals."""
     cells = [_cells(row) for row in report.rows]
     keep = [i for i, name in enumerate(COLUMNS) if i < 4 or any(c[i] != "-" for c in cells)]
-    table = Table(title=f"uniad-edge bench: {report.model.get('source')}", title_justify="left")
+    title = escape(f"uniad-edge bench: {report.model.get('source')}")
+    table = Table(title=title, title_justify="left")
     for i in keep:
         numeric = COLUMNS[i] not in ("backend", "precision", "status", "device")
         table.add_column(COLUMNS[i], justify="right" if numeric else "left")
     styles = {"ok": "", "skipped": "dim", "failed": "red"}
     for row, row_cells in zip(report.rows, cells, strict=True):
-        table.add_row(*(row_cells[i] for i in keep), style=styles.get(row.status, ""))
+        cells_shown = (escape(row_cells[i]) for i in keep)
+        table.add_row(*cells_shown, style=styles.get(row.status, ""))
     caption = [machine_line(report.machine)]
     if report.roofline:
         caption.append("peaks GFLOP/s: " + _peaks_line(report.roofline))

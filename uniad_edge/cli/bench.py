@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..bench import BenchConfig, rich_table, run_bench
@@ -74,7 +75,7 @@ def bench(
     )
     console = Console() if Console().is_terminal else Console(width=200)
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
@@ -86,6 +87,6 @@ def bench(
         )
     console.print(rich_table(result))
     if json_path is not None:
-        console.print(f"wrote {result.write_json(json_path)}")
+        console.print(escape(f"wrote {result.write_json(json_path)}"))
     if markdown is not None:
-        console.print(f"wrote {result.write_markdown(markdown)}")
+        console.print(escape(f"wrote {result.write_markdown(markdown)}"))

@@ -25,6 +25,7 @@ def evaluate_command(
 ) -> None:
     """Score the test split; print a table, optionally write JSON and PNG plots."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..data import open_dataset
@@ -52,7 +53,7 @@ def evaluate_command(
     print_report(report, console)
     if json_path is not None:
         write_json_atomic(json_path, report.to_dict())
-        console.print(f"wrote {json_path}")
+        console.print(escape(f"wrote {json_path}"))
     if plots is not None:
         for path in write_plots(report, plots):
-            console.print(f"wrote {path}")
+            console.print(escape(f"wrote {path}"))

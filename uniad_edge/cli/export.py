@@ -28,12 +28,14 @@ def _summary(result: object, engine: object, seconds: float) -> Table:
     assert isinstance(result, ExportResult) and isinstance(engine, EngineOutcome | None)
     meta = result.metadata
     batch = "dynamic" if meta.batch is None else str(meta.batch)
-    table = Table(title=f"export: {meta.name} ({meta.preset}, {meta.precision}, batch {batch})")
+    table = Table(
+        title=escape(f"export: {meta.name} ({meta.preset}, {meta.precision}, batch {batch})")
+    )
     table.add_column("item", style="bold cyan")
     table.add_column("value")
     onnx_file = escape(str(result.onnx_path))
     table.add_row("onnx", f"{onnx_file} ({_size(result.onnx_path)}, {result.nodes} nodes)")
-    table.add_row("sidecar", str(result.sidecar_path))
+    table.add_row("sidecar", escape(str(result.sidecar_path)))
     for parity in result.parity:
         table.add_row("ORT vs PyTorch", parity.describe())
     if not result.parity:
@@ -42,7 +44,9 @@ def _summary(result: object, engine: object, seconds: float) -> Table:
         table.add_row("fp16 vs fp32", result.half_drift.describe())
     if engine is not None:
         path = engine.path
-        table.add_row("engine", f"{path} ({_size(path)})" if path else "[yellow]not built[/]")
+        table.add_row(
+            "engine", escape(f"{path} ({_size(path)})") if path else "[yellow]not built[/]"
+        )
     if not meta.backbone_pretrained:
         table.add_row("backbone", "[yellow]random-init: scores are not meaningful[/]")
     table.add_row("time", f"{seconds:.1f} s")

@@ -15,6 +15,8 @@ import cv2
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
+from rich.text import Text
 
 from ..errors import UniadError
 from ..runtime.model_choice import default_model
@@ -163,13 +165,16 @@ def run(
     with Station(config) as inspection, inspection.stop_on_signals():
         err = Console(stderr=True)
         with Live(
-            console=err, refresh_per_second=4, transient=True, get_renderable=inspection.status_line
+            console=err,
+            refresh_per_second=4,
+            transient=True,
+            get_renderable=lambda: Text(inspection.status_line()),
         ):
             summary = inspection.run()
     Console().print(summary_table(summary))
     if summary.failed_cameras:
         Console(stderr=True).print(
-            f"[bold red]error:[/] live source gave up: {', '.join(summary.failed_cameras)} "
+            f"[bold red]error:[/] live source gave up: {escape(', '.join(summary.failed_cameras))} "
             "(see --reconnect-tries)",
             highlight=False,
         )

@@ -28,6 +28,7 @@ def synth(
 ) -> None:
     """Generate a synthetic anomaly dataset: textures and objects with masked defects."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
@@ -48,7 +49,7 @@ def synth(
             force=force,
             progress=lambda name: bar.update(task, advance=1, description=f"rendering {name}"),
         )
-    table = Table(title=f"synthetic dataset: {summary.root} ({size}px, seed {seed})")
+    table = Table(title=escape(f"synthetic dataset: {summary.root} ({size}px, seed {seed})"))
     for column in ("class", "train", "test good", "test defective", "defect kinds"):
         table.add_column(column, justify="left" if column in ("class", "defect kinds") else "right")
     for row in summary.rows:
@@ -60,4 +61,4 @@ def synth(
             ", ".join(row["defects"]),
         )
     console.print(table)
-    console.print(f"wrote {summary.images} images to {summary.root}")
+    console.print(escape(f"wrote {summary.images} images to {summary.root}"))

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
@@ -109,7 +110,7 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
             "the EfficientNet-B4 backbone is random-init (no ImageNet weights available "
             f"offline): numbers show the pipeline works, not real accuracy; {WEIGHTS_HINT}"
         )
-        console.print(f"[bold yellow]WARNING:[/] {warnings[0]}")
+        console.print(f"[bold yellow]WARNING:[/] {escape(warnings[0])}")
     steps = _Steps(console, 8)
     data = steps("Synthetic inspection dataset", lambda: _synth(config, out / "data"))
     train = steps("Training (cached backbone features)", lambda: _train(config, data, weights))
@@ -477,5 +478,5 @@ def _print_summary(result: DemoResult, console: Console) -> None:
     backbone = "ImageNet" if result.pretrained else "[yellow]random-init[/]"
     console.print(
         f"image AUROC (mean) {fmt(result.image_auroc)}, backbone {backbone}\n"
-        f"report: [bold]{result.report_html}[/] (and {result.report_md.name})"
+        f"report: [bold]{escape(str(result.report_html))}[/] (and {escape(result.report_md.name)})"
     )

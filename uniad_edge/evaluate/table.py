@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .evaluator import EvalReport, class_mean
@@ -16,7 +17,7 @@ def print_report(report: EvalReport, console: Console) -> None:
     """Per class: counts, image AUROC for every reduction, pixel AUROC, AU-PRO; mean last."""
     if not report.backbone_pretrained:
         console.print("[bold yellow]WARNING: random-init backbone: numbers say little[/]")
-    table = Table(title=f"{report.checkpoint} ({report.preset}), AUROC and AU-PRO in %")
+    table = Table(title=escape(f"{report.checkpoint} ({report.preset}), AUROC and AU-PRO in %"))
     table.add_column("class")
     table.add_column("good/bad", justify="right")
     for reduction in report.image_auroc_by_reduction:
@@ -28,7 +29,7 @@ def print_report(report: EvalReport, console: Console) -> None:
     for name in report.classes:
         counts = report.counts[name]
         table.add_row(
-            name,
+            escape(name),
             f"{counts['good']}/{counts['anomalous']}",
             *(_cell(values[name]) for values in by_reduction),
             _cell(report.pixel_auroc[name]),
@@ -45,4 +46,4 @@ def print_report(report: EvalReport, console: Console) -> None:
     console.print(table)
     console.print(f"* image score of the preset ({report.score_reduction})")
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")

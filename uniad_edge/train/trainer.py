@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -240,9 +241,11 @@ def _train(
     if not model.backbone.pretrained:
         say(f"[bold yellow]WARNING: {RANDOM_BACKBONE_WARNING}[/]")
     say(
-        f"{data.summary['layout']} data: {len(data.train)} training + {len(data.held)} held-out "
-        f"good images in {len(data.summary['per_class'])} classes; {info.world} process(es) "
-        f"on {device}"
+        escape(
+            f"{data.summary['layout']} data: {len(data.train)} training + {len(data.held)} "
+            f"held-out good images in {len(data.summary['per_class'])} classes; "
+            f"{info.world} process(es) on {device}"
+        )
     )
     model.to(device)
     config.out.mkdir(parents=True, exist_ok=True)
@@ -250,8 +253,10 @@ def _train(
     with progress or contextlib.nullcontext():
         cache = _cache(config, model, data, info, device, progress)
         say(
-            f"feature cache: {cache.mode}"
-            + (f" ({'reused' if cache.reused else 'built'} {cache.path})" if cache.path else "")
+            escape(
+                f"feature cache: {cache.mode}"
+                + (f" ({'reused' if cache.reused else 'built'} {cache.path})" if cache.path else "")
+            )
         )
         return _loop(config, info, device, model, state, data, cache, progress, say)
 
@@ -284,7 +289,7 @@ def _loop(
         best, best_epoch = float(state["best_metric"]), int(state["best_epoch"])
         if not rng.restore(state["rng"], info, device):
             say("[yellow]resume: world size changed; random streams reseeded[/]")
-        say(f"resumed {config.out / 'last.pth'} after epoch {start}")
+        say(escape(f"resumed {config.out / 'last.pth'} after epoch {start}"))
     train_index = torch.tensor(data.train)
     task = None
     if progress is not None:
@@ -336,8 +341,10 @@ def _loop(
     distributed.barrier(info)
     if info.main and start < config.epochs:
         say(
-            f"done: loss {loss:.5f}, best epoch {best_epoch} (metric {best:.5f}); "
-            f"{sum(seconds) / len(seconds):.2f} s/epoch; checkpoints in {config.out}"
+            escape(
+                f"done: loss {loss:.5f}, best epoch {best_epoch} (metric {best:.5f}); "
+                f"{sum(seconds) / len(seconds):.2f} s/epoch; checkpoints in {config.out}"
+            )
         )
     return TrainResult(
         out=config.out,
