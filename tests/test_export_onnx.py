@@ -246,3 +246,28 @@ def test_cli_prints_bracketed_paths_verbatim(
     assert code == 0
     printed = "".join(capsys.readouterr().out.split())
     assert "".join(str(out / "tiny.json").split()) in printed
+
+
+def test_export_onto_a_full_disk_is_one_line_and_leaves_nothing(
+    cached_trace, exported, tmp_path, capsys
+) -> None:
+    """Bug 6: the kernel refuses the write (a file-size limit: EFBIG, as ENOSPC on a full disk)."""
+    import resource
+    import signal
+
+    out = tmp_path / "o"
+    out.mkdir()
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, not the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, limits[1]))
+    try:
+        code = run_main("export", "--ckpt", exported[0], "--out", out, "--format", "onnx",
+                        "--no-verify")  # fmt: skip
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "tiny.onnx" in err and "File too large" in err
+    assert list(out.iterdir()) == []

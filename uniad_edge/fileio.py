@@ -18,7 +18,8 @@ from .errors import UniadError
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; move it into place only if the block succeeds.
 
-    A crash, Ctrl-C or exception leaves the old file (or nothing) behind, never half a file.
+    A crash, Ctrl-C or exception leaves the old file (or nothing) behind, never half a file; an
+    OSError while writing (disk full) becomes a one-line `UniadError` naming the file.
     """
     target = Path(path)
     try:
@@ -34,6 +35,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as exc:
+        # A full disk (ENOSPC), a quota or a size limit: the one-line error, no partial file.
+        tmp_path.unlink(missing_ok=True)
+        raise UniadError(
+            f"cannot write {target}: {exc.strerror or exc}; free some space or choose another "
+            "folder"
+        ) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -181,9 +181,10 @@ def _export(
             "half_drift": drift.__dict__ if drift else None,
         },
     }
-    with atomic_path(onnx_path) as tmp_onnx, atomic_path(sidecar) as tmp_json:
-        tmp_onnx.write_bytes(final_bytes)
-        tmp_json.write_text(json.dumps(sidecar_data, indent=2, sort_keys=True) + "\n")
+    with atomic_path(onnx_path) as tmp_onnx:
+        tmp_onnx.write_bytes(final_bytes)  # written first, so a full disk names this file
+        with atomic_path(sidecar) as tmp_json:
+            tmp_json.write_text(json.dumps(sidecar_data, indent=2, sort_keys=True) + "\n")
     return ExportResult(
         onnx_path, sidecar, metadata, nodes, parity, drift, time.perf_counter() - started
     )
