@@ -11,6 +11,16 @@ from ..errors import UniadError
 from ..presets import PRESETS
 from .app import app
 
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C (128 + SIGINT)
+
+
+def interrupted_message(out: Path) -> str:
+    """What Ctrl-C leaves behind and how to go on from it."""
+    last = out / "last.pth"
+    if last.is_file():
+        return f"training interrupted; rerun the same command with --resume to continue from {last}"
+    return "training interrupted before the first checkpoint; rerun the command to start again"
+
 
 def _classes(value: str | None) -> list[str] | None:
     names = [c.strip() for c in value.split(",") if c.strip()] if value else []
@@ -89,4 +99,11 @@ def train(
         config.resolved_preset()
     except ValueError as exc:
         raise UniadError(str(exc)) from None
-    run_training(config, show_progress=progress)
+    try:
+        run_training(config, show_progress=progress)
+    except KeyboardInterrupt:
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(escape(interrupted_message(config.out)), soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import UniadError
+from ..pngcheck import png_problem
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 GOOD = "good"
@@ -68,10 +69,13 @@ def _read(path: Path, flags: int, what: str) -> np.ndarray:
         raise UniadError(
             f"cannot read {what} {path}: {exc.strerror or exc}; check that it is readable"
         ) from None
-    pixels = cv2.imdecode(data, flags) if data.size else None
+    problem = png_problem(data)
+    pixels = cv2.imdecode(data, flags) if data.size and problem is None else None
     if pixels is None:
+        reason = f" ({problem})" if problem else ""
         raise UniadError(
-            f"{what} {path} is not a readable image; replace it with a valid PNG/JPEG or delete it"
+            f"{what} {path} is not a readable image{reason}; replace it with a valid PNG/JPEG "
+            "or delete it"
         )
     return pixels
 
@@ -149,7 +153,7 @@ class SampleSet:
         text = (
             f"{self.layout} {self.split} at {self.root}: {len(self.samples)} images "
             f"({len(self.samples) - anomalous} good, {anomalous} anomalous) in "
-            f"{len(self.class_names)} classes"
+            f"{len(self.class_names)} class{'' if len(self.class_names) == 1 else 'es'}"
         )
         if self.skipped:
             names = ", ".join(p.name for p in self.skipped_examples[:3])

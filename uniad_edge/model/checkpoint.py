@@ -95,18 +95,26 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower():
+        # The weights-only unpickler names a class it will not import ("Unsupported global")
+        # for real pickled objects; any other complaint means the bytes are not a pickle.
+        if "unsupported global" in str(exc).lower():
             raise UniadError(
                 f"{file}: refused: it holds pickled Python objects that could run code; "
                 "load only checkpoints of tensors (re-save its state_dict) from sources you trust"
             ) from None
-        raise UniadError(f"{file}: not a PyTorch checkpoint (corrupt?); re-download it") from None
+        raise _not_a_checkpoint(file) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UniadError(
             f"{file}: unreadable checkpoint (truncated or corrupt: {reason}); "
             "re-download or re-train it"
         ) from None
+    except Exception:  # noqa: BLE001  (garbage bytes make the unpickler raise KeyError and kin)
+        raise _not_a_checkpoint(file) from None
+
+
+def _not_a_checkpoint(file: Path) -> UniadError:
+    return UniadError(f"{file}: not a PyTorch checkpoint (corrupt or another kind of file)")
 
 
 def load_checkpoint(path: str | os.PathLike[str], preset: Preset | None = None) -> Checkpoint:

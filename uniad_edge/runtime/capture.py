@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import UniadError
+from ..pngcheck import png_problem
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +151,12 @@ class ImageListReader(Reader):
         path = self.paths[self._next]
         self._next += 1
         name = _relative_name(path, self.root)
-        image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        image, problem = _decode(path)
         if image is None or image.dtype not in (np.uint8, np.uint16):
             self.skipped += 1
-            log.warning("unreadable image %s", path)
+            log.warning("unreadable image %s%s", path, f" ({problem})" if problem else "")
             return Unreadable(
-                f"cannot read image {path}: not an 8/16-bit image OpenCV can decode"
+                f"cannot read image {path}: {problem or 'not an 8/16-bit image OpenCV can decode'}"
             ), name
         if image.dtype == np.uint16:
             self._check_low_bits(image, path)
@@ -183,6 +184,19 @@ class ImageListReader(Reader):
 
     def close(self) -> None:
         """Files are opened per read; nothing stays open."""
+
+
+def _decode(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """(pixels, None), or (None, why) for a damaged PNG, which never reaches libpng (it would
+    print its own stderr line before our warning)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+    problem = png_problem(data)
+    if problem is not None or not data.size:
+        return None, problem
+    return cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR), None
 
 
 def _relative_name(path: Path, root: Path) -> str:

@@ -243,7 +243,8 @@ def _train(
     say(
         escape(
             f"{data.summary['layout']} data: {len(data.train)} training + {len(data.held)} "
-            f"held-out good images in {len(data.summary['per_class'])} classes; "
+            f"held-out good images in {len(data.summary['per_class'])} "
+            f"class{'' if len(data.summary['per_class']) == 1 else 'es'}; "
             f"{info.world} process(es) on {device}"
         )
     )
