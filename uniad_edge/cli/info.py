@@ -42,7 +42,7 @@ def _onnx_info(path: Path) -> dict[str, Any]:
     """Read the metadata with ONNX Runtime only, so this works on a lean runtime install."""
     import onnxruntime as ort
 
-    from ..metadata import METADATA_KEY, ModelMetadata
+    from ..runtime.sidecar import model_metadata
 
     if not path.is_file():
         raise UniadError(f"{path}: no such file; run `uniad-edge export` first")
@@ -51,10 +51,9 @@ def _onnx_info(path: Path) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (ORT raises several unrelated types for bad files)
         reason = type(exc).__name__
         raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
-    props = session.get_modelmeta().custom_metadata_map
-    if METADATA_KEY not in props:
-        raise UniadError(f"{path}: no uniad-edge metadata; export it with `uniad-edge export`")
-    meta = ModelMetadata.from_json(props[METADATA_KEY]).to_dict()
+    metadata, source = model_metadata(path, session.get_modelmeta().custom_metadata_map)
+    meta = metadata.to_dict()
+    meta["metadata_source"] = source
     meta["inputs"] = {i.name: [i.type, i.shape] for i in session.get_inputs()}
     meta["outputs"] = {o.name: [o.type, o.shape] for o in session.get_outputs()}
     meta["path"] = str(path)

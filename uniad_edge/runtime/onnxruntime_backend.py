@@ -9,9 +9,9 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import UniadError
-from ..metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
 from .backend import Backend
-from .sidecar import parse_metadata, read_sidecar
+from .sidecar import model_metadata
 
 PREFERRED_PROVIDERS = (
     "TensorrtExecutionProvider",
@@ -86,16 +86,7 @@ class OnnxRuntimeBackend(Backend):
 
     def _read_metadata(self) -> ModelMetadata:
         props = self.session.get_modelmeta().custom_metadata_map
-        if METADATA_KEY in props:
-            return parse_metadata(props[METADATA_KEY], str(self.path))
-        meta = read_sidecar(self.path)
-        if meta is None:
-            raise UniadError(
-                f"{self.path} has no uniad-edge metadata (no '{METADATA_KEY}' property and no "
-                f"{self.path.with_suffix('.json').name} beside it); export it with "
-                "`uniad-edge export`"
-            )
-        return meta
+        return model_metadata(self.path, props)[0]
 
     def _check_signature(self) -> None:
         """Refuse graphs that do not take uint8 NHWC BGR, so frames are never mis-scored."""
