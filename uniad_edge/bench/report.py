@@ -41,6 +41,7 @@ class BenchRow:
     fraction_of_peak: float | None = None
     runs: int | None = None
     e2e_runs: int | None = None
+    unstable: bool = False  # numbers contradict themselves: see bench.stats.instability
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -114,7 +115,7 @@ def _cells(row: BenchRow) -> list[str]:
         row.backend,
         row.precision,
         str(row.batch),
-        row.status,
+        f"{row.status}, unstable" if row.unstable else row.status,
         row.device or "-",
         _num(lat.get("p50")),
         _num(lat.get("p90")),

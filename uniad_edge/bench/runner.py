@@ -18,7 +18,7 @@ from .config import BACKENDS, BenchConfig
 from .machine import describe_machine, load_average
 from .report import BenchReport, BenchRow
 from .roofline import peak_for
-from .stats import images_per_second
+from .stats import QUIET_HINT, images_per_second, instability
 from .worker import PREFIX
 
 Progress = Callable[[str, float], None]
@@ -184,6 +184,10 @@ def _fill(row: BenchRow, result: dict[str, Any], gflops: float | None) -> None:
     if gflops is not None:
         row.gflops = gflops
         row.achieved_gflops_per_s = gflops * row.images_per_s
+    unstable = instability(row.latency_ms, row.e2e_latency_ms)
+    if unstable:
+        row.unstable = True
+        row.notes.append(f"unstable ({unstable}): {QUIET_HINT}")
     if row.precision == "fp16" and row.device == "cpu" and row.backend in CPU_FP16_NOTES:
         row.notes.append(CPU_FP16_NOTES[row.backend])
 
