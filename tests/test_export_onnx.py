@@ -7,6 +7,8 @@ CLI and error tests reuse that traced graph instead of tracing again.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -131,6 +133,32 @@ def test_neighbour_mask_is_a_where_against_the_lowest_finite_float(graph) -> Non
             assert mask.dtype == np.bool_ and mask.shape == (196, 196)
             assert fill.dtype == dtype and fill == np.finfo(dtype).min
         assert not graph_problems(model)
+
+
+def test_half_layernorm_is_float16_with_float32_statistics_as_documented(graph) -> None:
+    """Bug 9: the --half LayerNorm reads, weighs and writes float16; only statistics are float32."""
+    half = onnx.shape_inference.infer_shapes(to_mixed_precision(graph))
+    types = {v.name: v.type.tensor_type.elem_type for v in half.graph.value_info}
+    types.update({t.name: t.data_type for t in half.graph.initializer})
+    norms = [n for n in half.graph.node if n.op_type == "LayerNormalization"]
+    assert len(norms) == 6
+    for node in norms:
+        assert {types[name] for name in [*node.input, node.output[0]]} == {onnx.TensorProto.FLOAT16}
+        (stash,) = [a.i for a in node.attribute if a.name == "stash_type"]
+        assert stash == onnx.TensorProto.FLOAT
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    claim = readme[readme.index("**`--half`**") :][:400]
+    assert "LayerNorm inputs, weights and outputs float16" in claim
+    assert "statistics in float32" in claim
+
+
+def test_node_count_in_the_exporter_docstring_matches_the_graph(graph) -> None:
+    """Bug 9: export/graph.py quotes node counts; the one-layer figure is checked here."""
+    from uniad_edge.export import graph as graph_module
+
+    doc = " ".join((graph_module.__doc__ or "").split())
+    quoted = int(re.search(r"~(\d+) with one encoder and one decoder layer", doc).group(1))
+    assert abs(quoted - len(graph.graph.node)) <= 0.05 * len(graph.graph.node)
 
 
 def test_distance_head_nodes_carry_the_prefix_tensorrt_matches(graph) -> None:
