@@ -105,7 +105,7 @@ def test_live_source_reconnects_then_ends_cleanly():
     assert reader.opens == 2  # initial open + one successful reconnect, then bounded failures
 
 
-def test_live_source_drops_stale_frames_and_counts_them():
+def test_live_source_drops_stale_frames_and_counts_them(caplog):
     stream = FrameStream(FakeLive(per_session=40, reopen_ok=0, delay_s=0.001), max_reconnects=0)
     stream.start()
     taken = []
@@ -115,6 +115,16 @@ def test_live_source_drops_stale_frames_and_counts_them():
     assert stream.dropped > 0
     assert len(taken) + stream.dropped == 40
     assert taken == sorted(taken) and taken[-1] == 39  # newest frame always delivered
+    assert not [r for r in caplog.records if r.exc_info]  # no error hidden as a capture failure
+
+
+def test_live_source_without_reconnects_gives_up_cleanly(caplog):
+    """Bug 10: max_reconnects=0 raised UnboundLocalError in _reconnect, logged as a failure."""
+    stream = FrameStream(FakeLive(per_session=3, reopen_ok=0, delay_s=0.001), max_reconnects=0)
+    frames = list(stream.start())
+    assert len(frames) >= 1 and stream.state == "failed" and stream.reconnects == 0
+    assert "giving up after 0 reconnect attempts" in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 def test_stop_ends_a_live_stream_promptly():
