@@ -17,7 +17,7 @@ from uniad_edge.train.cache import backbone_id, cache_key, choose_mode
 from uniad_edge.train.distributed import Dist
 from uniad_edge.train.holdout import split_holdout
 from uniad_edge.train.rng import epoch_order
-from uniad_edge.train.thresholds import MARGIN, fit_thresholds
+from uniad_edge.train.thresholds import fit_thresholds
 
 
 def _samples(counts: dict[str, int]) -> list[Sample]:
@@ -40,9 +40,10 @@ def test_thresholds_follow_the_rule_per_class_and_global() -> None:
     scores = [1.0, 2.0, 3.0, 10.0, 20.0]
     names = ["a", "a", "a", "b", "b"]
     found = fit_thresholds(scores, names)
-    assert found.per_class["a"] == pytest.approx(MARGIN * np.quantile([1, 2, 3], 0.99))
-    assert found.per_class["b"] == pytest.approx(MARGIN * np.quantile([10, 20], 0.99))
-    assert found.global_ == pytest.approx(MARGIN * np.quantile(scores, 0.99))
+    # The documented rule, pinned: 1.1 x the linearly interpolated 99th percentile.
+    assert found.per_class["a"] == pytest.approx(1.1 * 2.98)  # 2 + 0.98 x (3 - 2)
+    assert found.per_class["b"] == pytest.approx(1.1 * 19.9)  # 10 + 0.99 x (20 - 10)
+    assert found.global_ == pytest.approx(1.1 * 19.6)  # 10 + 0.96 x (20 - 10)
     assert all(s < found.for_class(n) for s, n in zip(scores, names, strict=True))
     assert "percentile" in found.rule
     empty = fit_thresholds([], [])
