@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
-from onnx_fixtures import build_model
+from onnx_fixtures import build_model, fixture_metadata
 
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime import loader
 from uniad_edge.runtime.onnxruntime_backend import (
-    DENORMAL_AS_ZERO,
     OnnxRuntimeBackend,
     choose_providers,
 )
@@ -148,10 +151,66 @@ def test_checkpoint_suffix_goes_to_torch_backend(tmp_path):
         loader.load_backend(path)
 
 
+def _denormal_model(path) -> None:
+    """A contract-shaped graph whose map is 3e-39 per pixel (a float32 denormal) for ones."""
+    from onnx import TensorProto, helper
+
+    from uniad_edge.metadata import METADATA_KEY
+
+    nodes = [
+        helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["x", "tiny"], ["scaled"]),
+        helper.make_node("ReduceSum", ["scaled", "axis_c"], ["anomaly_map"], keepdims=0),
+        helper.make_node("ReduceMax", ["anomaly_map"], ["score"], axes=[1, 2], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "denormal",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, ["batch", 8, 8, 3])],
+        [
+            helper.make_tensor_value_info("anomaly_map", TensorProto.FLOAT, ["batch", 8, 8]),
+            helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"]),
+        ],
+        [
+            helper.make_tensor("tiny", TensorProto.FLOAT, [1], [1e-39]),
+            helper.make_tensor("axis_c", TensorProto.INT64, [1], [3]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {METADATA_KEY: fixture_metadata((8, 8)).to_json()})
+    path.write_bytes(model.SerializeToString())
+
+
+FLUSH_PROBE = """
+import sys
+import numpy as np
+path, mode = sys.argv[1], sys.argv[2]
+frames = np.ones((2, 8, 8, 3), np.uint8)
+if mode == "backend":
+    from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+    maps, _ = OnnxRuntimeBackend(path).infer(frames)
+else:
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    maps, _ = session.run(None, {"image": frames})
+print(repr(float(np.abs(maps).max())))
+"""
+
+
 def test_session_flushes_denormals(tmp_path):
-    """Denormals from a trained model slow x86 CPUs ~1.8x; the session must flush them."""
+    """Denormals from a trained model slow x86 CPUs ~1.8x; the backend's session must flush
+    them to zero. ONNX Runtime applies the setting once per process (from the first session),
+    so each case runs in a fresh interpreter; a plain session shows the graph makes denormals."""
     path = tmp_path / "m.onnx"
-    build_model(path)
-    backend = OnnxRuntimeBackend(path)
-    options = backend.session.get_session_options()
-    assert options.get_session_config_entry(DENORMAL_AS_ZERO) == "1"
+    _denormal_model(path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def probe(mode: str) -> float:
+        command = [sys.executable, "-c", FLUSH_PROBE, str(path), mode]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return float(done.stdout.strip())
+
+    assert 0 < probe("plain") < np.finfo(np.float32).tiny  # a denormal without the setting
+    assert probe("backend") == 0.0
