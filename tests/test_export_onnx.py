@@ -245,13 +245,21 @@ def test_bad_format_is_a_one_line_error(exported, tmp_path, capsys) -> None:
 
 
 def test_interrupt_while_writing_leaves_nothing(cached_trace, exported, tmp_path, monkeypatch):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
+    """Ctrl-C while the sidecar is written, when the whole temporary .onnx is already on disk."""
     out = tmp_path / "o"
-    monkeypatch.setattr(pipeline.json, "dumps", interrupted)  # after the .onnx temp is written
+    on_disk: list[tuple[str, int]] = []
+    write_text = Path.write_text
+
+    def interrupted(self: Path, *args, **kwargs):
+        if self.parent == out and self.name.startswith(".tiny.json."):
+            on_disk.extend((p.name, p.stat().st_size) for p in out.iterdir())
+            raise KeyboardInterrupt
+        return write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
     with pytest.raises(UniadError, match="interrupted"):
         export_onnx(exported[0], out, verify=False)
+    assert any(name.startswith(".tiny.onnx.") and size > 1e6 for name, size in on_disk), on_disk
     assert list(out.iterdir()) == []
 
 
