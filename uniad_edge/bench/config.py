@@ -7,10 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
+from ..metadata import PRECISIONS
 from ..presets import Preset
+from ..runtime.registry import BACKENDS as REGISTRY
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")  # torch first: it is the speedup baseline
-PRECISIONS = ("fp32", "fp16")
+BASELINE = "torch"
+BACKENDS = (BASELINE, *(name for name in REGISTRY if name != BASELINE))
+"""Every backend `bench` can measure, in row order: PyTorch first, it is the speedup baseline."""
+DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")
 
 
 @dataclass
@@ -23,7 +27,7 @@ class BenchConfig:
 
     model: Path | None = None
     preset: str | Preset | None = None
-    backends: tuple[str, ...] = BACKENDS
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
     precisions: tuple[str, ...] = ("fp32",)
     batches: tuple[int, ...] = (1,)
     warmup: int = 3

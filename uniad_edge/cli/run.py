@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 from ..errors import UniadError
+from ..runtime import registry
 from ..runtime.capture import Frame, open_source
 from ..runtime.detector import Detection, Detector
 from ..runtime.pipeline import Pipeline
@@ -198,6 +199,10 @@ def run(
     class_name: Annotated[
         str | None, typer.Option(help="use this class's threshold from the model")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help=f"one of {', '.join(registry.names())}; default: from the suffix"),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")
     ] = None,
@@ -216,6 +221,7 @@ def run(
     saver = EvidenceSaver(save_dir) if save_dir is not None else None
     detector = Detector(
         model or default_model(),
+        backend=backend,
         providers=providers.split(",") if providers else None,
         threads=threads,
         class_name=class_name,
