@@ -12,9 +12,12 @@ from ..presets import Preset
 from ..runtime.registry import BACKENDS as REGISTRY
 
 BASELINE = "torch"
-BACKENDS = (BASELINE, *(name for name in REGISTRY if name != BASELINE))
-"""Every backend `bench` can measure, in row order: PyTorch first, it is the speedup baseline."""
 DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")
+
+
+def bench_backends() -> tuple[str, ...]:
+    """Every registered backend, in row order: PyTorch first, it is the speedup baseline."""
+    return (BASELINE, *(name for name in REGISTRY if name != BASELINE))
 
 
 @dataclass
@@ -44,9 +47,10 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if (self.model is None) == (self.preset is None):
             raise UniadError("give exactly one of --model ARTIFACT or --preset NAME")
-        unknown = [b for b in self.backends if b not in BACKENDS]
+        known = bench_backends()
+        unknown = [b for b in self.backends if b not in known]
         if unknown or not self.backends:
-            raise UniadError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+            raise UniadError(f"unknown backend(s) {unknown}; choose from {', '.join(known)}")
         bad = [p for p in self.precisions if p not in PRECISIONS]
         if bad or not self.precisions:
             raise UniadError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import UniadError
 from ..runtime.registry import get_spec
 from .artifacts import ModelSource, Unavailable, resolve, torch_missing
-from .config import BACKENDS, BenchConfig
+from .config import BenchConfig, bench_backends
 from .machine import describe_machine, load_average
 from .report import BenchReport, BenchRow
 from .roofline import peak_for
@@ -48,7 +48,7 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRep
         gflops = source.gflops
         plan = [
             BenchRow(backend, precision, batch)
-            for backend in BACKENDS
+            for backend in bench_backends()
             if backend in config.backends
             for precision in config.precisions
             for batch in config.batches
