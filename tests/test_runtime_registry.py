@@ -3,6 +3,8 @@ is one table entry plus its own module (proved with a backend defined here)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from onnx_fixtures import build_model, fixture_metadata
@@ -19,7 +21,7 @@ from uniad_edge.runtime.registry import BackendSpec
 
 
 class EchoBackend(Backend):
-    """Scores every image by its mean pixel: enough to see frames flow through `Detector`."""
+    """Scores every image 1000 + its mean pixel: unmistakable, and frames flow through it."""
 
     name = "echo"
 
@@ -28,7 +30,7 @@ class EchoBackend(Backend):
         self.source, self.threads = source, threads
 
     def infer(self, images):
-        means = images.reshape(len(images), -1).mean(axis=1).astype(np.float32)
+        means = 1000 + images.reshape(len(images), -1).mean(axis=1).astype(np.float32)
         return np.repeat(means[:, None, None], 64, axis=1).reshape(-1, 8, 8), means
 
 
@@ -91,7 +93,7 @@ def test_a_new_backend_is_one_table_entry(echo, tmp_path):
     with Detector(model, threads=1) as detector:
         frame = np.full((20, 30, 3), 200, np.uint8)
         result = detector(frame)
-    assert result.score == pytest.approx(200.0) and result.verdict == "NG"
+    assert result.score == pytest.approx(1200.0) and result.verdict == "NG"
     assert bench_backends()[0] == "torch" and "echo" in bench_backends()
     assert BenchConfig(model=model, backends=("echo",)).backends == ("echo",)
 
@@ -129,3 +131,20 @@ def test_bench_worker_opens_rows_through_the_registry(tmp_path):
     assert isinstance(backend, OnnxRuntimeBackend) and device == "cpu"
     with pytest.raises(UniadError, match="unknown backend 'openvino'"):
         open_backend({**job, "backend": "openvino"})
+
+
+def test_run_backend_option_goes_through_the_registry(echo, tmp_path, capsys):
+    from cli_helpers import run_main
+    from runtime_helpers import write_video
+
+    onnx = tmp_path / "m.onnx"
+    build_model(onnx)
+    video = write_video(tmp_path / "v.mp4", good=2, bad=1)
+    code = run_main("run", "--model", onnx, "--source", video, "--backend", "tensorrt")
+    err = capsys.readouterr().err
+    assert code == 2 and "backend 'tensorrt' takes .engine/.plan" in err
+    log = tmp_path / "echo.jsonl"
+    args = ("run", "--model", onnx, "--source", video, "--log", log)
+    assert run_main(*args, "--backend", "echo") == 0
+    scores = [json.loads(line)["score"] for line in log.read_text().splitlines()]
+    assert len(scores) == 3 and all(1000 < s < 1256 for s in scores)  # echo's, not ORT's
