@@ -4,6 +4,8 @@ lives once, in the config dataclass or function that uses it, and `--help` shows
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 
@@ -24,3 +26,12 @@ def default(cls: type, name: str) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return str(value)
+
+
+def defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """A function's keyword defaults, for a command that needs the values it will run with."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
