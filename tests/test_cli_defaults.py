@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_main
+from model_helpers import TINY
 
 import uniad_edge.train
 from uniad_edge.bench import BenchConfig
@@ -18,7 +19,7 @@ from uniad_edge.data.synth import generate
 from uniad_edge.demo.config import DemoConfig
 from uniad_edge.export import formats
 from uniad_edge.model import load_checkpoint
-from uniad_edge.presets import DEFAULT_PRESET, PRESETS
+from uniad_edge.presets import DEFAULT_PRESET
 from uniad_edge.train import TrainConfig
 
 CLI_ONLY = {("train", "progress")}  # how to display, not what to compute
@@ -38,18 +39,7 @@ def test_no_command_holds_a_default_of_its_own():
 def test_train_keeps_a_preset_files_jitter(tmp_path):
     data = tmp_path / "data"
     generate(data, classes=2, train_per_class=6, test_per_class=2, size=64, seed=0)
-    preset = PRESETS["mvtec-224"].replace(
-        name="jitter-5",
-        input_size=(64, 64),
-        num_encoder_layers=1,
-        num_decoder_layers=1,
-        hidden_dim=32,
-        nhead=4,
-        dim_feedforward=64,
-        neighbor_size=(3, 3),
-        jitter_scale=5.0,
-        jitter_prob=0.5,
-    )
+    preset = TINY.replace(name="jitter-5", jitter_scale=5.0, jitter_prob=0.5)
     preset_file = tmp_path / "preset.json"
     preset_file.write_text(json.dumps(preset.to_dict()))
     out = tmp_path / "run"

@@ -11,6 +11,7 @@ import shutil
 import onnx
 import pytest
 from cli_helpers import run_main
+from model_helpers import TINY
 from onnx import numpy_helper, shape_inference
 
 from uniad_edge.bench.artifacts import resolve as bench_resolve
@@ -19,18 +20,6 @@ from uniad_edge.export import FORMATS, export, normalize_format
 from uniad_edge.export.formats import Artifact, ExportFormat
 from uniad_edge.model import build_model, save_checkpoint
 from uniad_edge.model.summary import gflops
-from uniad_edge.presets import PRESETS
-
-TINY = PRESETS["mvtec-224"].replace(
-    name="tiny-64",
-    input_size=(64, 64),
-    num_encoder_layers=1,
-    num_decoder_layers=1,
-    hidden_dim=32,
-    nhead=4,
-    dim_feedforward=64,
-    neighbor_size=(3, 3),
-)
 
 
 @pytest.fixture(scope="module")
