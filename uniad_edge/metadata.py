@@ -16,6 +16,8 @@ FORMAT_VERSION = 1
 INPUT_NAME = "image"
 OUTPUT_MAP = "anomaly_map"
 OUTPUT_SCORE = "score"
+PRECISIONS = ("fp32", "fp16")
+"""Every precision a model is exported, built or run in; backends list their subset."""
 
 
 @dataclass
@@ -66,6 +68,7 @@ class ModelMetadata:
     versions: dict[str, str] = field(default_factory=dict)
     preprocessing: dict[str, Any] = field(default_factory=dict)
     preset_config: dict[str, Any] = field(default_factory=dict)
+    gflops: float | None = None  # per image, counted by PyTorch at export (None: older exports)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from ..errors import UniadError
+from ..runtime import registry
 from ..runtime.model_choice import default_model
 from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station_file import load_station_file
@@ -93,6 +94,10 @@ def run(
     class_name: Annotated[
         str | None, typer.Option(help="use this class's threshold from the model")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help=f"{registry.describe()}; default: auto (from the suffix or URL)"),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")
     ] = None,
@@ -151,6 +156,7 @@ def run(
         "max_frames": max_frames,
         "reconnect_max_wait": reconnect_max_wait,
         "model": model,
+        "backend": backend,
     }
     if tries != "default":
         options["reconnect_tries"] = tries
