@@ -126,3 +126,38 @@ def test_ctrl_c_in_training_exits_130_and_says_resume(tmp_path) -> None:
     message = stderr.decode()
     assert "--resume" in message and "Traceback" not in message
     assert "".join(str(out).split()) in "".join(message.split())
+
+
+@pytest.mark.parametrize("compression", [0, 3, 9])
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [((40, 30), np.uint8), ((40, 30, 3), np.uint8), ((40, 30, 4), np.uint8),
+     ((40, 30, 3), np.uint16), ((700, 900, 3), np.uint8)],
+)  # fmt: skip
+def test_valid_pngs_pass_the_check(shape, dtype, compression) -> None:
+    """No false alarms: grey, colour, alpha, 16-bit, and a large image split over many IDATs."""
+    from uniad_edge.pngcheck import png_problem
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    data = encoded.tobytes()
+    assert png_problem(data) is None
+    assert png_problem(data[: len(data) - 20]) is not None  # and a cut one is caught
+    assert png_problem(b"\xff\xd8\xff\xe0 a JPEG header") is None  # other formats: OpenCV decides
+
+
+def test_a_png_from_another_encoder_passes_the_check() -> None:
+    """Pillow writes ancillary chunks (text, gamma) and splits IDAT its own way."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    from uniad_edge.pngcheck import png_problem
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "test")
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(2).integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, "PNG", pnginfo=info, optimize=True)
+    assert png_problem(buffer.getvalue()) is None
