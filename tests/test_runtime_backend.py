@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,9 @@ def test_checkpoint_suffix_goes_to_torch_backend(tmp_path):
         loader.load_backend(path)
 
 
+DENORMAL_BITS = struct.pack("<I", round(1e-39 / 2.0**-149))  # float32 1e-39, a denormal
+
+
 def _denormal_model(path) -> None:
     """A contract-shaped graph whose map is 3e-39 per pixel (a float32 denormal) for ones."""
     from onnx import TensorProto, helper
@@ -172,7 +176,9 @@ def _denormal_model(path) -> None:
             helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"]),
         ],
         [
-            helper.make_tensor("tiny", TensorProto.FLOAT, [1], [1e-39]),
+            # By bit pattern: this process may already flush denormals (an earlier backend set
+            # the flag process-wide), which would turn a converted 1e-39 into 0.
+            helper.make_tensor("tiny", TensorProto.FLOAT, [1], DENORMAL_BITS, raw=True),
             helper.make_tensor("axis_c", TensorProto.INT64, [1], [3]),
         ],
     )
