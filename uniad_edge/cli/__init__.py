@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (each import registers its commands on `app`)
     export,
     info,
     run,
+    serve,
     synth,
     train,
 )

@@ -1,0 +1,116 @@
+"""`uniad-edge serve`: the scoring service, cameras and live dashboard on one HTTP port.
+
+Option parsing only: defaults live in `ServeConfig`, the work in `uniad_edge.serve`. FastAPI
+and uvicorn are imported inside the command, so other commands run without the serve extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import UniadError
+from .app import app
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        Path | None,
+        typer.Option(help="ONNX, engine or checkpoint; default as for `run`"),
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(help="camera as NAME=URI (index, file, folder, glob, URL); repeat for more"),
+    ] = None,
+    station: Annotated[
+        Path | None, typer.Option(help="station.toml describing the cameras")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="address to bind [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [8080]")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="UNIAD_EDGE_TOKEN",
+            help="bearer token required on every request (env UNIAD_EDGE_TOKEN keeps it out "
+            "of the process list)",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="allow a non-loopback --host without a token")
+    ] = False,
+    max_upload_mb: Annotated[
+        float | None, typer.Option(help="larger request bodies get 413 [20]")
+    ] = None,
+    queue_size: Annotated[
+        int | None, typer.Option(help="images waiting to be scored before 503 [64]")
+    ] = None,
+    max_batch: Annotated[
+        int | None, typer.Option(help="images per backend call (dynamic-batch models) [8]")
+    ] = None,
+    save_dir: Annotated[
+        Path | None, typer.Option(help="folder for NG frames and overlays (the gallery)")
+    ] = None,
+    log: Annotated[Path | None, typer.Option(help="JSONL file, one record per verdict")] = None,
+    class_name: Annotated[
+        str | None, typer.Option(help="default class whose threshold is used")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="raw-score threshold overriding the model's")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")
+    ] = None,
+    providers: Annotated[
+        str | None, typer.Option(help="comma-separated ONNX Runtime providers, e.g. cuda,cpu")
+    ] = None,
+    mjpeg_fps: Annotated[
+        float | None, typer.Option(help="frame-rate cap of the live MJPEG streams [5]")
+    ] = None,
+) -> None:
+    """Serve the model over HTTP: scoring API, cameras, live dashboard, Prometheus metrics."""
+    try:
+        from ..serve.config import ServeConfig, parse_sources
+        from ..serve.server import serve as run_server
+    except ImportError as exc:
+        raise UniadError(
+            f"serve needs FastAPI and uvicorn ({exc.name} is missing); "
+            "pip install 'uniad-edge[serve]'"
+        ) from None
+    from .run import default_model
+
+    config = ServeConfig.from_options(
+        model=model or default_model(),
+        sources=parse_sources(source) or None,
+        station=station,
+        host=host,
+        port=port,
+        token=token,
+        insecure=insecure or None,
+        max_upload_mb=max_upload_mb,
+        queue_size=queue_size,
+        max_batch=max_batch,
+        save_dir=save_dir,
+        log=log,
+        class_name=class_name,
+        threshold=threshold,
+        threads=threads,
+        providers=tuple(providers.split(",")) if providers else None,
+        mjpeg_fps=mjpeg_fps,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    err = Console(stderr=True)
+    err.print(f"serving {escape(str(config.model))} on http://{escape(config.host)}:{config.port}/")
+    counters = run_server(config)
+    table = Table(title="uniad-edge serve")
+    for column in ("camera", "scored", "OK", "NG"):
+        table.add_column(column, justify="left" if column == "camera" else "right")
+    for camera, counts in sorted(counters.items()):
+        table.add_row(escape(camera), str(counts["total"]), str(counts["OK"]), str(counts["NG"]))
+    Console().print(table)
