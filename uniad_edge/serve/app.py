@@ -34,6 +34,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_FILES = 64
 RETRY_AFTER_S = 1
 KEEPALIVE_S = 15.0
+MJPEG_REPEAT_S = 5.0
 ANSWER_FIELDS = (
     "score",
     "normalized_score",
@@ -246,20 +247,27 @@ def _render(found: tuple[Any, Any, Any], overlay: bool) -> bytes:
 async def _mjpeg_frames(
     service: ScoringService, cam: Camera, interval: float
 ) -> AsyncIterator[bytes]:
-    """A new part per new verdict, at most one per `interval`; ends when the server stops."""
-    shown = None
+    """A part per new verdict, at most one per `interval`; ends when the server stops.
+
+    Browsers draw a part only once the next one begins, so each frame is sent a second time
+    on the next tick, and again every `MJPEG_REPEAT_S` while nothing new arrives (this also
+    notices a client that went away).
+    """
+    shown, jpeg, sent_at, repeats = None, b"", 0.0, 0
     while not service.stopping.is_set():
         found = cam.latest()
         if found is not None and found[1] is not None and found[1]["seq"] != shown:
             shown = found[1]["seq"]
             jpeg = await run_in_threadpool(_render, found, True)
-            yield (
-                b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                + str(len(jpeg)).encode()
-                + b"\r\n\r\n"
-                + jpeg
-                + b"\r\n"
-            )
+            repeats = 1
+        elif jpeg and (repeats or time.monotonic() - sent_at >= MJPEG_REPEAT_S):
+            repeats = 0
+        else:
+            await asyncio.sleep(interval)
+            continue
+        sent_at = time.monotonic()
+        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+        yield head.encode() + jpeg + b"\r\n"
         await asyncio.sleep(interval)
 
 

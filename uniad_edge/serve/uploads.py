@@ -80,7 +80,7 @@ class BodyLimit:
 
     def _reason(self) -> str:
         return (
-            f"request body over the {self.max_bytes / 2**20:g} MB limit; send a smaller image "
+            f"request body over the {self.max_bytes / 2**20:.3g} MB limit; send a smaller image "
             "or start the server with a larger --max-upload-mb"
         )
 
