@@ -4,8 +4,11 @@ down in order (stop accepting, answer in-flight requests, end streams, release c
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -19,6 +22,8 @@ from .config import ServeConfig
 from .service import ScoringService
 
 log = logging.getLogger(__name__)
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_service(config: ServeConfig) -> ScoringService:
@@ -61,6 +66,21 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.service.stopping.set()
         super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM start the graceful shutdown. Unlike uvicorn's own handler, the signal
+        is not raised again afterwards: the command then closes the cameras, prints its
+        summary and exits 0, as a service stopped on purpose should."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.Config:
