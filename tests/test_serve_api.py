@@ -21,7 +21,7 @@ from serve_helpers import png, running, running_gated
 
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime.detector import Detector
-from uniad_edge.serve.config import ServeConfig, is_loopback, parse_sources
+from uniad_edge.serve.config import ServeConfig, is_loopback
 
 TOL = 1e-6
 
@@ -170,35 +170,45 @@ def test_batches_form_while_the_backend_is_busy_and_full_queue_answers_503(model
     assert metrics[("uniad_queue_rejected_total", ())] == 1
 
 
-def test_cameras_latest_trigger_health_model_metrics_and_gallery(model, detector, tmp_path):
-    video = write_video(tmp_path / "line.mp4", good=5, bad=4)
-    frames = []
-    cap = cv2.VideoCapture(str(video))
+def _video_frames(video) -> list[np.ndarray]:
+    frames, cap = [], cv2.VideoCapture(str(video))
     while (got := cap.read())[0]:
         frames.append(got[1])
     cap.release()
-    save = tmp_path / "ng"
-    log = tmp_path / "verdicts.jsonl"
+    return frames
+
+
+def _wait_scored(client: httpx.Client, camera: str, frames: int) -> None:
+    """Until the camera's stream ended and its last frame's verdict reached the service."""
+    deadline = time.monotonic() + 20
+    while True:
+        latest = client.get(f"/v1/cameras/{camera}/latest").json().get("verdict") or {}
+        if latest.get("frame_index") == frames - 1:
+            break
+        assert time.monotonic() < deadline, f"camera {camera} never scored {frames} frames"
+        time.sleep(0.05)
+
+
+def test_station_cameras_latest_health_model_metrics_gallery_and_log(model, detector, tmp_path):
+    video = write_video(tmp_path / "line.mp4", good=5, bad=4)
+    frames = _video_frames(video)
+    verdicts = [detector(f).verdict for f in frames]
+    save, log = tmp_path / "ng", tmp_path / "verdicts.jsonl"
     with (
-        running(model, sources={"top": str(video)}, save_dir=save, log=log) as srv,
+        running(model, cameras={"top": str(video)}, save_dir=save, log=log) as srv,
         httpx.Client(base_url=srv.url) as client,
     ):
-        deadline = time.monotonic() + 20
-        while client.get("/v1/cameras").json()["cameras"][0]["state"] != "ended":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _wait_scored(client, "top", len(frames))
         info = client.get("/v1/cameras").json()["cameras"][0]
-        assert info["name"] == "top" and info["captured"] == info["scored"] == len(frames) == 9
+        assert info["name"] == "top" and info["frames"] == len(frames) == 9
+        assert info["ng"] == verdicts.count("NG") == 4 and info["healthy"]
         latest = client.get("/v1/cameras/top/latest").json()
         assert latest["frame_size"] == [48, 64]
         assert abs(latest["verdict"]["score"] - detector(frames[-1]).score) <= TOL
         jpeg = client.get("/v1/cameras/top/latest.jpg")
         assert cv2.imdecode(np.frombuffer(jpeg.content, np.uint8), 1).shape == (48, 64, 3)
-
-        event = client.post("/v1/cameras/top/trigger", params={"part_id": "P-17"}).json()
-        assert event["part_id"] == "P-17" and event["camera"] == "top"
-        assert abs(event["score"] - detector(frames[-1]).score) <= TOL
-        assert event["verdict"] == "NG" and event["gallery"]
+        ended = client.post("/v1/cameras/top/trigger", params={"part_id": "P-1"})
+        assert ended.status_code == 409 and "ended" in ended.json()["detail"]
         assert client.post("/v1/cameras/side/trigger").status_code == 404
 
         health = client.get("/v1/health").json()
@@ -214,22 +224,27 @@ def test_cameras_latest_trigger_health_model_metrics_and_gallery(model, detector
         }
         assert client.get("/openapi.json").json()["paths"]["/v1/score"]
 
-        verdicts = [detector(f).verdict for f in frames] + ["NG"]
+        bad = defect_frame((30, 40), 5)
+        api = client.post("/v1/score", content=png(bad), headers={"content-type": "image/png"})
+        assert api.json()["verdict"] == "NG"
         m = _metrics(client)
         top = (("camera", "top"),)
-        assert m[("uniad_frames_scored_total", top)] == 10
-        assert m[("uniad_ng_total", top)] == verdicts.count("NG")
-        assert m[("uniad_verdict_latency_seconds_count", top)] == 10
+        assert m[("uniad_frames_scored_total", top)] == 9
+        assert m[("uniad_ng_total", top)] == 4
+        assert m[("uniad_verdict_latency_seconds_count", top)] == 9
         assert m[("uniad_dropped_frames_total", top)] == 0
         assert m[("uniad_reconnects_total", top)] == 0
+        assert m[("uniad_ng_total", (("camera", "api"),))] == 1
         assert ("uniad_queue_depth", ()) in m
 
         gallery = client.get("/v1/gallery").json()["items"]
-        assert len(gallery) == verdicts.count("NG") and gallery[0]["part_id"] == "P-17"
-        image = client.get(f"/v1/gallery/{gallery[0]['gallery']}")
-        assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
-        assert cv2.imdecode(np.frombuffer(image.content, np.uint8), 1).shape == (48, 64, 3)
+        assert [g["camera"] for g in gallery] == ["api"] + ["top"] * 4  # newest first
+        for item in gallery:
+            image = client.get(f"/v1/gallery/{item['gallery']}")
+            assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
         saved = client.get(f"/v1/gallery/{gallery[0]['frame']}")
+        assert np.array_equal(cv2.imdecode(np.frombuffer(saved.content, np.uint8), 1), bad)
+        saved = client.get(f"/v1/gallery/{gallery[1]['frame']}")
         assert np.array_equal(cv2.imdecode(np.frombuffer(saved.content, np.uint8), 1), frames[-1])
 
         (tmp_path / "secret.png").write_bytes(png(frames[0]))
@@ -246,14 +261,33 @@ def test_cameras_latest_trigger_health_model_metrics_and_gallery(model, detector
         ):
             r = client.get(f"/v1/gallery/{path}")
             assert r.status_code == 404, (path, r.status_code)
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len(lines) == 10 and lines[-1]["part_id"] == "P-17"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["camera"] for r in records].count("top") == 9  # the station's log sink
+    assert [r["camera"] for r in records].count("api") == 1  # the API's records, same file
+
+
+def test_trigger_only_station_scores_the_next_frame_per_trigger(model, detector, tmp_path):
+    video = write_video(tmp_path / "line.mp4", good=1, bad=5)
+    frames = _video_frames(video)
+    options = {"station": {"trigger_only": True}}
+    with (
+        running(model, cameras={"top": str(video)}, **options) as srv,
+        httpx.Client(base_url=srv.url, timeout=30) as client,
+    ):
+        assert client.get("/v1/cameras/top/latest").status_code == 404  # nothing scored yet
+        for i, part in enumerate(("P-1", "P-2")):
+            record = client.post("/v1/cameras/top/trigger", params={"part_id": part}).json()
+            assert record["part_id"] == part and record["camera"] == "top"
+            assert abs(record["score"] - detector(frames[i]).score) <= TOL
+            assert record["verdict"] == ("OK", "NG")[i] and record["trigger_ms"] >= 0
+        latest = client.get("/v1/cameras/top/latest").json()["verdict"]
+        assert latest["part_id"] == "P-2" and latest["verdict"] == "NG"
 
 
 def test_event_stream_and_mjpeg(model, detector, tmp_path):
     video = write_video(tmp_path / "line.mp4", good=2, bad=2)
     with (
-        running(model, sources={"top": str(video)}, mjpeg_fps=20) as srv,
+        running(model, cameras={"top": str(video)}, mjpeg_fps=20) as srv,
         httpx.Client(base_url=srv.url, timeout=20) as client,
     ):
         with client.stream("GET", "/v1/events") as stream:
@@ -370,10 +404,3 @@ def test_config_rules():
     assert ServeConfig.from_options(model=model, port=None).port == 8080
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.0.0.2")
     assert not is_loopback("10.1.2.3") and not is_loopback("0.0.0.0")
-    assert parse_sources(["top=0", "rtsp://cam/x?a=b", "side=/data/*.png"]) == {
-        "top": "0",
-        "cam1": "rtsp://cam/x?a=b",
-        "side": "/data/*.png",
-    }
-    with pytest.raises(UniadError, match="twice"):
-        parse_sources(["a=0", "a=1"])

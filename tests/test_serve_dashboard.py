@@ -78,49 +78,44 @@ def test_dashboard_updates_on_verdict_events(tmp_path):
     model = tmp_path / "m.onnx"
     build_model(model, per_class={"bottle": 40.0, "cable": 60.0})
     cameras = {
-        "top": str(write_video(tmp_path / "top.mp4", good=6, bad=3)),
-        "side": str(write_folder(tmp_path / "side", good=4, bad=2)),
+        "top": str(write_video(tmp_path / "top.mp4", good=5, bad=11)),
+        "side": str(write_folder(tmp_path / "side", good=5, bad=11)),
     }
     token = "dashboard-secret"
     auth = {"Authorization": f"Bearer {token}"}
     profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
-    options = {"sources": cameras, "save_dir": tmp_path / "ng", "token": token, "history_s": 60}
-    with running(model, **options) as srv:
-        _wait(
-            lambda: (
-                {
-                    c["state"]
-                    for c in httpx.get(f"{srv.url}/v1/cameras", headers=auth).json()["cameras"]
-                }
-                == {"ended"}
-            ),
-            what="both cameras' frames to be scored",
-        )
+    options = {"save_dir": tmp_path / "ng", "token": token, "history_s": 60}
+    with running(model, cameras, station={"trigger_only": True}, **options) as srv:
+        ng = 0
+
+        def verdict(path: str, headers: dict | None = None, **kwargs) -> None:
+            nonlocal ng
+            headers = {**auth, **(headers or {})}
+            answer = httpx.post(f"{srv.url}{path}", headers=headers, timeout=30, **kwargs).json()
+            ng += answer["verdict"] == "NG"
+
+        for camera in ("top", "side", "top", "side"):
+            verdict(f"/v1/cameras/{camera}/trigger")
         browser = _browser(profile)
         try:
             browser.get(f"{srv.url}/?token={token}")
-            _wait(lambda: _total(browser) == 15, what="counters from the snapshot")
+            _wait(lambda: _total(browser) == 4, what="counters from the snapshot")
             assert "token" not in browser.current_url  # kept in sessionStorage, not the URL
-            _wait(lambda: _points(browser) == 15, what="the chart")
-            ng_before = _number(browser, "total-ng")
-            # Live verdicts after the page loaded: API scores spread over a few seconds, then a
-            # trigger that re-scores the top camera's last (defective) frame.
-            expected_ng = ng_before
-            for i in range(10):
-                image = defect_frame(seed=i) if i % 4 == 3 else good_frame(seed=i)
-                answer = httpx.post(
-                    f"{srv.url}/v1/score",
-                    content=png(image),
-                    headers={**auth, "content-type": "image/png"},
-                ).json()
-                expected_ng += answer["verdict"] == "NG"
-                time.sleep(0.25)
-            answer = httpx.post(f"{srv.url}/v1/cameras/top/trigger", headers=auth).json()
-            assert answer["verdict"] == "NG"
-            _wait(lambda: _total(browser) == 26, what="the new verdict events")
-            assert _number(browser, "total-ng") == expected_ng + 1
-            _wait(lambda: _points(browser) == 26, what="the chart to draw the new points")
-            assert len(browser.find_elements("css selector", "#gallery figure")) == expected_ng + 1
+            _wait(lambda: _points(browser) == 4, what="the chart")
+            # Live verdicts after the page loaded, a few seconds apart: both cameras' triggers
+            # (the files' next frames: good, then defective) and API scores.
+            for i in range(6):
+                verdict("/v1/cameras/top/trigger", params={"part_id": f"P-{i}"})
+                verdict("/v1/cameras/side/trigger")
+                image = defect_frame(seed=i) if i % 3 == 2 else good_frame(seed=i)
+                verdict(
+                    "/v1/score", content=png(image), headers={**auth, "content-type": "image/png"}
+                )
+                time.sleep(0.3)
+            _wait(lambda: _total(browser) == 22, what="the new verdict events")
+            assert _number(browser, "total-ng") == ng and 0 < ng < 22
+            _wait(lambda: _points(browser) == 22, what="the chart to draw the new points")
+            assert len(browser.find_elements("css selector", "#gallery figure")) == ng
             _wait(
                 lambda: browser.execute_script(
                     "return [...document.querySelectorAll('#gallery img, .camera img')]"

@@ -27,10 +27,22 @@ def serve(
     ] = None,
     source: Annotated[
         list[str] | None,
-        typer.Option(help="camera as NAME=URI (index, file, folder, glob, URL); repeat for more"),
+        typer.Option(
+            help="camera as [NAME=]URI (index, file, folder, glob, URL, GStreamer); repeatable"
+        ),
     ] = None,
     station: Annotated[
-        Path | None, typer.Option(help="station.toml describing the cameras")
+        Path | None,
+        typer.Option(help="station TOML: cameras (source, class, threshold, roi, save), outputs"),
+    ] = None,
+    trigger_only: Annotated[
+        bool,
+        typer.Option(
+            "--trigger-only", help="score camera frames only on POST /v1/cameras/NAME/trigger"
+        ),
+    ] = False,
+    mqtt: Annotated[
+        str | None, typer.Option(help="publish camera verdicts to mqtt://host:port/topic")
     ] = None,
     host: Annotated[str | None, typer.Option(help="address to bind [127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port [8080]")] = None,
@@ -76,19 +88,44 @@ def serve(
 ) -> None:
     """Serve the model over HTTP: scoring API, cameras, live dashboard, Prometheus metrics."""
     try:
-        from ..serve.config import ServeConfig, parse_sources
+        from ..serve.config import ServeConfig
         from ..serve.server import serve as run_server
     except ImportError as exc:
         raise UniadError(
             f"serve needs FastAPI and uvicorn ({exc.name} is missing); "
             "pip install 'uniad-edge[serve]'"
         ) from None
-    from .run import default_model
+    from ..runtime.model_choice import default_model
+    from ..runtime.station import CameraConfig, StationConfig
+    from ..runtime.station_file import load_station_file
+    from .run import parse_sources
 
+    cameras = [
+        CameraConfig(name, uri, class_name=class_name, threshold=threshold)
+        for name, uri in parse_sources(source or [], None)
+    ]
+    camera_options = {
+        "model": model,
+        "providers": providers.split(",") if providers else None,
+        "threads": threads,
+        "max_batch": max_batch,
+        "log": log,
+        "save_dir": save_dir,
+        "mqtt": mqtt,
+        "trigger_only": trigger_only or None,
+    }
+    station_config: StationConfig | None = None
+    if station is not None:
+        station_config = load_station_file(station, cameras=cameras, **camera_options)
+    elif cameras:
+        given = {k: v for k, v in camera_options.items() if v is not None}
+        station_config = StationConfig(cameras=cameras, **given)
+    if station_config is not None:  # the API's log and evidence go where the cameras' go
+        model = model or station_config.model
+        log, save_dir = station_config.log, station_config.save_dir
     config = ServeConfig.from_options(
         model=model or default_model(),
-        sources=parse_sources(source) or None,
-        station=station,
+        station=station_config,
         host=host,
         port=port,
         token=token,

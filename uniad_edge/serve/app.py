@@ -169,7 +169,13 @@ def create_app(service: ScoringService) -> FastAPI:
 
     @app.post("/v1/cameras/{name}/trigger", dependencies=api, summary="Score the newest frame")
     async def trigger(name: str, part_id: str | None = Query(None, max_length=200)) -> Any:
-        return await run_in_threadpool(camera(name).trigger, part_id)
+        cam = camera(name)
+        try:
+            return await run_in_threadpool(cam.trigger, part_id)
+        except UniadError as exc:  # the camera has ended, or the station is stopping
+            raise HTTPException(409, str(exc)) from None
+        except TimeoutError:
+            raise HTTPException(504, f"camera {name!r} gave no frame in time") from None
 
     @app.get("/v1/health", dependencies=api, summary="Model loaded, each camera's state")
     async def health() -> JSONResponse:

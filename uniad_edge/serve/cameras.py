@@ -1,120 +1,109 @@
-"""The single-source loop per camera: capture the newest frame, score it through the service's
-queue (so cameras and HTTP requests share backend batches), keep the latest for the dashboard.
+"""The station's cameras as the service sees them: state, newest frame and verdict, triggers.
 
-This is the camera side used until the station module embeds its own; it satisfies the
-`Camera` protocol of `service.py`, as the station adapter does.
+The station (`uniad_edge.runtime.station`) captures, batches and scores, and writes the camera
+verdicts' log, evidence and MQTT messages with its own sinks; this adapter subscribes to its
+verdicts to feed the service (metrics, event stream, gallery) and keeps what the dashboard shows.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from typing import Any
 
 import cv2
 import numpy as np
 
 from ..errors import UniadError
-from ..runtime.capture import FrameStream, open_source
 from ..runtime.detector import Detection
+from ..runtime.recorder import SAFE_NAME
+from ..runtime.sinks import Verdict
+from ..runtime.station import Station
+from .gallery import OVERLAY
 from .service import ScoringService
 
-log = logging.getLogger(__name__)
+TRIGGER_TIMEOUT_S = 30.0
+HEALTHY = ("connected", "ended")
 
 
-class SourceCamera:
-    """One `--source NAME=URI`, scored continuously; `trigger` re-scores the newest frame."""
+class StationCamera:
+    """One camera of the station, behind the service's `Camera` protocol."""
 
-    def __init__(self, name: str, uri: str, service: ScoringService) -> None:
+    def __init__(self, name: str, station: Station) -> None:
         self.name = name
-        self.uri = uri
-        self.service = service
-        self.state = "starting"
-        self.scored = 0
-        self.stream: FrameStream = open_source(uri)
-        self._latest: tuple[np.ndarray, dict[str, Any] | None, Detection | None] | None = None
-        self._latest_index: int | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"uniad-cam-{name}", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        self.state = "running"
-        try:
-            while not self._stop.is_set():
-                frame = self.stream.get(timeout=0.1)
-                if frame is None:
-                    if self.stream.finished:
-                        self.state = "ended"
-                        return
-                    continue
-                with self._lock:
-                    self._latest = (frame.image, None, None)
-                    self._latest_index = frame.index
-                detection = self.service.submit(frame.image, wait=True).result()
-                event = self.service.record(
-                    self.name,
-                    frame.image,
-                    detection,
-                    started=frame.timestamp,
-                    frame_index=frame.index,
-                )
-                self.scored += 1
-                with self._lock:
-                    if self._latest_index == frame.index:
-                        self._latest = (frame.image, event, detection)
-        except UniadError as exc:  # the service is shutting down, or the model refused a frame
-            if not self._stop.is_set():
-                log.error("camera %s stopped: %s", self.name, exc)
-                self.state = "failed"
-        except Exception:
-            log.exception("camera %s failed", self.name)
-            self.state = "failed"
-        finally:
-            if self.state == "running":
-                self.state = "stopped"
+        self.station = station
+        self.latest_scored: tuple[np.ndarray, dict[str, Any], Detection] | None = None
 
     def info(self) -> dict[str, Any]:
+        state = self.station.state(self.name)
         return {
             "name": self.name,
-            "source": self.stream.description,
-            "state": self.state,
-            "live": self.stream.live,
-            "captured": self.stream.captured,
-            "scored": self.scored,
-            "dropped": self.stream.dropped,
-            "reconnects": self.stream.reconnects,
+            "source": state.source,
+            "state": state.status,
+            "healthy": state.status in HEALTHY,
+            "frames": state.frames,
+            "ok": state.ok,
+            "ng": state.ng,
+            "errors": state.errors,
+            "fps": round(state.fps, 2),
+            "dropped": state.dropped,
+            "reconnects": state.reconnects,
         }
 
     def latest(self) -> tuple[np.ndarray, dict[str, Any] | None, Detection | None] | None:
-        with self._lock:
-            return self._latest
+        if self.latest_scored is not None:
+            return self.latest_scored
+        frame, _ = self.station.latest(self.name)
+        return None if frame is None or frame.image is None else (frame.image, None, None)
 
     def trigger(self, part_id: str | None) -> dict[str, Any]:
-        latest = self.latest()
-        if latest is None:
-            raise UniadError(f"camera {self.name} has no frame yet")
-        image, previous, _ = latest
-        started = time.time()
-        detection = self.service.submit(image, wait=True).result()
-        index = None if previous is None else previous.get("frame_index")
+        """The station's record of the camera's next frame (tagged with `part_id`)."""
+        return self.station.trigger(self.name, part_id, timeout=TRIGGER_TIMEOUT_S)
+
+
+class StationCameras:
+    """Starts the station, routes its verdicts into the service, stops it on close."""
+
+    def __init__(self, station: Station, service: ScoringService) -> None:
+        self.station = station
+        self.service = service
+        self.cameras = {name: StationCamera(name, station) for name in station.cameras}
+        self._lock = threading.Lock()
+        self._unsubscribe = station.subscribe(self._on_verdict)
+
+    def start(self) -> None:
+        self.station.start()
+
+    def _on_verdict(self, verdict: Verdict) -> None:
+        """On the station's output thread, after its evidence and log sinks have run."""
+        if verdict.detection is None or verdict.image is None:
+            return  # an unreadable frame: the station's log has its error record
+        record, frame = verdict.record, verdict.frame
         event = self.service.record(
-            self.name, image, detection, started=started, part_id=part_id, frame_index=index
+            verdict.camera,
+            verdict.image,
+            verdict.detection,
+            started=frame.timestamp,
+            part_id=record.get("part_id"),
+            frame_index=frame.index,
+            write=False,
+            evidence=self._evidence_name(verdict),
         )
         with self._lock:
-            if self._latest is not None and self._latest[0] is image:
-                self._latest = (image, event, detection)
-        return event
+            self.cameras[verdict.camera].latest_scored = (verdict.image, event, verdict.detection)
+
+    def _evidence_name(self, verdict: Verdict) -> str | None:
+        """The overlay the station's evidence sink wrote for this verdict, if it wrote one."""
+        gallery = self.service.gallery
+        if gallery is None or verdict.save == "none" or not verdict.detection.is_anomalous:
+            return None
+        name = f"{SAFE_NAME.sub('_', verdict.camera) or 'camera'}_{verdict.frame.index:08d}"
+        overlay = f"{name}{OVERLAY}"
+        return overlay if gallery.has(overlay) else None
 
     def stop(self) -> None:
-        self._stop.set()
-        self.stream.stop()
-        self._thread.join(timeout=10)
-        self.stream.join(timeout=5)
-        if self.state in ("running", "starting"):
-            self.state = "stopped"
+        """Finish what is captured, then end; the station closes its own sinks."""
+        self.station.close()
+        self._unsubscribe()
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
+from ..runtime.station import StationConfig
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
@@ -18,8 +19,7 @@ class ServeConfig:
     """What `uniad-edge serve` runs with; the CLI passes None for options the user left out."""
 
     model: Path
-    sources: dict[str, str] = field(default_factory=dict)
-    station: Path | None = None
+    station: StationConfig | None = None  # cameras; None: a pure scoring service
     host: str = "127.0.0.1"
     port: int = 8080
     token: str | None = None
@@ -65,8 +65,6 @@ class ServeConfig:
             raise UniadError("--queue-size and --max-batch must be >= 1")
         if not self.mjpeg_fps > 0:
             raise UniadError(f"--mjpeg-fps must be > 0, got {self.mjpeg_fps}")
-        if self.sources and self.station is not None:
-            raise UniadError("give cameras either with --source NAME=URI or in --station, not both")
         return replace(self, providers=tuple(self.providers) if self.providers else None)
 
     @property
@@ -87,18 +85,3 @@ def is_loopback(host: str) -> bool:
     except OSError:
         return False
     return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
-def parse_sources(values: list[str] | None) -> dict[str, str]:
-    """`--source NAME=URI` (or a bare URI, named cam0, cam1, ...) -> {name: uri}."""
-    sources: dict[str, str] = {}
-    for i, value in enumerate(values or []):
-        name, sep, uri = value.partition("=")
-        if not sep or "://" in name or not name.replace("-", "").replace("_", "").isalnum():
-            name, uri = f"cam{i}", value
-        if not uri:
-            raise UniadError(f"--source {value!r} names no source; use NAME=URI")
-        if name in sources:
-            raise UniadError(f"camera name {name!r} is given twice with --source")
-        sources[name] = uri
-    return sources

@@ -1,10 +1,12 @@
-"""NG evidence on disk (the frame as PNG, its heatmap overlay as JPEG) and the list behind the
-dashboard's gallery. Files are written atomically and served only from inside the save folder.
+"""NG evidence for the dashboard: the newest NG overlays in the save folder, and the only files
+the service serves from disk (images inside that folder, nothing else).
+
+Camera evidence is written by the station's evidence sink (`CAMERA_INDEX_overlay.jpg` and
+`_frame.png`); the API's NG images are written here, atomically, as `api_TIME_SEQ_...`.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
@@ -17,12 +19,15 @@ import numpy as np
 from ..errors import UniadError
 from ..fileio import atomic_path, write_bytes_atomic
 from ..runtime.detector import Detection
+from ..runtime.recorder import SAFE_NAME
 
 SERVED_SUFFIXES = {".png", ".jpg"}
+OVERLAY = "_overlay.jpg"
+FRAME = "_frame.png"
 
 
 class Gallery:
-    """Saves NG frames under `root/<camera>/` and remembers the newest `size` of them."""
+    """The newest `size` NG items, seeded from the folder so a restart keeps the gallery."""
 
     def __init__(self, root: Path, size: int = 24) -> None:
         self.root = Path(root)
@@ -32,19 +37,27 @@ class Gallery:
         self.root = self.root.resolve()
         self._items: deque[dict[str, Any]] = deque(maxlen=size)
         self._lock = threading.Lock()
+        for path in sorted(self.root.glob(f"*{OVERLAY}"), key=_mtime)[-size:]:
+            self._items.appendleft({"gallery": path.name, "time": _mtime(path), "camera": None})
 
     def save(self, event: dict[str, Any], image: np.ndarray, detection: Detection) -> str:
-        """Write one NG image and its overlay; return the overlay's path relative to the root."""
+        """Write an API image and its overlay; the overlay's name."""
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(event["time"]))
-        folder = re.sub(r"[^A-Za-z0-9_-]", "_", event["camera"]) or "_"
-        stem = f"{folder}/{stamp}_{event['seq']:08d}"
-        write_bytes_atomic(self.root / f"{stem}_frame.png", _encode(".png", image))
-        overlay = detection.overlay(image)
-        write_bytes_atomic(self.root / f"{stem}_overlay.jpg", _encode(".jpg", overlay))
-        item = {**event, "gallery": f"{stem}_overlay.jpg", "frame": f"{stem}_frame.png"}
+        stem = f"{SAFE_NAME.sub('_', event['camera'])}_{stamp}_{event['seq']:06d}"
+        write_bytes_atomic(self.root / f"{stem}{FRAME}", _encode(".png", image))
+        write_bytes_atomic(
+            self.root / f"{stem}{OVERLAY}", _encode(".jpg", detection.overlay(image))
+        )
+        return f"{stem}{OVERLAY}"
+
+    def has(self, name: str) -> bool:
+        return self.resolve(name) is not None
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Remember an NG event whose `gallery` overlay is on disk."""
+        item = {**event, "frame": event["gallery"][: -len(OVERLAY)] + FRAME}
         with self._lock:
             self._items.appendleft(item)
-        return item["gallery"]
 
     def recent(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -59,6 +72,13 @@ class Gallery:
         if not path.is_relative_to(self.root) or path.suffix.lower() not in SERVED_SUFFIXES:
             return None
         return path if path.is_file() else None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _encode(ext: str, image: np.ndarray) -> bytes:

@@ -16,8 +16,9 @@ import uvicorn
 
 from ..errors import UniadError
 from ..runtime.detector import Detector
+from ..runtime.station import Station
 from .app import create_app
-from .cameras import SourceCamera
+from .cameras import StationCameras
 from .config import ServeConfig
 from .service import ScoringService
 
@@ -43,12 +44,9 @@ def build_service(config: ServeConfig) -> ScoringService:
         raise
     try:
         if config.station is not None:
-            raise UniadError(
-                "--station needs the station module, which this build does not have yet; "
-                "give cameras with --source NAME=URI"
-            )
-        for name, uri in config.sources.items():
-            service.cameras[name] = SourceCamera(name, uri, service)
+            station = Station(config.station, detector=detector)
+            service.camera_group = StationCameras(station, service)
+            service.camera_group.start()
     except BaseException:
         service.close()
         raise

@@ -41,10 +41,18 @@ class Camera(Protocol):
         """The newest frame with its verdict event and detection (None before the first)."""
 
     def trigger(self, part_id: str | None) -> dict[str, Any]:
-        """Score the newest frame now; the verdict event (blocking, call from a worker)."""
+        """The verdict record of the camera's next frame (blocking: call from a worker)."""
 
-    def stop(self) -> None:
-        """Stop capturing and release the device; scoring already queued completes."""
+
+class CameraGroup(Protocol):
+    """Whatever runs the cameras (the station): started after the server is built, stopped
+    before the scoring queue closes."""
+
+    cameras: dict[str, Camera]
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class ScoringService:
@@ -53,7 +61,7 @@ class ScoringService:
     def __init__(self, config: ServeConfig, detector: Detector) -> None:
         self.config = config
         self.detector = detector
-        self.cameras: dict[str, Camera] = {}
+        self.camera_group: CameraGroup | None = None
         self.started = time.time()
         self.stopping = threading.Event()
         self.metrics = ServiceMetrics(self.capture_stats)
@@ -102,8 +110,14 @@ class ScoringService:
         class_name: str | None = None,
         part_id: str | None = None,
         frame_index: int | None = None,
+        write: bool = True,
+        evidence: str | None = None,
     ) -> dict[str, Any]:
-        """Everything that follows a verdict; returns its event (also the API's answer)."""
+        """Everything that follows a verdict; returns its event (also the API's answer).
+
+        `write=False` for the station's verdicts: its own sinks wrote the log and the evidence
+        (`evidence` names the overlay it saved, for the gallery).
+        """
         threshold = self.threshold_for(class_name) if class_name else detection.threshold
         if threshold != detection.threshold:
             detection = dataclasses.replace(detection, threshold=threshold)
@@ -122,14 +136,16 @@ class ScoringService:
             "latency_ms": round((now - started) * 1e3, 3),
             "part_id": part_id,
             "frame_index": frame_index,
-            "gallery": None,
+            "gallery": evidence,
         }
         self.metrics.observe_verdict(camera, detection.verdict, now - started)
-        if self.gallery is not None and detection.is_anomalous:
+        if write and self.gallery is not None and detection.is_anomalous:
             event["gallery"] = self._write(
                 camera, "NG evidence", self.gallery.save, event, image, detection
             )
-        if self.journal is not None:
+        if event["gallery"] and self.gallery is not None:
+            self.gallery.add(event)
+        if write and self.journal is not None:
             self._write(camera, "log", self._log, event)
         self.hub.publish(event)
         return event
@@ -149,14 +165,16 @@ class ScoringService:
                 log.warning("cannot write %s (scoring goes on): %s", what, exc)
             return None
 
+    @property
+    def cameras(self) -> dict[str, Camera]:
+        return self.camera_group.cameras if self.camera_group is not None else {}
+
     def capture_stats(self) -> dict[str, dict[str, int]]:
         return {name: cam.info() for name, cam in self.cameras.items()}
 
     def health(self) -> dict[str, Any]:
         cameras = {name: cam.info() for name, cam in self.cameras.items()}
-        ok = not self.stopping.is_set() and all(
-            c["state"] in ("running", "ended") for c in cameras.values()
-        )
+        ok = not self.stopping.is_set() and all(c["healthy"] for c in cameras.values())
         return {
             "status": "ok" if ok else "degraded",
             "model_loaded": True,
@@ -191,10 +209,10 @@ class ScoringService:
         }
 
     def close(self) -> None:
-        """Cameras first (no new frames), then the queue (in-flight answered), then files."""
+        """Cameras first (captured frames finish), then the queue (in-flight answered), files."""
         self.stopping.set()
-        for camera in self.cameras.values():
-            camera.stop()
+        if self.camera_group is not None:
+            self.camera_group.stop()
         self.scorer.close()
         self.hub.close()
         if self.journal is not None:
