@@ -236,6 +236,8 @@ def test_station_cameras_latest_health_model_metrics_gallery_and_log(model, dete
         assert m[("uniad_reconnects_total", top)] == 0
         assert m[("uniad_ng_total", (("camera", "api"),))] == 1
         assert ("uniad_queue_depth", ()) in m
+        assert m[("uniad_station_outputs", (("what", "images saved"),))] == 4
+        assert m[("uniad_station_outputs", (("what", "log records not written"),))] == 0
 
         gallery = client.get("/v1/gallery").json()["items"]
         assert [g["camera"] for g in gallery] == ["api"] + ["top"] * 4  # newest first

@@ -100,6 +100,12 @@ class StationCameras:
         overlay = f"{name}{OVERLAY}"
         return overlay if gallery.has(overlay) else None
 
+    def outputs(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for sink in self.station.sinks:
+            counts |= sink.summary()
+        return counts
+
     def stop(self) -> None:
         """Finish what is captured, then end; the station closes its own sinks."""
         self.station.close()

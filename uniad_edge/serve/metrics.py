@@ -1,7 +1,8 @@
 """Prometheus metrics of one service, in its own registry (two apps in one process never clash).
 
 Per camera (the HTTP API counts as camera "api"): frames scored, NG count, verdict latency,
-dropped frames, reconnects and write errors; for the service: queue depth, batch sizes and
+dropped frames, reconnects and write errors (the API's; the station's own sinks report
+theirs as `uniad_station_outputs`); for the service: queue depth, batch sizes and
 requests refused because the queue was full. Capture counters live in the camera objects and
 are read at scrape time, so they are never out of step with what the cameras report.
 """
@@ -18,7 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -27,10 +28,15 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 class _CaptureCollector(Collector):
-    """Dropped frames and reconnects, read from the cameras when Prometheus scrapes."""
+    """Dropped frames, reconnects and the station's sink counters, read at scrape time."""
 
-    def __init__(self, read: Callable[[], Mapping[str, Mapping[str, int]]]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], Mapping[str, Mapping[str, int]]],
+        outputs: Callable[[], Mapping[str, int]],
+    ) -> None:
         self._read = read
+        self._outputs = outputs
 
     def collect(self) -> Iterable[Metric]:
         stats = self._read()
@@ -46,12 +52,24 @@ class _CaptureCollector(Collector):
             for key, family in families.items():
                 family.add_metric([camera], float(values.get(key, 0)))
         yield from families.values()
+        outputs = GaugeMetricFamily(
+            "uniad_station_outputs",
+            "The station's sink counters (images/log records not written, MQTT dropped, ...)",
+            labels=["what"],
+        )
+        for what, value in self._outputs().items():
+            outputs.add_metric([what], float(value))
+        yield outputs
 
 
 class ServiceMetrics:
     """The service's counters, gauges and histograms."""
 
-    def __init__(self, capture_stats: Callable[[], Mapping[str, Mapping[str, int]]]) -> None:
+    def __init__(
+        self,
+        capture_stats: Callable[[], Mapping[str, Mapping[str, int]]],
+        station_outputs: Callable[[], Mapping[str, int]],
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.frames = Counter("uniad_frames_scored", "Images scored", ["camera"], registry=r)
@@ -73,7 +91,7 @@ class ServiceMetrics:
         self.batch_size = Histogram(
             "uniad_batch_size", "Images per backend call", buckets=BATCH_BUCKETS, registry=r
         )
-        r.register(_CaptureCollector(capture_stats))
+        r.register(_CaptureCollector(capture_stats, station_outputs))
 
     def observe_verdict(self, camera: str, verdict: str | None, latency_s: float) -> None:
         self.frames.labels(camera).inc()

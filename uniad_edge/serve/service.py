@@ -52,6 +52,9 @@ class CameraGroup(Protocol):
 
     def start(self) -> None: ...
 
+    def outputs(self) -> dict[str, int]:
+        """Counters of the group's own result sinks (e.g. log records not written)."""
+
     def stop(self) -> None: ...
 
 
@@ -64,7 +67,7 @@ class ScoringService:
         self.camera_group: CameraGroup | None = None
         self.started = time.time()
         self.stopping = threading.Event()
-        self.metrics = ServiceMetrics(self.capture_stats)
+        self.metrics = ServiceMetrics(self.capture_stats, self.station_outputs)
         self.hub = EventHub(history_s=config.history_s)
         self.scorer = BatchScorer(
             detector,
@@ -168,6 +171,9 @@ class ScoringService:
     @property
     def cameras(self) -> dict[str, Camera]:
         return self.camera_group.cameras if self.camera_group is not None else {}
+
+    def station_outputs(self) -> dict[str, int]:
+        return self.camera_group.outputs() if self.camera_group is not None else {}
 
     def capture_stats(self) -> dict[str, dict[str, int]]:
         return {name: cam.info() for name, cam in self.cameras.items()}
