@@ -21,6 +21,7 @@ from serve_helpers import png, running, running_gated
 
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime.detector import Detector
+from uniad_edge.serve.app import STATIC
 from uniad_edge.serve.config import ServeConfig, is_loopback
 
 TOL = 1e-6
@@ -390,6 +391,9 @@ def test_token_on_every_api_call_query_token_only_for_streams(model):
         page = client.get("/")  # the page itself holds no data; its requests carry the token
         assert page.status_code == 200 and "/static/app.js" in page.text
         assert "sessionStorage" in client.get("/static/app.js").text
+        for name in ("index.html", "app.js", "style.css"):  # offline: nothing from elsewhere
+            text = (STATIC / name).read_text()
+            assert "://" not in text and "//cdn" not in text, name
 
 
 def test_config_rules():

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
+from ..runtime import registry
 from .app import app
 
 
@@ -76,6 +77,10 @@ def serve(
     threshold: Annotated[
         float | None, typer.Option(help="raw-score threshold overriding the model's")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help=f"one of {', '.join(registry.names())}; default: from the suffix"),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")
     ] = None,
@@ -106,6 +111,7 @@ def serve(
     ]
     camera_options = {
         "model": model,
+        "backend": backend,
         "providers": providers.split(",") if providers else None,
         "threads": threads,
         "max_batch": max_batch,
@@ -137,6 +143,7 @@ def serve(
         log=log,
         class_name=class_name,
         threshold=threshold,
+        backend=backend,
         threads=threads,
         providers=tuple(providers.split(",")) if providers else None,
         mjpeg_fps=mjpeg_fps,

@@ -31,6 +31,7 @@ class ServeConfig:
     log: Path | None = None
     class_name: str | None = None
     threshold: float | None = None
+    backend: str = "auto"
     threads: int | None = None
     providers: tuple[str, ...] | None = None
     mjpeg_fps: float = 5.0

@@ -31,6 +31,7 @@ def build_service(config: ServeConfig) -> ScoringService:
     """Load the model, open the cameras; on any failure release what was opened."""
     detector = Detector(
         config.model,
+        backend=config.backend,
         providers=list(config.providers) if config.providers else None,
         threads=config.threads,
         class_name=config.class_name,
