@@ -223,6 +223,7 @@ def test_station_cameras_latest_health_model_metrics_gallery_and_log(model, dete
             "class_name": None,
             "source": "model, global",
         }
+        assert meta["camera_thresholds"] == {"top": {"value": 40.0, "class_name": None}}
         assert client.get("/openapi.json").json()["paths"]["/v1/score"]
 
         bad = defect_frame((30, 40), 5)
@@ -283,8 +284,15 @@ def test_trigger_only_station_scores_the_next_frame_per_trigger(model, detector,
             assert record["part_id"] == part and record["camera"] == "top"
             assert abs(record["score"] - detector(frames[i]).score) <= TOL
             assert record["verdict"] == ("OK", "NG")[i] and record["trigger_ms"] >= 0
-        latest = client.get("/v1/cameras/top/latest").json()["verdict"]
-        assert latest["part_id"] == "P-2" and latest["verdict"] == "NG"
+        # the record answers the trigger; the event reaches the service from the station's
+        # output thread a moment later
+        deadline = time.monotonic() + 10
+        while (latest := client.get("/v1/cameras/top/latest").json()["verdict"])[
+            "part_id"
+        ] != "P-2":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert latest["verdict"] == "NG" and latest["frame_index"] == 1
 
 
 def test_event_stream_and_mjpeg(model, detector, tmp_path):

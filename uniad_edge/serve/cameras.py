@@ -35,6 +35,7 @@ class StationCamera:
 
     def info(self) -> dict[str, Any]:
         state = self.station.state(self.name)
+        camera = self.station.cameras[self.name]
         return {
             "name": self.name,
             "source": state.source,
@@ -47,6 +48,8 @@ class StationCamera:
             "fps": round(state.fps, 2),
             "dropped": state.dropped,
             "reconnects": state.reconnects,
+            "class_name": camera.config.class_name,
+            "threshold": camera.threshold,
         }
 
     def latest(self) -> tuple[np.ndarray, dict[str, Any] | None, Detection | None] | None:

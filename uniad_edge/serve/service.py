@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -29,13 +30,12 @@ API_CAMERA = "api"
 
 
 class Camera(Protocol):
-    """What the service needs from a camera, whoever drives it (the single-source loop here,
-    the station module when it is embedded)."""
+    """What the service needs from a camera, whoever drives it (the station, today)."""
 
     name: str
 
     def info(self) -> dict[str, Any]:
-        """Name, source, state and capture counters (captured, dropped, reconnects)."""
+        """Name, source, state, `healthy`, threshold and counters (frames, dropped, ...)."""
 
     def latest(self) -> tuple[np.ndarray, dict[str, Any] | None, Detection | None] | None:
         """The newest frame with its verdict event and detection (None before the first)."""
@@ -157,7 +157,7 @@ class ScoringService:
         with self._journal_lock:
             self.journal.write(event)  # type: ignore[union-attr]
 
-    def _write(self, camera: str, what: str, write: Any, *args: Any) -> Any:
+    def _write(self, camera: str, what: str, write: Callable[..., Any], *args: Any) -> Any:
         """Run one writer; a failure (full disk, ...) is counted and warned once, never fatal."""
         try:
             return write(*args)
@@ -211,6 +211,10 @@ class ScoringService:
                 "source": source,
             },
             "thresholds": {**meta.thresholds.to_dict(), "provenance": meta.thresholds.rule},
+            "camera_thresholds": {
+                name: {"value": info["threshold"], "class_name": info["class_name"]}
+                for name, info in self.capture_stats().items()
+            },
             "metadata": meta.to_dict(),
         }
 

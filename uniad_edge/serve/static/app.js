@@ -230,6 +230,9 @@ async function loadModel() {
     ["threshold rule", info.thresholds.provenance || "-"],
   ];
   for (const [name, value] of Object.entries(info.thresholds.per_class)) rows.push(["class " + name, fmt(value, 4)]);
+  for (const [name, cam] of Object.entries(info.camera_thresholds)) {
+    rows.push(["camera " + name, fmt(cam.value, 4) + (cam.class_name ? " (" + cam.class_name + ")" : "")]);
+  }
   document.getElementById("model").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
 }
 
