@@ -329,13 +329,13 @@ def test_event_stream_and_mjpeg(model, detector, tmp_path):
             assert jpeg.shape == (48, 64, 3)
 
 
-def test_bad_requests_get_clear_4xx_and_the_server_lives_on(model):
+def test_bad_requests_get_clear_4xx_and_the_server_lives_on(model, detector):
     with running(model, max_upload_mb=0.05) as srv, httpx.Client(base_url=srv.url) as client:
         cases = [
             (
                 {"content": b"\x89PNG garbage", "headers": {"content-type": "image/png"}},
                 400,
-                "not an image OpenCV can decode",
+                "not an 8- or 16-bit image OpenCV can decode",
             ),
             ({"content": b"", "headers": {"content-type": "image/png"}}, 400, "empty"),
             (
@@ -347,7 +347,7 @@ def test_bad_requests_get_clear_4xx_and_the_server_lives_on(model):
             (
                 {"files": {"note": ("a.txt", b"not an image", "text/plain")}},
                 400,
-                "a.txt (12 bytes) is not an image",
+                "a.txt (12 bytes) is not an 8- or 16-bit image",
             ),
             ({"data": {"x": "1"}, "files": {}}, 415, "not supported"),
             (
@@ -365,6 +365,16 @@ def test_bad_requests_get_clear_4xx_and_the_server_lives_on(model):
             r = client.post("/v1/score", **kwargs)
             assert r.status_code == status, (kwargs.get("headers"), r.status_code, r.text)
             assert reason in r.json()["detail"], r.text
+        deep = (good_frame().astype(np.uint16) << 4) | 0xF  # a 12-bit sensor's 16-bit PNG
+        r = client.post("/v1/score", content=png(deep), headers={"content-type": "image/png"})
+        assert r.status_code == 400 and "bit_depth" in r.json()["detail"]
+        r = client.post(
+            "/v1/score",
+            content=png(deep),
+            params={"bit_depth": 12},
+            headers={"content-type": "image/png"},
+        )
+        assert abs(r.json()["score"] - detector(good_frame()).score) <= TOL
         ok = client.post(
             "/v1/score", content=png(good_frame()), headers={"content-type": "image/png"}
         )

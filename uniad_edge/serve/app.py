@@ -95,12 +95,13 @@ def create_app(service: ScoringService) -> FastAPI:
         class_name: str | None = Query(None, description="use this class's threshold"),
         heatmap: bool = Query(False, description="add the overlay (PNG) to the answer"),
         part_id: str | None = Query(None, max_length=200),
+        bit_depth: int | None = Query(None, ge=9, le=16, description="bits of a 16-bit image"),
     ) -> Response:
         started = time.time()
         uploads = await _read_uploads(request)
         service.threshold_for(class_name)  # unknown class: 400 before any work
         images = [
-            await run_in_threadpool(decode_image, data, name or "request body")
+            await run_in_threadpool(decode_image, data, name or "request body", bit_depth)
             for name, data in uploads
         ]
         futures = []

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import UniadError
+from ..runtime.frames import to_bgr8
 
 IMAGE_TYPES = ("image/", "application/octet-stream")
 MULTIPART = "multipart/form-data"
@@ -19,18 +20,30 @@ class UnsupportedMediaType(UniadError):
     """A body that is neither an encoded image nor multipart form data (HTTP 415)."""
 
 
-def decode_image(data: bytes, name: str = "request body") -> np.ndarray:
-    """An encoded image (PNG, JPEG, BMP, TIFF, WebP, ...) -> uint8 BGR, or a `UniadError`."""
+def decode_image(
+    data: bytes, name: str = "request body", bit_depth: int | None = None
+) -> np.ndarray:
+    """An encoded image (PNG, JPEG, BMP, TIFF, WebP, ...) -> uint8 BGR, or a `UniadError`.
+
+    A 16-bit file (10- and 12-bit sensors store their pixels in 16-bit PNG/TIFF) needs the
+    sensor's `bit_depth`: mapping it to 8 bits by its top byte, as OpenCV would, turns a 12-bit
+    image nearly black and its score silently wrong.
+    """
     if not data:
         raise UniadError(f"{name} is empty; send an encoded image (PNG, JPEG, BMP, TIFF)")
-    # IMREAD_COLOR: 16-bit files are mapped to 8 bits and grey to BGR, as the capture side does.
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None or image.dtype not in (np.uint8, np.uint16):
         raise UniadError(
-            f"{name} ({len(data)} bytes) is not an image OpenCV can decode; send PNG, JPEG, "
-            "BMP, TIFF or WebP"
+            f"{name} ({len(data)} bytes) is not an 8- or 16-bit image OpenCV can decode; send "
+            "PNG, JPEG, BMP, TIFF or WebP"
         )
-    return image
+    if image.dtype == np.uint16 and bit_depth is None:
+        raise UniadError(
+            f"{name} is a 16-bit image: add ?bit_depth=N with the bits the sensor uses "
+            "(e.g. 12; 16 for full-range), or send an 8-bit image"
+        )
+    return to_bgr8(image, bit_depth)
 
 
 def body_kind(content_type: str | None) -> str:
