@@ -428,3 +428,39 @@ def test_config_rules():
     assert ServeConfig.from_options(model=model, port=None).port == 8080
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.0.0.2")
     assert not is_loopback("10.1.2.3") and not is_loopback("0.0.0.0")
+
+
+def test_mjpeg_rate_is_capped_while_verdicts_come_faster(model, tmp_path):
+    video = write_video(tmp_path / "line.mp4", good=150, bad=150)
+    fps, seconds = 4.0, 1.5
+    options = {"station": {"trigger_only": True}, "mjpeg_fps": fps}
+    with (
+        running(model, cameras={"top": str(video)}, **options) as srv,
+        httpx.Client(base_url=srv.url, timeout=30) as client,
+    ):
+        stop = threading.Event()
+        triggered = []
+
+        def trigger_fast() -> None:  # a verdict every few milliseconds
+            with httpx.Client(base_url=srv.url, timeout=30) as triggers:
+                while not stop.is_set() and len(triggered) < 250:
+                    triggered.append(triggers.post("/v1/cameras/top/trigger").status_code)
+
+        worker = threading.Thread(target=trigger_fast)
+        worker.start()
+        try:
+            while not triggered:
+                time.sleep(0.01)
+            data, start = b"", time.monotonic()
+            with client.stream("GET", "/v1/cameras/top/stream.mjpg") as stream:
+                for chunk in stream.iter_bytes():
+                    data += chunk
+                    if time.monotonic() - start >= seconds:
+                        break
+        finally:
+            stop.set()
+            worker.join(30)
+    parts = data.count(b"--frame\r\n")
+    assert set(triggered) == {200}
+    assert len(triggered) > parts  # verdicts came faster than the stream may show them
+    assert 2 <= parts <= fps * seconds + 2, parts
