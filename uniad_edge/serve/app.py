@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -115,7 +116,7 @@ def create_app(service: ScoringService) -> FastAPI:
         detections = [await asyncio.wrap_future(f) for f in futures]
         answers = []
         for (name, _), image, detection in zip(uploads, images, detections, strict=True):
-            event = await run_in_threadpool(
+            record = functools.partial(
                 service.record,
                 API_CAMERA,
                 image,
@@ -124,6 +125,8 @@ def create_app(service: ScoringService) -> FastAPI:
                 class_name=class_name,
                 part_id=part_id,
             )
+            # Without files to write, recording is quick: no hop to a worker thread for it.
+            event = await run_in_threadpool(record) if service.writes_files else record()
             answer = {k: event[k] for k in ANSWER_FIELDS}
             if name is not None:
                 answer["filename"] = name

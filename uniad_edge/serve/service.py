@@ -81,6 +81,11 @@ class ScoringService:
         self._warned: set[str] = set()
 
     @property
+    def writes_files(self) -> bool:
+        """Whether `record` may touch the disk (NG evidence or the JSONL log)."""
+        return self.gallery is not None or self.journal is not None
+
+    @property
     def model_name(self) -> str:
         return self.detector.metadata.name or self.config.model.stem
 
