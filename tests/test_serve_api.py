@@ -284,15 +284,8 @@ def test_trigger_only_station_scores_the_next_frame_per_trigger(model, detector,
             assert record["part_id"] == part and record["camera"] == "top"
             assert abs(record["score"] - detector(frames[i]).score) <= TOL
             assert record["verdict"] == ("OK", "NG")[i] and record["trigger_ms"] >= 0
-        # the record answers the trigger; the event reaches the service from the station's
-        # output thread a moment later
-        deadline = time.monotonic() + 10
-        while True:
-            latest = client.get("/v1/cameras/top/latest").json()["verdict"] or {}
-            if latest.get("part_id") == "P-2":
-                break
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        latest = client.get("/v1/cameras/top/latest").json()["verdict"]
+        assert latest["part_id"] == "P-2"  # the trigger answers once the service recorded it
         assert latest["verdict"] == "NG" and latest["frame_index"] == 1
 
 

@@ -22,6 +22,7 @@ from .gallery import OVERLAY
 from .service import ScoringService
 
 TRIGGER_TIMEOUT_S = 30.0
+RECORDED_TIMEOUT_S = 5.0
 HEALTHY = ("connected", "ended")
 
 
@@ -32,6 +33,13 @@ class StationCamera:
         self.name = name
         self.station = station
         self.latest_scored: tuple[np.ndarray, dict[str, Any], Detection] | None = None
+        self._recorded = threading.Condition()
+
+    def recorded(self, image: np.ndarray, event: dict[str, Any], detection: Detection) -> None:
+        """The service has recorded this camera's newest verdict."""
+        with self._recorded:
+            self.latest_scored = (image, event, detection)
+            self._recorded.notify_all()
 
     def info(self) -> dict[str, Any]:
         state = self.station.state(self.name)
@@ -59,8 +67,18 @@ class StationCamera:
         return None if frame is None or frame.image is None else (frame.image, None, None)
 
     def trigger(self, part_id: str | None) -> dict[str, Any]:
-        """The station's record of the camera's next frame (tagged with `part_id`)."""
-        return self.station.trigger(self.name, part_id, timeout=TRIGGER_TIMEOUT_S)
+        """The station's record of the camera's next frame (tagged with `part_id`), returned
+        once the service has recorded it too, so `latest` and the dashboard already show it."""
+        record = self.station.trigger(self.name, part_id, timeout=TRIGGER_TIMEOUT_S)
+        with self._recorded:
+            self._recorded.wait_for(
+                lambda: (
+                    self.latest_scored is not None
+                    and self.latest_scored[1]["frame_index"] >= record["index"]
+                ),
+                timeout=RECORDED_TIMEOUT_S,
+            )
+        return record
 
 
 class StationCameras:
@@ -70,7 +88,6 @@ class StationCameras:
         self.station = station
         self.service = service
         self.cameras = {name: StationCamera(name, station) for name in station.cameras}
-        self._lock = threading.Lock()
         self._unsubscribe = station.subscribe(self._on_verdict)
 
     def start(self) -> None:
@@ -91,8 +108,7 @@ class StationCameras:
             write=False,
             evidence=self._evidence_name(verdict),
         )
-        with self._lock:
-            self.cameras[verdict.camera].latest_scored = (verdict.image, event, verdict.detection)
+        self.cameras[verdict.camera].recorded(verdict.image, event, verdict.detection)
 
     def _evidence_name(self, verdict: Verdict) -> str | None:
         """The overlay the station's evidence sink wrote for this verdict, if it wrote one."""
