@@ -100,7 +100,7 @@ def test_sigterm_answers_in_flight_requests_and_exits_cleanly(tmp_path):
     assert [r["verdict"] for r in results] == ["NG" if i % 4 == 0 else "OK" for i in range(32)]
     assert not follower.is_alive() and stream_lines[0] == "event: snapshot"
     assert "torch-free" in out and "Traceback" not in err
-    assert "uniad-edge serve" in out  # the summary table
+    assert "uniad-edge serve" in out and "station" in out  # the summary tables
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert sum(r["camera"] == "api" for r in records) == 32  # every answer is in the log
     assert sum(r["camera"] == "top" for r in records) == 5

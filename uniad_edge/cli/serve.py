@@ -93,7 +93,7 @@ def serve(
 ) -> None:
     """Serve the model over HTTP: scoring API, cameras, live dashboard, Prometheus metrics."""
     try:
-        from ..serve.config import ServeConfig
+        from ..serve.config import ServeConfig, is_loopback
         from ..serve.server import serve as run_server
     except ImportError as exc:
         raise UniadError(
@@ -103,6 +103,7 @@ def serve(
     from ..runtime.model_choice import default_model
     from ..runtime.station import CameraConfig, StationConfig
     from ..runtime.station_file import load_station_file
+    from ..runtime.station_report import summary_table
     from .run import parse_sources
 
     cameras = [
@@ -150,11 +151,17 @@ def serve(
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     err = Console(stderr=True)
+    if not is_loopback(config.host) and config.token is None:
+        err.print(
+            f"[yellow]warning:[/] serving on {escape(config.host)} without a token (--insecure)"
+        )
     err.print(f"serving {escape(str(config.model))} on http://{escape(config.host)}:{config.port}/")
-    counters = run_server(config)
+    summary = run_server(config)
     table = Table(title="uniad-edge serve")
     for column in ("camera", "scored", "OK", "NG"):
         table.add_column(column, justify="left" if column == "camera" else "right")
-    for camera, counts in sorted(counters.items()):
+    for camera, counts in sorted(summary.counters.items()):
         table.add_row(escape(camera), str(counts["total"]), str(counts["OK"]), str(counts["NG"]))
     Console().print(table)
+    if summary.station is not None:
+        Console().print(summary_table(summary.station, title="uniad-edge serve: station"))

@@ -9,14 +9,14 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 import uvicorn
 
 from ..errors import UniadError
 from ..runtime.detector import Detector
-from ..runtime.station import Station
+from ..runtime.station import Station, StationSummary
 from .app import create_app
 from .cameras import StationCameras
 from .config import ServeConfig
@@ -94,8 +94,17 @@ def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.
     )
 
 
-def serve(config: ServeConfig, log_level: str = "info") -> dict[str, Any]:
-    """Serve until a signal; return the final counters for the summary."""
+@dataclass
+class ServeSummary:
+    """What a finished `serve` did: verdicts per camera (the API is "api"), and the station's
+    own summary when it ran cameras."""
+
+    counters: dict[str, dict[str, int]]
+    station: StationSummary | None
+
+
+def serve(config: ServeConfig, log_level: str = "info") -> ServeSummary:
+    """Serve until a signal; what was done, for the summary."""
     service = build_service(config)
     server = _Server(uvicorn_config(service, log_level), service)
     try:
@@ -109,7 +118,11 @@ def serve(config: ServeConfig, log_level: str = "info") -> dict[str, Any]:
             f"could not listen on {config.host}:{config.port} (in use, or not an address of "
             "this machine); choose another --port or --host"
         )
-    return service.hub.snapshot()["counters"]
+    group = service.camera_group
+    return ServeSummary(
+        service.hub.snapshot()["counters"],
+        group.station.summary if isinstance(group, StationCameras) else None,
+    )
 
 
 class BackgroundServer:
