@@ -458,3 +458,23 @@ def test_mjpeg_rate_is_capped_while_verdicts_come_faster(model, tmp_path):
     assert set(triggered) == {200}
     assert len(triggered) > parts  # verdicts came faster than the stream may show them
     assert 2 <= parts <= fps * seconds + 2, parts
+
+
+def test_gallery_survives_a_restart(model, tmp_path):
+    save = tmp_path / "ng"
+    with running(model, save_dir=save) as srv:
+        for seed in (1, 2):
+            r = httpx.post(
+                f"{srv.url}/v1/score",
+                content=png(defect_frame(seed=seed)),
+                headers={"content-type": "image/png"},
+            )
+            assert r.json()["verdict"] == "NG"
+        before = [item["gallery"] for item in httpx.get(f"{srv.url}/v1/gallery").json()["items"]]
+    assert len(before) == 2 and len(list(save.glob("*_frame.png"))) == 2
+    with running(model, save_dir=save) as srv:
+        items = httpx.get(f"{srv.url}/v1/gallery").json()["items"]
+        assert sorted(item["gallery"] for item in items) == sorted(before)
+        for item in items:
+            for key in ("gallery", "frame"):
+                assert httpx.get(f"{srv.url}/v1/gallery/{item[key]}").status_code == 200

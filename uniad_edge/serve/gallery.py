@@ -38,7 +38,9 @@ class Gallery:
         self._items: deque[dict[str, Any]] = deque(maxlen=size)
         self._lock = threading.Lock()
         for path in sorted(self.root.glob(f"*{OVERLAY}"), key=_mtime)[-size:]:
-            self._items.appendleft({"gallery": path.name, "time": _mtime(path), "camera": None})
+            frame = path.name[: -len(OVERLAY)] + FRAME
+            item = {"gallery": path.name, "frame": frame, "time": _mtime(path), "camera": None}
+            self._items.appendleft(item)
 
     def save(self, event: dict[str, Any], image: np.ndarray, detection: Detection) -> str:
         """Write an API image and its overlay; the overlay's name."""

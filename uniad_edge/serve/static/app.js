@@ -199,11 +199,11 @@ function addToGallery(item) {
   const figure = el("figure", { "data-seq": item.seq });
   const url = withToken("/v1/gallery/" + item.gallery.split("/").map(encodeURIComponent).join("/"));
   figure.append(el("img", { src: url, alt: "NG " + item.camera, loading: "lazy" }),
-    el("figcaption", {}, item.camera + " " + fmt(item.normalized_score) + " " +
+    el("figcaption", {}, (item.camera || "saved") + " " + fmt(item.normalized_score) + " " +
       new Date(item.time * 1000).toLocaleTimeString()));
   figure.addEventListener("click", () => {
     document.getElementById("zoom-img").src = url;
-    document.getElementById("zoom-caption").textContent = item.camera + ", score " + fmt(item.score, 4) +
+    document.getElementById("zoom-caption").textContent = (item.camera || item.gallery) + ", score " + fmt(item.score, 4) +
       " (normalised " + fmt(item.normalized_score) + ")" + (item.part_id ? ", part " + item.part_id : "");
     document.getElementById("zoom").showModal();
   });
