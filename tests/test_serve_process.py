@@ -17,7 +17,7 @@ import httpx
 from cli_helpers import run_main
 from onnx_fixtures import build_model, defect_frame, good_frame
 from runtime_helpers import write_video
-from serve_helpers import free_port, png
+from serve_helpers import free_port, png, running
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_FREE_MAIN = """
@@ -114,3 +114,14 @@ def test_non_loopback_host_needs_a_token(tmp_path, capsys):
     assert run_main("serve", "--model", model, "--token", "short") == 2
     assert "at least 8" in capsys.readouterr().err
     assert run_main("serve", "--model", model, "--station", tmp_path / "s.toml") == 2
+    assert "s.toml not found" in capsys.readouterr().err
+
+
+def test_port_in_use_is_a_one_line_error(tmp_path, capsys):
+    model = tmp_path / "m.onnx"
+    build_model(model)
+    with running(model) as srv:
+        port = srv.service.config.port
+        assert run_main("serve", "--model", model, "--port", port) == 2
+    err = capsys.readouterr().err
+    assert f"could not listen on 127.0.0.1:{port}" in err and "Traceback" not in err

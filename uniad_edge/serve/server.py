@@ -5,7 +5,6 @@ down in order (stop accepting, answer in-flight requests, end streams, release c
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -21,8 +20,6 @@ from .app import create_app
 from .cameras import StationCameras
 from .config import ServeConfig
 from .service import ScoringService
-
-log = logging.getLogger(__name__)
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
