@@ -4,6 +4,7 @@
 "use strict";
 
 const TOKEN_KEY = "uniad-edge-token";
+const GALLERY_SIZE = 24;
 const COLOURS = ["#4aa3ff", "#ffb347", "#b388ff", "#4dd0e1", "#f06292", "#aed581", "#ffd54f"];
 const state = { counters: {}, history: [], seen: new Set(), windowS: 300, cameras: {},
   colours: {}, gallery: [], dirty: true };
@@ -134,7 +135,11 @@ function connect() {
     const snap = JSON.parse(message.data);
     state.windowS = snap.history_s;
     document.getElementById("window-min").textContent = Math.round(snap.history_s / 60);
-    state.counters = snap.counters;  // the server's counts are authoritative after a reconnect
+    // The snapshot is authoritative: after a reconnect (or a server restart, which starts its
+    // sequence numbers again) the page is rebuilt from it.
+    state.counters = snap.counters;
+    state.history = [];
+    state.seen = new Set();
     for (const event of snap.history) addEvent(event, false);
     renderCounters();
   });
@@ -192,11 +197,12 @@ function tick() {
 
 // ---- gallery -------------------------------------------------------------------------------
 function addToGallery(item) {
-  if (state.gallery.some((g) => g.seq === item.seq)) return;
+  if (state.gallery.some((g) => g.gallery === item.gallery)) return;
   state.gallery.unshift(item);
+  state.gallery.length = Math.min(state.gallery.length, GALLERY_SIZE);
   const gallery = document.getElementById("gallery");
   document.getElementById("gallery-empty")?.remove();
-  const figure = el("figure", { "data-seq": item.seq });
+  const figure = el("figure", { "data-file": item.gallery });
   const url = withToken("/v1/gallery/" + item.gallery.split("/").map(encodeURIComponent).join("/"));
   figure.append(el("img", { src: url, alt: "NG " + item.camera, loading: "lazy" }),
     el("figcaption", {}, (item.camera || "saved") + " " + fmt(item.normalized_score) + " " +
@@ -208,7 +214,7 @@ function addToGallery(item) {
     document.getElementById("zoom").showModal();
   });
   gallery.prepend(figure);
-  while (gallery.children.length > 24) gallery.lastChild.remove();
+  while (gallery.children.length > GALLERY_SIZE) gallery.lastChild.remove();
 }
 
 async function loadGallery() {
