@@ -7,7 +7,7 @@ const TOKEN_KEY = "uniad-edge-token";
 const GALLERY_SIZE = 24;
 const COLOURS = ["#4aa3ff", "#ffb347", "#b388ff", "#4dd0e1", "#f06292", "#aed581", "#ffd54f"];
 const state = { counters: {}, history: [], seen: new Set(), windowS: 300, cameras: {},
-  colours: {}, gallery: [], dirty: true };
+  colours: {}, gallery: [], dirty: true, snapshots: 0 };
 
 // A token given once as /?token=... is kept for this tab and removed from the address bar.
 const params = new URLSearchParams(location.search);
@@ -59,14 +59,18 @@ function fmt(value, digits = 2) {
 }
 
 // ---- cameras -----------------------------------------------------------------------------
+function mjpegUrl(name) {
+  // A fresh URL each time: after a reconnect the browser must open a new stream.
+  return withToken("/v1/cameras/" + encodeURIComponent(name) + "/stream.mjpg?since=" + Date.now());
+}
+
 function cameraCard(name, info) {
   const card = el("article", { class: "camera", id: "cam-" + name });
   const head = el("div", { class: "head" });
   head.append(el("b", {}, name), el("span", { class: "muted state" }, info ? info.state : "API"));
   card.append(head);
   if (info) {
-    card.append(el("img", { src: withToken("/v1/cameras/" + encodeURIComponent(name) + "/stream.mjpg"),
-      alt: "live overlay of " + name }));
+    card.append(el("img", { src: mjpegUrl(name), alt: "live overlay of " + name, "data-camera": name }));
   }
   const stats = el("div", { class: "stats" });
   stats.append(el("span", {}, "OK "), el("b", { class: "ok" }, "0"),
@@ -137,6 +141,9 @@ function connect() {
     document.getElementById("window-min").textContent = Math.round(snap.history_s / 60);
     // The snapshot is authoritative: after a reconnect (or a server restart, which starts its
     // sequence numbers again) the page is rebuilt from it.
+    if (state.snapshots++ > 0) {  // a reconnect: the MJPEG streams broke with the old connection
+      for (const img of document.querySelectorAll(".camera img")) img.src = mjpegUrl(img.dataset.camera);
+    }
     state.counters = snap.counters;
     state.history = [];
     state.seen = new Set();
