@@ -37,12 +37,14 @@ def png(image: np.ndarray) -> bytes:
 def running(
     model: Path,
     cameras: dict[str, str] | None = None,
-    station: dict[str, Any] | None = None,
+    station: dict[str, Any] | StationConfig | None = None,
     **options: Any,
 ) -> Iterator[BackgroundServer]:
-    """The service for `model` with `options` (ServeConfig fields) and a station of `cameras`
-    (name -> source; `station`: more StationConfig fields), served until the block ends."""
-    if cameras:
+    """The service for `model` with `options` (ServeConfig fields) and a station: of `cameras`
+    (name -> source; `station`: more StationConfig fields), or `station` itself."""
+    if isinstance(station, StationConfig):
+        options["station"] = station
+    elif cameras:
         options["station"] = StationConfig(
             cameras=[CameraConfig(name, uri) for name, uri in cameras.items()],
             log=options.get("log"),

@@ -20,11 +20,14 @@ from runtime_helpers import write_video
 from serve_helpers import png, running, running_gated
 
 from uniad_edge.errors import UniadError
+from uniad_edge.runtime.capture import Reader
 from uniad_edge.runtime.detector import Detector
+from uniad_edge.runtime.station import CameraConfig, StationConfig
 from uniad_edge.serve.app import STATIC
 from uniad_edge.serve.config import ServeConfig, is_loopback
 
 TOL = 1e-6
+IMAGE_PNG = {"content-type": "image/png"}
 
 
 @pytest.fixture(scope="module")
@@ -478,3 +481,50 @@ def test_gallery_survives_a_restart(model, tmp_path):
         for item in items:
             for key in ("gallery", "frame"):
                 assert httpx.get(f"{srv.url}/v1/gallery/{item[key]}").status_code == 200
+
+
+class DyingCamera(Reader):
+    """A live camera that delivers a few frames, then its cable is pulled for good."""
+
+    live = True
+    description = "camera on a pulled cable"
+
+    def __init__(self, frames: int) -> None:
+        self.left = frames
+        self.opened = 0
+
+    def open(self) -> None:
+        self.opened += 1
+        if self.opened > 1:
+            raise UniadError("camera gone")
+
+    def read(self):
+        if self.left == 0:
+            return None
+        self.left -= 1
+        time.sleep(0.01)
+        return good_frame(seed=self.left), ""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_health_degrades_when_a_live_camera_fails(model, tmp_path):
+    video = write_video(tmp_path / "line.mp4", good=2, bad=0)
+    cameras = [CameraConfig("top", str(video)), CameraConfig("side", DyingCamera(3))]
+    station = StationConfig(cameras=cameras, reconnect_tries=1, reconnect_wait=0.01)
+    with running(model, station=station) as srv, httpx.Client(base_url=srv.url) as client:
+        deadline = time.monotonic() + 20
+        while (health := client.get("/v1/health")).status_code == 200:
+            assert time.monotonic() < deadline, health.json()
+            time.sleep(0.05)
+        body = health.json()
+        assert health.status_code == 503 and body["status"] == "degraded"
+        assert body["cameras"]["side"]["state"] == "failed"
+        assert body["cameras"]["side"]["healthy"] is False
+        assert body["cameras"]["top"]["healthy"] is True
+        assert body["cameras"]["side"]["frames"] == 3
+        metrics = client.get("/metrics").text
+        assert 'uniad_reconnects_total{camera="side"}' in metrics
+        score = client.post("/v1/score", content=png(good_frame()), headers=IMAGE_PNG)
+        assert score.status_code == 200  # scoring goes on
