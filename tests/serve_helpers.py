@@ -51,7 +51,8 @@ def running(
             save_dir=options.get("save_dir"),
             **(station or {}),
         )
-    config = ServeConfig.from_options(model=model, host="127.0.0.1", port=free_port(), **options)
+    options.setdefault("port", free_port())
+    config = ServeConfig.from_options(model=model, host="127.0.0.1", **options)
     with BackgroundServer(build_service(config)) as server:
         yield server
 

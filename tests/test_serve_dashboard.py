@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from onnx_fixtures import build_model, defect_frame, good_frame
 from runtime_helpers import write_folder, write_video
-from serve_helpers import png, running
+from serve_helpers import free_port, png, running
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -134,3 +134,29 @@ def test_dashboard_updates_on_verdict_events(tmp_path):
                 assert cv2.imwrite(str(SCREENSHOT), shot, small_png)
         finally:
             browser.quit()
+
+
+def test_dashboard_recovers_when_the_server_restarts(tmp_path):
+    model = tmp_path / "m.onnx"
+    build_model(model)
+    port = free_port()
+    image = {"content": png(defect_frame()), "headers": {"content-type": "image/png"}}
+    browser = _browser(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path))
+    try:
+        with running(model, port=port) as srv:
+            for _ in range(3):
+                httpx.post(f"{srv.url}/v1/score", **image)
+            browser.get(srv.url)
+            _wait(lambda: _total(browser) == 3, what="the first server's counters")
+        _wait(lambda: browser.find_element("id", "link").text == "reconnecting", what="the drop")
+        with running(model, port=port) as srv:  # a restarted service starts counting afresh
+            _wait(lambda: browser.find_element("id", "link").text == "live", what="a reconnect")
+            _wait(lambda: _total(browser) == 0, what="the new server's snapshot")
+            httpx.post(f"{srv.url}/v1/score", **image)
+            _wait(lambda: _total(browser) == 1, what="a verdict after the reconnect")
+            _wait(lambda: _points(browser) == 1, what="the chart after the reconnect")
+            card = browser.find_element("id", "cam-api")  # per-camera counts restarted too
+            assert card.find_element("css selector", ".ng").text == "1"
+            assert card.find_element("css selector", ".ok").text == "0"
+    finally:
+        browser.quit()

@@ -95,9 +95,10 @@ async function loadCameras() {
 // ---- counters ------------------------------------------------------------------------------
 function renderCounters() {
   let ok = 0, ng = 0;
-  for (const [camera, counts] of Object.entries(state.counters)) {
+  for (const camera of Object.keys(state.counters)) if (!state.cameras[camera]) cameraCard(camera, null);
+  for (const [camera, card] of Object.entries(state.cameras)) {
+    const counts = state.counters[camera] || { OK: 0, NG: 0, total: 0 };
     ok += counts.OK; ng += counts.NG;
-    const card = state.cameras[camera] || cameraCard(camera, null);
     card.querySelector(".ok").textContent = counts.OK;
     card.querySelector(".ng").textContent = counts.NG;
     const judged = counts.OK + counts.NG;
