@@ -33,10 +33,11 @@ class TokenGuard:
             headers={"WWW-Authenticate": "Bearer"},
         )
 
-    def header(self, request: Request) -> None:
+    # async: FastAPI would run plain functions on a worker thread, one hop per request
+    async def header(self, request: Request) -> None:
         """API calls: the Authorization header only."""
         self._check(request, allow_query=False)
 
-    def header_or_query(self, request: Request) -> None:
+    async def header_or_query(self, request: Request) -> None:
         """Event streams, MJPEG and gallery images: header or `?token=`."""
         self._check(request, allow_query=True)
