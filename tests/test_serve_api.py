@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import ssl
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -528,3 +530,28 @@ def test_health_degrades_when_a_live_camera_fails(model, tmp_path):
         assert 'uniad_reconnects_total{camera="side"}' in metrics
         score = client.post("/v1/score", content=png(good_frame()), headers=IMAGE_PNG)
         assert score.status_code == 200  # scoring goes on
+
+
+def test_https_with_a_certificate(model, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+         "-out", str(cert)],
+        capture_output=True,
+    )  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"openssl could not make a test certificate: {made.stderr.decode()[-200:]}")
+    with running(model, tls_cert=cert, tls_key=key, token="tls-token-1") as srv:
+        assert srv.url.startswith("https://")
+        trusted = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(base_url=srv.url, verify=trusted) as client:
+            auth = {"Authorization": "Bearer tls-token-1"}
+            r = client.post("/v1/score", content=png(good_frame()), headers={**IMAGE_PNG, **auth})
+            assert r.status_code == 200 and r.json()["verdict"] == "OK"
+        with pytest.raises(httpx.TransportError):  # plain HTTP on the same port is not served
+            httpx.get(srv.url.replace("https://", "http://") + "/v1/health", timeout=5).json()
+    with pytest.raises(UniadError, match="both"):
+        ServeConfig.from_options(model=model, tls_cert=cert)
+    with pytest.raises(UniadError, match="not found"):
+        ServeConfig.from_options(model=model, tls_cert=cert, tls_key=tmp_path / "nope.pem")

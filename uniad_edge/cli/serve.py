@@ -58,6 +58,10 @@ def serve(
     insecure: Annotated[
         bool, typer.Option("--insecure", help="allow a non-loopback --host without a token")
     ] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate: serve HTTPS (with --tls-key)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
     max_upload_mb: Annotated[
         float | None, typer.Option(help="larger request bodies get 413 [20]")
     ] = None,
@@ -137,6 +141,8 @@ def serve(
         port=port,
         token=token,
         insecure=insecure or None,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         max_upload_mb=max_upload_mb,
         queue_size=queue_size,
         max_batch=max_batch,
@@ -155,7 +161,13 @@ def serve(
         err.print(
             f"[yellow]warning:[/] serving on {escape(config.host)} without a token (--insecure)"
         )
-    err.print(f"serving {escape(str(config.model))} on http://{escape(config.host)}:{config.port}/")
+    elif not is_loopback(config.host) and config.tls_cert is None:
+        err.print(
+            "[yellow]warning:[/] the token travels in clear text over HTTP; give --tls-cert and "
+            "--tls-key or put a TLS reverse proxy in front"
+        )
+    url = f"{config.scheme}://{escape(config.host)}:{config.port}/"
+    err.print(f"serving {escape(str(config.model))} on {url}")
     summary = run_server(config)
     table = Table(title="uniad-edge serve")
     for column in ("camera", "scored", "OK", "NG"):

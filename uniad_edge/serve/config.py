@@ -24,6 +24,8 @@ class ServeConfig:
     port: int = 8080
     token: str | None = None
     insecure: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     max_upload_mb: float = 20.0
     queue_size: int = 64
     max_batch: int = 8
@@ -64,9 +66,18 @@ class ServeConfig:
             raise UniadError(f"--max-upload-mb must be > 0, got {self.max_upload_mb}")
         if self.queue_size < 1 or self.max_batch < 1:
             raise UniadError("--queue-size and --max-batch must be >= 1")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise UniadError("HTTPS needs both --tls-cert and --tls-key (PEM files)")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not Path(path).is_file():
+                raise UniadError(f"TLS file {path} not found; give a PEM certificate and key")
         if not self.mjpeg_fps > 0:
             raise UniadError(f"--mjpeg-fps must be > 0, got {self.mjpeg_fps}")
         return replace(self, providers=tuple(self.providers) if self.providers else None)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert is not None else "http"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -88,6 +88,8 @@ def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.
         log_level=log_level,
         timeout_graceful_shutdown=int(config.graceful_timeout_s),
         server_header=False,
+        ssl_certfile=config.tls_cert,
+        ssl_keyfile=config.tls_key,
     )
 
 
@@ -132,7 +134,8 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.service.config.host}:{self.service.config.port}"
+        config = self.service.config
+        return f"{config.scheme}://{config.host}:{config.port}"
 
     def __enter__(self) -> BackgroundServer:
         self._thread.start()
