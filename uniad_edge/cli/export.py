@@ -32,7 +32,8 @@ def _summary(result: object, engine: object, seconds: float) -> Table:
     table.add_column("item", style="bold cyan")
     table.add_column("value")
     onnx_file = escape(str(result.onnx_path))
-    table.add_row("onnx", f"{onnx_file} ({_size(result.onnx_path)}, {result.nodes} nodes)")
+    nodes = f"{result.nodes} nodes, {result.traced_nodes} before folding"
+    table.add_row("onnx", f"{onnx_file} ({_size(result.onnx_path)}, {nodes})")
     table.add_row("sidecar", str(result.sidecar_path))
     for parity in result.parity:
         table.add_row("ORT vs PyTorch", parity.describe())
@@ -77,7 +78,10 @@ def export(
     dynamic: Annotated[
         bool, typer.Option("--dynamic", help="Dynamic batch (the default).")
     ] = False,
-    opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).")] = 18,
+    opset: Annotated[
+        int | None,
+        typer.Option(help="ONNX opset; default 17 (newest TensorRT 8.6 parses); 18+: TRT 10+."),
+    ] = None,
     verify: Annotated[
         bool, typer.Option(help="ONNX checker + ORT-vs-PyTorch parity (and fp16 drift).")
     ] = True,

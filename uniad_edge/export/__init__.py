@@ -5,6 +5,7 @@ Needs the training stack (torch, onnx, onnxscript); the runtime never imports th
 
 from .checks import check_graph, constant_arrays, graph_problems
 from .engine import EngineOutcome, export_engine, normalize_format
+from .fold import fold_constants
 from .graph import DEFAULT_OPSET, head_nodes, trace_to_onnx
 from .half import head_float_types, to_mixed_precision
 from .pipeline import ExportResult, default_name, export_onnx
@@ -22,6 +23,7 @@ __all__ = [
     "default_name",
     "export_engine",
     "export_onnx",
+    "fold_constants",
     "graph_problems",
     "head_float_types",
     "head_nodes",
