@@ -390,7 +390,7 @@ class _Context:
         self._profile = 0 if first else -1
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._addresses: dict[str, int] = {}
-        self.executions = 0
+        self._executions = 0
 
     def set_optimization_profile_async(self, index: int, stream: int) -> bool:
         if not 0 <= index < self._engine.num_optimization_profiles:
@@ -427,7 +427,7 @@ class _Context:
         maps = frames.astype(np.float32).mean(-1) / 255.0
         memory.view(self._addresses["anomaly_map"], maps.shape, np.float32)[:] = maps
         memory.view(self._addresses["score"], (shape[0],), np.float32)[:] = maps.max((1, 2))
-        self.executions += 1
+        self._executions += 1
         return True
 
 

@@ -53,8 +53,9 @@ def _summary(result: object, engine: object, seconds: float) -> Table:
 @app.command()
 def export(
     ckpt: Annotated[
-        Path, typer.Option(help="Checkpoint: ours (.pth) or an official UniAD ckpt.pth.tar.")
-    ],
+        Path | None,
+        typer.Option(help="Checkpoint: ours (.pth) or an official UniAD ckpt.pth.tar."),
+    ] = None,
     format: Annotated[
         str,
         typer.Option(
@@ -96,10 +97,31 @@ def export(
     engine_dir: Annotated[Path, typer.Option(help="Folder for TensorRT engines.")] = Path(
         "engines"
     ),
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show TensorRT's info and verbose messages too.")
+    ] = False,
+    adopt_engine: Annotated[
+        Path | None,
+        typer.Option(help="Engine built elsewhere (trtexec): write its sidecar, export nothing."),
+    ] = None,
+    onnx: Annotated[
+        Path | None, typer.Option(help="With --adopt-engine: the ONNX it was built from.")
+    ] = None,
+    trt_version: Annotated[
+        str | None, typer.Option(help="With --adopt-engine: TensorRT that built it (else local).")
+    ] = None,
+    gpu: Annotated[
+        str | None, typer.Option(help="With --adopt-engine: GPU as NAME:MAJOR.MINOR (else local).")
+    ] = None,
 ) -> None:
     """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out)."""
     from ..export import export_engine, export_onnx, normalize_format
 
+    if adopt_engine is not None:
+        _adopt(adopt_engine, onnx, trt_version, gpu, max_batch, workspace)
+        return
+    if ckpt is None:
+        raise UniadError("--ckpt is required (or --adopt-engine ENGINE --onnx MODEL.onnx)")
     fmt = normalize_format(format)
     if dynamic and batch is not None:
         raise UniadError("--dynamic and --batch exclude each other; pass one of them")
@@ -127,9 +149,33 @@ def export(
         if fmt != "onnx":
             stage("TensorRT FP16 engine")
             engine = export_engine(
-                result.onnx_path, fmt == "engine", engine_dir, workspace, max_batch, stage
+                result.onnx_path, fmt == "engine", engine_dir, workspace, max_batch, stage, verbose
             )
     console.print(_summary(result, engine, time.perf_counter() - started))
     if engine is not None and engine.path is None:
         note = f"[yellow]no engine:[/] {escape(engine.note)}"
         console.print(note, highlight=False, soft_wrap=True)
+
+
+def _adopt(
+    engine: Path,
+    onnx: Path | None,
+    trt_version: str | None,
+    gpu: str | None,
+    max_batch: int,
+    workspace: float,
+) -> None:
+    """`--adopt-engine`: the sidecar for an engine trtexec built, so `run`/`bench` use it."""
+    from ..trt import adopt_engine, parse_gpu
+
+    if onnx is None:
+        raise UniadError("--adopt-engine needs --onnx: the ONNX the engine was built from")
+    written = adopt_engine(
+        engine,
+        onnx,
+        trt_version=trt_version,
+        gpu=parse_gpu(gpu) if gpu else None,
+        max_batch=max_batch,
+        workspace_gib=workspace,
+    )
+    Console().print(f"adopted {escape(str(engine))}: sidecar {escape(str(written))}")

@@ -41,8 +41,10 @@ def export_engine(
     workspace_gib: float = 4.0,
     max_batch: int = 8,
     progress: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> EngineOutcome:
-    """Build the FP16 engine; without TensorRT raise when `required`, else say how to get one."""
+    """Build the FP16 engine; without a TensorRT that can build it, raise when `required`, else
+    say how to get one (the trtexec lines and the `--adopt-engine` step)."""
     from ..trt import TensorRTUnavailableError, build_engine
 
     if max_batch < 1:
@@ -55,6 +57,7 @@ def export_engine(
             max_batch=max_batch,
             workspace_gib=workspace_gib,
             progress=progress,
+            verbose=verbose,
         )
     except TensorRTUnavailableError as exc:
         if required:

@@ -99,7 +99,7 @@ def choose_build_mode(
             )
         clear = tuple(f for f in ("TF32",) if hasattr(trt.BuilderFlag, f))
         return BuildMode(strongly_typed=typed, clear_flags=clear)
-    if typed:
+    if typed and (onnx_precision == "fp16" or strongly_typed):
         return BuildMode(strongly_typed=True)
     if not has_fp16_flag(trt):
         raise TensorRTUnavailableError(
