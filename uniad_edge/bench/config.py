@@ -9,7 +9,8 @@ from typing import Any
 from ..errors import UniadError
 from ..presets import Preset
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")  # torch first: it is the speedup baseline
+BACKENDS = ("torch", "onnxruntime", "tensorrt", "ort-tensorrt")  # torch first: the baseline
+DEFAULT_BACKENDS = BACKENDS[:3]
 PRECISIONS = ("fp32", "fp16")
 
 
@@ -23,7 +24,7 @@ class BenchConfig:
 
     model: Path | None = None
     preset: str | Preset | None = None
-    backends: tuple[str, ...] = BACKENDS
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
     precisions: tuple[str, ...] = ("fp32",)
     batches: tuple[int, ...] = (1,)
     warmup: int = 3

@@ -100,6 +100,7 @@ def _job(row: BenchRow, source: ModelSource, config: BenchConfig, workdir: Path)
         "threads": config.threads,
         "frame_size": [config.frame_wh[1], config.frame_wh[0]],
         "e2e": config.e2e,
+        "engine_dir": str(config.engine_dir) if config.engine_dir else None,
         "providers": list(config.providers) if config.providers else None,
     }
     try:
@@ -133,6 +134,14 @@ def _artifact(
             raise Unavailable(status.reason)
         out = config.engine_dir or workdir / "engines"
         return str(source.engine_for(row.precision, max(config.batches), out)), None
+    if row.backend == "ort-tensorrt":
+        import onnxruntime
+
+        if "TensorrtExecutionProvider" not in onnxruntime.get_available_providers():
+            raise Unavailable(
+                "this onnxruntime has no TensorrtExecutionProvider; install onnxruntime-gpu "
+                "with TensorRT (on a Jetson, the Jetson Zoo wheel)"
+            )
     return str(source.onnx_for(row.precision)), None
 
 

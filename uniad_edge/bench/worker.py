@@ -122,6 +122,11 @@ def open_backend(job: dict[str, Any]) -> tuple[Backend, str]:
         from ..runtime.tensorrt_backend import TensorRTBackend
 
         return TensorRTBackend(job["artifact"]), "cuda"
+    if kind == "ort-tensorrt":
+        from ..runtime.ort_tensorrt_backend import OrtTensorRTBackend
+
+        engines = job.get("engine_dir") or "engines"
+        return OrtTensorRTBackend(job["artifact"], job["threads"], engines), "cuda"
     if kind == "torch":
         from ..model.torch_backend import TorchBackend
         from ..presets import Preset

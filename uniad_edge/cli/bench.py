@@ -25,7 +25,7 @@ def bench(
         typer.Option(help=f"Random-weight model of a preset ({', '.join(PRESETS)}): speed only."),
     ] = None,
     backends: Annotated[
-        str, typer.Option(help="Comma-separated: onnxruntime,tensorrt,torch.")
+        str, typer.Option(help="Comma-separated: onnxruntime,tensorrt,torch,ort-tensorrt.")
     ] = "onnxruntime,tensorrt,torch",
     precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16.")] = "fp32",
     batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",

@@ -204,6 +204,10 @@ def run(
     providers: Annotated[
         str | None, typer.Option(help="comma-separated ONNX Runtime providers, e.g. cuda,cpu")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="onnxruntime, ort-tensorrt (ORT's TensorRT EP), tensorrt or torch"),
+    ] = None,
 ) -> None:
     """Score every frame of a camera or source: OK/NG per frame, JSONL log, NG evidence."""
     if (camera is None) == (source is None):
@@ -214,8 +218,10 @@ def run(
     if show_window:
         check_display()
     saver = EvidenceSaver(save_dir) if save_dir is not None else None
+    chosen = {"backend": backend} if backend else {}
     detector = Detector(
         model or default_model(),
+        **chosen,
         providers=providers.split(",") if providers else None,
         threads=threads,
         class_name=class_name,

@@ -20,7 +20,7 @@ SUFFIX_BACKENDS = {
     ".pt": "torch",
     ".tar": "torch",
 }
-BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
+BACKENDS = ("auto", "onnxruntime", "ort-tensorrt", "tensorrt", "torch")
 
 
 def backend_for(path: str | Path, backend: str = "auto") -> str:
@@ -53,6 +53,10 @@ def load_backend(
         from .onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, providers=providers, threads=threads)
+    if kind == "ort-tensorrt":
+        from .ort_tensorrt_backend import OrtTensorRTBackend
+
+        return OrtTensorRTBackend(path, threads=threads)
     if kind == "tensorrt":
         return _load_tensorrt(path)
     return _load_torch(path, threads)
