@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import tomllib
 from cli_helpers import run_main
 from onnx_fixtures import export_real_graphs
 from trt_fakes import RELEASES, FakeCuda, FakeMemory, fake_tensorrt, load_surface
@@ -22,7 +23,7 @@ from uniad_edge.errors import UniadError
 from uniad_edge.export import pipeline
 from uniad_edge.runtime import tensorrt_backend
 from uniad_edge.runtime.tensorrt_backend import TensorRTBackend
-from uniad_edge.trt import builder, environment, features
+from uniad_edge.trt import adopt_engine, builder, environment, features, find_engines, parse_gpu
 from uniad_edge.trt.environment import TensorRTUnavailableError
 from uniad_edge.trt.onnx_info import read_onnx_info
 from uniad_edge.trt.sidecar import EngineSidecar, sidecar_path
@@ -255,3 +256,44 @@ def test_cli_engine_with_unsupported_tensorrt_fails_auto_keeps_onnx(
     assert len(err.strip().splitlines()) == 1
     assert run_main(*args, "--format", "auto") == 0
     assert (tmp_path / "small.onnx").is_file()
+
+
+def test_adopted_trtexec_engine_runs_and_is_found(graphs, tmp_path, monkeypatch) -> None:
+    """An engine without a sidecar (as trtexec writes it) gets one from the ONNX's metadata."""
+    install(monkeypatch, "10.3")
+    built_engine = builder.build_engine(graphs[1], tmp_path / "built", max_batch=2)
+    engine = tmp_path / "engines" / "small-half.fp16.engine"
+    engine.parent.mkdir()
+    engine.write_bytes(built_engine.read_bytes())  # what trtexec --saveEngine leaves: no sidecar
+    args = ["export", "--adopt-engine", engine, "--onnx", graphs[1], "--max-batch", "2"]
+    assert run_main(*args) == 0
+    sidecar = EngineSidecar.read(sidecar_path(engine))
+    assert sidecar.metadata == read_onnx_info(graphs[1]).metadata
+    assert (sidecar.tensorrt_version, sidecar.gpu.name) == ("10.3.0", "Orin")
+    assert sidecar.strongly_typed and sidecar.profile.max_batch == 2
+    assert find_engines(engine.parent, "10.3.0", sidecar.gpu) == [engine]
+    frames = np.zeros((3, 224, 224, 3), np.uint8)
+    with TensorRTBackend(engine) as backend:
+        maps, _ = backend.infer(frames)
+    assert maps.shape == (3, 224, 224)
+
+
+def test_adopt_without_local_tensorrt_needs_version_and_gpu(graphs, tmp_path, no_tensorrt):
+    engine = tmp_path / "model.fp16.engine"
+    engine.write_bytes(b"engine")
+    args = ["export", "--adopt-engine", engine, "--onnx", graphs[0]]
+    assert run_main(*args, "--trt-version", "8.6.2", "--gpu", "Orin:8.7") == 0
+    assert EngineSidecar.read(sidecar_path(engine)).gpu.compute_capability == (8, 7)
+    sidecar_path(engine).unlink()
+    with pytest.raises(UniadError, match="--trt-version"):
+        adopt_engine(engine, graphs[0], gpu=parse_gpu("Orin:8.7"))
+    assert not sidecar_path(engine).exists()
+
+
+def test_install_extras_pin_cuda_python_below_13_and_allow_tensorrt_11() -> None:
+    """cuda-python 13 needs driver >= 580 (not JetPack 6 or CUDA-12 desktops)."""
+    extras = tomllib.loads(Path("pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "cuda-python>=12,<13" in extras["tensorrt-cuda-python"]
+    for name in ("tensorrt", "tensorrt-cuda-python"):
+        spec = next(d for d in extras[name] if d.startswith("tensorrt"))
+        assert spec == "tensorrt>=8.6,<12"

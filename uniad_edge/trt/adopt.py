@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UniadError
 from ..fileio import sha256_file
-from .environment import cuda_api
+from . import environment
 from .onnx_info import read_onnx_info
 from .sidecar import (
     PRECISIONS,
@@ -47,7 +47,7 @@ def _local_tensorrt_version() -> str | None:
 
 def _local_gpu() -> GpuInfo | None:
     try:
-        return cuda_api().gpu_info()
+        return environment.cuda_api().gpu_info()
     except Exception:  # noqa: BLE001 - no binding or driver: the caller asks for --gpu
         return None
 
