@@ -7,11 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
+from ..metadata import PRECISIONS
 from ..presets import Preset
+from ..runtime.registry import BACKENDS as REGISTRY
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt", "ort-tensorrt")  # torch first: the baseline
-DEFAULT_BACKENDS = BACKENDS[:3]
-PRECISIONS = ("fp32", "fp16")
+BASELINE = "torch"
+DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")
+
+
+def bench_backends() -> tuple[str, ...]:
+    """Every registered backend, in row order: PyTorch first, it is the speedup baseline."""
+    return (BASELINE, *(name for name in REGISTRY if name != BASELINE))
 
 
 @dataclass
@@ -41,9 +47,10 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if (self.model is None) == (self.preset is None):
             raise UniadError("give exactly one of --model ARTIFACT or --preset NAME")
-        unknown = [b for b in self.backends if b not in BACKENDS]
+        known = bench_backends()
+        unknown = [b for b in self.backends if b not in known]
         if unknown or not self.backends:
-            raise UniadError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+            raise UniadError(f"unknown backend(s) {unknown}; choose from {', '.join(known)}")
         bad = [p for p in self.precisions if p not in PRECISIONS]
         if bad or not self.precisions:
             raise UniadError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")

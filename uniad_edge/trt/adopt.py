@@ -16,10 +16,10 @@ from pathlib import Path
 
 from ..errors import UniadError
 from ..fileio import sha256_file
+from ..metadata import PRECISIONS
 from . import environment
 from .onnx_info import read_onnx_info
 from .sidecar import (
-    PRECISIONS,
     EngineSidecar,
     GpuInfo,
     cache_key,

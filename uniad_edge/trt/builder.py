@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import UniadError
 from ..fileio import sha256_file, write_bytes_atomic
+from ..metadata import PRECISIONS
 from . import features
 from .environment import (
     TensorRTUnavailableError,
@@ -28,7 +29,6 @@ from .environment import (
 from .onnx_info import OnnxInfo, read_onnx_info
 from .parser_ops import max_opset
 from .sidecar import (
-    PRECISIONS,
     EngineSidecar,
     GpuInfo,
     Profile,
