@@ -22,8 +22,6 @@ from ..trt.features import DISTANCE_HEAD_PREFIX
 from .fold import read_shape_after_cast
 from .opset import NATIVE_OPSET, downgrade_to_17
 
-MIN_OPSET = 17
-DEFAULT_OPSET = 17
 BATCH_DIM = "batch"
 MAX_DYNAMIC_BATCH = 1024
 HEAD_SCOPE = "model.distance_head"

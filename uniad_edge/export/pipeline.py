@@ -24,8 +24,9 @@ from ..model.deployment import build_metadata
 from ..presets import Preset, get_preset
 from .checks import check_graph, graph_problems
 from .fold import fold_constants
-from .graph import DEFAULT_OPSET, MIN_OPSET, trace_to_onnx
+from .graph import trace_to_onnx
 from .half import head_float_types, to_mixed_precision
+from .options import MIN_OPSET, ExportOptions
 from .verify import Parity, check_half_drift, check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
@@ -87,13 +88,13 @@ def _serialize(model: onnx.ModelProto, metadata: ModelMetadata) -> bytes:
 
 def export_onnx(
     ckpt: str | os.PathLike[str] | Checkpoint,
-    out_dir: str | os.PathLike[str] = "export",
+    out_dir: str | os.PathLike[str] = ExportOptions.out,
     name: str | None = None,
     *,
     batch: int | None = None,
-    half: bool = False,
-    opset: int | None = None,
-    verify: bool = True,
+    half: bool = ExportOptions.half,
+    opset: int = ExportOptions.opset,
+    verify: bool = ExportOptions.verify,
     data: str | os.PathLike[str] | None = None,
     preset: str | Preset | None = None,
     verify_batches: tuple[int, ...] | None = None,
@@ -108,7 +109,7 @@ def export_onnx(
     """
     try:
         return _export(
-            ckpt, Path(out_dir), name, batch, half, opset or DEFAULT_OPSET, verify, data, preset,
+            ckpt, Path(out_dir), name, batch, half, opset, verify, data, preset,
             verify_batches, progress or (lambda message: None),
         )  # fmt: skip
     except KeyboardInterrupt:
