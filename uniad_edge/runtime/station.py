@@ -121,6 +121,7 @@ class StationConfig:
     save_dir: Path | None = None
     mqtt: str | None = None
     mqtt_buffer: int = 1000
+    mqtt_drain_s: float = 10.0  # at the end, how long unacknowledged verdicts may take to go
     show: bool = False
     max_frames: int | None = None
     reconnect_tries: int | None = FOREVER  # live sources only; files never reconnect
@@ -301,7 +302,7 @@ class Station(Closeable):
         self._error: BaseException | None = None
         self._summary: StationSummary | None = None
         self._closed = False
-        self._triggers: list[Closeable] = []
+        self.trigger_sources: list[Closeable] = []  # stdin/MQTT trigger readers, once started
 
     def _load_detector(self) -> Detector:
         if self.config.model is None:
@@ -355,7 +356,7 @@ class Station(Closeable):
         from .triggers import TRIGGERS, trigger_kind
 
         if self.config.trigger is not None:
-            self._triggers.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
+            self.trigger_sources.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
 
     def start(self) -> Station:
         """Open the cameras and score in a background thread; returns at once."""
@@ -675,7 +676,7 @@ class Station(Closeable):
             if camera.stream is not None:
                 camera.stream.stop()
             self._fail_triggers(camera, "the station stopped")
-        for trigger_source in self._triggers:
+        for trigger_source in self.trigger_sources:
             trigger_source.close()
         self._put_output(_END, force=True)
         self._output_thread.join()

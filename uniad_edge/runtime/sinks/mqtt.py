@@ -68,18 +68,23 @@ def message(record: dict[str, Any]) -> bytes:
 class MqttSink(Sink):
     name = "mqtt"
 
-    def __init__(self, address: MqttAddress, buffer: int, station_name: str) -> None:
+    def __init__(
+        self, address: MqttAddress, buffer: int, station_name: str, drain_s: float = 10.0
+    ) -> None:
         if buffer < 1:
             raise UniadError(f"mqtt_buffer must be >= 1, got {buffer}")
         self.address = address
+        self.drain_s = drain_s
         self.connected = threading.Event()
         self.published = 0
+        self.acknowledged = 0
         self.dropped = 0
         self._warned_full = False
         client_id = f"uniad-edge-{station_name}-{uuid.uuid4().hex[:8]}"
         self.client = connect_client(address, client_id, buffer)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
 
     def _on_connect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any):
         if reason.is_failure:
@@ -87,6 +92,9 @@ class MqttSink(Sink):
             return
         self.connected.set()
         log.info("MQTT connected to %s", self.address)
+
+    def _on_publish(self, *_args: Any) -> None:
+        self.acknowledged += 1
 
     def _on_disconnect(self, *_args: Any) -> None:
         if self.connected.is_set():
@@ -113,9 +121,9 @@ class MqttSink(Sink):
         """Published messages the broker has not acknowledged yet."""
         return len(self.client._out_messages)  # paho keeps no public count
 
-    def close(self, drain_s: float = 5.0) -> None:
+    def close(self) -> None:
         """Give unacknowledged messages `drain_s` seconds to reach the broker, then disconnect."""
-        deadline = time.monotonic() + drain_s
+        deadline = time.monotonic() + self.drain_s
         while self.pending() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.unsent = self.pending()
@@ -124,6 +132,7 @@ class MqttSink(Sink):
 
     def summary(self) -> dict[str, int]:
         return {
+            "MQTT verdicts acknowledged": self.acknowledged,
             "MQTT messages dropped (buffer full)": self.dropped,
             "MQTT messages unacknowledged at exit": getattr(self, "unsent", self.pending()),
         }
@@ -133,4 +142,6 @@ def from_station(station: Station) -> MqttSink | None:
     config = station.config
     if config.mqtt is None:
         return None
-    return MqttSink(parse_mqtt_url(config.mqtt), config.mqtt_buffer, config.name)
+    return MqttSink(
+        parse_mqtt_url(config.mqtt), config.mqtt_buffer, config.name, config.mqtt_drain_s
+    )
