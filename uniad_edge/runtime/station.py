@@ -417,7 +417,7 @@ class Station(Closeable):
         """Ask for a verdict of `camera`'s next frame; the future gets its record."""
         target = self._camera(camera)
         future: Future[dict[str, Any]] = Future()
-        if self._finished.is_set() or (target.stream is not None and target.stream.done):
+        if self._finished.is_set() or (target.stream is not None and target.stream.finished):
             future.set_exception(UniadError(f"camera {camera} has ended; no frame to score"))
             return future
         with self._lock:
