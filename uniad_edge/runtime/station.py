@@ -631,8 +631,7 @@ class Station(Closeable):
         try:
             return self.detector.predict(images)
         except UniadError:
-            if len(images) == 1:
-                raise
+            pass
         results: list[Detection] = []
         for i, image in zip(index, images, strict=True):
             try:
