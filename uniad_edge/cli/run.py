@@ -150,14 +150,14 @@ def run(
         "reconnect_max_wait": reconnect_max_wait,
         "model": model,
     }
-    if tries != "default":
-        options["reconnect_tries"] = tries
     if station is not None:
         config = load_station_file(station, cameras=cameras, **options)
     else:
         config = StationConfig(
             cameras=cameras, **{k: v for k, v in options.items() if v is not None}
         )
+    if tries != "default":  # None means forever, so it cannot ride the None-filtered options
+        config.reconnect_tries = tries  # type: ignore[assignment]
     if config.model is None:
         config.model = default_model()
     with Station(config) as inspection, inspection.stop_on_signals():
