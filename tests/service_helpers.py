@@ -4,6 +4,7 @@ and an MQTT subscriber that collects what it receives."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -48,9 +49,12 @@ class Mosquitto:
         self.port = free_port()
         self.workdir = workdir
         self.conf = workdir / "mosquitto.conf"
+        # As root, mosquitto drops to user "mosquitto", which cannot save sessions in a private
+        # tmp dir; a broker restart would then lose the subscriber's queued messages.
+        stay = "user root\n" if os.geteuid() == 0 else ""
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir}/\nautosave_interval 1\n"
+            f"persistence_location {workdir}/\nautosave_interval 1\n{stay}"
         )
         self.proc: subprocess.Popen | None = None
         self.start()
