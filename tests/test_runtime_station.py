@@ -163,7 +163,7 @@ def test_triggered_station_scores_only_on_trigger_with_part_id(model, tmp_path):
         station.close()
     assert summary is not None and summary.frames == 2
     assert [r["part_id"] for r in read_log(log)] == ["P-1", "P-2"]
-    assert summary.cameras["top"].trigger_ms == [first["trigger_ms"], second["trigger_ms"]]
+    assert list(summary.cameras["top"].trigger_ms) == [first["trigger_ms"], second["trigger_ms"]]
 
 
 def test_free_running_trigger_tags_the_next_frame_and_stop_ends_a_live_station(model):

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 SAVE_POLICIES = ("ng", "all", "none")
 STAGES = ("capture", "preprocess", "inference", "postprocess")
 OUTPUT_QUEUE = 64
+TRIGGER_HISTORY = 10_000  # trigger latencies kept for the summary's percentiles
 _END = object()
 
 
@@ -157,7 +158,7 @@ class CameraStats:
     ng: int = 0
     errors: int = 0
     latency_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    trigger_ms: list[float] = field(default_factory=list)
+    trigger_ms: deque[float] = field(default_factory=lambda: deque(maxlen=TRIGGER_HISTORY))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=30))
 
     def add(self, record: dict[str, Any]) -> None:

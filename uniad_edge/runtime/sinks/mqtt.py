@@ -124,6 +124,13 @@ class MqttSink(Sink):
     def close(self) -> None:
         """Give unacknowledged messages `drain_s` seconds to reach the broker, then disconnect."""
         deadline = time.monotonic() + self.drain_s
+        if self.pending():
+            log.warning(
+                "waiting up to %g s for %d unacknowledged MQTT verdicts to reach %s",
+                self.drain_s,
+                self.pending(),
+                self.address,
+            )
         while self.pending() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.unsent = self.pending()
