@@ -267,3 +267,15 @@ def test_unknown_class_fails_before_any_camera_opens(model, tmp_path):
     )
     with pytest.raises(UniadError, match="class 'nope' is not one"):
         Station(config)
+
+
+def test_more_cameras_than_the_batch_are_all_served(model, tmp_path):
+    folders = [write_folder(tmp_path / f"f{i}", good=4, bad=0) for i in range(3)]
+    cameras = [CameraConfig(f"c{i}", str(folder)) for i, folder in enumerate(folders)]
+    config = StationConfig(cameras=cameras, model=model, max_batch=2)
+    detector = CountingDetector(model, max_batch=2)
+    with Station(config, detector) as station:
+        summary = station.run()
+    assert max(detector.batches) == 2 and sum(detector.batches) == 12
+    assert {name: s.frames for name, s in summary.cameras.items()} == {"c0": 4, "c1": 4, "c2": 4}
+    detector.close()
