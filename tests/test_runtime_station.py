@@ -279,3 +279,18 @@ def test_more_cameras_than_the_batch_are_all_served(model, tmp_path):
     assert max(detector.batches) == 2 and sum(detector.batches) == 12
     assert {name: s.frames for name, s in summary.cameras.items()} == {"c0": 4, "c1": 4, "c2": 4}
     detector.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mqtt": "http://broker/line"}, "is not mqtt://host"),
+        ({"mqtt": "mqtt://broker:1883/"}, "is not mqtt://host"),
+        ({"mqtt": "mqtt://broker/line/#"}, "wildcards"),
+        ({"trigger": "serial"}, "use stdin or mqtt://"),
+        ({"trigger": "mqtt://broker:x/t"}, "is not mqtt://host"),
+    ],
+)
+def test_output_and_trigger_addresses_checked_up_front(options, message):
+    with pytest.raises(UniadError, match=message):
+        StationConfig(cameras=[CameraConfig("a", "x")], **options)

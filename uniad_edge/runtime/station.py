@@ -202,13 +202,19 @@ class Station(Closeable):
     def _begin(self) -> None:
         if self._started_at is not None:
             raise UniadError("a station can be started once; make a new Station to run again")
-        self._open_streams()
-        self._started_at = time.perf_counter()
-        self._output_thread.start()
         from .triggers import TRIGGERS, trigger_kind
 
-        if self.config.trigger is not None:
-            self.trigger_sources.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
+        self._open_streams()
+        try:
+            if self.config.trigger is not None:
+                self.trigger_sources.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
+        except BaseException:
+            for camera in self.cameras.values():
+                if camera.stream is not None:
+                    camera.stream.stop()
+            raise
+        self._started_at = time.perf_counter()
+        self._output_thread.start()
 
     def start(self) -> Station:
         """Open the cameras and score in a background thread; returns at once."""

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ..errors import UniadError
 from .capture import FOREVER, Reader
+from .mqtt_url import parse_mqtt_url
+from .triggers import trigger_kind
 
 SAVE_POLICIES = ("ng", "all", "none")
 
@@ -84,5 +86,9 @@ class StationConfig:
             raise UniadError(f"reconnect tries must be >= 0 or forever, got {self.reconnect_tries}")
         if self.reconnect_max_wait <= 0 or self.write_retry_s <= 0:
             raise UniadError("reconnect max wait and write retry interval must be > 0 seconds")
+        if self.mqtt is not None:
+            parse_mqtt_url(self.mqtt)  # a typo fails now, not after the model has loaded
         if self.trigger is not None:
+            if trigger_kind(self.trigger) == "mqtt":
+                parse_mqtt_url(self.trigger)
             self.trigger_only = True
