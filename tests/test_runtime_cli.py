@@ -206,3 +206,25 @@ def test_bit_depth_for_12_bit_pngs(model, tmp_path, caplog):
     # a bit depth below the data's: an error record and exit 2, never a clipped score
     assert run_cli("--model", model, "--source", folder, "--log", log, "--bit-depth", 10) == 2
     assert "values above 1023" in read_log(log)[-1]["error"]
+
+
+def test_source_names_parse(tmp_path, monkeypatch):
+    from uniad_edge.cli.run import parse_sources
+
+    monkeypatch.chdir(tmp_path)
+    odd = Path("a=b.mp4")
+    odd.write_bytes(b"")
+    assert parse_sources(
+        ["top=rtsp://cam/s?x=1", "rtsp://cam/s?x=1", "side=v4l2src device=/dev/video0 ! appsink",
+         "videotestsrc pattern=ball ! appsink", str(odd), "left=0"],
+        camera=2,
+    ) == [
+        ("camera2", 2),
+        ("top", "rtsp://cam/s?x=1"),
+        ("cam1", "rtsp://cam/s?x=1"),
+        ("side", "v4l2src device=/dev/video0 ! appsink"),
+        ("cam3", "videotestsrc pattern=ball ! appsink"),
+        ("cam4", str(odd)),  # an existing file is a path even with "=" in its name
+        ("left", "0"),
+    ]  # fmt: skip
+    assert parse_sources(["clip.mp4"], camera=None) == [("cam0", "clip.mp4")]
