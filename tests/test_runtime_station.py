@@ -75,6 +75,7 @@ def test_several_videos_batched_with_camera_names_and_own_thresholds(model, tmp_
     assert max(detector.batches) == 2 and sum(detector.batches) == 35
     assert summary.frames == 35 and summary.ng == verdicts_a.count("NG")
     assert summary.cameras["a"].frames == 20 and summary.states["b"].status == "ended"
+    assert (summary.states["a"].class_name, summary.states["a"].threshold) == ("wood", 40.0)
     saved = sorted(p.name for p in (tmp_path / "ng").glob("*_frame.png"))
     assert len(saved) == summary.ng and all(name.startswith("a_") for name in saved)
     detector.close()

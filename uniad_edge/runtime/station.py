@@ -309,6 +309,8 @@ class Station(Closeable):
             dropped=stream.dropped if stream is not None else 0,
             reconnects=stream.reconnects if stream is not None else 0,
             source=target.description,
+            class_name=target.config.class_name,
+            threshold=target.threshold,
         )
 
     def states(self) -> dict[str, CameraState]:

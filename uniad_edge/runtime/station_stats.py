@@ -52,7 +52,8 @@ class CameraStats:
 
 @dataclass
 class CameraState:
-    """A camera as `states()` reports it: connection status and counters."""
+    """A camera as `states()` reports it: connection status, counters and the threshold its
+    verdicts use (from `class_name`, an override, or the model's global one)."""
 
     name: str
     status: str
@@ -64,6 +65,8 @@ class CameraState:
     dropped: int
     reconnects: int
     source: str
+    class_name: str | None = None
+    threshold: float | None = None
 
 
 @dataclass
