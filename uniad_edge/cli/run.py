@@ -127,6 +127,10 @@ def run(
     reconnect_max_wait: Annotated[
         float | None, typer.Option(min=0.01, help="longest wait between reconnects, seconds")
     ] = None,
+    write_retry: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="after a write error (full disk), retry every S seconds"),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="station name in records and MQTT")] = None,
 ) -> None:
     """Score one or several cameras: OK/NG per frame, JSONL log, NG evidence, MQTT."""
@@ -153,6 +157,7 @@ def run(
         "show": show_window or None,
         "max_frames": max_frames,
         "reconnect_max_wait": reconnect_max_wait,
+        "write_retry_s": write_retry,
         "model": model,
         "backend": backend,
     }

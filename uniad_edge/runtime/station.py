@@ -445,8 +445,7 @@ class Station(Closeable):
                 station=self.config.name,
                 model=self.model_id,
             )
-            if trigger is not None:
-                record["part_id"] = trigger.part_id
+            record["part_id"] = trigger.part_id if trigger is not None else None
             if "postprocess" in record["latency_ms"]:
                 record["latency_ms"]["postprocess"] = round((time.perf_counter() - t0) * 1e3, 3)
             if trigger is not None:
