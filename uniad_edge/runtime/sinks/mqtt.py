@@ -79,6 +79,8 @@ class MqttSink(Sink):
         self.published = 0
         self.acknowledged = 0
         self.dropped = 0
+        self.unsent = 0
+        self.closing = False
         self._warned_full = False
         client_id = f"uniad-edge-{station_name}-{uuid.uuid4().hex[:8]}"
         self.client = connect_client(address, client_id, buffer)
@@ -97,7 +99,7 @@ class MqttSink(Sink):
         self.acknowledged += 1
 
     def _on_disconnect(self, *_args: Any) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self.closing:
             log.warning("MQTT broker %s lost; reconnecting in the background", self.address)
         self.connected.clear()
 
@@ -124,16 +126,19 @@ class MqttSink(Sink):
     def close(self) -> None:
         """Give unacknowledged messages `drain_s` seconds to reach the broker, then disconnect."""
         deadline = time.monotonic() + self.drain_s
-        if self.pending():
-            log.warning(
-                "waiting up to %g s for %d unacknowledged MQTT verdicts to reach %s",
-                self.drain_s,
-                self.pending(),
-                self.address,
-            )
+        warned = False
         while self.pending() and time.monotonic() < deadline:
+            if not warned and time.monotonic() > deadline - self.drain_s + 1.0:
+                warned = True  # only when it takes long: a healthy broker acks within ms
+                log.warning(
+                    "waiting up to %g s for %d unacknowledged MQTT verdicts to reach %s",
+                    self.drain_s,
+                    self.pending(),
+                    self.address,
+                )
             time.sleep(0.05)
         self.unsent = self.pending()
+        self.closing = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -141,7 +146,7 @@ class MqttSink(Sink):
         return {
             "MQTT verdicts acknowledged": self.acknowledged,
             "MQTT messages dropped (buffer full)": self.dropped,
-            "MQTT messages unacknowledged at exit": getattr(self, "unsent", self.pending()),
+            "MQTT messages unacknowledged at exit": self.unsent if self.closing else self.pending(),
         }
 
 
