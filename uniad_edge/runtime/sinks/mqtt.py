@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...errors import UniadError
@@ -41,8 +42,12 @@ MESSAGE_KEYS = (
 )
 
 
-def connect_client(address: MqttAddress, client_id: str, buffer: int = 0) -> Any:
-    """A paho client connecting in the background with capped reconnect backoff."""
+def connect_client(
+    address: MqttAddress, client_id: str, buffer: int = 0, **callbacks: Callable[..., Any]
+) -> Any:
+    """A paho client connecting in the background with capped reconnect backoff. `callbacks`
+    (on_connect=..., on_message=...) are set before the network thread starts, so none of
+    its events can come before its handler."""
     try:
         import paho.mqtt.client as paho
     except ImportError:
@@ -52,6 +57,8 @@ def connect_client(address: MqttAddress, client_id: str, buffer: int = 0) -> Any
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
     if address.username:
         client.username_pw_set(address.username, address.password)
+    for name, callback in callbacks.items():
+        setattr(client, name, callback)
     client.reconnect_delay_set(min_delay=1, max_delay=8)
     if buffer:
         client.max_queued_messages_set(buffer)
@@ -83,10 +90,14 @@ class MqttSink(Sink):
         self.closing = False
         self._warned_full = False
         client_id = f"uniad-edge-{station_name}-{uuid.uuid4().hex[:8]}"
-        self.client = connect_client(address, client_id, buffer)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_publish = self._on_publish
+        self.client = connect_client(
+            address,
+            client_id,
+            buffer,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_publish=self._on_publish,
+        )
 
     def _on_connect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any):
         if reason.is_failure:
