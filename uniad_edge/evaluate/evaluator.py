@@ -102,8 +102,8 @@ def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[
         rows = np.flatnonzero(names == name)
         anomalous = int(labels[rows].sum())
         result["counts"][name] = {"good": len(rows) - anomalous, "anomalous": anomalous}
-        for reduction in SCORE_REDUCTIONS:
-            result["image"][reduction][name] = auroc(labels[rows], scored.scores[reduction][rows])
+        for each in SCORE_REDUCTIONS:
+            result["image"][each][name] = auroc(labels[rows], scored.scores[each][rows])
         if anomalous == 0:
             result["notes"].append(f"{name}: no anomalous test images, AUROC undefined (null)")
         masked = rows[scored.mask_known[rows]]
