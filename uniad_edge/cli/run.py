@@ -19,6 +19,7 @@ import cv2
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
@@ -221,6 +222,7 @@ def run(
         class_name=class_name,
         threshold=threshold,
     )
+    err.print(f"thresholds: {escape(detector.provenance)}", highlight=False)
     journal = JsonlLog(log) if log is not None else None
     stream = open_source(camera if camera is not None else source)  # type: ignore[arg-type]
     source_name = stream.description
@@ -252,6 +254,7 @@ def run(
         if show_window:
             cv2.destroyAllWindows()
     info = {"dropped (live)": stream.dropped, "reconnects": stream.reconnects}
+    info["thresholds"] = escape(detector.provenance)
     skipped = getattr(stream.reader, "skipped", 0)
     if skipped:
         info["unreadable images skipped"] = skipped

@@ -31,7 +31,10 @@ def _mask_for(image: Path, mask_dir: Path) -> Path | None:
 
 
 def _holdout(good: list[Path], fraction: float) -> set[Path]:
-    """Every k-th good image (k = 1 / fraction), deterministic and spread over the folder."""
+    """Every k-th good image (k = 1 / fraction), deterministic and spread over the folder;
+    fraction 1 holds out all of them (a validation set for `calibrate`)."""
+    if fraction >= 1:
+        return set(good)
     if fraction <= 0 or len(good) < 2:
         return set()
     step = max(2, round(1 / fraction))
@@ -68,12 +71,12 @@ def read_folder(
 ) -> SampleSet:
     """Samples of a plain good/bad folder, or of each such sub-folder (one class each).
 
-    `holdout` is the share of good images kept out of training for the test split.
+    `holdout` is the share of good images kept out of training for the test split (1: all).
     """
     root = require_dir(Path(root), "image folder", "check the path")
     check_split(split)
-    if not 0 <= holdout < 1:
-        raise UniadError(f"holdout must be in [0, 1), got {holdout}")
+    if not 0 <= holdout <= 1:
+        raise UniadError(f"holdout must be in [0, 1], got {holdout}")
     skips = Skips()
     if is_plain_class(root):
         select_classes([root.name], classes, root.parent)

@@ -16,6 +16,7 @@ import numpy as np
 from ..data import open_dataset
 from ..metadata import Thresholds
 from ..model import Checkpoint, load_checkpoint
+from ..model.deployment import checkpoint_thresholds
 from ..presets import SCORE_REDUCTIONS
 from ..train.distributed import resolve_device
 from .metrics import aupro, auroc
@@ -147,7 +148,7 @@ def evaluate(
         advance=advance,
     )
     reduction = checkpoint.preset.score
-    found = metrics_for(scored, reduction, Thresholds.from_dict(checkpoint.thresholds))
+    found = metrics_for(scored, reduction, checkpoint_thresholds(checkpoint))
     notes = found["notes"]
     if not checkpoint.model.backbone.pretrained:
         notes.insert(0, "random-init backbone: these numbers say little about real performance")
