@@ -206,7 +206,7 @@ def calibrate(
     provenance = {
         "source": CALIBRATION,
         "date": now(),
-        "data": str(config.data),
+        "data": str(config.data.resolve()),
         "split": config.split,
         "good": int((labels == 0).sum()),
         "defective": int((labels == 1).sum()),

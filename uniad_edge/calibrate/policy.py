@@ -38,9 +38,9 @@ class Policy:
 
     def describe(self) -> str:
         if self.name == "target-fpr":
-            return f"target false-alarm rate {self.target:.4g}"
+            return f"target false-alarm rate {100 * self.target:.4g}%"
         if self.name == "target-recall":
-            return f"target detection rate {self.target:.4g}"
+            return f"target detection rate {100 * self.target:.4g}%"
         return "best F1 (defective = positive)"
 
 
