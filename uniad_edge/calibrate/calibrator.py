@@ -170,7 +170,7 @@ def score_samples(
 def open_validation(config: CalibrateConfig) -> tuple[list[Sample], list[str]]:
     """The validation samples and the dataset's own warnings (ignored folders and the like)."""
     dataset = open_dataset(config.data, config.split, config.classes, holdout=ALL_GOOD)
-    return dataset.samples, list(getattr(dataset, "warnings", []))
+    return dataset.samples, list(dataset.warnings)
 
 
 def calibrate(

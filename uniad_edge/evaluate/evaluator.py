@@ -149,7 +149,8 @@ def evaluate(
     )
     reduction = checkpoint.preset.score
     found = metrics_for(scored, reduction, checkpoint_thresholds(checkpoint))
-    notes = found["notes"]
+    notes = [*test.warnings, *unknown_classes(checkpoint.class_names, test.class_names)]
+    notes += found["notes"]
     if not checkpoint.model.backbone.pretrained:
         notes.insert(0, "random-init backbone: these numbers say little about real performance")
     return EvalReport(
@@ -166,6 +167,18 @@ def evaluate(
         notes=notes,
         scored=scored if keep_scored else None,
     )
+
+
+def unknown_classes(trained: Sequence[str], tested: Sequence[str]) -> list[str]:
+    """A warning for test classes the model never saw: their scores and rates mean little, and
+    they fall back to the global threshold."""
+    strangers = sorted(set(tested) - set(trained)) if trained else []
+    if not strangers:
+        return []
+    return [
+        f"the model was not trained on {', '.join(strangers)} (it knows {', '.join(trained)}): "
+        "their numbers use the global threshold and say little"
+    ]
 
 
 def _grid_indices(labels: Sequence[int], names: Sequence[str]) -> list[int]:
