@@ -113,10 +113,21 @@ def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[
         result["aupro"][name] = aupro(list(masks), list(scored.maps[masked]))
         if anomalous and result["pixel"][name] is None:
             result["notes"].append(f"{name}: no ground-truth masks, pixel metrics undefined (null)")
-        result["at_threshold"][name] = _rates(
+    result["at_threshold"] = rates_at(scored, reduction, thresholds)
+    return result
+
+
+def rates_at(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[str, dict]:
+    """Per class: false-alarm and detection rates of `reduction`'s scores at `thresholds`."""
+    names = np.array([s.class_name for s in scored.samples])
+    labels = np.array([s.label for s in scored.samples])
+    found = {}
+    for name in sorted(set(names.tolist())):
+        rows = np.flatnonzero(names == name)
+        found[name] = _rates(
             labels[rows], scored.scores[reduction][rows], thresholds.for_class(name)
         )
-    return result
+    return found
 
 
 def evaluate(
