@@ -21,7 +21,7 @@ from ..errors import UniadError
 from ..metadata import ModelMetadata, check_threshold, describe_provenance
 from .backend import Backend, Closeable
 from .frames import to_bgr8
-from .loader import load_backend
+from .registry import load_backend
 
 OK_COLOUR = (60, 200, 60)
 NG_COLOUR = (40, 40, 230)
@@ -102,7 +102,7 @@ class Detector(Closeable):
         self,
         model: str | Path | Backend,
         *,
-        backend: str = "auto",
+        backend: str | None = "auto",
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         class_name: str | None = None,
@@ -136,6 +136,11 @@ class Detector(Closeable):
         """(height, width) that frames are resized to."""
         h, w = self.metadata.input_size
         return int(h), int(w)
+
+    def threshold_for(self, class_name: str | None, threshold: float | None) -> float | None:
+        """The threshold a camera of `class_name` uses: `threshold` if given, else the model's
+        for that class, else its global one (None when the model ships none)."""
+        return self._resolve_threshold(class_name, threshold)
 
     def _resolve_threshold(self, class_name: str | None, threshold: float | None) -> float | None:
         known = self.metadata.class_names
