@@ -136,7 +136,7 @@ def test_policy_and_data_errors_are_one_line(model, data, tmp_path, capsys) -> N
     assert "gear" not in read_thresholds(model).per_class
 
 
-def test_engine_sidecar_is_rewritten_alone(tmp_path) -> None:
+def test_engine_sidecar_is_rewritten_alone(tmp_path, capsys) -> None:
     engine = tmp_path / "engines" / "model.engine"
     engine.parent.mkdir()
     engine.write_bytes(b"opaque serialized engine")
@@ -147,5 +147,8 @@ def test_engine_sidecar_is_rewritten_alone(tmp_path) -> None:
     assert engine.read_bytes() == b"opaque serialized engine"
     data = json.loads(engine.with_suffix(".json").read_text())
     assert data["engine"] == {"onnx_sha256": "x"} and read_thresholds(engine) == new
+    capsys.readouterr()
+    assert run_main("info", engine, "--json") == 0  # read from the sidecar, no TensorRT needed
+    assert "calibrated" in json.loads(capsys.readouterr().out)["threshold_provenance"]
     with pytest.raises(UniadError, match="cannot store thresholds"):
         write_thresholds(tmp_path / "model.bin", new)
