@@ -78,6 +78,7 @@ def test_eval_warns_about_classes_the_model_never_saw(data, run, capsys) -> None
     assert run_main("eval", "--ckpt", run / "last.pth", "--data", data, "--classes", third) == 0
     printed = " ".join(capsys.readouterr().out.split())
     assert f"the model was not trained on {third} (it knows fabric, wood)" in printed
+    assert "at the model's stored thresholds" in printed  # the rates table
 
 
 def test_a_class_test_folder_lists_the_defect_folders_it_ignores(data) -> None:
