@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from .artifact import read_thresholds, write_thresholds
 from .config import CalibrateConfig
 from .policy import Policy, choose
 from .stats import images_needed, upper_bound
+
+if TYPE_CHECKING:
+    from ..runtime.detector import Detector
 
 GLOBAL = "global"
 ALL_GOOD = 1.0  # plain good/bad folders: every good image is a validation image
@@ -62,7 +66,9 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _rates(good: np.ndarray, bad: np.ndarray, threshold: float | None) -> tuple:
+def _rates(
+    good: np.ndarray, bad: np.ndarray, threshold: float | None
+) -> tuple[int | None, float | None, float | None]:
     """(false alarms, false-alarm rate, detection rate) at `threshold`; NG is score >= it."""
     if threshold is None:
         return None, None, None
@@ -152,7 +158,7 @@ def calibrate_scores(
 
 
 def score_samples(
-    detector: object,
+    detector: Detector,
     samples: Sequence[Sample],
     batch_size: int,
     advance: Callable[[int], None] | None = None,
