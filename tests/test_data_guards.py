@@ -9,24 +9,12 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_main
+from model_helpers import TINY
 
 from uniad_edge.data import open_dataset
 from uniad_edge.data.synth import generate
 from uniad_edge.errors import UniadError
-from uniad_edge.presets import PRESETS
 from uniad_edge.train import TrainConfig, train
-
-# The smallest geometry that still runs the real backbone taps (as in test_train_run).
-TINY = PRESETS["mvtec-224"].replace(
-    name="tiny-64",
-    input_size=(64, 64),
-    num_encoder_layers=1,
-    num_decoder_layers=1,
-    hidden_dim=32,
-    nhead=4,
-    dim_feedforward=64,
-    neighbor_size=(3, 3),
-)
 
 
 @pytest.fixture(scope="module")

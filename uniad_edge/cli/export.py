@@ -14,18 +14,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import UniadError
+from ..export.formats import DEFAULT_FORMAT, FORMATS, Exported
+from ..export.options import ExportOptions
 from .app import app
+from .options import default, given
 
 
 def _size(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:.1f} MiB" if path.is_file() else "-"
 
 
-def _summary(result: object, engine: object, seconds: float) -> Table:
-    from ..export import EngineOutcome, ExportResult
-
-    assert isinstance(result, ExportResult) and isinstance(engine, EngineOutcome | None)
+def _summary(exported: Exported, seconds: float) -> Table:
+    result = exported.onnx
     meta = result.metadata
     batch = "dynamic" if meta.batch is None else str(meta.batch)
     table = Table(title=f"export: {meta.name} ({meta.preset}, {meta.precision}, batch {batch})")
@@ -33,20 +33,30 @@ def _summary(result: object, engine: object, seconds: float) -> Table:
     table.add_column("value")
     onnx_file = escape(str(result.onnx_path))
     table.add_row("onnx", f"{onnx_file} ({_size(result.onnx_path)}, {result.nodes} nodes)")
-    table.add_row("sidecar", str(result.sidecar_path))
+    table.add_row("sidecar", escape(str(result.sidecar_path)))
     for parity in result.parity:
         table.add_row("ORT vs PyTorch", parity.describe())
     if not result.parity:
         table.add_row("ORT vs PyTorch", "[yellow]not verified (--no-verify)[/]")
     if result.half_drift is not None:
         table.add_row("fp16 vs fp32", result.half_drift.describe())
-    if engine is not None:
-        path = engine.path
-        table.add_row("engine", f"{path} ({_size(path)})" if path else "[yellow]not built[/]")
+    for artifact in exported.artifacts:
+        path = artifact.path
+        written = f"{escape(str(path))} ({_size(path)})" if path else "[yellow]not built[/]"
+        table.add_row(artifact.kind, written)
     if not meta.backbone_pretrained:
         table.add_row("backbone", "[yellow]random-init: scores are not meaningful[/]")
     table.add_row("time", f"{seconds:.1f} s")
     return table
+
+
+def _formats_help() -> str:
+    """Each format of the table, its aliases and what it writes."""
+    parts = []
+    for fmt in FORMATS.values():
+        aliases = f" ({', '.join(fmt.aliases)})" if fmt.aliases else ""
+        parts.append(f"{fmt.name}{aliases}: {fmt.description}")
+    return "; ".join(parts)
 
 
 @app.command()
@@ -55,15 +65,15 @@ def export(
         Path, typer.Option(help="Checkpoint: ours (.pth) or an official UniAD ckpt.pth.tar.")
     ],
     format: Annotated[
-        str,
+        str | None, typer.Option("--format", help=_formats_help(), show_default=DEFAULT_FORMAT)
+    ] = None,
+    out: Annotated[
+        Path | None,
         typer.Option(
-            "--format",
-            help="auto (ONNX, plus the FP16 engine where TensorRT works), onnx, engine (trt).",
+            help="Folder for <name>.onnx and <name>.json.",
+            show_default=default(ExportOptions, "out"),
         ),
-    ] = "auto",
-    out: Annotated[Path, typer.Option(help="Folder for <name>.onnx and <name>.json.")] = Path(
-        "export"
-    ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="File stem; default: the checkpoint's stem.")
     ] = None,
@@ -77,28 +87,49 @@ def export(
     dynamic: Annotated[
         bool, typer.Option("--dynamic", help="Dynamic batch (the default).")
     ] = False,
-    opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).")] = 18,
+    opset: Annotated[
+        int | None,
+        typer.Option(
+            help="ONNX opset (17 or newer).", show_default=default(ExportOptions, "opset")
+        ),
+    ] = None,
     verify: Annotated[
-        bool, typer.Option(help="ONNX checker + ORT-vs-PyTorch parity (and fp16 drift).")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="ONNX checker + ORT-vs-PyTorch parity (and fp16 drift).",
+            show_default=default(ExportOptions, "verify"),
+        ),
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Dataset whose frames verify the export (else synthetic).")
     ] = None,
     preset: Annotated[
         str | None, typer.Option(help="Preset for an ambiguous official checkpoint.")
     ] = None,
-    workspace: Annotated[float, typer.Option(help="TensorRT workspace limit, GiB.")] = 4.0,
-    max_batch: Annotated[int, typer.Option(help="Largest batch of the engine profile.")] = 8,
-    engine_dir: Annotated[Path, typer.Option(help="Folder for TensorRT engines.")] = Path(
-        "engines"
-    ),
+    workspace: Annotated[
+        float | None,
+        typer.Option(
+            help="TensorRT workspace limit, GiB.",
+            show_default=default(ExportOptions, "workspace_gib"),
+        ),
+    ] = None,
+    max_batch: Annotated[
+        int | None,
+        typer.Option(
+            help="Largest batch of the engine profile.",
+            show_default=default(ExportOptions, "max_batch"),
+        ),
+    ] = None,
+    engine_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for TensorRT engines.", show_default=default(ExportOptions, "engine_dir")
+        ),
+    ] = None,
 ) -> None:
     """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out)."""
-    from ..export import export_engine, export_onnx, normalize_format
+    from ..export import export as run_export
 
-    fmt = normalize_format(format)
-    if dynamic and batch is not None:
-        raise UniadError("--dynamic and --batch exclude each other; pass one of them")
     console = Console()
     started = time.perf_counter()
 
@@ -107,25 +138,27 @@ def export(
         status.update(f"[bold]{escape(message)}")
 
     with console.status("[bold]starting export") as status:
-        result = export_onnx(
+        exported = run_export(
             ckpt,
-            out,
-            name,
-            batch=batch,
-            half=half,
-            opset=opset,
-            verify=verify,
-            data=data,
-            preset=preset,
             progress=stage,
+            **given(
+                format=format,
+                out=out,
+                name=name,
+                batch=batch,
+                dynamic=dynamic or None,
+                half=half or None,
+                opset=opset,
+                verify=verify,
+                data=data,
+                preset=preset,
+                workspace_gib=workspace,
+                max_batch=max_batch,
+                engine_dir=engine_dir,
+            ),
         )
-        engine = None
-        if fmt != "onnx":
-            stage("TensorRT FP16 engine")
-            engine = export_engine(
-                result.onnx_path, fmt == "engine", engine_dir, workspace, max_batch, stage
-            )
-    console.print(_summary(result, engine, time.perf_counter() - started))
-    if engine is not None and engine.path is None:
-        note = f"[yellow]no engine:[/] {escape(engine.note)}"
-        console.print(note, highlight=False, soft_wrap=True)
+    console.print(_summary(exported, time.perf_counter() - started))
+    for artifact in exported.artifacts:
+        if artifact.path is None:
+            note = f"[yellow]no {artifact.kind}:[/] {escape(artifact.note)}"
+            console.print(note, highlight=False, soft_wrap=True)
