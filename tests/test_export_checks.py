@@ -1,5 +1,8 @@
 """Issue 14 audit: the export contract checker, handed one hand-built bad graph per rule.
 
+(issue 9 added the TensorRT parser rules: uint8 only into Cast, opset <= 17; the uint8 case is
+here too, the opset case in test_export_onnx.py.)
+
 The clean graph is the fused model's shape in miniature (uint8 NHWC in, a LayerNormalization,
 float map and score out); each case breaks exactly one rule and must be named by
 `graph_problems` and refused by `check_graph`, while still passing the ONNX checker itself.
@@ -24,14 +27,13 @@ def _clean_parts() -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
         helper.make_node("Add", ["x", "offset"], ["shifted"]),
         helper.make_node("LayerNormalization", ["shifted", "gamma", "beta"], ["normed"], axis=-1),
         helper.make_node("ReduceSum", ["normed", "axis_c"], ["anomaly_map"], keepdims=0),
-        helper.make_node("ReduceMax", ["anomaly_map", "axes_hw"], ["score"], keepdims=0),
+        helper.make_node("ReduceMax", ["anomaly_map"], ["score"], axes=[1, 2], keepdims=0),
     ]
     inits = [
         numpy_helper.from_array(np.zeros(3, np.float32), "offset"),
         numpy_helper.from_array(np.ones(3, np.float32), "gamma"),
         numpy_helper.from_array(np.zeros(3, np.float32), "beta"),
         numpy_helper.from_array(np.array([3], np.int64), "axis_c"),
-        numpy_helper.from_array(np.array([1, 2], np.int64), "axes_hw"),
     ]
     return nodes, inits
 
@@ -50,7 +52,7 @@ def _model(
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, shapes.get(n)) for n in outputs],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
 
@@ -132,6 +134,14 @@ def with_second_input() -> onnx.ModelProto:
     return _model(nodes, inits, inputs=("image", "extra"))
 
 
+def with_uint8_into_transpose() -> onnx.ModelProto:
+    """NHWC->NCHW on the uint8 frame before the Cast: TensorRT's parser refuses uint8 there."""
+    nodes, inits = _clean_parts()
+    nodes[0] = helper.make_node("Transpose", ["image"], ["frames"], perm=[0, 1, 2, 3])
+    nodes.insert(1, helper.make_node("Cast", ["frames"], ["x"], to=TensorProto.FLOAT))
+    return _model(nodes, inits)
+
+
 def with_outputs_swapped() -> onnx.ModelProto:
     return _model(*_clean_parts(), outputs=("score", "anomaly_map"))
 
@@ -145,6 +155,7 @@ CASES: list[tuple[Callable[[], onnx.ModelProto], str]] = [
     (without_layernorm, "has no LayerNormalization node"),
     (with_second_input, "inputs are ['image', 'extra']"),
     (with_outputs_swapped, "outputs are ['score', 'anomaly_map']"),
+    (with_uint8_into_transpose, "uint8 tensor image feeds Transpose"),
 ]
 
 
@@ -159,7 +170,7 @@ def test_each_broken_rule_is_named_and_refused(build, problem: str) -> None:
     model = build()
     onnx.checker.check_model(model, full_check=True)  # valid ONNX: only the contract objects
     problems = graph_problems(model)
-    assert len(problems) == 1 and problem in problems[0], problems
+    assert len(problems) == 1 and problem in problems[0], problems  # this rule and no other
     with pytest.raises(UniadError, match="breaks the export contract") as info:
         check_graph(model)
     assert problem in str(info.value)

@@ -14,10 +14,12 @@ from rich.markup import escape
 from ..errors import UniadError
 from . import (  # noqa: F401  (each import registers its commands on `app`)
     bench,
+    calibrate,
     demo,
     export,
     info,
     run,
+    serve,
     synth,
     train,
 )

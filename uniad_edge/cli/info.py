@@ -16,10 +16,14 @@ from ..presets import DEFAULT_PRESET, PRESETS, get_preset
 from .app import app
 
 ONNX_SUFFIXES = (".onnx",)
+ENGINE_SUFFIXES = (".engine", ".plan")
+PROVENANCE = "threshold_provenance"
 
 
 def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any]:
+    from ..metadata import describe_provenance
     from ..model import build_model, load_checkpoint
+    from ..model.deployment import checkpoint_thresholds
     from ..model.summary import describe
 
     if artifact is None:
@@ -34,6 +38,7 @@ def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any
         "sha256": ckpt.sha256,
         "class_names": ckpt.class_names,
         "thresholds": ckpt.thresholds,
+        PROVENANCE: describe_provenance(checkpoint_thresholds(ckpt)),
         "epoch": ckpt.meta.get("epoch"),
     }
 
@@ -42,6 +47,7 @@ def _onnx_info(path: Path) -> dict[str, Any]:
     """Read the metadata with ONNX Runtime only, so this works on a lean runtime install."""
     import onnxruntime as ort
 
+    from ..metadata import describe_provenance
     from ..runtime.sidecar import model_metadata
 
     if not path.is_file():
@@ -54,6 +60,7 @@ def _onnx_info(path: Path) -> dict[str, Any]:
     metadata, source = model_metadata(path, session.get_modelmeta().custom_metadata_map)
     meta = metadata.to_dict()
     meta["metadata_source"] = source
+    meta[PROVENANCE] = describe_provenance(metadata.thresholds)
     meta["inputs"] = {i.name: [i.type, i.shape] for i in session.get_inputs()}
     meta["outputs"] = {o.name: [o.type, o.shape] for o in session.get_outputs()}
     meta["path"] = str(path)
@@ -61,7 +68,8 @@ def _onnx_info(path: Path) -> dict[str, Any]:
 
 
 def _cell(key: str, value: Any) -> str:
-    """One value as rich markup: user strings escaped, the random-backbone warning highlighted."""
+    """One value as rich markup: user strings escaped, warnings (random-init backbone,
+    provisional thresholds) highlighted."""
     if key == "backbone_pretrained":
         return "yes" if value else "[yellow]no (random-init backbone: scores are not meaningful)[/]"
     if key == "feature_map":
@@ -74,7 +82,26 @@ def _cell(key: str, value: Any) -> str:
         text = json.dumps(value)
     else:
         text = str(value)
+    if key == PROVENANCE and "PROVISIONAL" in text:
+        return f"[yellow]{escape(text)}[/]"
     return escape(text)
+
+
+def _engine_info(path: Path) -> dict[str, Any]:
+    """An engine describes itself through its sidecar (TensorRT is not needed to read it)."""
+    from ..metadata import describe_provenance
+    from ..runtime.sidecar import read_sidecar
+
+    if not path.is_file():
+        raise UniadError(f"{path}: no such file; build it with `uniad-edge export`")
+    metadata = read_sidecar(path)
+    if metadata is None:
+        raise UniadError(f"{path}: no sidecar {path.with_suffix('.json').name} beside it")
+    return {
+        **metadata.to_dict(),
+        PROVENANCE: describe_provenance(metadata.thresholds),
+        "path": str(path),
+    }
 
 
 def _print(info: dict[str, Any]) -> None:
@@ -100,6 +127,8 @@ def info(
     """Input size, taps, feature map, tokens, parameters, GFLOPs, classes and thresholds."""
     if artifact is not None and artifact.suffix in ONNX_SUFFIXES:
         data = _onnx_info(artifact)
+    elif artifact is not None and artifact.suffix in ENGINE_SUFFIXES:
+        data = _engine_info(artifact)
     else:
         try:
             data = _model_info(preset, artifact)

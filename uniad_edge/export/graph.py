@@ -1,9 +1,10 @@
 """PyTorch FusedUniAD -> one ONNX graph, with the node names the TensorRT builder relies on.
 
 The dynamo exporter (torch.export + onnxscript) is used, not the TorchScript one: its optimizer
-folds BatchNorm into the convolutions and constant-folds shape arithmetic, giving ~790 nodes
-for mvtec-224 (~470 with one encoder and one decoder layer; checked by the export tests) where
-the TorchScript exporter leaves ~1400 (Constant, Pad, If for squeeze).
+folds BatchNorm into the convolutions and constant-folds shape arithmetic; with the weight
+folding after it, an exported mvtec-224 has ~710 nodes (~450 with one encoder and one decoder
+layer; checked by the export tests) where the TorchScript exporter leaves ~1400 (Constant, Pad,
+If for squeeze).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import torch
 from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE
 from ..model import FusedUniAD
 from ..trt.features import DISTANCE_HEAD_PREFIX
+from .fold import read_shape_after_cast
+from .opset import NATIVE_OPSET, downgrade_to_17
 
 BATCH_DIM = "batch"
 MAX_DYNAMIC_BATCH = 1024
@@ -43,7 +46,10 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def trace_to_onnx(fused: FusedUniAD, batch: int | None, opset: int) -> onnx.ModelProto:
-    """Export `fused` (uint8 NHWC in) with a dynamic batch when `batch` is None, else static."""
+    """Export `fused` (uint8 NHWC in) with a dynamic batch when `batch` is None, else static.
+
+    Traced at opset 18 or newer (the exporter's native opsets) and lowered to 17 here when asked.
+    """
     h, w = fused.model.preset.input_size
     # A batch-1 example would specialise the batch dimension to 1; 2 keeps it symbolic.
     example = torch.zeros((batch or 2, h, w, 3), dtype=torch.uint8)
@@ -56,7 +62,7 @@ def trace_to_onnx(fused: FusedUniAD, batch: int | None, opset: int) -> onnx.Mode
         program = torch.onnx.export(
             exported,
             dynamo=True,
-            opset_version=opset,
+            opset_version=max(opset, NATIVE_OPSET),
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_MAP, OUTPUT_SCORE],
             optimize=True,
@@ -64,7 +70,8 @@ def trace_to_onnx(fused: FusedUniAD, batch: int | None, opset: int) -> onnx.Mode
         )
     model = program.model_proto
     finalize_names(model)
-    return model
+    read_shape_after_cast(model)
+    return downgrade_to_17(model) if opset < NATIVE_OPSET else model
 
 
 def _scopes(node: onnx.NodeProto) -> list[str]:

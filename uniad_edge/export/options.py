@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import UniadError
 
 MIN_OPSET = 17
-DEFAULT_OPSET = 18
+DEFAULT_OPSET = 17
+"""The newest opset TensorRT 8.6 (JetPack 6.0) parses; 18+ only for TensorRT 10 and newer."""
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ExportOptions:
     engine_dir: Path = Path("engines")
     workspace_gib: float = 4.0
     max_batch: int = 8
+    verbose: bool = False  # TensorRT's info and verbose messages in the progress log too
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
