@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 from onnx_fixtures import export_real_graphs
 
-from uniad_edge.export.verify import compare, sample_frames
+from uniad_edge.export.verify import Limits, compare, sample_frames
 from uniad_edge.presets import PRESETS
 from uniad_edge.runtime.tensorrt_backend import TensorRTBackend
 from uniad_edge.trt import build_engine, detect
@@ -28,7 +28,12 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not STATUS.usable, reason=f"TensorRT engine tests: {STATUS.reason}"),
 ]
-TOLERANCE = {"fp16": 1e-2, "fp32": 1e-4}
+# On the reference map's scale (export.verify.Limits): relative L2, then largest map and score
+# error over the map's range (~7x the old "of the maximum" figures 1e-4 and 1e-2).
+TOLERANCE = {
+    "fp16": Limits(map_rel_l2=1e-2, map_of_range=5e-2, score_of_range=5e-2),
+    "fp32": Limits(map_rel_l2=1e-4, map_of_range=1e-3, score_of_range=1e-3),
+}
 MAJOR = version_tuple(STATUS.tensorrt_version or "0")[0]
 
 
@@ -49,10 +54,10 @@ def reference(onnx_path: Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return maps, scores
 
 
-def assert_close(got: tuple[np.ndarray, np.ndarray], want: tuple, tolerance: float) -> None:
+def assert_close(got: tuple[np.ndarray, np.ndarray], want: tuple, tolerance: Limits) -> None:
     parity = compare(want, got)
     assert parity.finite, "NaN or inf in the engine's output"
-    assert parity.map_rel <= tolerance and parity.score_rel <= tolerance, parity.describe()
+    assert parity.failures(tolerance) == [], parity.describe()
 
 
 CASES = [("fp32", 0), ("fp16", 1), ("fp16", 0)]
