@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.table import Table
 
 from ..errors import UniadError
 from .app import app
+
+if TYPE_CHECKING:
+    from ..export.triton_repo import TritonOptions
 
 
 def _size(path: Path) -> str:
@@ -49,23 +52,75 @@ def _summary(result: object, engine: object, seconds: float) -> Table:
     return table
 
 
+def _batch_list(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UniadError(f"--preferred-batch {text!r} must be comma-separated integers") from None
+
+
+def _export_triton(
+    console: Console,
+    source: Path,
+    out: Path,
+    options: TritonOptions,
+    onnx_options: dict[str, Any],
+    started: float,
+) -> None:
+    from ..export.triton_repo import export_triton_repository
+
+    with console.status("[bold]exporting the Triton model repository"):
+        repo = export_triton_repository(source, out, options, **onnx_options)
+    meta, opts = repo.metadata, repo.options
+    table = Table(
+        title=f"export: Triton model {escape(opts.name)} v{opts.version} ({escape(meta.preset)})"
+    )
+    table.add_column("item", style="bold cyan")
+    table.add_column("value")
+    table.add_row("repository", escape(str(repo.root)))
+    for path in repo.files:
+        table.add_row("file", f"{escape(str(path))} ({_size(path)})")
+    table.add_row("backend", f"{opts.backend} ({opts.kind}, x{opts.instance_count})")
+    preferred = ",".join(map(str, opts.preferred_batch_sizes))
+    table.add_row(
+        "batching",
+        f"max {opts.max_batch_size}, preferred {preferred}, delay {opts.max_queue_delay_us} us",
+    )
+    for parity in getattr(repo.onnx_export, "parity", []):
+        table.add_row("ORT vs PyTorch", parity.describe())
+    table.add_row("serve", escape(f"tritonserver --model-repository {repo.root.resolve()}"))
+    table.add_row("time", f"{time.perf_counter() - started:.1f} s")
+    console.print(table)
+
+
 @app.command()
 def export(
     ckpt: Annotated[
-        Path, typer.Option(help="Checkpoint: ours (.pth) or an official UniAD ckpt.pth.tar.")
+        Path,
+        typer.Option(
+            help="Checkpoint: ours (.pth) or official ckpt.pth.tar (triton: also a .onnx/.engine)."
+        ),
     ],
     format: Annotated[
         str,
         typer.Option(
             "--format",
-            help="auto (ONNX, plus the FP16 engine where TensorRT works), onnx, engine (trt).",
+            help=(
+                "auto (ONNX, plus the FP16 engine where TensorRT works), onnx, engine (trt), "
+                "triton (a model repository in --out)."
+            ),
         ),
     ] = "auto",
     out: Annotated[Path, typer.Option(help="Folder for <name>.onnx and <name>.json.")] = Path(
         "export"
     ),
     name: Annotated[
-        str | None, typer.Option(help="File stem; default: the checkpoint's stem.")
+        str | None,
+        typer.Option(
+            help="File stem (default: the checkpoint's stem); triton: the model name (uniad)."
+        ),
     ] = None,
     half: Annotated[
         bool,
@@ -92,8 +147,31 @@ def export(
     engine_dir: Annotated[Path, typer.Option(help="Folder for TensorRT engines.")] = Path(
         "engines"
     ),
+    version: Annotated[int | None, typer.Option(help="triton: model version folder (1).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="triton: replace an existing model version.")
+    ] = False,
+    triton_backend: Annotated[
+        str | None,
+        typer.Option(help="triton: onnxruntime (default), python (ORT in Python) or tensorrt."),
+    ] = None,
+    instances: Annotated[int | None, typer.Option(help="triton: instances per device (1).")] = None,
+    instance_kind: Annotated[
+        str | None, typer.Option(help="triton: gpu or cpu (gpu; cpu for python).")
+    ] = None,
+    preferred_batch: Annotated[
+        str | None, typer.Option(help="triton: dynamic batcher's preferred sizes (4,8).")
+    ] = None,
+    max_queue_delay_us: Annotated[
+        int | None, typer.Option(help="triton: dynamic batcher's max queue delay, us (500).")
+    ] = None,
+    ort_trt_fp16: Annotated[
+        bool,
+        typer.Option("--ort-trt-fp16", help="triton: ONNX Runtime's TensorRT accelerator, FP16."),
+    ] = False,
 ) -> None:
-    """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out)."""
+    """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out), or
+    with --format triton to a Triton model repository in --out."""
     from ..export import export_engine, export_onnx, normalize_format
 
     fmt = normalize_format(format)
@@ -101,6 +179,24 @@ def export(
         raise UniadError("--dynamic and --batch exclude each other; pass one of them")
     console = Console()
     started = time.perf_counter()
+    if fmt == "triton":
+        from ..export.triton_repo import TritonOptions
+
+        options = TritonOptions().with_overrides(
+            name=name,
+            version=version,
+            backend=triton_backend,
+            max_batch_size=max_batch,
+            preferred_batch_sizes=_batch_list(preferred_batch),
+            max_queue_delay_us=max_queue_delay_us,
+            instance_count=instances,
+            instance_kind=instance_kind,
+            ort_trt_fp16=ort_trt_fp16 or None,
+            force=force or None,
+        )
+        onnx_options = dict(batch=batch, half=half, opset=opset, verify=verify, data=data)
+        _export_triton(console, ckpt, out, options, dict(onnx_options, preset=preset), started)
+        return
 
     def stage(message: str) -> None:
         console.log(escape(message))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import UniadError
 
-FORMATS = ("auto", "onnx", "engine")
+FORMATS = ("auto", "onnx", "engine", "triton")
 ALIASES = {"trt": "engine", "tensorrt": "engine"}
 
 

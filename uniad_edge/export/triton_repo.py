@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic
@@ -74,6 +75,7 @@ class TritonRepository:
     metadata: ModelMetadata
     options: TritonOptions
     files: list[Path] = field(default_factory=list)
+    onnx_export: Any = None  # the ExportResult (parity) when made from a checkpoint
 
 
 def check_options(options: TritonOptions, artifact: Path) -> TritonOptions:
@@ -316,3 +318,30 @@ def _swap_into_place(staging: Path, version_dir: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def export_triton_repository(
+    source: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    options: TritonOptions | None = None,
+    **onnx_options: Any,
+) -> TritonRepository:
+    """`--format triton`: a checkpoint is exported to the fused ONNX first (`onnx_options` go to
+    `export_onnx`, in a temporary folder); an exported `.onnx` or `.engine` is packaged as is."""
+    source = Path(source)
+    if source.suffix.lower() in (".onnx", *ENGINE_SUFFIXES):
+        return export_triton(source, out_dir, options)
+    from .pipeline import export_onnx
+
+    if onnx_options.get("batch") is not None:
+        raise UniadError("--format triton needs a dynamic batch (Triton batches); omit --batch")
+    root = Path(out_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UniadError(f"cannot write to {root}: {exc.strerror or exc}") from None
+    with tempfile.TemporaryDirectory(prefix=".onnx.", dir=root) as staging:
+        result = export_onnx(source, staging, "model", **onnx_options)
+        repository = export_triton(result.onnx_path, root, options)
+    repository.onnx_export = result
+    return repository
