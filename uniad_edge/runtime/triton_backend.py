@@ -27,6 +27,16 @@ from .sidecar import parse_metadata
 
 SCHEMES = ("grpc", "http")
 DEFAULT_PORTS = {"grpc": 8001, "http": 8000}
+GRPC_CHANNEL = [
+    ("grpc.max_send_message_length", 2**31 - 1),  # tritonclient's own limits
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    # A reconnect must dial now: gRPC otherwise shares one subchannel (and its backoff of up to
+    # two minutes after a server restart) between every channel to the same address.
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ class TritonBackend(Backend):
         module = self._module()
         timeout = self.target.settings.timeout
         if self.target.scheme == "grpc":
-            client = module.InferenceServerClient(self.target.address)
+            client = module.InferenceServerClient(self.target.address, channel_args=GRPC_CHANNEL)
         else:
             client = module.InferenceServerClient(
                 self.target.address, connection_timeout=timeout, network_timeout=timeout

@@ -1,0 +1,183 @@
+"""Issue 13: the Triton backend against a real tritonserver on 127.0.0.1.
+
+One server per session (nvidia-pytriton's binary, Python backend running ONNX Runtime on the
+repository `export --format triton --triton-backend python` writes for the fixture graph). Its
+maps and scores must equal the local ONNX Runtime backend's, its metadata must come from the
+server alone, and a server that is down or restarts must give one line or reconnect.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from onnx_fixtures import build_model, defect_frame, good_frame
+from triton_helpers import ServerUnavailable, TritonServer, free_port
+
+from uniad_edge.errors import UniadError
+from uniad_edge.export.triton_repo import TritonOptions, export_triton
+from uniad_edge.runtime.detector import Detector
+from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from uniad_edge.runtime.triton_backend import TritonBackend, parse_url
+
+pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc,http] not installed")
+pytest.importorskip("tritonclient.http", reason="tritonclient[grpc,http] not installed")
+
+RTOL = 1e-5
+MODEL = "uniad"
+CLASSES = {"wood": 30.0, "pill": 60.0}
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    """(server, local fixture ONNX): one tritonserver for the whole session, skipped with the
+    server's own reason where it cannot start."""
+    root = tmp_path_factory.mktemp("triton")
+    onnx_path = root / "fixture.onnx"
+    build_model(onnx_path, input_size=(32, 48), per_class=CLASSES)
+    options = TritonOptions(backend="python", max_batch_size=8, ort_threads=1)
+    export_triton(onnx_path, root / "repo", options)
+    server = TritonServer(root / "repo", root / "server")
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.skip(f"tritonserver cannot start here: {exc}")
+    print(f"tritonserver ready in {server.startup_s:.2f} s")  # noqa: T201 - shown with -s
+    yield server, onnx_path
+    server.stop()
+
+
+def frames(seed: int, count: int = 5) -> list[np.ndarray]:
+    """Frames of several sizes (the Detector resizes them), every third with a defect."""
+    sizes = [(48, 64), (32, 48), (60, 40)]
+    return [
+        (defect_frame if i % 3 == 2 else good_frame)(sizes[i % 3], seed=seed * 100 + i)
+        for i in range(count)
+    ]
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Relative error (max abs difference over the max magnitude) within RTOL."""
+    assert actual.shape == expected.shape and actual.dtype == np.float32
+    scale = max(float(np.abs(expected).max()), 1e-12)
+    assert float(np.abs(actual - expected).max()) / scale <= RTOL
+
+
+def assert_same_detections(remote: list, local: list) -> None:
+    assert len(remote) == len(local)
+    for r, loc in zip(remote, local, strict=True):
+        assert_close(np.array([r.score], np.float32), np.array([loc.score], np.float32))
+        assert_close(r.model_map, loc.model_map)
+        assert (r.threshold, r.verdict) == (loc.threshold, loc.verdict)
+
+
+@pytest.mark.parametrize("scheme", ["grpc", "http"])
+def test_maps_scores_and_metadata_equal_the_local_backend(served, scheme) -> None:
+    server, onnx_path = served
+    with TritonBackend(server.url(MODEL, scheme)) as remote, OnnxRuntimeBackend(onnx_path) as local:
+        assert remote.metadata.to_dict() == local.metadata.to_dict()  # from the server alone
+        assert remote.max_batch_size == 8 and remote.device_type == "cpu"
+        assert remote.input_shape == (None, 32, 48, 3)
+        rng = np.random.default_rng(1)
+        for batch in (1, 3, 11):  # 11 > max_batch_size: sent as 8 + 3
+            images = rng.integers(0, 256, (batch, 32, 48, 3), dtype=np.uint8)
+            maps, scores = remote.infer(images)
+            expected_maps, expected_scores = local.infer(images)
+            assert_close(maps, expected_maps)
+            assert_close(scores, expected_scores)
+            maps[0, 0, 0] = -1.0  # results belong to the caller: writable
+        with Detector(remote, class_name="pill") as detector:
+            assert detector.threshold == 60.0
+            expected = Detector(local, class_name="pill").predict(frames(0))
+            got = detector.predict(frames(0))
+            assert_same_detections(got, expected)
+            assert [d.verdict for d in got] == ["OK", "OK", "NG", "OK", "OK"]
+
+
+def test_concurrent_camera_clients_get_their_own_results(served) -> None:
+    server, onnx_path = served
+    with Detector(onnx_path) as local:
+        expected = {seed: local.predict(frames(seed, 4)) for seed in range(6)}
+    errors: list[BaseException] = []
+    results: dict[int, list] = {}
+
+    def camera(seed: int) -> None:
+        scheme = "http" if seed % 3 == 2 else "grpc"
+        try:
+            with Detector(TritonBackend(server.url(MODEL, scheme))) as detector:
+                for _ in range(5):
+                    results[seed] = detector.predict(frames(seed, 4))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=camera, args=(seed,)) for seed in expected]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert sorted(results) == sorted(expected)
+    for seed, got in results.items():
+        assert_same_detections(got, expected[seed])
+
+
+def test_server_down_then_restarted_fails_cleanly_then_reconnects(served) -> None:
+    server, onnx_path = served
+    images = np.random.default_rng(2).integers(0, 256, (2, 32, 48, 3), dtype=np.uint8)
+    with OnnxRuntimeBackend(onnx_path) as local:
+        expected_maps, expected_scores = local.infer(images)
+    url = server.url(MODEL) + "?timeout=5&retries=1&retry_delay=0.2"
+    with TritonBackend(url) as remote, TritonBackend(server.url(MODEL, "http")) as remote_http:
+        remote.infer(images)
+        remote_http.infer(images)
+        server.stop()
+        try:
+            with pytest.raises(UniadError) as down:
+                remote.infer(images)
+            message = str(down.value)
+            assert "\n" not in message and "unreachable after 2 attempt(s)" in message
+        finally:
+            server.start()
+        for backend in (remote, remote_http):  # same objects, new connections
+            maps, scores = backend.infer(images)
+            assert_close(maps, expected_maps)
+            assert_close(scores, expected_scores)
+
+
+@pytest.mark.parametrize("scheme", ["grpc", "http"])
+def test_no_server_is_one_clear_line(scheme) -> None:
+    url = f"{scheme}://127.0.0.1:{free_port()}/{MODEL}?timeout=3"
+    with pytest.raises(UniadError) as caught:
+        TritonBackend(url)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"Triton server at {url} is not reachable")
+    assert "start it" in message
+
+
+def test_unknown_model_names_the_ready_ones(served) -> None:
+    server, _ = served
+    with pytest.raises(UniadError, match=r"model 'nope' is not ready .*\(ready: uniad\)"):
+        TritonBackend(server.url("nope"))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("grpc://127.0.0.1:8001", "expected grpc://HOST"),
+        ("ftp://127.0.0.1/uniad", "starts with grpc:// or http://"),
+        ("grpc://127.0.0.1:8001/uniad?speed=9", "unknown option 'speed'"),
+        ("grpc://127.0.0.1:8001/uniad?timeout=soon", "is not a float"),
+        ("http://127.0.0.1:8001/uniad?retries=-1", "retries and retry_delay >= 0"),
+    ],
+)
+def test_bad_urls(url, message) -> None:
+    with pytest.raises(UniadError, match=message):
+        parse_url(url)
+
+
+def test_url_carries_version_and_settings() -> None:
+    target = parse_url("http://10.0.0.5/insp/3?timeout=2.5&retries=0")
+    assert (target.address, target.model, target.settings.version) == ("10.0.0.5:8000", "insp", "3")
+    assert (target.settings.timeout, target.settings.retries) == (2.5, 0)
