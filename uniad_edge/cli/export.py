@@ -113,9 +113,9 @@ def export(
             ),
         ),
     ] = "auto",
-    out: Annotated[Path, typer.Option(help="Folder for <name>.onnx and <name>.json.")] = Path(
-        "export"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for <name>.onnx and <name>.json (triton: the repository).")
+    ] = Path("export"),
     name: Annotated[
         str | None,
         typer.Option(
@@ -143,7 +143,9 @@ def export(
         str | None, typer.Option(help="Preset for an ambiguous official checkpoint.")
     ] = None,
     workspace: Annotated[float, typer.Option(help="TensorRT workspace limit, GiB.")] = 4.0,
-    max_batch: Annotated[int, typer.Option(help="Largest batch of the engine profile.")] = 8,
+    max_batch: Annotated[
+        int, typer.Option(help="Largest batch of the engine profile (triton: max_batch_size).")
+    ] = 8,
     engine_dir: Annotated[Path, typer.Option(help="Folder for TensorRT engines.")] = Path(
         "engines"
     ),
