@@ -1,14 +1,16 @@
 """Many cameras, one server: 1, 4 and 8 camera clients against one tritonserver vs the same
 number of in-process runtimes, measured in the same run on this machine.
 
-    python benchmarks/triton_clients.py [--model export/model.onnx] [--seconds 10] [--json out.json]
+    python benchmarks/triton_clients.py [--model export/model.onnx | --preset mvtec-224 --layers 2]
+        [--clients 1,4,8] [--seconds 10] [--json out.json]
 
 Each client is a thread that scores one frame at a time through `Detector` (a station sends
 frames as they come): in-process, each client owns an ONNX Runtime session; through Triton, each
 owns a gRPC connection to one server whose dynamic batcher merges concurrent frames. The server
 is nvidia-pytriton's `tritonserver` (Python backend running ONNX Runtime, CPU) on 127.0.0.1.
-Without --model the test fixture graph is used, widened with convolutions so inference, not
-Python, dominates as it does for a real UniAD model.
+--preset exports a random-weight UniAD of that preset (`--layers` encoder and decoder layers,
+needs the [train] extra): speed only. Without either, the test fixture graph is used, widened
+with convolutions so inference, not Python, dominates as it does for a real UniAD model.
 """
 
 from __future__ import annotations
@@ -77,9 +79,24 @@ def run_clients(open_detector, clients: int, seconds: float, frames: list[np.nda
     }
 
 
+def export_preset(name: str, layers: int | None, workdir: Path) -> Path:
+    """A random-weight UniAD of preset `name` exported to dynamic-batch ONNX (speed only)."""
+    from uniad_edge.export import export_onnx
+    from uniad_edge.model import build_model, save_checkpoint
+    from uniad_edge.presets import get_preset
+
+    preset = get_preset(name)
+    if layers is not None:
+        preset = preset.replace(num_encoder_layers=layers, num_decoder_layers=layers)
+    ckpt = save_checkpoint(workdir / "random.pth", build_model(preset, pretrained=False).eval(), {})
+    return export_onnx(ckpt, workdir, "model", verify=False).onnx_path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="exported dynamic-batch .onnx (default: test fixture)")
+    parser.add_argument("--preset", help="export a random-weight model of this preset")
+    parser.add_argument("--layers", type=int, help="--preset: encoder and decoder layers")
     parser.add_argument("--clients", default="1,4,8", help="comma-separated client counts")
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
@@ -92,7 +109,10 @@ def main() -> None:
     frames = synthetic_frames(16)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = model_or_fixture(args.model, work, args.size, args.extra_work)
+        if args.preset:
+            model = export_preset(args.preset, args.layers, work)
+        else:
+            model = model_or_fixture(args.model, work, args.size, args.extra_work)
         options = TritonOptions(
             backend="python",
             max_batch_size=8,
@@ -127,6 +147,8 @@ def main() -> None:
         finally:
             server.stop()
     described = args.model or f"fixture {args.size}x{args.size} +{args.extra_work} convs"
+    if args.preset:
+        described = f"random-weight {args.preset}, {args.layers or 'all'} layers"
     print(f"model: {described}; tritonserver ready in {server.startup_s:.2f} s")  # noqa: T201
     if args.json:
         summary = {"model": described, "server_startup_s": server.startup_s, "rows": rows}
