@@ -26,11 +26,19 @@ def test_image_folder_and_glob_in_name_order(tmp_path):
     folder = write_folder(tmp_path / "imgs", good=2, bad=2)
     (folder / "c_broken.png").write_bytes(b"not a png")
     (folder / "notes.txt").write_text("ignored")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "a_good_000.png").write_bytes((folder / "a_good_000.png").read_bytes())
     stream = open_source(str(folder))
-    names = [f.name for f in stream]
-    assert names == ["a_good_000.png", "a_good_001.png", "b_bad_000.png", "b_bad_001.png"]
-    assert stream.reader.skipped == 1
-    assert [f.name for f in open_source(str(folder / "b_*.png"))] == names[2:]
+    frames = list(stream)
+    names = [f.name for f in frames]
+    expected = ["a_good_000.png", "a_good_001.png", "b_bad_000.png", "b_bad_001.png"]
+    assert names == [*expected, "c_broken.png"]
+    assert frames[-1].image is None and "cannot read image" in frames[-1].error
+    assert all(f.error is None for f in frames[:-1]) and stream.reader.skipped == 1
+    assert [f.name for f in open_source(str(folder / "b_*.png"))] == expected[2:]
+    # recursive glob: names are relative to the folder above the wildcard, so they stay unique
+    glob_names = [f.name for f in open_source(str(folder / "**" / "a_good_000.png"))]
+    assert glob_names == ["a_good_000.png", "sub/a_good_000.png"]
 
 
 def test_camera_that_does_not_exist():

@@ -95,7 +95,8 @@ def test_source_dying_mid_stream_keeps_every_scored_frame(model, tmp_path):
     [
         (("--camera", 97), "camera 97"),
         (("--source", "nowhere.mp4"), "not found"),
-        (("--camera", 0, "--source", "x.mp4"), "exactly one"),
+        ((), "give --camera N, --source"),
+        (("--station", "nowhere.toml"), "station file nowhere.toml not found"),
     ],
 )
 def test_bad_sources_exit_2(model, capsys, args, message):
@@ -151,7 +152,8 @@ SLOW_LIVE_RUN = """
 import sys, time
 sys.path.insert(0, {tests!r})
 from onnx_fixtures import good_frame
-from uniad_edge.cli import main, run
+from uniad_edge.cli import main
+from uniad_edge.runtime import station
 from uniad_edge.runtime.capture import FrameStream, Reader
 
 class Endless(Reader):
@@ -162,7 +164,7 @@ class Endless(Reader):
         return good_frame(), ""
     def close(self): pass
 
-run.open_source = lambda source: FrameStream(Endless()).start()
+station.open_source = lambda source, **kw: FrameStream(Endless(), on_change=kw["on_change"]).start()
 sys.argv = ["uniad-edge", "run", "--model", {model!r}, "--camera", "0", "--log", {log!r}]
 main()
 """

@@ -203,33 +203,39 @@ def _video(config: DemoConfig, data: Any, out: Path) -> dict[str, Any]:
 
 
 def _run(onnx: Path, videos: dict[str, Any], out: Path) -> dict[str, Any]:
-    """The `run` command itself, headless, once per station with that class's threshold; then
-    its JSONL log is checked against the truth of every frame."""
-    from ..cli.run import run
+    """The runtime's station, headless: one camera per line video (one product class each,
+    scored with that class's threshold) in one process; then its JSONL log is checked against
+    the truth of every frame."""
+    from ..runtime.station import CameraConfig, Station, StationConfig
 
     log, ng_dir = out / "run.jsonl", out / "ng"
     log.unlink(missing_ok=True)
     shutil.rmtree(ng_dir, ignore_errors=True)
-    truth: list[dict[str, Any]] = []
-    tiles: list[np.ndarray] = []
-    for name, video in videos.items():
-        run(model=onnx, source=str(video.path), save_dir=ng_dir / name, log=log, class_name=name)
-        facts = json.loads(video.truth_path.read_text())
-        tiles += _ng_tiles(ng_dir / name, facts)
-        truth += facts
+    cameras = [
+        CameraConfig(name, str(video.path), class_name=name) for name, video in videos.items()
+    ]
+    config = StationConfig(cameras=cameras, name="demo", model=onnx, log=log, save_dir=ng_dir)
+    with Station(config) as station:
+        station.run()
+    facts = {name: json.loads(video.truth_path.read_text()) for name, video in videos.items()}
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    if len(records) != len(truth):
-        raise UniadError(f"the runs scored {len(records)} of {len(truth)} frames")
+    expected = sum(len(f) for f in facts.values())
+    if len(records) != expected or any("error" in r for r in records):
+        raise UniadError(f"the station scored {len(records)} of {expected} frames")
+    truth = [facts[r["camera"]][r["index"]] for r in records]
+    tiles: list[np.ndarray] = []
+    for name in videos:
+        tiles += _ng_tiles(ng_dir, name, facts[name])
+    if tiles:
+        ok, data = cv2.imencode(".png", np.hstack(tiles[:6]))
+        if ok:
+            write_bytes_atomic(out / "plots" / "run_ng.png", data.tobytes())
     labels = np.array([t["label"] for t in truth])
     classes = np.array([t["class_name"] for t in truth])
     flagged = np.array([r["verdict"] == "NG" for r in records], dtype=float)
     normalized = np.array([r["normalized_score"] or np.nan for r in records], dtype=float)
     latency = np.array([r["latency_ms"]["inference"] for r in records])
     _score_plot(normalized, labels, classes, out / "plots" / "run_scores.png")
-    if tiles:
-        ok, data = cv2.imencode(".png", np.hstack(tiles[:6]))
-        if ok:
-            write_bytes_atomic(out / "plots" / "run_ng.png", data.tobytes())
 
     def mean(values: np.ndarray, label: int, name: str | None = None) -> float | None:
         keep = labels == label if name is None else (labels == label) & (classes == name)
@@ -289,11 +295,13 @@ def _score_plot(
     plt.close(fig)
 
 
-def _ng_tiles(ng_dir: Path, truth: list[dict[str, Any]], most: int = 2) -> list[np.ndarray]:
-    """Up to `most` NG overlays of one station, each labelled with the frame's ground truth."""
+def _ng_tiles(
+    ng_dir: Path, camera: str, truth: list[dict[str, Any]], most: int = 2
+) -> list[np.ndarray]:
+    """Up to `most` NG overlays of one camera, each labelled with the frame's ground truth."""
     tiles = []
-    for overlay in sorted(ng_dir.glob("*_overlay.jpg"))[:most]:
-        fact = truth[int(overlay.name.split("_")[0])]
+    for overlay in sorted(ng_dir.glob(f"{camera}_*_overlay.jpg"))[:most]:
+        fact = truth[int(overlay.name[len(camera) + 1 :].split("_")[0])]
         tile = cv2.resize(cv2.imread(str(overlay)), (224, 224))
         label = f"truth: {fact['class_name']}/{fact['defect']}"
         cv2.rectangle(tile, (0, 200), (224, 224), (0, 0, 0), -1)

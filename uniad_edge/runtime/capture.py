@@ -3,8 +3,10 @@
 A reader thread grabs frames while the model works. Live sources keep only the newest frame (a
 station wants the part in front of the camera now, not a backlog), counting every frame it
 replaces as dropped; files and folders are never dropped, the reader waits instead. A live
-source that fails is reopened with exponential backoff a bounded number of times, then the
-stream ends cleanly.
+source that fails is reopened with capped exponential backoff (forever by default, or a bounded
+number of times, after which its state is "failed" so the caller can exit non-zero). Every frame
+is named uniquely: its path under the source root for folders and globs, its index and capture
+time for videos and cameras. An unreadable image becomes a frame carrying an `error`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,15 +33,28 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 URL_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
+FOREVER = None  # `max_reconnects` value: a live source is reopened until the stream is stopped
+LOW_BITS_MARGIN = 2  # warn when a 16-bit frame leaves this many top bits of its depth unused
+
+
 @dataclass
 class Frame:
-    """A captured frame. `index` counts captured frames, so gaps in a log show drops."""
+    """A captured frame. `index` counts captured frames, so gaps in a log show drops. `image`
+    is None when the item could not be read; `error` then says why."""
 
     index: int
-    image: np.ndarray
+    image: np.ndarray | None
     timestamp: float
     capture_ms: float
     name: str = ""
+    error: str | None = None
+
+
+@dataclass
+class Unreadable:
+    """What `Reader.read` returns in place of an image that exists but cannot be decoded."""
+
+    reason: str
 
 
 class Reader(ABC):
@@ -53,8 +68,9 @@ class Reader(ABC):
         """Open the source, raising `UniadError` with the fix when it cannot be opened."""
 
     @abstractmethod
-    def read(self) -> tuple[np.ndarray, str] | None:
-        """Next (image, name), or None at the end of the stream or on failure."""
+    def read(self) -> tuple[np.ndarray | Unreadable, str] | None:
+        """Next (image, name), or None at the end of the stream or on failure. An empty name
+        lets the stream name the frame by its index and capture time."""
 
     @abstractmethod
     def close(self) -> None:
@@ -106,34 +122,84 @@ class VideoReader(Reader):
 
 
 class ImageListReader(Reader):
-    """Images from a folder or glob, in name order; unreadable files are skipped and counted."""
+    """Images from a folder or glob, in name order, named by their path under `root`.
 
-    def __init__(self, paths: list[Path], description: str) -> None:
+    16-bit files (12- or 10-bit sensors store their pixels in 16-bit PNG/TIFF) are kept as
+    uint16 when `bit_depth` is given, for the detector to scale; without it they are mapped to 8
+    bits by their top byte, as OpenCV does, and a file that uses only the low bits is warned
+    about once, since its frames then look nearly black to the model.
+    """
+
+    def __init__(
+        self, paths: list[Path], description: str, root: Path, bit_depth: int | None = None
+    ) -> None:
         self.paths = paths
         self.description = description
+        self.root = root
+        self.bit_depth = bit_depth
         self.skipped = 0
+        self.low_bits_warned = False
         self._next = 0
 
     def open(self) -> None:
         self._next = 0
 
-    def read(self) -> tuple[np.ndarray, str] | None:
-        while self._next < len(self.paths):
-            path = self.paths[self._next]
-            self._next += 1
-            # IMREAD_COLOR: OpenCV's documented rule maps 16-bit files to 8 bits and grey to BGR.
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is not None:
-                return image, path.name
+    def read(self) -> tuple[np.ndarray | Unreadable, str] | None:
+        if self._next >= len(self.paths):
+            return None
+        path = self.paths[self._next]
+        self._next += 1
+        name = _relative_name(path, self.root)
+        image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        if image is None or image.dtype not in (np.uint8, np.uint16):
             self.skipped += 1
-            log.warning("skipping unreadable image %s", path)
-        return None
+            log.warning("unreadable image %s", path)
+            return Unreadable(
+                f"cannot read image {path}: not an 8/16-bit image OpenCV can decode"
+            ), name
+        if image.dtype == np.uint16:
+            self._check_low_bits(image, path)
+            if self.bit_depth is None:
+                image = (image >> 8).astype(np.uint8)
+        return image, name
+
+    def _check_low_bits(self, image: np.ndarray, path: Path) -> None:
+        depth = self.bit_depth or 16
+        peak = int(image.max())
+        if self.low_bits_warned or peak >> (depth - LOW_BITS_MARGIN):
+            return
+        self.low_bits_warned = True
+        used = max(peak.bit_length(), 1)
+        log.warning(
+            "%s is 16-bit but uses only its low %d bits (maximum %d) of %d: it looks like a "
+            "%d-bit sensor image; pass --bit-depth %d (bit_depth=) or frames look nearly black",
+            path,
+            used,
+            peak,
+            depth,
+            max(used, 9),
+            max(used, 9),
+        )
 
     def close(self) -> None:
         """Files are opened per read; nothing stays open."""
 
 
-def make_reader(source: str | int) -> Reader:
+def _relative_name(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder above the first wildcard of a glob: frame names are relative to it."""
+    parts = Path(pattern).expanduser().parts
+    fixed = [p for p in parts[: next(i for i, p in enumerate(parts) if any(c in p for c in "*?["))]]
+    return Path(*fixed) if fixed else Path(".")
+
+
+def make_reader(source: str | int, bit_depth: int | None = None) -> Reader:
     """The reader for a `--camera` index or a `--source` string."""
     if isinstance(source, int) or (isinstance(source, str) and source.strip().isdigit()):
         index = int(source)
@@ -150,13 +216,14 @@ def make_reader(source: str | int) -> Reader:
     path = Path(source).expanduser()
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        return _image_reader(images, source)
+        return _image_reader(images, source, path, bit_depth)
     if any(ch in source for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
-        return _image_reader([p for p in matches if p.suffix.lower() in IMAGE_SUFFIXES], source)
+        images = [p for p in matches if p.suffix.lower() in IMAGE_SUFFIXES]
+        return _image_reader(images, source, _glob_root(source), bit_depth)
     if path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageListReader([path], source)
+            return ImageListReader([path], source, path.parent, bit_depth)
         return VideoReader(str(path), cv2.CAP_ANY, live=False, description=source)
     raise UniadError(
         f"source {source!r} not found: pass a video file, an image folder or glob, an "
@@ -164,12 +231,14 @@ def make_reader(source: str | int) -> Reader:
     )
 
 
-def _image_reader(images: list[Path], source: str) -> ImageListReader:
+def _image_reader(
+    images: list[Path], source: str, root: Path, bit_depth: int | None
+) -> ImageListReader:
     if not images:
         raise UniadError(
             f"no images in {source!r} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
         )
-    return ImageListReader(images, source)
+    return ImageListReader(images, source, root, bit_depth)
 
 
 def _has_gstreamer() -> bool:
@@ -183,7 +252,10 @@ class FrameStream:
     """Runs a `Reader` on its own thread and hands frames over, as an iterator.
 
     `start()` opens the source in the caller's thread, so a source that never opens is an
-    immediate `UniadError`, not a silent empty stream.
+    immediate `UniadError`, not a silent empty stream. `state` is "connected", "reconnecting",
+    "failed" (a live source that gave up) or "ended" (end of file, or stopped). `on_change` is
+    called from the reader thread after each new frame and when the stream ends, so a consumer
+    of several streams can sleep until one of them has something.
     """
 
     def __init__(
@@ -191,18 +263,21 @@ class FrameStream:
         reader: Reader,
         *,
         queue_size: int = 4,
-        max_reconnects: int = 5,
+        max_reconnects: int | None = FOREVER,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.reader = reader
         self.live = reader.live
         self.max_reconnects = max_reconnects
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.on_change = on_change
         self.dropped = 0
         self.captured = 0
         self.reconnects = 0
+        self.state = "connected"
         self._buffer: deque[Frame] = deque(maxlen=1 if reader.live else max(1, queue_size))
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -234,20 +309,35 @@ class FrameStream:
                 got = self.reader.read()
                 capture_ms = (time.perf_counter() - t0) * 1e3
                 if got is None:
-                    if self.live and self._reconnect():
+                    if self.live and not self._stop.is_set() and self._reconnect():
                         continue
                     break
                 image, name = got
-                frame = Frame(self.captured, image, time.time(), capture_ms, name)
+                now = time.time()
+                frame = Frame(
+                    self.captured, None, now, capture_ms, name or _frame_name(self.captured, now)
+                )
+                if isinstance(image, Unreadable):
+                    frame.error = image.reason
+                else:
+                    frame.image = image
                 self.captured += 1
                 self._put(frame)
         except Exception:
             log.exception("capture from %s failed", self.description)
+            self.state = "failed"
         finally:
             self.reader.close()
             with self._cond:
                 self._done = True
+                if self.state != "failed":
+                    self.state = "ended"
                 self._cond.notify_all()
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _put(self, frame: Frame) -> None:
         with self._cond:
@@ -261,18 +351,24 @@ class FrameStream:
                     self._cond.wait(0.1)
             self._buffer.append(frame)
             self._cond.notify_all()
+        self._changed()
 
     def _reconnect(self) -> bool:
-        """Reopen a failed live source with backoff; False once attempts run out or on stop."""
-        delay = self.backoff_s
-        for attempt in range(1, self.max_reconnects + 1):
+        """Reopen a failed live source with capped backoff; False once attempts run out (state
+        "failed") or on stop."""
+        delay = min(self.backoff_s, self.max_backoff_s)
+        attempt = 0
+        limit = "forever" if self.max_reconnects is FOREVER else str(self.max_reconnects)
+        self.state = "reconnecting"
+        while self.max_reconnects is FOREVER or attempt < self.max_reconnects:
+            attempt += 1
             self.reader.close()
             log.warning(
-                "%s failed; reconnecting in %.1f s (attempt %d/%d)",
+                "%s failed; reconnecting in %.1f s (attempt %d/%s)",
                 self.description,
                 delay,
                 attempt,
-                self.max_reconnects,
+                limit,
             )
             if self._stop.wait(delay):
                 return False
@@ -283,9 +379,11 @@ class FrameStream:
                 delay = min(delay * 2, self.max_backoff_s)
                 continue
             self.reconnects += 1
+            self.state = "connected"
             log.warning("%s reconnected", self.description)
             return True
         log.error("%s: giving up after %d reconnect attempts", self.description, attempt)
+        self.state = "failed"
         return False
 
     def get(self, timeout: float | None = None) -> Frame | None:
@@ -309,13 +407,38 @@ class FrameStream:
 
     @property
     def finished(self) -> bool:
+        """The reader has ended and every frame it captured has been taken."""
         with self._cond:
             return self._done and not self._buffer
 
+    @property
+    def done(self) -> bool:
+        """The reader has ended (frames may still be waiting to be taken)."""
+        return self._done
+
+
+def _frame_name(index: int, timestamp: float) -> str:
+    """A video or camera frame's unique name: its index and its capture time (UTC)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(timestamp))
+    return f"{index:08d}@{stamp}.{int(timestamp * 1000) % 1000:03d}Z"
+
 
 def open_source(
-    source: str | int, *, max_reconnects: int = 5, backoff_s: float = 0.5
+    source: str | int,
+    *,
+    max_reconnects: int | None = FOREVER,
+    backoff_s: float = 0.5,
+    max_backoff_s: float = 8.0,
+    bit_depth: int | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> FrameStream:
     """Open a `--camera` index or `--source` string and start its reader thread."""
-    reader = make_reader(source)
-    return FrameStream(reader, max_reconnects=max_reconnects, backoff_s=backoff_s).start()
+    reader = make_reader(source, bit_depth)
+    stream = FrameStream(
+        reader,
+        max_reconnects=max_reconnects,
+        backoff_s=backoff_s,
+        max_backoff_s=max_backoff_s,
+        on_change=on_change,
+    )
+    return stream.start()

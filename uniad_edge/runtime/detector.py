@@ -136,6 +136,11 @@ class Detector(Closeable):
         h, w = self.metadata.input_size
         return int(h), int(w)
 
+    def threshold_for(self, class_name: str | None, threshold: float | None) -> float | None:
+        """The threshold a camera of `class_name` uses: `threshold` if given, else the model's
+        for that class, else its global one (None when the model ships none)."""
+        return self._resolve_threshold(class_name, threshold)
+
     def _resolve_threshold(self, class_name: str | None, threshold: float | None) -> float | None:
         known = self.metadata.class_names
         if class_name is not None and known and class_name not in known:

@@ -1,17 +1,25 @@
 """Keep what a station must be able to prove later: a JSONL record per frame and NG evidence.
 
-Each log line is flushed to the OS as soon as it is written, so a crash or kill loses nothing
-already scored (a power cut can still lose the OS cache). NG frames and their heatmap overlays
-are written atomically, so a folder never holds half an image.
+Each log record is one `write` call of one complete line on a file opened for appending, so a
+crash or kill loses nothing already scored and never leaves two records on one line. A write
+that fails part-way (a full disk) is cut back to the last complete line. A partial last line
+found on open (left by a crash or a full disk) is moved aside with a warning, never appended to.
+NG frames and their heatmap overlays are written atomically, so a folder never holds half an
+image.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import re
+import stat
+import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,17 +29,41 @@ from ..fileio import atomic_path, write_bytes_atomic
 from .capture import Frame
 from .detector import Detection
 
+log = logging.getLogger(__name__)
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
 
 def frame_record(
-    frame: Frame, detection: Detection, source: str, postprocess_ms: float
+    frame: Frame,
+    detection: Detection | None,
+    source: str,
+    postprocess_ms: float,
+    *,
+    camera: str | None = None,
+    station: str | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """The JSONL record of one scored frame."""
-    return {
+    """The JSONL record of one frame: its verdict, or its `error` when it could not be scored."""
+    record: dict[str, Any] = {}
+    if station is not None:
+        record["station"] = station
+    if camera is not None:
+        record["camera"] = camera
+    record |= {
         "index": frame.index,
         "timestamp": frame.timestamp,
         "time": datetime.fromtimestamp(frame.timestamp, timezone.utc).isoformat(),
         "source": source,
         "name": frame.name,
+    }
+    if model is not None:
+        record["model"] = model
+    if detection is None:
+        record |= {"score": None, "normalized_score": None, "threshold": None, "verdict": None}
+        record["error"] = frame.error or "not scored"
+        record["latency_ms"] = {"capture": round(frame.capture_ms, 3)}
+        return record
+    record |= {
         "score": detection.score,
         "normalized_score": detection.normalized_score,
         "threshold": detection.threshold,
@@ -43,6 +75,7 @@ def frame_record(
             "postprocess": round(postprocess_ms, 3),
         },
     }
+    return record
 
 
 class JsonlLog:
@@ -50,26 +83,87 @@ class JsonlLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.recovered: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise UniadError(f"cannot write log {self.path}: {exc.strerror or exc}") from None
+        if stat.S_ISREG(os.fstat(self._fd).st_mode):
+            self._recover_partial_line()
+
+    def _recover_partial_line(self) -> None:
+        """Move an unterminated last line aside (to LOG.partial-TIME) and cut it from the log."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            return
+        with self.path.open("rb") as handle:
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            keep = _end_of_last_line(handle, size)
+            handle.seek(keep)
+            tail = handle.read(size - keep)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.partial-{stamp}")
+        write_bytes_atomic(aside, tail)
+        os.ftruncate(self._fd, keep)
+        self.recovered = aside
+        log.warning(
+            "%s ended with a partial record (%d bytes, from a crash or a full disk); moved it to "
+            "%s and continued after the last complete line",
+            self.path,
+            len(tail),
+            aside,
+        )
 
     def write(self, record: dict[str, Any]) -> None:
-        if self._file is None:
+        """One complete line in one write; raises OSError (disk full, I/O error) with the log
+        cut back to its last complete line."""
+        if self._fd is None:
             raise UniadError(f"log {self.path} is closed")
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        data = (json.dumps(record) + "\n").encode()
+        before = os.fstat(self._fd).st_size
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
+        except OSError:
+            self._cut_back(before)
+            raise
+
+    def _cut_back(self, size: int) -> None:
+        assert self._fd is not None
+        try:
+            if stat.S_ISREG(os.fstat(self._fd).st_mode) and os.fstat(self._fd).st_size > size:
+                os.ftruncate(self._fd, size)
+        except OSError as exc:
+            log.warning("%s: could not remove a partial record: %s", self.path, exc)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _end_of_last_line(handle: Any, size: int, chunk: int = 1 << 16) -> int:
+    """Byte offset just after the last newline (0 when there is none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - chunk)
+        handle.seek(start)
+        block = handle.read(end - start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
 
 
 class EvidenceSaver:
-    """Writes NG frames (PNG, lossless) and their overlays (JPEG) into one folder."""
+    """Writes NG frames (PNG, lossless) and their overlays (JPEG) into one folder, named by
+    camera and frame index so several cameras never overwrite each other's evidence."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
@@ -79,12 +173,19 @@ class EvidenceSaver:
             probe.write_bytes(b"")
         (self.folder / ".write-test").unlink()
 
-    def save(self, frame: Frame, detection: Detection) -> None:
-        stem = f"{frame.index:08d}"
-        write_bytes_atomic(self.folder / f"{stem}_frame.png", _encode(".png", frame.image))
-        overlay = detection.overlay(frame.image)
+    def save(
+        self, frame: Frame, detection: Detection, image: np.ndarray, camera: str | None = None
+    ) -> None:
+        """Save `image` (the frame as scored, after any crop) and its overlay."""
+        stem = f"{frame.index:08d}" if camera is None else f"{_safe(camera)}_{frame.index:08d}"
+        write_bytes_atomic(self.folder / f"{stem}_frame.png", _encode(".png", image))
+        overlay = detection.overlay(image)
         write_bytes_atomic(self.folder / f"{stem}_overlay.jpg", _encode(".jpg", overlay))
         self.saved += 1
+
+
+def _safe(name: str) -> str:
+    return SAFE_NAME.sub("_", name) or "camera"
 
 
 def _encode(ext: str, image: np.ndarray) -> bytes:

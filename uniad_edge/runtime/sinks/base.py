@@ -1,0 +1,99 @@
+"""What every result sink receives and implements, and the pause-and-retry rule for writers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...errors import UniadError
+from ..capture import Frame
+from ..detector import Detection
+
+log = logging.getLogger("uniad_edge.runtime.sinks")
+
+
+@dataclass
+class Verdict:
+    """One scored (or unreadable) frame as the sinks see it.
+
+    `record` is the JSON-ready dict (what the log and MQTT carry); `image` is the frame as
+    scored, after any ROI crop (None when the frame could not be read); `detection` is None for
+    error records.
+    """
+
+    camera: str
+    record: dict[str, Any]
+    frame: Frame
+    image: np.ndarray | None
+    detection: Detection | None
+    save: str = "ng"
+
+
+class Sink(ABC):
+    """Takes every verdict on the station's output thread; must not raise for a bad day."""
+
+    name: str = "sink"
+
+    @abstractmethod
+    def emit(self, verdict: Verdict) -> None:
+        """Deliver one verdict (write, publish, call back)."""
+
+    def close(self) -> None:  # noqa: B027 (most sinks hold nothing to release)
+        """Flush and release; called once when the station ends."""
+
+    def summary(self) -> dict[str, int]:
+        """Counts for the station's summary, e.g. records not written."""
+        return {}
+
+
+class PauseOnError:
+    """Runs a writer; on a write error (full disk, I/O error) pauses it with one warning and
+    retries every `retry_s` seconds, counting what was not written meanwhile.
+
+    A station must keep scoring and publishing when its disk fills up: losing the log for a while
+    is better than stopping the line.
+    """
+
+    def __init__(self, what: str, retry_s: float, clock: Callable[[], float] = time.monotonic):
+        self.what = what
+        self.retry_s = retry_s
+        self.clock = clock
+        self.not_written = 0
+        self.pauses = 0
+        self._paused_until: float | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_until is not None
+
+    def attempt(self, write: Callable[[], None]) -> bool:
+        """Run `write` unless paused; True when it was written."""
+        now = self.clock()
+        if self._paused_until is not None and now < self._paused_until:
+            self.not_written += 1
+            return False
+        try:
+            write()
+        except (OSError, UniadError) as exc:
+            self.not_written += 1
+            if self._paused_until is None:
+                self.pauses += 1
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                log.warning(
+                    "%s failed (%s); paused, retrying every %g s while scoring goes on",
+                    self.what,
+                    reason,
+                    self.retry_s,
+                )
+            self._paused_until = now + self.retry_s
+            return False
+        if self._paused_until is not None:
+            log.warning("%s resumed after %d items not written", self.what, self.not_written)
+            self._paused_until = None
+        return True

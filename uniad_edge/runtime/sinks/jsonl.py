@@ -1,0 +1,35 @@
+"""JSONL sink: one line per verdict in an append-only log that survives a full disk."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..recorder import JsonlLog
+from .base import PauseOnError, Sink, Verdict
+
+if TYPE_CHECKING:
+    from ..station import Station
+
+
+class JsonlSink(Sink):
+    name = "jsonl"
+
+    def __init__(self, log: JsonlLog, retry_s: float) -> None:
+        self.log = log
+        self.guard = PauseOnError(f"writing log {log.path}", retry_s)
+
+    def emit(self, verdict: Verdict) -> None:
+        self.guard.attempt(lambda: self.log.write(verdict.record))
+
+    def close(self) -> None:
+        self.log.close()
+
+    def summary(self) -> dict[str, int]:
+        return {"log records not written": self.guard.not_written}
+
+
+def from_station(station: Station) -> JsonlSink | None:
+    config = station.config
+    if config.log is None:
+        return None
+    return JsonlSink(JsonlLog(config.log), config.write_retry_s)

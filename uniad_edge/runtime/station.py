@@ -1,0 +1,732 @@
+"""The inspection station: several named cameras, one backend, batched scoring, result sinks.
+
+Torch-free like the rest of the runtime. `uniad-edge run`, the demo, `benchmarks/soak.py` and
+`uniad-edge serve` all drive this class; the CLI only turns options into a `StationConfig`.
+
+API (embeddable)::
+
+    config = StationConfig(
+        cameras=[CameraConfig("top", "rtsp://cam1/stream", class_name="bottle"),
+                 CameraConfig("side", 0, threshold=0.8, roi=(0, 40, 640, 400), save="all")],
+        model=Path("export/model.onnx"), log=Path("runs/line.jsonl"), save_dir=Path("runs/ng"),
+        mqtt="mqtt://127.0.0.1:1883/line1", trigger_only=False)
+    station = Station(config)           # loads the model, resolves thresholds, opens the sinks
+    station.start()                     # capture threads + scoring thread in the background
+    record = station.trigger("top", part_id="P-17", timeout=5)   # next frame's verdict (dict)
+    frame, verdict = station.latest("top")    # newest captured Frame, newest Verdict (or None)
+    station.states()                    # {"top": CameraState(status="connected", fps=..., ...)}
+    unsubscribe = station.subscribe(lambda verdict: ...)   # every Verdict, on the output thread
+    station.stop(); summary = station.wait()               # or: summary = station.run() (blocking)
+    station.close()                     # stops, joins, closes sinks and the detector
+
+- Free-running (default): every camera's frames are scored as they come. Frames of all cameras
+  that have one ready are scored together in one batch on one `Detector`; live cameras keep only
+  their newest frame, so a slow camera never delays a fast one.
+- Triggered (`trigger_only=True`): a camera is scored only when triggered (`trigger()`, the
+  stdin/MQTT trigger sources in `triggers.py`, or an HTTP call in `serve`); a live camera's
+  frame must be captured after the trigger. A trigger's `part_id` and trigger-to-verdict
+  latency (`trigger_ms`) go into the record. In free-running mode a trigger tags the camera's
+  next scored frame.
+- Records (dicts, see `recorder.frame_record`) carry station, camera, unique frame name, part id,
+  score, normalised score, threshold, verdict, model id and latencies; an unreadable image gives
+  a record with "error". Sinks (`sinks/`, one module each, one `SINKS` entry) get a `Verdict`
+  (record + frame + scored image + detection) on one output thread, in table order.
+- Camera states: "connected", "reconnecting", "failed" (a live source gave up after
+  `reconnect_tries`), "ended". `StationSummary.failed_cameras` lets the CLI exit non-zero.
+- `stop()` is "finish what is captured, then end" (free-running frames already buffered and
+  pending triggers that can still be served are scored); `stop_on_signals()` maps the first
+  Ctrl-C/SIGTERM to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from ..errors import UniadError
+from .backend import Closeable
+from .capture import FOREVER, Frame, FrameStream, Reader, open_source
+from .detector import Detection, Detector
+from .recorder import frame_record
+from .sinks import SINKS, Sink, Verdict
+from .sinks.callback import CallbackSink
+
+log = logging.getLogger(__name__)
+
+SAVE_POLICIES = ("ng", "all", "none")
+STAGES = ("capture", "preprocess", "inference", "postprocess")
+OUTPUT_QUEUE = 64
+_END = object()
+
+
+@dataclass
+class CameraConfig:
+    """One camera of the station. `source` is a camera index, file, folder, glob, URL or
+    GStreamer pipeline (as `--source`), or a `Reader` object; `roi` is (x, y, width, height) in
+    frame pixels, cropped before scoring; `save` is which frames the evidence sink keeps."""
+
+    name: str
+    source: str | int | Reader
+    class_name: str | None = None
+    threshold: float | None = None
+    roi: tuple[int, int, int, int] | None = None
+    save: str = "ng"
+
+    def __post_init__(self) -> None:
+        if not self.name or any(ch.isspace() for ch in self.name):
+            raise UniadError(f"camera name {self.name!r} must be non-empty and without spaces")
+        if self.save not in SAVE_POLICIES:
+            raise UniadError(
+                f"camera {self.name}: save must be one of {', '.join(SAVE_POLICIES)}, "
+                f"got {self.save!r}"
+            )
+        if self.roi is not None:
+            roi = tuple(int(v) for v in self.roi)
+            if len(roi) != 4 or roi[0] < 0 or roi[1] < 0 or roi[2] < 1 or roi[3] < 1:
+                raise UniadError(
+                    f"camera {self.name}: roi must be [x, y, width, height] with x, y >= 0 and "
+                    f"width, height >= 1, got {list(self.roi)}"
+                )
+            self.roi = roi  # type: ignore[assignment]
+
+
+@dataclass
+class StationConfig:
+    """Everything a station needs; every default lives here (the CLI passes None through)."""
+
+    cameras: list[CameraConfig] = field(default_factory=list)
+    name: str = "station"
+    model: Path | None = None
+    backend: str = "auto"
+    providers: list[str] | None = None
+    threads: int | None = None
+    bit_depth: int | None = None
+    max_batch: int = 8
+    trigger_only: bool = False
+    trigger: str | None = None  # "stdin" or mqtt://host:port/topic: where triggers come from
+    log: Path | None = None
+    save_dir: Path | None = None
+    mqtt: str | None = None
+    mqtt_buffer: int = 1000
+    show: bool = False
+    max_frames: int | None = None
+    reconnect_tries: int | None = FOREVER  # live sources only; files never reconnect
+    reconnect_wait: float = 0.5
+    reconnect_max_wait: float = 8.0
+    write_retry_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.cameras:
+            raise UniadError(
+                "a station needs at least one camera (--camera, --source or --station)"
+            )
+        names = [c.name for c in self.cameras]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise UniadError(f"camera names must be unique; repeated: {', '.join(twice)}")
+        if self.max_batch < 1:
+            raise UniadError(f"max_batch must be >= 1, got {self.max_batch}")
+        if self.reconnect_tries is not None and self.reconnect_tries < 0:
+            raise UniadError(f"reconnect tries must be >= 0 or forever, got {self.reconnect_tries}")
+        if self.reconnect_max_wait <= 0 or self.write_retry_s <= 0:
+            raise UniadError("reconnect max wait and write retry interval must be > 0 seconds")
+        if self.trigger is not None:
+            self.trigger_only = True
+
+
+@dataclass
+class CameraStats:
+    """Counters and latency sums of one camera, behind the status line and the summary."""
+
+    frames: int = 0
+    ok: int = 0
+    ng: int = 0
+    errors: int = 0
+    latency_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    trigger_ms: list[float] = field(default_factory=list)
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=30))
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.frames += 1
+        self.ok += record["verdict"] == "OK"
+        self.ng += record["verdict"] == "NG"
+        self.errors += "error" in record
+        if "error" not in record:
+            for key, value in record["latency_ms"].items():
+                self.latency_ms[key] += value
+        if "trigger_ms" in record:
+            self.trigger_ms.append(record["trigger_ms"])
+        self.recent.append(time.perf_counter())
+
+    @property
+    def scored(self) -> int:
+        return self.frames - self.errors
+
+    @property
+    def fps(self) -> float:
+        """Over the last 30 frames, so the status line follows changes in load."""
+        if len(self.recent) < 2:
+            return 0.0
+        return (len(self.recent) - 1) / max(self.recent[-1] - self.recent[0], 1e-9)
+
+    def mean(self, key: str) -> float:
+        return self.latency_ms[key] / self.scored if self.scored else 0.0
+
+
+@dataclass
+class CameraState:
+    """A camera as `states()` reports it: connection status and counters."""
+
+    name: str
+    status: str
+    fps: float
+    frames: int
+    ok: int
+    ng: int
+    errors: int
+    dropped: int
+    reconnects: int
+    source: str
+
+
+@dataclass
+class StationSummary:
+    """What a finished run did; `failed_cameras` are live sources that gave up."""
+
+    elapsed_s: float
+    cameras: dict[str, CameraStats]
+    states: dict[str, CameraState]
+    ended_by: str
+    sinks: dict[str, int]
+    failed_cameras: list[str]
+
+    @property
+    def frames(self) -> int:
+        return sum(s.frames for s in self.cameras.values())
+
+    @property
+    def ok(self) -> int:
+        return sum(s.ok for s in self.cameras.values())
+
+    @property
+    def ng(self) -> int:
+        return sum(s.ng for s in self.cameras.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(s.errors for s in self.cameras.values())
+
+
+@dataclass
+class _Trigger:
+    wall: float
+    started: float
+    part_id: str | None
+    future: Future[dict[str, Any]]
+
+
+class _Camera:
+    """Runtime state of one configured camera (its stream, threshold, triggers, latest)."""
+
+    def __init__(self, config: CameraConfig, threshold: float | None) -> None:
+        self.config = config
+        self.name = config.name
+        self.threshold = threshold
+        self.stream: FrameStream | None = None
+        self.stats = CameraStats()
+        self.triggers: deque[_Trigger] = deque()
+        self.latest_frame: Frame | None = None
+        self.latest_verdict: Verdict | None = None
+
+    @property
+    def description(self) -> str:
+        if self.stream is not None:
+            return self.stream.description
+        source = self.config.source
+        return source.description if isinstance(source, Reader) else str(source)
+
+
+def model_id(detector: Detector) -> str:
+    """Name plus checkpoint hash prefix: which model made a verdict, for the MES."""
+    meta = detector.metadata
+    return f"{meta.name}@{meta.checkpoint_sha256[:12]}" if meta.checkpoint_sha256 else meta.name
+
+
+class Station(Closeable):
+    """Sources -> batched scoring on one detector -> records -> sinks (see the module docstring)."""
+
+    def __init__(self, config: StationConfig, detector: Detector | None = None) -> None:
+        self.config = config
+        self._own_detector = detector is None
+        self.detector = detector if detector is not None else self._load_detector()
+        self.sinks: list[Sink] = []
+        try:
+            self.model_id = model_id(self.detector)
+            self.cameras = {
+                c.name: _Camera(c, self.detector.threshold_for(c.class_name, c.threshold))
+                for c in config.cameras
+            }
+            for make in SINKS.values():
+                sink = make(self)
+                if sink is not None:
+                    self.sinks.append(sink)
+        except BaseException:
+            self._close_sinks_and_detector()
+            raise
+        self.callbacks = next(s for s in self.sinks if isinstance(s, CallbackSink))
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._ended_by: str | None = None
+        self._outputs: queue.Queue[object] = queue.Queue(maxsize=OUTPUT_QUEUE)
+        self._output_thread = threading.Thread(
+            target=self._output_loop, name="uniad-station-out", daemon=True
+        )
+        self._score_thread: threading.Thread | None = None
+        self._started_at: float | None = None
+        self._finished = threading.Event()
+        self._error: BaseException | None = None
+        self._summary: StationSummary | None = None
+        self._closed = False
+        self._triggers: list[Closeable] = []
+
+    def _load_detector(self) -> Detector:
+        if self.config.model is None:
+            raise UniadError("no model given: pass --model (or set model in the station file)")
+        return Detector(
+            self.config.model,
+            backend=self.config.backend,
+            providers=self.config.providers,
+            threads=self.config.threads,
+            bit_depth=self.config.bit_depth,
+            max_batch=self.config.max_batch,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _open_streams(self) -> None:
+        """Open every camera in the caller's thread: a source that never opens is an error now."""
+        config = self.config
+        try:
+            for camera in self.cameras.values():
+                source = camera.config.source
+                if isinstance(source, Reader):
+                    camera.stream = FrameStream(
+                        source,
+                        max_reconnects=config.reconnect_tries,
+                        backoff_s=config.reconnect_wait,
+                        max_backoff_s=config.reconnect_max_wait,
+                        on_change=self._wake.set,
+                    ).start()
+                else:
+                    camera.stream = open_source(
+                        source,
+                        max_reconnects=config.reconnect_tries,
+                        backoff_s=config.reconnect_wait,
+                        max_backoff_s=config.reconnect_max_wait,
+                        bit_depth=config.bit_depth,
+                        on_change=self._wake.set,
+                    )
+        except BaseException:
+            for camera in self.cameras.values():
+                if camera.stream is not None:
+                    camera.stream.stop()
+            raise
+
+    def _begin(self) -> None:
+        if self._started_at is not None:
+            raise UniadError("a station can be started once; make a new Station to run again")
+        self._open_streams()
+        self._started_at = time.perf_counter()
+        self._output_thread.start()
+        from .triggers import TRIGGERS, trigger_kind
+
+        if self.config.trigger is not None:
+            self._triggers.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
+
+    def start(self) -> Station:
+        """Open the cameras and score in a background thread; returns at once."""
+        self._begin()
+        self._score_thread = threading.Thread(
+            target=self._score_loop, name="uniad-station-score", daemon=True
+        )
+        self._score_thread.start()
+        return self
+
+    def run(self) -> StationSummary:
+        """Open the cameras and score in this thread until the sources end or `stop()`."""
+        self._begin()
+        self._score_loop()
+        return self._result()
+
+    def stop(self, reason: str = "stop()") -> None:
+        """Stop capturing; frames already captured and serviceable triggers are still scored."""
+        if not self._stopping.is_set():
+            self._ended_by = self._ended_by or reason
+            self._stopping.set()
+        for camera in self.cameras.values():
+            if camera.stream is not None:
+                camera.stream.stop()
+        self._wake.set()
+
+    def wait(self, timeout: float | None = None) -> StationSummary | None:
+        """Wait for a started station to end; its summary, or None on timeout."""
+        if not self._finished.wait(timeout):
+            return None
+        return self._result()
+
+    def _result(self) -> StationSummary:
+        self._finished.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._summary is not None
+        return self._summary
+
+    def close(self) -> None:
+        """Stop, wait for the loop and the sinks, close sinks and (if it loaded it) the model."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop("close()")
+        if self._score_thread is not None:
+            self._score_thread.join()
+        if self._started_at is None:
+            self._close_sinks_and_detector()
+
+    @property
+    def summary(self) -> StationSummary | None:
+        return self._summary
+
+    # -- the embeddable API ----------------------------------------------------------------
+
+    def trigger_async(self, camera: str, part_id: str | None = None) -> Future[dict[str, Any]]:
+        """Ask for a verdict of `camera`'s next frame; the future gets its record."""
+        target = self._camera(camera)
+        future: Future[dict[str, Any]] = Future()
+        if self._finished.is_set() or (target.stream is not None and target.stream.done):
+            future.set_exception(UniadError(f"camera {camera} has ended; no frame to score"))
+            return future
+        with self._lock:
+            target.triggers.append(_Trigger(time.time(), time.perf_counter(), part_id, future))
+        self._wake.set()
+        return future
+
+    def trigger(
+        self, camera: str, part_id: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Score `camera`'s next frame (captured after this call for a live camera) and
+        return its record, with `part_id` and `trigger_ms` in it."""
+        return self.trigger_async(camera, part_id).result(timeout)
+
+    def latest(self, camera: str) -> tuple[Frame | None, Verdict | None]:
+        """The newest captured frame (scored or not) and the newest verdict of `camera`."""
+        target = self._camera(camera)
+        return target.latest_frame, target.latest_verdict
+
+    def state(self, camera: str) -> CameraState:
+        target = self._camera(camera)
+        stream, stats = target.stream, target.stats
+        return CameraState(
+            name=target.name,
+            status=stream.state if stream is not None else "not started",
+            fps=stats.fps,
+            frames=stats.frames,
+            ok=stats.ok,
+            ng=stats.ng,
+            errors=stats.errors,
+            dropped=stream.dropped if stream is not None else 0,
+            reconnects=stream.reconnects if stream is not None else 0,
+            source=target.description,
+        )
+
+    def states(self) -> dict[str, CameraState]:
+        return {name: self.state(name) for name in self.cameras}
+
+    def subscribe(self, callback: Callable[[Verdict], None]) -> Callable[[], None]:
+        """Call `callback(verdict)` for every verdict (on the output thread; keep it quick).
+        Returns the function that unsubscribes."""
+        return self.callbacks.subscribe(callback)
+
+    def status_line(self) -> str:
+        """One line for a live terminal display: per camera fps and OK/NG counts."""
+        parts = []
+        for name in self.cameras:
+            state = self.state(name)
+            parts.append(
+                f"{name}: {state.status} {state.fps:5.1f} fps OK {state.ok} NG {state.ng}"
+                + (f" err {state.errors}" if state.errors else "")
+            )
+        total = sum(c.stats.frames for c in self.cameras.values())
+        return f"frames {total}  " + "  |  ".join(parts)
+
+    def _camera(self, name: str) -> _Camera:
+        try:
+            return self.cameras[name]
+        except KeyError:
+            raise UniadError(
+                f"no camera named {name!r}; this station has: {', '.join(self.cameras)}"
+            ) from None
+
+    @contextmanager
+    def stop_on_signals(self) -> Iterator[None]:
+        """First Ctrl-C/SIGTERM asks the station to drain and stop; a second Ctrl-C aborts.
+        Only in the main thread (Python delivers signals there)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous: dict[int, Any] = {}
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.stop(signal.Signals(signum).name)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handle)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _score_loop(self) -> None:
+        try:
+            order = list(self.cameras.values())
+            turn = 0
+            while True:
+                self._wake.clear()
+                batch = self._collect(order[turn:] + order[:turn])
+                turn = (turn + 1) % len(order)
+                if batch:
+                    self._score(batch)
+                    self._check_max_frames()
+                    continue
+                if self._all_done():
+                    break
+                self._wake.wait(0.05)
+        except BaseException as exc:
+            self._error = exc
+            self.stop("error")
+        finally:
+            self._finish()
+
+    def _collect(self, cameras: list[_Camera]) -> list[tuple[_Camera, Frame, _Trigger | None]]:
+        """At most one frame per camera that has one ready (and, when triggered, a trigger)."""
+        batch: list[tuple[_Camera, Frame, _Trigger | None]] = []
+        room = min(self.config.max_batch, self._frames_left())
+        for camera in cameras:
+            stream = camera.stream
+            assert stream is not None
+            if len(batch) >= room:
+                break
+            pending = bool(camera.triggers)
+            if self.config.trigger_only and not pending:
+                if stream.live:  # keep the preview fresh; nothing is scored
+                    frame = stream.get(timeout=0)
+                    if frame is not None:
+                        camera.latest_frame = frame
+                continue
+            frame = stream.get(timeout=0)
+            if frame is None:
+                if pending and stream.finished:
+                    self._fail_triggers(camera, "camera ended before a frame came")
+                continue
+            camera.latest_frame = frame
+            trigger = None
+            with self._lock:
+                if camera.triggers and not (
+                    stream.live and frame.timestamp < camera.triggers[0].wall
+                ):
+                    trigger = camera.triggers.popleft()
+            if trigger is None and self.config.trigger_only:
+                continue  # a live frame captured before the trigger: too old for this part
+            batch.append((camera, frame, trigger))
+        return batch
+
+    def _score(self, batch: list[tuple[_Camera, Frame, _Trigger | None]]) -> None:
+        images: list[np.ndarray | None] = []
+        problems: list[str | None] = []
+        for camera, frame, _ in batch:
+            image, problem = self._prepare(camera, frame)
+            images.append(image)
+            problems.append(problem)
+        ready = [i for i, image in enumerate(images) if image is not None]
+        detections = dict(
+            zip(ready, self._predict([images[i] for i in ready], problems, ready), strict=True)
+        )
+        for i, (camera, frame, trigger) in enumerate(batch):
+            t0 = time.perf_counter()
+            detection = detections.get(i)
+            if detection is not None:
+                detection.threshold = camera.threshold
+            elif problems[i] is not None:
+                frame.error = problems[i]
+            record = frame_record(
+                frame,
+                detection,
+                camera.description,
+                0.0,
+                camera=camera.name,
+                station=self.config.name,
+                model=self.model_id,
+            )
+            if trigger is not None:
+                record["part_id"] = trigger.part_id
+            if "postprocess" in record["latency_ms"]:
+                record["latency_ms"]["postprocess"] = round((time.perf_counter() - t0) * 1e3, 3)
+            if trigger is not None:
+                record["trigger_ms"] = round((time.perf_counter() - trigger.started) * 1e3, 3)
+                log.info(
+                    "trigger %s part %s: %s in %.1f ms",
+                    camera.name,
+                    trigger.part_id,
+                    record["verdict"] or record.get("error"),
+                    record["trigger_ms"],
+                )
+            verdict = Verdict(camera.name, record, frame, images[i], detection, camera.config.save)
+            camera.stats.add(record)
+            camera.latest_verdict = verdict
+            if trigger is not None:
+                trigger.future.set_result(record)
+            self._put_output(verdict)
+
+    def _prepare(self, camera: _Camera, frame: Frame) -> tuple[np.ndarray | None, str | None]:
+        """The image to score (ROI-cropped), or the reason there is none."""
+        if frame.image is None:
+            return None, frame.error or "no image"
+        roi = camera.config.roi
+        if roi is None:
+            return frame.image, None
+        x, y, w, h = roi
+        height, width = frame.image.shape[:2]
+        if x + w > width or y + h > height:
+            return None, (
+                f"camera {camera.name}: roi [{x}, {y}, {w}, {h}] does not fit the "
+                f"{width}x{height} frame"
+            )
+        return frame.image[y : y + h, x : x + w], None
+
+    def _predict(
+        self, images: list[np.ndarray], problems: list[str | None], index: list[int]
+    ) -> list[Detection]:
+        """One batch; if a frame is refused (e.g. a 16-bit frame without bit depth), score the
+        frames one by one so only the bad one gets an error record."""
+        if not images:
+            return []
+        try:
+            return self.detector.predict(images)
+        except UniadError:
+            if len(images) == 1:
+                raise
+        results: list[Detection] = []
+        for i, image in zip(index, images, strict=True):
+            try:
+                results.append(self.detector.predict([image])[0])
+            except UniadError as exc:
+                problems[i] = str(exc)
+                results.append(None)  # type: ignore[arg-type]
+        return results
+
+    def _frames_left(self) -> int:
+        limit = self.config.max_frames
+        if limit is None:
+            return self.config.max_batch
+        return max(0, limit - sum(c.stats.frames for c in self.cameras.values()))
+
+    def _check_max_frames(self) -> None:
+        if self._frames_left() == 0:
+            self.stop("max frames")
+
+    def _all_done(self) -> bool:
+        """Free-running: every stream ended and drained. Triggered after stop(): no trigger
+        can still be served."""
+        streams = [c.stream for c in self.cameras.values()]
+        if self._frames_left() == 0 or all(s is not None and s.finished for s in streams):
+            return True
+        if self._stopping.is_set() and self.config.trigger_only:
+            waiting = [c for c in self.cameras.values() if c.triggers]
+            if not waiting:
+                return all(s is not None and s.done for s in streams)
+        return False
+
+    def _fail_triggers(self, camera: _Camera, reason: str) -> None:
+        with self._lock:
+            pending, camera.triggers = list(camera.triggers), deque()
+        for trigger in pending:
+            if not trigger.future.done():
+                trigger.future.set_exception(UniadError(f"camera {camera.name}: {reason}"))
+
+    def _finish(self) -> None:
+        for camera in self.cameras.values():
+            if camera.stream is not None:
+                camera.stream.stop()
+            self._fail_triggers(camera, "the station stopped")
+        for trigger_source in self._triggers:
+            trigger_source.close()
+        self._put_output(_END, force=True)
+        self._output_thread.join()
+        for camera in self.cameras.values():
+            if camera.stream is not None:
+                camera.stream.join(timeout=5)
+        elapsed = time.perf_counter() - (self._started_at or time.perf_counter())
+        sink_counts: dict[str, int] = {}
+        self._close_sinks_and_detector()
+        for sink in self.sinks:
+            sink_counts |= sink.summary()
+        states = self.states()
+        failed = [name for name, s in states.items() if s.status == "failed"]
+        self._summary = StationSummary(
+            elapsed_s=elapsed,
+            cameras={name: c.stats for name, c in self.cameras.items()},
+            states=states,
+            ended_by=self._ended_by or ("source failed" if failed else "end of stream"),
+            sinks=sink_counts,
+            failed_cameras=failed,
+        )
+        self._finished.set()
+
+    def _close_sinks_and_detector(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:
+                log.exception("closing the %s sink failed", sink.name)
+        if self._own_detector and getattr(self, "detector", None) is not None:
+            self.detector.close()
+
+    # -- output thread ---------------------------------------------------------------------
+
+    def _put_output(self, item: object, force: bool = False) -> None:
+        while True:
+            try:
+                self._outputs.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if not force and not self._output_thread.is_alive():
+                    return
+
+    def _output_loop(self) -> None:
+        while True:
+            item = self._outputs.get()
+            if item is _END:
+                return
+            assert isinstance(item, Verdict)
+            for sink in self.sinks:
+                try:
+                    sink.emit(item)
+                except Exception:
+                    log.exception("the %s sink failed on a verdict of %s", sink.name, item.camera)

@@ -1,0 +1,82 @@
+"""`--station station.toml`: a station's cameras and outputs in one file.
+
+name = "line1"
+model = "export/model.onnx"          # paths are relative to the file's folder
+log = "runs/line1.jsonl"
+save_dir = "runs/ng"
+mqtt = "mqtt://127.0.0.1:1883/line1/verdicts"
+trigger = "mqtt://127.0.0.1:1883/line1/trigger"   # or "stdin"; omit to free-run
+
+[cameras.top]
+source = "rtsp://10.0.0.5/stream"
+class_name = "bottle"
+threshold = 0.8                      # raw score, overrides the model's
+roi = [0, 40, 640, 400]              # x, y, width, height
+save = "ng"                          # ng | all | none
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import UniadError
+from .station import CameraConfig, StationConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PATH_KEYS = ("model", "log", "save_dir")
+CAMERA_KEYS = set(CameraConfig.__dataclass_fields__) - {"name"}
+STATION_KEYS = set(StationConfig.__dataclass_fields__) - {"cameras"}
+
+
+def load_station_file(path: str | Path, **overrides: Any) -> StationConfig:
+    """Read a station TOML file; `overrides` (not None) replace its top-level settings and an
+    override `cameras` list is added to its cameras."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UniadError(f"station file {path} not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UniadError(f"station file {path} is not valid TOML: {exc}") from None
+    cameras_table = data.pop("cameras", {})
+    unknown = set(data) - STATION_KEYS
+    if unknown:
+        raise UniadError(
+            f"station file {path}: unknown settings {', '.join(sorted(unknown))}; known: "
+            f"{', '.join(sorted(STATION_KEYS))}"
+        )
+    for key in PATH_KEYS:
+        if key in data:
+            data[key] = (path.parent / Path(data[key]).expanduser()).resolve()
+    cameras = [_camera(path, name, table) for name, table in cameras_table.items()]
+    extra = overrides.pop("cameras", None) or []
+    data |= {k: v for k, v in overrides.items() if v is not None}
+    return StationConfig(cameras=cameras + list(extra), **data)
+
+
+def _camera(path: Path, name: str, table: Any) -> CameraConfig:
+    if not isinstance(table, dict) or "source" not in table:
+        raise UniadError(f"station file {path}: [cameras.{name}] needs a source")
+    unknown = set(table) - CAMERA_KEYS
+    if unknown:
+        raise UniadError(
+            f"station file {path}: [cameras.{name}] has unknown keys {', '.join(sorted(unknown))}"
+            f"; known: {', '.join(sorted(CAMERA_KEYS))}"
+        )
+    source = table["source"]
+    if (
+        isinstance(source, str)
+        and not source.isdigit()
+        and "://" not in source
+        and "!" not in source
+    ):
+        candidate = path.parent / Path(source).expanduser()
+        if not Path(source).expanduser().is_absolute():
+            source = str(candidate)
+    return CameraConfig(name=name, **{**table, "source": source})

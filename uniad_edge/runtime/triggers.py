@@ -1,0 +1,126 @@
+"""Trigger sources for a triggered station: lines on stdin, messages on an MQTT topic.
+
+A trigger names the part in front of the cameras. Both sources read the same payloads: a JSON
+object `{"camera": "top", "part_id": "P-17"}` (either key optional), or a text line
+`CAMERA [PART_ID]`; a text line whose first word is not a camera name triggers every camera
+with the whole line as the part id, and an empty line triggers every camera without one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import UniadError
+from .backend import Closeable
+from .mqtt_url import parse_mqtt_url
+
+if TYPE_CHECKING:
+    from .station import Station
+
+log = logging.getLogger(__name__)
+
+
+def parse_trigger(payload: str, cameras: list[str]) -> list[tuple[str, str | None]]:
+    """(camera, part id) pairs that one trigger payload asks for."""
+    text = payload.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UniadError(f"trigger {text!r} is not valid JSON: {exc.msg}") from None
+        part = data.get("part_id")
+        part = None if part is None else str(part)
+        camera = data.get("camera")
+        if camera is None:
+            return [(name, part) for name in cameras]
+        if camera not in cameras:
+            raise UniadError(f"trigger names camera {camera!r}; cameras: {', '.join(cameras)}")
+        return [(str(camera), part)]
+    if not text:
+        return [(name, None) for name in cameras]
+    first, _, rest = text.partition(" ")
+    if first in cameras:
+        return [(first, rest.strip() or None)]
+    return [(name, text) for name in cameras]
+
+
+class _TriggerSource(Closeable):
+    def __init__(self, station: Station) -> None:
+        self.station = station
+        self.received = 0
+        self.rejected = 0
+
+    def fire(self, payload: str) -> list[Future[dict[str, Any]]]:
+        try:
+            asks = parse_trigger(payload, list(self.station.cameras))
+        except UniadError as exc:
+            self.rejected += 1
+            log.warning("ignoring trigger: %s", exc)
+            return []
+        self.received += 1
+        return [self.station.trigger_async(camera, part) for camera, part in asks]
+
+
+class StdinTriggers(_TriggerSource):
+    """One trigger per line; at end of input the station finishes the pending triggers and
+    stops (so `printf 'P1\\nP2\\n' | uniad-edge run --trigger stdin ...` scores two parts)."""
+
+    def __init__(self, station: Station, stream: IO[str] | None = None) -> None:
+        super().__init__(station)
+        self.stream = stream if stream is not None else sys.stdin
+        self._thread = threading.Thread(target=self._read, name="uniad-trigger-stdin", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        futures: list[Future[dict[str, Any]]] = []
+        for line in self.stream:
+            futures += self.fire(line)
+        wait_futures(futures)
+        self.station.stop("end of triggers")
+
+
+class MqttTriggers(_TriggerSource):
+    """Subscribes to the topic of `mqtt://host:port/topic` (QoS 1) on its own paho client."""
+
+    def __init__(self, station: Station, url: str) -> None:
+        from .sinks.mqtt import connect_client
+
+        super().__init__(station)
+        self.address = parse_mqtt_url(url)
+        self.subscribed = threading.Event()
+        self.client = connect_client(self.address, f"uniad-edge-trigger-{uuid.uuid4().hex[:8]}")
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *_args: self.subscribed.set()
+        self.client.on_message = lambda _c, _u, msg: self.fire(msg.payload.decode(errors="replace"))
+
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any):
+        if reason.is_failure:
+            log.warning("MQTT trigger broker %s refused: %s", self.address, reason)
+            return
+        client.subscribe(self.address.topic, qos=1)  # again after every reconnect
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def trigger_kind(spec: str) -> str:
+    if spec == "stdin":
+        return "stdin"
+    if spec.startswith("mqtt://"):
+        return "mqtt"
+    raise UniadError(f"trigger {spec!r}: use stdin or mqtt://host:port/topic")
+
+
+TRIGGERS: dict[str, Callable[[Station], _TriggerSource]] = {
+    "stdin": StdinTriggers,
+    "mqtt": lambda station: MqttTriggers(station, station.config.trigger or ""),
+}
