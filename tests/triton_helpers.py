@@ -63,16 +63,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open while choosing, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
+def missing_libraries(binary: Path, env: dict[str, str]) -> list[str]:
+    """Shared libraries `binary` needs that the loader cannot find (e.g. a static-only Python
+    has no libpython for the Python-backend stub)."""
+    try:
+        out = subprocess.run(
+            ["ldd", str(binary)], capture_output=True, text=True, env=env, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.split()[0] for line in out.splitlines() if "not found" in line]
+
+
 @dataclass
 class TritonServer:
     """One tritonserver process on free loopback ports; `restart` keeps the ports."""
 
     repository: Path
     workdir: Path
-    http_port: int = field(default_factory=free_port)
-    grpc_port: int = field(default_factory=free_port)
+    ports: list[int] = field(default_factory=lambda: free_ports(2))
     startup_s: float = 0.0
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http_port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def grpc_port(self) -> int:
+        return self.ports[1]
 
     @property
     def log_path(self) -> Path:
@@ -114,6 +142,13 @@ class TritonServer:
         first error line."""
         install = find_tritonserver()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        env = self._environment(install)
+        missing = missing_libraries(install.stub, env)
+        if missing:
+            raise ServerUnavailable(
+                f"the Python-backend stub cannot load {', '.join(missing)} (this Python was "
+                "built without a shared libpython?)"
+            )
         command = [
             str(install.binary),
             f"--model-repository={self.repository}",
@@ -133,7 +168,7 @@ class TritonServer:
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self._environment(install),
+            env=env,
             start_new_session=True,
         )
         log.close()
