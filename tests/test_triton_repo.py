@@ -96,6 +96,17 @@ def test_python_backend_and_engine_repositories(fixture_onnx, tmp_path) -> None:
     assert repo.model_path.read_bytes() == b"serialized engine bytes"
     assert served_metadata(config).class_names == meta.class_names
 
+    profile = {"min_batch": 1, "opt_batch": 2, "max_batch": 4}
+    engine.with_suffix(".json").write_text(
+        json.dumps({**meta.to_dict(), "engine": {"profile": profile}})
+    )
+    with pytest.raises(UniadError, match=r"built for batches 1\.\.4 .* --max-batch 4"):
+        export_triton(engine, tmp_path / "trt4")
+    repo = export_triton(
+        engine, tmp_path / "trt4", TritonOptions(max_batch_size=4, preferred_batch_sizes=(4,))
+    )
+    assert parse_config(repo.config_path).max_batch_size == 4
+
 
 def test_existing_version_needs_force(fixture_onnx, tmp_path) -> None:
     source, _ = fixture_onnx

@@ -266,6 +266,7 @@ def export_triton(
             f"{artifact} has a static batch of {metadata.batch}; Triton batches requests itself, "
             "export with a dynamic batch (omit --batch)"
         )
+    _check_engine_profile(artifact, options.max_batch_size)
     root = Path(out_dir)
     model_dir = root / options.name
     version_dir = model_dir / str(options.version)
@@ -300,6 +301,24 @@ def export_triton(
         options,
         [config_path, *(version_dir / name for name in files)],
     )
+
+
+def _check_engine_profile(artifact: Path, max_batch_size: int) -> None:
+    """An engine serves only the batches of its optimisation profile (recorded in its sidecar
+    by `uniad-edge export`): Triton must send from 1 up to at most its maximum."""
+    if artifact.suffix.lower() not in ENGINE_SUFFIXES:
+        return
+    try:
+        data = json.loads(artifact.with_suffix(".json").read_text(encoding="utf-8"))
+        profile = data["engine"]["profile"]
+        low, high = int(profile["min_batch"]), int(profile["max_batch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # a sidecar without a build section: Triton checks the plan when it loads it
+    if low > 1 or max_batch_size > high:
+        raise UniadError(
+            f"{artifact} was built for batches {low}..{high} but Triton sends 1..{max_batch_size};"
+            f" rebuild the engine with min batch 1 or pass --max-batch {high}"
+        )
 
 
 def _swap_into_place(staging: Path, version_dir: Path) -> None:
