@@ -9,6 +9,7 @@ server alone, and a server that is down or restarts must give one line or reconn
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from triton_helpers import ServerUnavailable, TritonServer, free_port
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
+from uniad_edge.metadata import METADATA_KEY
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from uniad_edge.runtime.triton_backend import TritonBackend, parse_url
@@ -38,6 +40,10 @@ def served(tmp_path_factory):
     build_model(onnx_path, input_size=(32, 48), per_class=CLASSES)
     options = TritonOptions(backend="python", max_batch_size=8, ort_threads=1)
     export_triton(onnx_path, root / "repo", options)
+    # A second model whose config lost its metadata, as a hand-written repository would be.
+    bare = export_triton(onnx_path, root / "repo", replace(options, name="bare")).config_path
+    lines = bare.read_text().splitlines(keepends=True)
+    bare.write_text("".join(line for line in lines if f'key: "{METADATA_KEY}"' not in line))
     server = TritonServer(root / "repo", root / "server")
     try:
         server.start()
@@ -158,8 +164,14 @@ def test_no_server_is_one_clear_line(scheme) -> None:
 
 def test_unknown_model_names_the_ready_ones(served) -> None:
     server, _ = served
-    with pytest.raises(UniadError, match=r"model 'nope' is not ready .*\(ready: uniad\)"):
+    with pytest.raises(UniadError, match=r"model 'nope' is not ready .*\(ready: bare, uniad\)"):
         TritonBackend(server.url("nope"))
+
+
+def test_served_model_without_metadata_is_refused(served) -> None:
+    server, _ = served
+    with pytest.raises(UniadError, match="has no 'uniad_edge' parameter in its config; serve"):
+        TritonBackend(server.url("bare", "http"))
 
 
 @pytest.mark.parametrize(

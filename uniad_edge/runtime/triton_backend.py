@@ -109,10 +109,14 @@ class TritonBackend(Backend):
         self._lock = threading.Lock()
         self._client: Any = None
         self._connect()
-        config = self._model_config()
-        super().__init__(self._read_metadata(config))
-        self.max_batch_size = int(config.get("max_batch_size") or 0)
-        self._check_signature(config)
+        try:
+            config = self._model_config()
+            super().__init__(self._read_metadata(config))
+            self.max_batch_size = int(config.get("max_batch_size") or 0)
+            self._check_signature(config)
+        except BaseException:
+            self.close()
+            raise
         kinds = {g.get("kind", "") for g in config.get("instance_group") or []}
         self._device = "cuda" if "KIND_GPU" in kinds else "cpu"
 
