@@ -12,7 +12,6 @@ from efficientnet_pytorch import EfficientNet
 from official_reference import official_reconstruct, to_official_state
 
 from uniad_edge.errors import UniadError
-from uniad_edge.model import backbone as backbone_module
 from uniad_edge.model import build_model, load_checkpoint, save_checkpoint
 from uniad_edge.model.preprocess import Preprocess
 from uniad_edge.presets import IMAGENET_MEAN, IMAGENET_STD, PRESETS
@@ -130,7 +129,7 @@ def test_interrupted_save_leaves_nothing(small_preset, tmp_path, monkeypatch) ->
 
 def test_imagenet_weights_load_from_explicit_path(tmp_path) -> None:
     full = EfficientNet.from_name("efficientnet-b4")
-    path = tmp_path / backbone_module.WEIGHTS_FILE
+    path = tmp_path / PRESETS["mvtec-224"].backbone_spec.weights_file
     torch.save(full.state_dict(), path)
     model = build_model(PRESETS["mvtec-224"], backbone_weights=path)
     assert model.backbone.pretrained and model.backbone.weights_sha256

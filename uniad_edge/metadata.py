@@ -16,6 +16,8 @@ FORMAT_VERSION = 1
 INPUT_NAME = "image"
 OUTPUT_MAP = "anomaly_map"
 OUTPUT_SCORE = "score"
+PRECISIONS = ("fp32", "fp16")
+"""Every precision a model is exported, built or run in; backends list their subset."""
 
 
 @dataclass

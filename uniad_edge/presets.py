@@ -9,10 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-# EfficientNet-B4 (lukemelas block numbering): stage -> (last block index, channels, stride).
-STAGE_BLOCK = {1: 1, 2: 5, 3: 9, 4: 21, 5: 31}
-STAGE_CHANNELS = {1: 24, 2: 32, 3: 56, 4: 160, 5: 448}
-STAGE_STRIDE = {1: 2, 2: 4, 3: 8, 4: 16, 5: 32}
+from .backbones import DEFAULT_BACKBONE, BackboneSpec, get_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,6 +25,7 @@ class Preset:
     input_size: tuple[int, int]
     stages: tuple[int, ...]
     output_stride: int
+    backbone: str = DEFAULT_BACKBONE
     score: str = "max"
     score_pool: int = 16
     hidden_dim: int = 256
@@ -51,22 +49,33 @@ class Preset:
                 f"preset {self.name!r}: input {h}x{w} is not divisible by the output stride "
                 f"{self.output_stride}"
             )
-        bad = [s for s in self.stages if s not in STAGE_BLOCK]
+        try:
+            known = self.backbone_spec.stages
+        except ValueError as exc:
+            raise ValueError(f"preset {self.name!r}: {exc}") from None
+        bad = [s for s in self.stages if s not in known]
         if bad or not self.stages or list(self.stages) != sorted(set(self.stages)):
-            raise ValueError(f"preset {self.name!r}: stages must be increasing values of 1..5")
+            raise ValueError(
+                f"preset {self.name!r}: stages must be increasing values of "
+                f"{min(known)}..{max(known)}"
+            )
         if self.score not in SCORE_REDUCTIONS:
             raise ValueError(f"preset {self.name!r}: score must be one of {SCORE_REDUCTIONS}")
         if self.hidden_dim % self.nhead:
             raise ValueError(f"preset {self.name!r}: hidden_dim must be divisible by nhead")
 
     @property
+    def backbone_spec(self) -> BackboneSpec:
+        return get_backbone(self.backbone)
+
+    @property
     def taps(self) -> tuple[int, ...]:
-        """EfficientNet-B4 block indices whose outputs feed the neck."""
-        return tuple(STAGE_BLOCK[s] for s in self.stages)
+        """The backbone's block indices whose outputs feed the neck."""
+        return self.backbone_spec.taps(self.stages)
 
     @property
     def channels(self) -> int:
-        return sum(STAGE_CHANNELS[s] for s in self.stages)
+        return self.backbone_spec.channels(self.stages)
 
     @property
     def feature_size(self) -> tuple[int, int]:

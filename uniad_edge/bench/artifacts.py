@@ -12,9 +12,7 @@ from pathlib import Path
 from ..errors import UniadError
 from ..metadata import ModelMetadata
 from ..presets import Preset, get_preset
-
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar")
-ENGINE_SUFFIXES = (".engine", ".plan")
+from ..runtime import registry
 
 
 class Unavailable(Exception):
@@ -100,14 +98,14 @@ def resolve(model: Path | None, preset: str | Preset | None, workdir: Path) -> M
     assert model is not None
     if not model.is_file():
         raise UniadError(f"model {model} not found")
-    suffix = model.suffix.lower()
-    if suffix == ".onnx":
-        return _from_onnx(model, workdir)
-    if suffix in ENGINE_SUFFIXES:
-        return _from_engine(model, workdir)
-    if suffix in CHECKPOINT_SUFFIXES:
-        return _from_checkpoint(model, workdir)
-    raise UniadError(f"cannot benchmark {model}: use a .onnx, .engine/.plan or .pth/.pt/.tar file")
+    try:
+        artifact = registry.get_spec(registry.resolve(model)).artifact
+    except UniadError as exc:
+        raise UniadError(f"cannot benchmark {model}: {exc}") from None
+    readers = {"onnx": _from_onnx, "engine": _from_engine, "checkpoint": _from_checkpoint}
+    if artifact not in readers:
+        raise UniadError(f"cannot benchmark {model}: bench reads no {artifact} artifact")
+    return readers[artifact](model, workdir)
 
 
 def _need_torch(what: str) -> None:

@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
+from ..metadata import PRECISIONS
 from ..presets import Preset
+from ..runtime.registry import BACKENDS as REGISTRY
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")  # torch first: it is the speedup baseline
-PRECISIONS = ("fp32", "fp16")
+BASELINE = "torch"
+DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")
+
+
+def bench_backends() -> tuple[str, ...]:
+    """Every registered backend, in row order: PyTorch first, it is the speedup baseline."""
+    return (BASELINE, *(name for name in REGISTRY if name != BASELINE))
 
 
 @dataclass
@@ -23,7 +30,7 @@ class BenchConfig:
 
     model: Path | None = None
     preset: str | Preset | None = None
-    backends: tuple[str, ...] = BACKENDS
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
     precisions: tuple[str, ...] = ("fp32",)
     batches: tuple[int, ...] = (1,)
     warmup: int = 3
@@ -40,9 +47,10 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if (self.model is None) == (self.preset is None):
             raise UniadError("give exactly one of --model ARTIFACT or --preset NAME")
-        unknown = [b for b in self.backends if b not in BACKENDS]
+        known = bench_backends()
+        unknown = [b for b in self.backends if b not in known]
         if unknown or not self.backends:
-            raise UniadError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+            raise UniadError(f"unknown backend(s) {unknown}; choose from {', '.join(known)}")
         bad = [p for p in self.precisions if p not in PRECISIONS]
         if bad or not self.precisions:
             raise UniadError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")

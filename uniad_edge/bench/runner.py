@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
+from ..runtime.registry import get_spec
 from .artifacts import ModelSource, Unavailable, resolve, torch_missing
-from .config import BACKENDS, BenchConfig
+from .config import BenchConfig, bench_backends
 from .machine import describe_machine, load_average
 from .report import BenchReport, BenchRow
 from .roofline import peak_for
@@ -47,7 +48,7 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRep
         gflops = source.gflops
         plan = [
             BenchRow(backend, precision, batch)
-            for backend in BACKENDS
+            for backend in bench_backends()
             if backend in config.backends
             for precision in config.precisions
             for batch in config.batches
@@ -116,7 +117,10 @@ def _job(row: BenchRow, source: ModelSource, config: BenchConfig, workdir: Path)
 def _artifact(
     row: BenchRow, source: ModelSource, config: BenchConfig, workdir: Path
 ) -> tuple[str | None, dict[str, Any] | None]:
-    if row.backend == "torch":
+    spec = get_spec(row.backend)
+    if row.precision not in spec.precisions:
+        raise Unavailable(f"{row.backend} does not run {row.precision}")
+    if spec.artifact == "checkpoint":
         missing = torch_missing()
         if missing:
             raise Unavailable(missing)
@@ -125,7 +129,7 @@ def _artifact(
             row.notes.append("random weights with the artifact's architecture (same shapes)")
         assert source.preset is not None
         return (None if checkpoint is None else str(checkpoint)), source.preset.to_dict()
-    if row.backend == "tensorrt":
+    if spec.artifact == "engine":
         from ..trt import detect
 
         status = detect()
@@ -133,7 +137,9 @@ def _artifact(
             raise Unavailable(status.reason)
         out = config.engine_dir or workdir / "engines"
         return str(source.engine_for(row.precision, max(config.batches), out)), None
-    return str(source.onnx_for(row.precision)), None
+    if spec.artifact == "onnx":
+        return str(source.onnx_for(row.precision)), None
+    raise Unavailable(f"bench cannot prepare a {spec.artifact} artifact for {row.backend}")
 
 
 def run_worker(

@@ -22,7 +22,9 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..errors import UniadError
+from ..presets import Preset
 from ..runtime.backend import Backend
+from ..runtime.registry import construct
 from .stats import summarize
 
 PREFIX = "@@uniad-bench "
@@ -108,28 +110,19 @@ def time_calls(
 
 
 def open_backend(job: dict[str, Any]) -> tuple[Backend, str]:
-    """The row's backend and the device it runs on ("cpu" or "cuda")."""
-    kind = job["backend"]
-    if kind == "onnxruntime":
-        from ..runtime.onnxruntime_backend import OnnxRuntimeBackend
+    """The row's backend (from the registry) and the device it runs on ("cpu" or "cuda").
 
-        ort = OnnxRuntimeBackend(
-            job["artifact"], providers=job.get("providers"), threads=job["threads"]
-        )
-        device = "cpu" if ort.providers[0] == "CPUExecutionProvider" else "cuda"
-        return ort, device
-    if kind == "tensorrt":
-        from ..runtime.tensorrt_backend import TensorRTBackend
-
-        return TensorRTBackend(job["artifact"]), "cuda"
-    if kind == "torch":
-        from ..model.torch_backend import TorchBackend
-        from ..presets import Preset
-
-        source = job.get("artifact") or Preset.from_dict(job["preset"])
-        model = TorchBackend(source, job["precision"], job["threads"])
-        return model, model.device.type
-    raise UniadError(f"unknown backend {kind!r}")
+    A job without an artifact carries a preset: random weights of that architecture (torch).
+    """
+    source = job.get("artifact") or Preset.from_dict(job["preset"])
+    backend = construct(
+        job["backend"],
+        source,
+        providers=job.get("providers"),
+        threads=job["threads"],
+        precision=job["precision"],
+    )
+    return backend, backend.device_type
 
 
 def measure_row(job: dict[str, Any], report: Report) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..bench import BenchConfig, rich_table, run_bench
-from ..bench.config import parse_batches, parse_frame, split_list
+from ..bench.config import bench_backends, parse_batches, parse_frame, split_list
 from ..presets import PRESETS
 from .app import app
 
@@ -25,7 +25,7 @@ def bench(
         typer.Option(help=f"Random-weight model of a preset ({', '.join(PRESETS)}): speed only."),
     ] = None,
     backends: Annotated[
-        str, typer.Option(help="Comma-separated: onnxruntime,tensorrt,torch.")
+        str, typer.Option(help=f"Comma-separated, of: {','.join(bench_backends())}.")
     ] = "onnxruntime,tensorrt,torch",
     precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16.")] = "fp32",
     batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",

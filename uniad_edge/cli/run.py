@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ..errors import UniadError
+from ..runtime import registry
 from ..runtime.model_choice import default_model
 from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station_file import load_station_file
@@ -91,6 +92,10 @@ def run(
     class_name: Annotated[
         str | None, typer.Option(help="use this class's threshold from the model")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help=f"one of {', '.join(registry.names())}; default: from the suffix"),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")
     ] = None,
@@ -149,6 +154,7 @@ def run(
         "max_frames": max_frames,
         "reconnect_max_wait": reconnect_max_wait,
         "model": model,
+        "backend": backend,
     }
     if tries != "default":
         options["reconnect_tries"] = tries

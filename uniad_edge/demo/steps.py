@@ -19,13 +19,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ..backbones import BackboneSpec
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic, write_json_atomic
-from ..presets import Preset
+from ..presets import Preset, get_preset
 from .report import Image, Section, fmt, write_report
 from .report import Table as ReportTable
-
-WEIGHTS_HINT = "pass --backbone-weights efficientnet-b4-6ed6700e.pth for ImageNet features"
 
 
 @dataclass
@@ -69,15 +68,19 @@ class DemoResult:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_backbone(weights: Path | None) -> Path | None:
+def weights_hint(spec: BackboneSpec) -> str:
+    return f"pass --backbone-weights {spec.weights_file} for ImageNet features"
+
+
+def resolve_backbone(weights: Path | None, spec: BackboneSpec) -> Path | None:
     """ImageNet weights if given or already in the torch hub cache; never a download."""
     from ..model.backbone import hub_weights_path
 
     if weights is not None:
         if not weights.is_file():
-            raise UniadError(f"{weights}: no such file; {WEIGHTS_HINT}")
+            raise UniadError(f"{weights}: no such file; {weights_hint(spec)}")
         return weights
-    cached = hub_weights_path()
+    cached = hub_weights_path(spec)
     return cached if cached.is_file() else None
 
 
@@ -102,12 +105,14 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
     console = console or Console()
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    weights = resolve_backbone(config.backbone_weights)
+    preset = get_preset(config.preset) if isinstance(config.preset, str) else config.preset
+    weights = resolve_backbone(config.backbone_weights, preset.backbone_spec)
     warnings = []
     if weights is None:
         warnings.append(
-            "the EfficientNet-B4 backbone is random-init (no ImageNet weights available "
-            f"offline): numbers show the pipeline works, not real accuracy; {WEIGHTS_HINT}"
+            f"the {preset.backbone} backbone is random-init (no ImageNet weights available "
+            "offline): numbers show the pipeline works, not real accuracy; "
+            + weights_hint(preset.backbone_spec)
         )
         console.print(f"[bold yellow]WARNING:[/] {warnings[0]}")
     steps = _Steps(console, 8)

@@ -1,47 +1,46 @@
-"""Frozen EfficientNet-B4 trimmed after the last tap, and the neck that resizes and concatenates.
+"""The frozen backbone seam: `build_backbone(preset)` builds the network the preset's backbone
+names in `uniad_edge.backbones`, and loads its ImageNet weights or initialises it at random.
 
-The stem and blocks keep lukemelas' module names (`_conv_stem`, `_bn0`, `_blocks.N`) so official
-UniAD checkpoints and the ImageNet file load by key. Padding is the package's static "same"
-padding computed for B4's native 380 px, exactly as the official code builds it.
+`Backbone` holds what every backbone shares (frozen, eval-only, weights provenance, loading an
+ImageNet state dict by key); a subclass adds its layers and `forward` (see `efficientnet.py`).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from efficientnet_pytorch import EfficientNet
 from torch import Tensor, nn
 
+from ..backbones import BackboneSpec
 from ..errors import UniadError
 from ..fileio import sha256_file
+from ..presets import Preset
 
-WEIGHTS_FILE = "efficientnet-b4-6ed6700e.pth"
-WEIGHTS_URL = (
-    "https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/" + WEIGHTS_FILE
-)
 WEIGHTS_FLAG = "--backbone-weights"
+INITS = ("none", "random", "imagenet")
 
 
 class Backbone(nn.Module):
-    """EfficientNet-B4 stem + blocks 0..max(taps); always in eval mode, never trained."""
+    """A frozen feature extractor stopped after its last tap; never trained, always in eval.
 
-    def __init__(self, taps: tuple[int, ...]) -> None:
+    Subclasses build their layers in `__init__(spec, taps)` (then call `freeze`) and return the
+    tapped outputs from `forward`, shallowest first.
+    """
+
+    def __init__(self, spec: BackboneSpec, taps: tuple[int, ...]) -> None:
         super().__init__()
-        full = EfficientNet.from_name("efficientnet-b4")
-        # Plain x*sigmoid(x): traceable, unlike the memory-efficient autograd.Function.
-        full.set_swish(memory_efficient=False)
+        self.spec = spec
         self.taps = tuple(taps)
-        self._conv_stem = full._conv_stem
-        self._bn0 = full._bn0
-        self._swish = full._swish
-        self._blocks = nn.ModuleList(full._blocks[: max(self.taps) + 1])
-        self.requires_grad_(False)
-        self.eval()
         self.pretrained = False
         self.weights_sha256: str | None = None
+
+    def freeze(self) -> None:
+        self.requires_grad_(False)
+        self.eval()
 
     def init_random(self) -> None:
         """Kaiming-normal (fan-in, ReLU gain) convolutions for an explicit random-init backbone.
@@ -60,75 +59,78 @@ class Backbone(nn.Module):
         """Frozen: BatchNorm statistics and drop-connect stay in inference mode."""
         return super().train(False)
 
-    def forward(self, x: Tensor) -> list[Tensor]:
-        x = self._swish(self._bn0(self._conv_stem(x)))
-        features = []
-        for idx, block in enumerate(self._blocks):
-            x = block(x)
-            if idx in self.taps:
-                features.append(x)
-        return features
-
     def load_imagenet(self, path: Path) -> None:
-        """Load the lukemelas ImageNet file; keys past the last tap (head, fc) are ignored."""
+        """Load the ImageNet file by key; keys past the last tap (head, fc) are ignored."""
+        label = self.spec.name
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001  (any failure means an unusable weights file)
             raise UniadError(
-                f"{path}: cannot read EfficientNet-B4 weights ({type(exc).__name__}); "
-                f"pass a valid {WEIGHTS_FILE} with {WEIGHTS_FLAG}"
+                f"{path}: cannot read {label} weights ({type(exc).__name__}); "
+                f"pass a valid {self.spec.weights_file} with {WEIGHTS_FLAG}"
             ) from None
         own = self.state_dict()
         missing = [k for k in own if k not in state]
         if missing:
             raise UniadError(
-                f"{path}: not EfficientNet-B4 weights (missing {missing[0]}); "
-                f"pass {WEIGHTS_FILE} with {WEIGHTS_FLAG}"
+                f"{path}: not {label} weights (missing {missing[0]}); "
+                f"pass {self.spec.weights_file} with {WEIGHTS_FLAG}"
             )
         for key, value in own.items():
             if state[key].shape != value.shape:
                 raise UniadError(
                     f"{path}: {key} has shape {tuple(state[key].shape)}, expected "
-                    f"{tuple(value.shape)}; pass EfficientNet-B4 weights with {WEIGHTS_FLAG}"
+                    f"{tuple(value.shape)}; pass {label} weights with {WEIGHTS_FLAG}"
                 )
         self.load_state_dict({k: state[k] for k in own})
         self.pretrained = True
         self.weights_sha256 = sha256_file(path)
 
 
-def hub_weights_path() -> Path:
+def hub_weights_path(spec: BackboneSpec) -> Path:
     """Where torch hub (and efficientnet-pytorch's downloader) caches the ImageNet file."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+    return Path(torch.hub.get_dir()) / "checkpoints" / spec.weights_file
 
 
-def resolve_imagenet_weights(path: str | os.PathLike[str] | None) -> Path:
+def resolve_imagenet_weights(spec: BackboneSpec, path: str | os.PathLike[str] | None) -> Path:
     """Explicit path, else the torch hub cache, else download into it (one-line error offline)."""
     if path is not None:
         explicit = Path(path)
         if not explicit.is_file():
-            raise UniadError(f"{explicit}: no such file; pass {WEIGHTS_FILE} with {WEIGHTS_FLAG}")
+            raise UniadError(
+                f"{explicit}: no such file; pass {spec.weights_file} with {WEIGHTS_FLAG}"
+            )
         return explicit
-    cached = hub_weights_path()
+    cached = hub_weights_path(spec)
     if cached.is_file():
         return cached
     try:
-        torch.hub.download_url_to_file(WEIGHTS_URL, str(cached), progress=True)
+        torch.hub.download_url_to_file(spec.weights_url, str(cached), progress=True)
     except Exception as exc:  # noqa: BLE001  (offline, proxy, DNS: all mean the same to the user)
         raise UniadError(
-            f"cannot download EfficientNet-B4 ImageNet weights ({type(exc).__name__}: offline?); "
-            f"download {WEIGHTS_URL} and pass it with {WEIGHTS_FLAG}, or use --random-backbone"
+            f"cannot download {spec.name} ImageNet weights ({type(exc).__name__}: offline?); "
+            f"download {spec.weights_url} and pass it with {WEIGHTS_FLAG}, or use --random-backbone"
         ) from None
     return cached
 
 
 def build_backbone(
-    taps: tuple[int, ...], weights: str | os.PathLike[str] | None = None, pretrained: bool = True
+    preset: Preset, init: str = "none", weights: str | os.PathLike[str] | None = None
 ) -> Backbone:
-    """`pretrained=False` is the explicit random-init choice (tests, benchmarks, offline demo)."""
-    backbone = Backbone(taps)
-    if pretrained:
-        backbone.load_imagenet(resolve_imagenet_weights(weights))
-    else:
+    """The preset's backbone, trimmed after its last tap and frozen.
+
+    `init`: "none" leaves the constructor's weights (a checkpoint or the meta device fills them),
+    "random" is the explicit random-init choice (tests, benchmarks, offline demo), "imagenet"
+    loads `weights`, else the hub cache, else a download.
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, not {init!r}")
+    spec = preset.backbone_spec
+    module, _, attr = spec.constructor.partition(":")
+    backbone: Backbone = getattr(importlib.import_module(module), attr)(spec, preset.taps)
+    if init == "imagenet":
+        backbone.load_imagenet(resolve_imagenet_weights(spec, weights))
+    elif init == "random":
         backbone.init_random()
     return backbone
 

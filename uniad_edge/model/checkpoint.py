@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 
+from ..backbones import DEFAULT_BACKBONE, get_backbone
 from ..errors import UniadError
 from ..fileio import atomic_path, sha256_file
-from ..presets import PRESETS, STAGE_CHANNELS, Preset
-from .backbone import Backbone
+from ..presets import PRESETS, Preset
+from .backbone import build_backbone
 from .uniad import UniAD
 
 CHECKPOINT_FORMAT = "uniad-edge"
@@ -114,7 +115,7 @@ def load_checkpoint(path: str | os.PathLike[str], preset: Preset | None = None) 
         )
     state = {k.removeprefix("module."): v for k, v in state.items()}
     chosen = preset or infer_official_preset(state, file)
-    model = UniAD(chosen, Backbone(chosen.taps))
+    model = UniAD(chosen, build_backbone(chosen))
     _load_state(model, convert_official_state(state, model), file)
     model.backbone.pretrained = True  # official checkpoints are trained on the ImageNet backbone
     meta = {"source": "official UniAD checkpoint", "epoch": payload.get("epoch")}
@@ -132,7 +133,7 @@ def _load_own(file: Path, digest: str, payload: dict[str, Any]) -> Checkpoint:
         preset = Preset.from_dict(payload["preset"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UniadError(f"{file}: invalid preset in checkpoint ({exc})") from None
-    model = UniAD(preset, Backbone(preset.taps))
+    model = UniAD(preset, build_backbone(preset))
     _load_state(model, payload.get("state_dict") or {}, file)
     backbone = payload.get("backbone") or {}
     model.backbone.pretrained = bool(backbone.get("pretrained", False))
@@ -211,11 +212,12 @@ def infer_official_preset(state: dict[str, Any], file: Path) -> Preset:
 
 def _stages_for(channels: int, file: Path) -> tuple[int, ...]:
     """Stages whose channels add up; the deepest such set wins (the official guidance)."""
-    stages = sorted(STAGE_CHANNELS)
+    spec = get_backbone(DEFAULT_BACKBONE)  # the official code's backbone
+    stages = sorted(spec.stages)
     for count in range(len(stages), 0, -1):
         for subset in sorted(combinations(stages, count), key=lambda s: s[::-1], reverse=True):
-            if sum(STAGE_CHANNELS[s] for s in subset) == channels:
+            if spec.channels(subset) == channels:
                 return subset
     raise UniadError(
-        f"{file}: {channels} input channels match no set of EfficientNet-B4 stages; pass --preset"
+        f"{file}: {channels} input channels match no set of {spec.name} stages; pass --preset"
     )

@@ -8,7 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..presets import Preset
-from .backbone import Backbone
+from .backbone import build_backbone
 from .uniad import UniAD
 
 
@@ -19,7 +19,7 @@ def count_params(module: torch.nn.Module) -> int:
 def gflops(preset: Preset) -> float:
     """GFLOPs (2 per multiply-add) of one image, counted on the meta device: no real compute."""
     with torch.device("meta"):
-        model = UniAD(preset, Backbone(preset.taps)).eval()
+        model = UniAD(preset, build_backbone(preset)).eval()
         images = torch.empty(1, 3, *preset.input_size)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(images)
@@ -34,6 +34,7 @@ def describe(model: UniAD) -> dict[str, Any]:
     return {
         "preset": preset.name,
         "input_size": list(preset.input_size),
+        "backbone": preset.backbone,
         "stages": list(preset.stages),
         "taps": list(preset.taps),
         "output_stride": preset.output_stride,

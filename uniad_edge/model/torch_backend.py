@@ -2,7 +2,8 @@
 reference that `bench` measures every speedup against, through the same `Detector` code.
 
 It lives with the model, not in `uniad_edge.runtime`, so the lean runtime never imports torch;
-the runtime's loader imports it only when given a checkpoint.
+the runtime's backend registry names it by an import string and imports it only when given a
+checkpoint. Imports go one way: this module uses the runtime's `Backend`, never the reverse.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..metadata import PRECISIONS
 from ..presets import Preset
 from ..runtime.backend import Backend
 from .checkpoint import Checkpoint, load_checkpoint
 from .deployment import build_metadata
 from .uniad import FusedUniAD, build_model
-
-PRECISIONS = ("fp32", "fp16")
 
 
 def torch_device() -> torch.device:
@@ -63,6 +63,10 @@ class TorchBackend(Backend):
         )
         name = ckpt.path.stem if ckpt.sha256 else ckpt.preset.name
         super().__init__(build_metadata(ckpt, name, batch=None, opset=0, precision=precision))
+
+    @property
+    def device_type(self) -> str:
+        return self.device.type
 
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host uint8 in, host float32 out: copies to and from the GPU are part of the call."""

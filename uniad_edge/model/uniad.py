@@ -72,4 +72,5 @@ def build_model(
     pretrained: bool = True,
 ) -> UniAD:
     """A fresh model; `pretrained=False` builds a random-init backbone (say so in every report)."""
-    return UniAD(preset, build_backbone(preset.taps, backbone_weights, pretrained))
+    init = "imagenet" if pretrained else "random"
+    return UniAD(preset, build_backbone(preset, init, backbone_weights))

@@ -41,6 +41,11 @@ class Backend(Closeable, ABC):
         h, w = self.metadata.input_size
         return (self.metadata.batch, h, w, 3)
 
+    @property
+    def device_type(self) -> str:
+        """Where `infer` computes: "cpu" or "cuda" (bench reports it per row)."""
+        return "cpu"
+
     @abstractmethod
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [B, H, W, 3] BGR -> (anomaly maps float32 [B, H, W], scores float32 [B]).

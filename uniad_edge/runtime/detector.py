@@ -21,7 +21,7 @@ from ..errors import UniadError
 from ..metadata import ModelMetadata
 from .backend import Backend, Closeable
 from .frames import to_bgr8
-from .loader import load_backend
+from .registry import load_backend
 
 OK_COLOUR = (60, 200, 60)
 NG_COLOUR = (40, 40, 230)
@@ -102,7 +102,7 @@ class Detector(Closeable):
         self,
         model: str | Path | Backend,
         *,
-        backend: str = "auto",
+        backend: str | None = "auto",
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         class_name: str | None = None,

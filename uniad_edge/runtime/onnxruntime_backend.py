@@ -117,6 +117,10 @@ class OnnxRuntimeBackend(Backend):
                 f"size {h}x{w}; the sidecar belongs to another model"
             )
 
+    @property
+    def device_type(self) -> str:
+        return "cpu" if self.providers[0] == "CPUExecutionProvider" else "cuda"
+
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         maps, scores = self.session.run([OUTPUT_MAP, OUTPUT_SCORE], {INPUT_NAME: images})
         return maps, scores

@@ -163,6 +163,10 @@ class TensorRTBackend(Backend):
         self._local.state = state
         return state
 
+    @property
+    def device_type(self) -> str:
+        return "cuda"
+
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Any batch size: run in chunks of the engine's max batch (static engines are padded)."""
         h, w = self.metadata.input_size

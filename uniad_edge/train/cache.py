@@ -28,7 +28,7 @@ from .images import iterate_images
 
 CACHE_VERSION = 1
 MEMORY_LIMIT_BYTES = 2 << 30  # `auto` keeps float32 features in memory up to 2 GiB
-FEATURE_FIELDS = ("input_size", "stages", "output_stride", "mean", "std")
+FEATURE_FIELDS = ("backbone", "input_size", "stages", "output_stride", "mean", "std")
 PREFIX = "features-"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import UniadError
 from ..fileio import sha256_file, write_bytes_atomic
+from ..metadata import PRECISIONS
 from . import features
 from .environment import (
     TensorRTUnavailableError,
@@ -27,7 +28,6 @@ from .environment import (
 )
 from .onnx_info import OnnxInfo, read_onnx_info
 from .sidecar import (
-    PRECISIONS,
     EngineSidecar,
     GpuInfo,
     Profile,

@@ -21,9 +21,9 @@ from typing import Any
 
 from ..errors import UniadError
 from ..fileio import write_json_atomic
+from ..metadata import PRECISIONS
 
 SIDECAR_VERSION = 1
-PRECISIONS = ("fp16", "fp32")
 ENGINE_SUFFIX = ".engine"
 SIDECAR_SUFFIX = ".json"
 ENGINE_KEY = "engine"

@@ -1,0 +1,150 @@
+"""The backend registry: one table decides which backend opens which artifact, and a new backend
+is one table entry plus its own module (proved with a backend defined here)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from onnx_fixtures import build_model, fixture_metadata
+
+from uniad_edge.bench.config import BenchConfig, bench_backends
+from uniad_edge.bench.worker import open_backend
+from uniad_edge.errors import UniadError
+from uniad_edge.metadata import PRECISIONS
+from uniad_edge.runtime import registry
+from uniad_edge.runtime.backend import Backend
+from uniad_edge.runtime.detector import Detector
+from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from uniad_edge.runtime.registry import BackendSpec
+
+
+class EchoBackend(Backend):
+    """Scores every image 1000 + its mean pixel: unmistakable, and frames flow through it."""
+
+    name = "echo"
+
+    def __init__(self, source, threads=None) -> None:
+        super().__init__(fixture_metadata(input_size=(8, 8), threshold=100.0))
+        self.source, self.threads = source, threads
+
+    def infer(self, images):
+        means = 1000 + images.reshape(len(images), -1).mean(axis=1).astype(np.float32)
+        return np.repeat(means[:, None, None], 64, axis=1).reshape(-1, 8, 8), means
+
+
+ECHO = BackendSpec(
+    "echo",
+    f"{__name__}:EchoBackend",
+    "url",
+    "test backend",
+    suffixes=(".echo",),
+    schemes=("echo",),
+    explicit_suffixes=(".onnx",),
+    precisions=("fp32",),
+    options=("threads",),
+)
+
+
+@pytest.fixture
+def echo(monkeypatch):
+    monkeypatch.setitem(registry.BACKENDS, "echo", ECHO)
+
+
+def test_every_suffix_in_the_table_resolves_to_its_backend():
+    for spec in registry.BACKENDS.values():
+        for suffix in spec.suffixes:
+            assert registry.resolve(f"dir/model{suffix.upper()}") == spec.name
+    assert registry.resolve("m.onnx") == "onnxruntime"
+    assert registry.resolve("m.plan") == "tensorrt"
+    assert registry.resolve("ckpt.pth.tar") == "torch"
+    assert registry.names()[0] == "auto" and set(registry.names()[1:]) == set(registry.BACKENDS)
+
+
+def test_unknown_or_mismatched_artifacts_are_one_line_errors(tmp_path):
+    with pytest.raises(UniadError, match="from its suffix; use a .onnx, .engine/.plan or"):
+        registry.resolve("m.bin")
+    with pytest.raises(UniadError, match="from its URL scheme"):
+        registry.resolve("grpc://localhost:8001/model")
+    with pytest.raises(UniadError, match=r"backend 'tensorrt' takes \.engine/\.plan, not m\.onnx"):
+        registry.resolve("m.onnx", "tensorrt")
+    with pytest.raises(UniadError, match="unknown backend 'openvino'; choose one of: auto, onnx"):
+        registry.load_backend(tmp_path / "m.onnx", backend="openvino")
+
+
+def test_precisions_are_defined_once():
+    from uniad_edge.bench import config
+    from uniad_edge.model import torch_backend
+    from uniad_edge.trt import builder, sidecar
+
+    for module in (config, torch_backend, builder, sidecar):
+        assert module.PRECISIONS is PRECISIONS
+    assert all(set(s.precisions) <= set(PRECISIONS) for s in registry.BACKENDS.values())
+
+
+def test_a_new_backend_is_one_table_entry(echo, tmp_path):
+    model = tmp_path / "m.echo"
+    model.write_bytes(b"")
+    backend = registry.load_backend(model, threads=2, providers=["cpu"])
+    assert isinstance(backend, EchoBackend) and backend.threads == 2  # providers: not its option
+    url = registry.load_backend("echo://127.0.0.1:9/m")  # a URL is not checked as a file
+    assert backend.name == "echo" and url.source == "echo://127.0.0.1:9/m"
+    with Detector(model, threads=1) as detector:
+        frame = np.full((20, 30, 3), 200, np.uint8)
+        result = detector(frame)
+    assert result.score == pytest.approx(1200.0) and result.verdict == "NG"
+    assert bench_backends()[0] == "torch" and "echo" in bench_backends()
+    assert BenchConfig(model=model, backends=("echo",)).backends == ("echo",)
+
+
+def test_explicit_suffixes_only_when_the_backend_is_named(echo, tmp_path):
+    onnx = tmp_path / "m.onnx"
+    build_model(onnx)
+    assert isinstance(registry.load_backend(onnx), OnnxRuntimeBackend)
+    assert isinstance(registry.load_backend(onnx, backend="echo"), EchoBackend)
+    with pytest.raises(UniadError, match="backend 'echo' runs fp32, not precision 'fp16'"):
+        registry.load_backend(onnx, backend="echo", precision="fp16")
+
+
+def test_a_backend_that_cannot_import_says_what_to_install(monkeypatch, tmp_path):
+    broken = BackendSpec(
+        "broken",
+        "uniad_edge_no_such_module:Nope",
+        "onnx",
+        "missing",
+        suffixes=(".broken",),
+        unavailable="cannot run {path}: install the broken extra ({exc})",
+    )
+    monkeypatch.setitem(registry.BACKENDS, "broken", broken)
+    model = tmp_path / "m.broken"
+    model.write_bytes(b"")
+    with pytest.raises(UniadError, match=r"cannot run .*m\.broken: install the broken extra"):
+        registry.load_backend(model)
+
+
+def test_bench_worker_opens_rows_through_the_registry(tmp_path):
+    onnx = tmp_path / "m.onnx"
+    build_model(onnx)
+    job = {"backend": "onnxruntime", "artifact": str(onnx), "threads": 1, "precision": "fp32"}
+    backend, device = open_backend(job)
+    assert isinstance(backend, OnnxRuntimeBackend) and device == "cpu"
+    with pytest.raises(UniadError, match="unknown backend 'openvino'"):
+        open_backend({**job, "backend": "openvino"})
+
+
+def test_run_backend_option_goes_through_the_registry(echo, tmp_path, capsys):
+    from cli_helpers import run_main
+    from runtime_helpers import write_video
+
+    onnx = tmp_path / "m.onnx"
+    build_model(onnx)
+    video = write_video(tmp_path / "v.mp4", good=2, bad=1)
+    code = run_main("run", "--model", onnx, "--source", video, "--backend", "tensorrt")
+    err = capsys.readouterr().err
+    assert code == 2 and "backend 'tensorrt' takes .engine/.plan" in err
+    log = tmp_path / "echo.jsonl"
+    args = ("run", "--model", onnx, "--source", video, "--log", log)
+    assert run_main(*args, "--backend", "echo") == 0
+    scores = [json.loads(line)["score"] for line in log.read_text().splitlines()]
+    assert len(scores) == 3 and all(1000 < s < 1256 for s in scores)  # echo's, not ORT's

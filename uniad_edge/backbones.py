@@ -1,0 +1,79 @@
+"""Every feature extractor a preset can name, in one table: its stages (last block, channels,
+stride), ImageNet weights file and constructor.
+
+Pure data (no torch), like the presets, so a preset validates and describes its feature map
+without the training stack. Adding a backbone (a smaller EfficientNet for Orin Nano, a
+WideResNet) is one `BackboneSpec` entry in `BACKBONES` plus its module under `uniad_edge.model`:
+a `uniad_edge.model.backbone.Backbone` subclass constructed as `Class(spec, taps)` whose forward
+returns the tapped blocks' outputs, shallowest first. `build_backbone(preset)` in that package
+does the rest (ImageNet weights, random init, freezing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage's last block (its output is the tap), channels and stride from the input."""
+
+    block: int
+    channels: int
+    stride: int
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One backbone. `constructor` is "module:Class" (imported only when a model is built);
+    `arch` is the name its own library knows it by; `stages` maps stage number -> `Stage`."""
+
+    name: str
+    arch: str
+    constructor: str
+    stages: dict[int, Stage]
+    weights_file: str
+    weights_url: str
+
+    def taps(self, stages: tuple[int, ...]) -> tuple[int, ...]:
+        """Block indices whose outputs feed the neck."""
+        return tuple(self.stages[s].block for s in stages)
+
+    def channels(self, stages: tuple[int, ...]) -> int:
+        """Channels of the concatenated feature map."""
+        return sum(self.stages[s].channels for s in stages)
+
+
+_LUKEMELAS = "https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/"
+
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in (
+        # lukemelas block numbering, as the official UniAD code taps it.
+        BackboneSpec(
+            name="efficientnet-b4",
+            arch="efficientnet-b4",
+            constructor="uniad_edge.model.efficientnet:EfficientNetBackbone",
+            stages={
+                1: Stage(1, 24, 2),
+                2: Stage(5, 32, 4),
+                3: Stage(9, 56, 8),
+                4: Stage(21, 160, 16),
+                5: Stage(31, 448, 32),
+            },
+            weights_file="efficientnet-b4-6ed6700e.pth",
+            weights_url=_LUKEMELAS + "efficientnet-b4-6ed6700e.pth",
+        ),
+    )
+}
+DEFAULT_BACKBONE = "efficientnet-b4"
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    """Look a backbone up by name, with a one-line error listing the valid names."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}"
+        ) from None

@@ -1,0 +1,173 @@
+"""Every inference backend in one table: which artifacts it takes, how to construct it, and the
+precisions it runs. `load_backend`, `Detector`, `uniad-edge run` and `bench` all read it.
+
+Torch-free: a backend's module is named by an import string ("package.module:Class") and imported
+only when that backend is asked for, so the lean runtime never imports torch, TensorRT or the
+model package (PyTorch eager lives with the model, in `uniad_edge.model.torch_backend`).
+
+Adding a backend is one `BackendSpec` entry in `BACKENDS` plus its own module holding a
+`Backend` subclass whose constructor takes the artifact first and the keyword options listed in
+`options` (a subset of `OPTIONS`). Its `suffixes` and `schemes` are matched by
+`backend="auto"`; `explicit_suffixes` are accepted only when the backend is named, e.g. an
+ONNX Runtime TensorRT-EP backend that takes `.onnx` only as `backend="ort-tensorrt"`, or a
+Triton client taking `grpc://` and `http://` URLs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UniadError
+from ..metadata import PRECISIONS
+from .backend import Backend
+
+AUTO = "auto"
+OPTIONS = ("providers", "threads", "precision")
+"""Keyword options `load_backend` forwards to a constructor that lists them in `options`."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One row of the table. `target` is "module:Class"; `artifact` names what it loads
+    ("onnx", "engine", "checkpoint" or "url"), so `bench` knows what to prepare for it;
+    `unavailable` is the one-line error when its module fails to import ({path}, {exc})."""
+
+    name: str
+    target: str
+    artifact: str
+    description: str
+    suffixes: tuple[str, ...] = ()
+    schemes: tuple[str, ...] = ()
+    explicit_suffixes: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = PRECISIONS
+    options: tuple[str, ...] = ()
+    unavailable: str = "cannot open {path}: backend unavailable ({exc})"
+
+    def accepts(self, model: str | Path, explicit: bool) -> bool:
+        """Whether this backend takes `model` by its URL scheme or file suffix."""
+        scheme = url_scheme(model)
+        if scheme is not None:
+            return scheme in self.schemes
+        suffix = Path(model).suffix.lower()
+        return suffix in self.suffixes or (explicit and suffix in self.explicit_suffixes)
+
+    def load_class(self, path: str | Path) -> type[Backend]:
+        """Import the backend's class now, or a one-line error saying what to install."""
+        module, _, attr = self.target.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            raise UniadError(self.unavailable.format(path=path, exc=exc)) from None
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec(
+            "onnxruntime",
+            "uniad_edge.runtime.onnxruntime_backend:OnnxRuntimeBackend",
+            "onnx",
+            "ONNX Runtime (CPU by default; CUDA/TensorRT EPs with --providers)",
+            suffixes=(".onnx",),
+            options=("providers", "threads"),
+        ),
+        BackendSpec(
+            "tensorrt",
+            "uniad_edge.runtime.tensorrt_backend:TensorRTBackend",
+            "engine",
+            "native TensorRT engine (NVIDIA GPU, Jetson)",
+            suffixes=(".engine", ".plan"),
+            unavailable=(
+                "cannot run engine {path}: the TensorRT backend failed to import ({exc}); install "
+                "`uniad-edge[tensorrt]` or run the ONNX model instead (--model export/model.onnx)"
+            ),
+        ),
+        BackendSpec(
+            "torch",
+            "uniad_edge.model.torch_backend:TorchBackend",
+            "checkpoint",
+            "PyTorch eager on a checkpoint (the reference bench measures against)",
+            suffixes=(".pth", ".pt", ".tar"),
+            options=("threads", "precision"),
+            unavailable=(
+                "cannot run checkpoint {path}: PyTorch backend unavailable ({exc}); install "
+                "`uniad-edge[train]`, or export the checkpoint with `uniad-edge export` and run "
+                "the .onnx"
+            ),
+        ),
+    )
+}
+
+
+def url_scheme(model: str | Path) -> str | None:
+    """ "grpc://host:8001/m" -> "grpc"; None for a file path (Path() would mangle a URL)."""
+    if isinstance(model, Path) or "://" not in model:
+        return None
+    return model.split("://", 1)[0].lower()
+
+
+def names() -> tuple[str, ...]:
+    """Every value `backend=` accepts, "auto" first."""
+    return (AUTO, *BACKENDS)
+
+
+def get_spec(name: str) -> BackendSpec:
+    if name not in BACKENDS:
+        raise UniadError(f"unknown backend {name!r}; choose one of: {', '.join(names())}")
+    return BACKENDS[name]
+
+
+def _accepted(spec: BackendSpec) -> str:
+    kinds = [*spec.suffixes, *spec.explicit_suffixes, *(f"{s}://" for s in spec.schemes)]
+    return "/".join(kinds)
+
+
+def resolve(model: str | Path, backend: str | None = AUTO) -> str:
+    """The backend name that `load_backend` would use for `model` (a file or a URL); None is
+    "auto", so a CLI option left unset passes straight through."""
+    if backend not in (None, AUTO):
+        spec = get_spec(backend)
+        if not spec.accepts(model, explicit=True):
+            raise UniadError(f"backend {backend!r} takes {_accepted(spec)}, not {model}")
+        return backend
+    for spec in BACKENDS.values():
+        if spec.accepts(model, explicit=False):
+            return spec.name
+    kinds = [_accepted(s) for s in BACKENDS.values() if s.suffixes or s.schemes]
+    auto = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+    what = "URL scheme" if url_scheme(model) else "suffix"
+    raise UniadError(f"cannot tell the backend of {model} from its {what}; use a {auto} file")
+
+
+def construct(name: str, source: Any, **options: Any) -> Backend:
+    """Build backend `name` on `source` (a path, URL, or what its constructor takes, such as a
+    Preset for torch), passing only the options it declares and that are not None."""
+    spec = get_spec(name)
+    precision = options.get("precision")
+    if precision is not None and precision not in spec.precisions:
+        raise UniadError(
+            f"backend {name!r} runs {', '.join(spec.precisions)}, not precision {precision!r}"
+        )
+    kwargs = {k: v for k, v in options.items() if k in spec.options and v is not None}
+    return spec.load_class(source)(source, **kwargs)
+
+
+def load_backend(
+    model: str | Path,
+    backend: str | None = AUTO,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+    precision: str | None = None,
+) -> Backend:
+    """Open `model` with the backend its suffix or URL scheme names (or `backend`); one-line
+    errors for a missing file, an unknown backend or one that cannot import here."""
+    name = resolve(model, backend)
+    if url_scheme(model) is None:
+        model = Path(model)
+        if not model.is_file():
+            raise UniadError(f"model {model} not found; run `uniad-edge export` to create it")
+    return construct(name, model, providers=providers, threads=threads, precision=precision)
