@@ -8,12 +8,15 @@ server alone, and a server that is down or restarts must give one line or reconn
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from cli_helpers import run_main
 from onnx_fixtures import build_model, defect_frame, good_frame
+from runtime_helpers import write_video
 from triton_helpers import ServerUnavailable, TritonServer, free_port
 
 from uniad_edge.errors import UniadError
@@ -111,7 +114,7 @@ def test_concurrent_camera_clients_get_their_own_results(served) -> None:
     def camera(seed: int) -> None:
         scheme = "http" if seed % 3 == 2 else "grpc"
         try:
-            with Detector(TritonBackend(server.url(MODEL, scheme))) as detector:
+            with Detector(server.url(MODEL, scheme)) as detector:  # through the registry
                 for _ in range(5):
                     results[seed] = detector.predict(frames(seed, 4))
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
@@ -193,3 +196,39 @@ def test_url_carries_version_and_settings() -> None:
     target = parse_url("http://10.0.0.5/insp/3?timeout=2.5&retries=0")
     assert (target.address, target.model, target.settings.version) == ("10.0.0.5:8000", "insp", "3")
     assert (target.settings.timeout, target.settings.retries) == (2.5, 0)
+
+
+def test_cli_run_scores_a_video_through_the_server(served, tmp_path) -> None:
+    server, onnx_path = served
+    video = write_video(tmp_path / "line.mp4", good=3, bad=3)
+    remote_log, local_log = tmp_path / "remote.jsonl", tmp_path / "local.jsonl"
+    for model, log in ((server.url(MODEL), remote_log), (str(onnx_path), local_log)):
+        assert run_main("run", "--model", model, "--source", video, "--log", log) == 0
+    remote = [json.loads(line) for line in remote_log.read_text().splitlines()]
+    local = [json.loads(line) for line in local_log.read_text().splitlines()]
+    assert [r["verdict"] for r in remote] == [r["verdict"] for r in local]
+    assert [r["verdict"] for r in remote].count("NG") == 3
+    assert_close(
+        np.array([r["score"] for r in remote], np.float32),
+        np.array([r["score"] for r in local], np.float32),
+    )
+
+
+def test_cli_bench_measures_the_served_model(served, tmp_path) -> None:
+    server, _ = served
+    out = tmp_path / "bench.json"
+    args = ["bench", "--model", server.url(MODEL), "--batch", "2", "--runs", "3", "--warmup", "1"]
+    assert run_main(*args, "--no-e2e", "--json", out) == 0
+    report = json.loads(out.read_text())
+    (row,) = report["rows"]  # a URL is measured by the triton backend only
+    assert (row["backend"], row["status"], row["device"]) == ("triton", "ok", "cpu")
+    assert row["images_per_s"] == pytest.approx(2 * 1000 / row["latency_ms"]["p50"], rel=1e-6)
+    assert report["model"]["kind"] == "url" and report["model"]["input_size"] == [32, 48]
+
+
+def test_cli_run_with_the_server_down_is_one_line(tmp_path, capsys) -> None:
+    video = write_video(tmp_path / "line.mp4", good=1, bad=0)
+    url = f"grpc://127.0.0.1:{free_port()}/{MODEL}?timeout=2"
+    assert run_main("run", "--model", url, "--source", video) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not reachable" in err

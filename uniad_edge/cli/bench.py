@@ -18,15 +18,20 @@ from .app import app
 @app.command()
 def bench(
     model: Annotated[
-        Path | None, typer.Option(help="Exported .onnx, TensorRT .engine or checkpoint .pth.")
+        str | None,
+        typer.Option(help="Exported .onnx, .engine, checkpoint .pth or grpc://host:8001/uniad."),
     ] = None,
     preset: Annotated[
         str | None,
         typer.Option(help=f"Random-weight model of a preset ({', '.join(PRESETS)}): speed only."),
     ] = None,
     backends: Annotated[
-        str, typer.Option(help=f"Comma-separated, of: {','.join(bench_backends())}.")
-    ] = "onnxruntime,tensorrt,torch",
+        str | None,
+        typer.Option(
+            help=f"Comma-separated, of: {','.join(bench_backends())}; default: "
+            "onnxruntime,tensorrt,torch (triton for a URL)."
+        ),
+    ] = None,
     precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16.")] = "fp32",
     batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",
     warmup: Annotated[int, typer.Option(help="Untimed calls before timing each row.")] = 3,
@@ -59,7 +64,7 @@ def bench(
     config = BenchConfig(
         model=model,
         preset=preset,
-        backends=tuple(split_list(backends)),
+        backends=tuple(split_list(backends)) if backends else None,
         precisions=tuple(split_list(precision)),
         batches=parse_batches(batch),
         warmup=warmup,
