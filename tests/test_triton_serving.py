@@ -9,6 +9,7 @@ server alone, and a server that is down or restarts must give one line or reconn
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import replace
 
@@ -232,3 +233,9 @@ def test_cli_run_with_the_server_down_is_one_line(tmp_path, capsys) -> None:
     assert run_main("run", "--model", url, "--source", video) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is not reachable" in err
+
+
+def test_without_tritonclient_the_error_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "tritonclient.grpc", None)  # as if not installed
+    with pytest.raises(UniadError, match=r"tritonclient is not installed .*uniad-edge\[triton\]"):
+        Detector("grpc://127.0.0.1:8001/uniad")
