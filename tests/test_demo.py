@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import cv2
 
-from uniad_edge.demo.steps import QUICK, run_demo
+from uniad_edge.demo.config import QUICK
+from uniad_edge.demo.steps import run_demo
 
 
 def test_short_demo_writes_a_complete_report(tmp_path, small_preset) -> None:

@@ -148,3 +148,9 @@ def test_run_backend_option_goes_through_the_registry(echo, tmp_path, capsys):
     assert run_main(*args, "--backend", "echo") == 0
     scores = [json.loads(line)["score"] for line in log.read_text().splitlines()]
     assert len(scores) == 3 and all(1000 < s < 1256 for s in scores)  # echo's, not ORT's
+
+
+def test_a_table_entry_declares_only_known_options():
+    with pytest.raises(ValueError, match="options must be of"):
+        BackendSpec("x", "m:C", "onnx", "x", suffixes=(".x",), options=("gpu",))
+    assert all(f"{name}: " in registry.describe() for name in registry.BACKENDS)

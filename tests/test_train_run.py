@@ -11,24 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 from cli_helpers import run_main
+from model_helpers import TINY
 
 from uniad_edge.data.synth import generate
 from uniad_edge.model import load_checkpoint
-from uniad_edge.presets import PRESETS
 from uniad_edge.train import TrainConfig, train
 from uniad_edge.train import trainer as trainer_module
-
-# mvtec-224's backbone taps and neck at 64 px (a 4x4 token grid) with a one-layer transformer.
-TINY = PRESETS["mvtec-224"].replace(
-    name="tiny-64",
-    input_size=(64, 64),
-    num_encoder_layers=1,
-    num_decoder_layers=1,
-    hidden_dim=32,
-    nhead=4,
-    dim_feedforward=64,
-    neighbor_size=(3, 3),
-)
 
 
 @pytest.fixture(scope="module")

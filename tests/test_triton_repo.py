@@ -9,6 +9,7 @@ import json
 import onnx
 import pytest
 from cli_helpers import run_main
+from model_helpers import TINY
 from onnx_fixtures import build_model
 
 from uniad_edge.errors import UniadError
@@ -18,7 +19,6 @@ from uniad_edge.fileio import sha256_file
 from uniad_edge.metadata import METADATA_KEY, ModelMetadata
 from uniad_edge.model import build_model as build_uniad
 from uniad_edge.model import save_checkpoint
-from uniad_edge.presets import PRESETS
 
 model_config_pb2 = pytest.importorskip(
     "tritonclient.grpc.model_config_pb2", reason="tritonclient[grpc] not installed"
@@ -160,32 +160,46 @@ def test_pbtxt_string_round_trips_through_protobuf() -> None:
 
 
 def test_cli_export_format_triton_from_a_checkpoint(tmp_path, monkeypatch, capsys) -> None:
-    """The CLI path: checkpoint -> fused ONNX -> repository carrying the checkpoint's thresholds.
-    Tracing is replaced by the fixture graph of the same 32x32 geometry (test_export_onnx covers
-    the real trace and its contract checks)."""
-    preset = PRESETS["cifar10"].replace(name="test-32", num_encoder_layers=1, num_decoder_layers=1)
+    """The CLI path: checkpoint -> fused ONNX -> repository carrying the checkpoint's thresholds,
+    the ONNX moved in (nothing loose left in --out). Tracing is replaced by the fixture graph of
+    the same geometry (test_export_onnx covers the real trace; test_triton_serving serves a real
+    export)."""
     thresholds = {"global": 2.5, "per_class": {"wood": 2.0}, "rule": "1.1 x p99 of held-out"}
     ckpt = save_checkpoint(
         tmp_path / "tiny.pth",
-        build_uniad(preset, pretrained=False).eval(),
+        build_uniad(TINY, pretrained=False).eval(),
         {"class_names": ["wood", "pill"], "thresholds": thresholds},
     )
     graph = tmp_path / "graph.onnx"
-    build_model(graph, input_size=preset.input_size, embed_metadata=False, sidecar=False)
+    build_model(graph, input_size=TINY.input_size, embed_metadata=False, sidecar=False)
     monkeypatch.setattr(pipeline, "trace_to_onnx", lambda *args: onnx.load(str(graph)))
     monkeypatch.setattr(pipeline, "graph_problems", lambda model: [])  # no LayerNorm in it
     out = tmp_path / "repo"
     args = ["export", "--ckpt", ckpt, "--format", "triton", "--out", out, "--no-verify"]
-    assert run_main(*args, "--triton-backend", "python", "--preferred-batch", "2,4") == 0
-    config = parse_config(out / "uniad" / "config.pbtxt")
+    extra = ["--name", "insp", "--version", "3", "--preferred-batch", "2,4", "--max-batch", "4"]
+    assert run_main(*args, *extra, "--instances", "2", "--max-queue-delay-us", "100") == 0
+    config = parse_config(out / "insp" / "config.pbtxt")
     served = served_metadata(config)
-    assert served.preset == "test-32" and served.class_names == ["wood", "pill"]
+    assert served.preset == "tiny-64" and served.class_names == ["wood", "pill"]
     assert served.thresholds.to_dict() == thresholds
+    assert config.platform == "onnxruntime_onnx" and config.max_batch_size == 4
     assert list(config.dynamic_batching.preferred_batch_size) == [2, 4]
-    assert sorted(p.name for p in out.iterdir()) == ["uniad"]  # no staging left behind
-    assert "tritonserver --model-repository" in capsys.readouterr().out
+    assert config.dynamic_batching.max_queue_delay_microseconds == 100
+    assert config.instance_group[0].count == 2
+    assert sorted(p.name for p in out.iterdir()) == ["insp"]  # the ONNX moved in, no staging
+    model_file = out / "insp" / "3" / "model.onnx"
+    assert (
+        served_metadata(config).to_dict()
+        == ModelMetadata.from_json(
+            {p.key: p.value for p in onnx.load(str(model_file)).metadata_props}[METADATA_KEY]
+        ).to_dict()
+    )
+    assert "triton model insp v3" in capsys.readouterr().out
 
-    assert run_main(*args) == 2
+    assert run_main(*args, *extra) == 2
     assert "already exists; pass --force" in capsys.readouterr().err
     assert run_main(*args, "--batch", "2") == 2
     assert "dynamic batch" in capsys.readouterr().err
+    assert run_main(*args, "--preferred-batch", "4,x") == 2
+    assert "--preferred-batch takes comma-separated integers" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["insp"]  # failures leave nothing loose

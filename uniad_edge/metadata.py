@@ -67,6 +67,7 @@ class ModelMetadata:
     versions: dict[str, str] = field(default_factory=dict)
     preprocessing: dict[str, Any] = field(default_factory=dict)
     preset_config: dict[str, Any] = field(default_factory=dict)
+    gflops: float | None = None  # per image, counted by PyTorch at export (None: older exports)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

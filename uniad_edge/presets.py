@@ -115,7 +115,8 @@ PRESETS: dict[str, Preset] = {
     "mvtec-224": Preset("mvtec-224", (224, 224), (1, 2, 3, 4), 16, score="max"),
     "cifar10": Preset("cifar10", (32, 32), (1, 2, 3, 4, 5), 4, score="mean"),
 }
-DEFAULT_PRESET = "mvtec-512"
+DEFAULT_PRESET = "mvtec-224"
+"""What train, demo and info use when no preset is named: the official code's geometry."""
 
 
 def get_preset(name: str) -> Preset:

@@ -49,10 +49,7 @@ class ModelSource:
             from ..model.summary import gflops
 
             return gflops(self.preset)
-        if self.metadata is not None:
-            value = (self.metadata.preset_config.get("extra") or {}).get("gflops")
-            return None if value is None else float(value)
-        return None
+        return None if self.metadata is None else self.metadata.gflops
 
     def checkpoint_for_torch(self) -> Path | None:
         """The checkpoint PyTorch rows load; None means random weights of `preset`."""

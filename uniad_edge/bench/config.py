@@ -49,8 +49,10 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if (self.model is None) == (self.preset is None):
             raise UniadError("give exactly one of --model ARTIFACT or --preset NAME")
+        scheme = url_scheme(self.model) if isinstance(self.model, str) else None
+        if isinstance(self.model, str) and scheme is None:
+            self.model = Path(self.model)  # a file; a URL stays a string (Path mangles "//")
         if self.backends is None:
-            scheme = url_scheme(self.model) if isinstance(self.model, str) else None
             served = [spec.name for spec in REGISTRY.values() if scheme in spec.schemes]
             self.backends = tuple(served) if scheme else DEFAULT_BACKENDS
         known = bench_backends()

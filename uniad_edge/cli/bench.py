@@ -10,9 +10,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..bench import BenchConfig, rich_table, run_bench
-from ..bench.config import bench_backends, parse_batches, parse_frame, split_list
+from ..bench.config import (
+    DEFAULT_BACKENDS,
+    bench_backends,
+    parse_batches,
+    parse_frame,
+    split_list,
+)
 from ..presets import PRESETS
 from .app import app
+from .options import default, given
 
 
 @app.command()
@@ -28,14 +35,34 @@ def bench(
     backends: Annotated[
         str | None,
         typer.Option(
-            help=f"Comma-separated, of: {','.join(bench_backends())}; default: "
-            "onnxruntime,tensorrt,torch (triton for a URL)."
+            help=f"Comma-separated, of: {','.join(bench_backends())}.",
+            show_default=f"{','.join(DEFAULT_BACKENDS)}; triton for a URL",
         ),
     ] = None,
-    precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16.")] = "fp32",
-    batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",
-    warmup: Annotated[int, typer.Option(help="Untimed calls before timing each row.")] = 3,
-    runs: Annotated[int, typer.Option(help="Timed calls per row.")] = 20,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: fp32,fp16.", show_default=default(BenchConfig, "precisions")
+        ),
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated batch sizes, e.g. 1,8.",
+            show_default=default(BenchConfig, "batches"),
+        ),
+    ] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option(
+            help="Untimed calls before timing each row.",
+            show_default=default(BenchConfig, "warmup"),
+        ),
+    ] = None,
+    runs: Annotated[
+        int | None,
+        typer.Option(help="Timed calls per row.", show_default=default(BenchConfig, "runs")),
+    ] = None,
     seconds: Annotated[
         float | None, typer.Option(help="Time each row for this long instead of --runs.")
     ] = None,
@@ -43,11 +70,19 @@ def bench(
         int | None, typer.Option(help="CPU threads (ORT intra-op, torch, BLAS); default: all.")
     ] = None,
     frame_size: Annotated[
-        str, typer.Option(help="Camera frame WIDTHxHEIGHT for the end-to-end column.")
-    ] = "1280x720",
+        str | None,
+        typer.Option(
+            help="Camera frame WIDTHxHEIGHT for the end-to-end column.",
+            show_default="x".join(map(str, BenchConfig.frame_wh)),
+        ),
+    ] = None,
     e2e: Annotated[
-        bool, typer.Option(help="Also time frame -> resize -> infer -> map + verdict.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="Also time frame -> resize -> infer -> map + verdict.",
+            show_default=default(BenchConfig, "e2e"),
+        ),
+    ] = None,
     roofline: Annotated[
         bool, typer.Option(help="Also measure dense matmul peaks and print achieved/peak.")
     ] = False,
@@ -62,20 +97,22 @@ def bench(
 ) -> None:
     """Benchmark PyTorch, ONNX Runtime and TensorRT rows; each row runs in a fresh process."""
     config = BenchConfig(
-        model=model,
-        preset=preset,
-        backends=tuple(split_list(backends)) if backends else None,
-        precisions=tuple(split_list(precision)),
-        batches=parse_batches(batch),
-        warmup=warmup,
-        runs=runs,
-        seconds=seconds,
-        threads=threads,
-        frame_wh=parse_frame(frame_size),
-        e2e=e2e,
-        roofline=roofline,
-        providers=tuple(split_list(providers)) if providers else None,
-        engine_dir=engine_dir,
+        **given(
+            model=model,
+            preset=preset,
+            backends=tuple(split_list(backends)) if backends is not None else None,
+            precisions=tuple(split_list(precision)) if precision is not None else None,
+            batches=parse_batches(batch) if batch is not None else None,
+            warmup=warmup,
+            runs=runs,
+            seconds=seconds,
+            threads=threads,
+            frame_wh=parse_frame(frame_size) if frame_size is not None else None,
+            e2e=e2e,
+            roofline=roofline or None,
+            providers=tuple(split_list(providers)) if providers else None,
+            engine_dir=engine_dir,
+        )
     )
     console = Console() if Console().is_terminal else Console(width=200)
     columns = (

@@ -8,14 +8,19 @@ from typing import Annotated
 
 import typer
 
+from ..demo.config import QUICK, DemoConfig
 from .app import app
+from .options import given
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for data, runs, model and report.")] = Path(
-        "runs/demo"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for data, runs, model and report.", show_default=str(DemoConfig.out)
+        ),
+    ] = None,
     backbone_weights: Annotated[
         Path | None,
         typer.Option(help="EfficientNet-B4 ImageNet weights (else hub cache, else random-init)."),
@@ -26,9 +31,7 @@ def demo(
     ] = False,
 ) -> None:
     """Synthetic data -> train -> eval -> ONNX export -> runtime on a video -> bench -> report."""
-    from ..demo.steps import QUICK, DemoConfig, run_demo
+    from ..demo.steps import run_demo
 
-    config = replace(QUICK if quick else DemoConfig(), out=out, backbone_weights=backbone_weights)
-    if epochs is not None:
-        config = replace(config, epochs=epochs)
-    run_demo(config)
+    settings = given(out=out, backbone_weights=backbone_weights, epochs=epochs)
+    run_demo(replace(QUICK if quick else DemoConfig(), **settings))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .app import app
+from .options import given
 
 
 @app.command("eval")
@@ -19,9 +20,9 @@ def evaluate_command(
     ] = None,
     plots: Annotated[Path | None, typer.Option(help="Folder for roc.png and heatmaps.png.")] = None,
     classes: Annotated[str | None, typer.Option(help="Comma-separated classes (all).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    workers: Annotated[int, typer.Option(help="Image decoding processes.")] = 0,
+    batch_size: Annotated[int | None, typer.Option(help="Images per forward pass.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cpu).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Image decoding processes.")] = None,
 ) -> None:
     """Score the test split; print a table, optionally write JSON and PNG plots."""
     from rich.console import Console
@@ -43,9 +44,7 @@ def evaluate_command(
             ckpt,
             data,
             classes=names,
-            batch_size=batch_size,
-            device=device,
-            workers=workers,
+            **given(batch_size=batch_size, device=device, workers=workers),
             advance=lambda n: bar.update(task, advance=n),
             keep_scored=plots is not None,
         )

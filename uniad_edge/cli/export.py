@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,20 +15,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
+from ..export.formats import DEFAULT_FORMAT, FORMATS, Exported
+from ..export.options import ExportOptions, TritonOptions
 from .app import app
-
-if TYPE_CHECKING:
-    from ..export.triton_repo import TritonOptions
+from .options import default, given
 
 
 def _size(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:.1f} MiB" if path.is_file() else "-"
 
 
-def _summary(result: object, engine: object, seconds: float) -> Table:
-    from ..export import EngineOutcome, ExportResult
-
-    assert isinstance(result, ExportResult) and isinstance(engine, EngineOutcome | None)
+def _summary(exported: Exported, seconds: float) -> Table:
+    result = exported.onnx
     meta = result.metadata
     batch = "dynamic" if meta.batch is None else str(meta.batch)
     table = Table(title=f"export: {meta.name} ({meta.preset}, {meta.precision}, batch {batch})")
@@ -36,91 +34,60 @@ def _summary(result: object, engine: object, seconds: float) -> Table:
     table.add_column("value")
     onnx_file = escape(str(result.onnx_path))
     table.add_row("onnx", f"{onnx_file} ({_size(result.onnx_path)}, {result.nodes} nodes)")
-    table.add_row("sidecar", str(result.sidecar_path))
+    table.add_row("sidecar", escape(str(result.sidecar_path)))
     for parity in result.parity:
         table.add_row("ORT vs PyTorch", parity.describe())
     if not result.parity:
         table.add_row("ORT vs PyTorch", "[yellow]not verified (--no-verify)[/]")
     if result.half_drift is not None:
         table.add_row("fp16 vs fp32", result.half_drift.describe())
-    if engine is not None:
-        path = engine.path
-        table.add_row("engine", f"{path} ({_size(path)})" if path else "[yellow]not built[/]")
+    for artifact in exported.artifacts:
+        path = artifact.path
+        written = f"{escape(str(path))} ({_size(path)})" if path else "[yellow]not built[/]"
+        table.add_row(artifact.kind, written)
     if not meta.backbone_pretrained:
         table.add_row("backbone", "[yellow]random-init: scores are not meaningful[/]")
     table.add_row("time", f"{seconds:.1f} s")
     return table
 
 
-def _batch_list(text: str | None) -> tuple[int, ...] | None:
+def _formats_help() -> str:
+    """Each format of the table, its aliases and what it writes."""
+    parts = []
+    for fmt in FORMATS.values():
+        aliases = f" ({', '.join(fmt.aliases)})" if fmt.aliases else ""
+        parts.append(f"{fmt.name}{aliases}: {fmt.description}")
+    return "; ".join(parts)
+
+
+def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise UniadError(f"--preferred-batch {text!r} must be comma-separated integers") from None
-
-
-def _export_triton(
-    console: Console,
-    source: Path,
-    out: Path,
-    options: TritonOptions,
-    onnx_options: dict[str, Any],
-    started: float,
-) -> None:
-    from ..export.triton_repo import export_triton_repository
-
-    with console.status("[bold]exporting the Triton model repository"):
-        repo = export_triton_repository(source, out, options, **onnx_options)
-    meta, opts = repo.metadata, repo.options
-    table = Table(
-        title=f"export: Triton model {escape(opts.name)} v{opts.version} ({escape(meta.preset)})"
-    )
-    table.add_column("item", style="bold cyan")
-    table.add_column("value")
-    table.add_row("repository", escape(str(repo.root)))
-    for path in repo.files:
-        table.add_row("file", f"{escape(str(path))} ({_size(path)})")
-    table.add_row("backend", f"{opts.backend} ({opts.kind}, x{opts.instance_count})")
-    preferred = ",".join(map(str, opts.preferred_batch_sizes))
-    table.add_row(
-        "batching",
-        f"max {opts.max_batch_size}, preferred {preferred}, delay {opts.max_queue_delay_us} us",
-    )
-    for parity in getattr(repo.onnx_export, "parity", []):
-        table.add_row("ORT vs PyTorch", parity.describe())
-    table.add_row("serve", escape(f"tritonserver --model-repository {repo.root.resolve()}"))
-    table.add_row("time", f"{time.perf_counter() - started:.1f} s")
-    console.print(table)
+        message = f"--preferred-batch takes comma-separated integers, got {text!r}"
+        raise UniadError(message) from None
 
 
 @app.command()
 def export(
     ckpt: Annotated[
-        Path,
-        typer.Option(
-            help="Checkpoint: ours (.pth) or official ckpt.pth.tar (triton: also a .onnx/.engine)."
-        ),
+        Path, typer.Option(help="Checkpoint: ours (.pth) or an official UniAD ckpt.pth.tar.")
     ],
     format: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            help=(
-                "auto (ONNX, plus the FP16 engine where TensorRT works), onnx, engine (trt), "
-                "triton (a model repository in --out)."
-            ),
-        ),
-    ] = "auto",
+        str | None, typer.Option("--format", help=_formats_help(), show_default=DEFAULT_FORMAT)
+    ] = None,
     out: Annotated[
-        Path, typer.Option(help="Folder for <name>.onnx and <name>.json (triton: the repository).")
-    ] = Path("export"),
+        Path | None,
+        typer.Option(
+            help="Folder for <name>.onnx and <name>.json (triton: the repository).",
+            show_default=default(ExportOptions, "out"),
+        ),
+    ] = None,
     name: Annotated[
         str | None,
-        typer.Option(
-            help="File stem (default: the checkpoint's stem); triton: the model name (uniad)."
-        ),
+        typer.Option(help="File stem; default: the checkpoint's stem (triton: uniad, the model)."),
     ] = None,
     half: Annotated[
         bool,
@@ -132,98 +99,138 @@ def export(
     dynamic: Annotated[
         bool, typer.Option("--dynamic", help="Dynamic batch (the default).")
     ] = False,
-    opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).")] = 18,
+    opset: Annotated[
+        int | None,
+        typer.Option(
+            help="ONNX opset (17 or newer).", show_default=default(ExportOptions, "opset")
+        ),
+    ] = None,
     verify: Annotated[
-        bool, typer.Option(help="ONNX checker + ORT-vs-PyTorch parity (and fp16 drift).")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="ONNX checker + ORT-vs-PyTorch parity (and fp16 drift).",
+            show_default=default(ExportOptions, "verify"),
+        ),
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Dataset whose frames verify the export (else synthetic).")
     ] = None,
     preset: Annotated[
         str | None, typer.Option(help="Preset for an ambiguous official checkpoint.")
     ] = None,
-    workspace: Annotated[float, typer.Option(help="TensorRT workspace limit, GiB.")] = 4.0,
+    workspace: Annotated[
+        float | None,
+        typer.Option(
+            help="TensorRT workspace limit, GiB.",
+            show_default=default(ExportOptions, "workspace_gib"),
+        ),
+    ] = None,
     max_batch: Annotated[
-        int, typer.Option(help="Largest batch of the engine profile (triton: max_batch_size).")
-    ] = 8,
-    engine_dir: Annotated[Path, typer.Option(help="Folder for TensorRT engines.")] = Path(
-        "engines"
-    ),
-    version: Annotated[int | None, typer.Option(help="triton: model version folder (1).")] = None,
+        int | None,
+        typer.Option(
+            help="Largest batch of the engine profile (triton: max_batch_size).",
+            show_default=default(ExportOptions, "max_batch"),
+        ),
+    ] = None,
+    engine_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for TensorRT engines.", show_default=default(ExportOptions, "engine_dir")
+        ),
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            help="triton: the model's version folder.",
+            show_default=default(TritonOptions, "version"),
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="triton: replace an existing model version.")
     ] = False,
     triton_backend: Annotated[
         str | None,
-        typer.Option(help="triton: onnxruntime (default), python (ORT in Python) or tensorrt."),
+        typer.Option(
+            help="triton: onnxruntime, python (ONNX Runtime in the Python backend) or tensorrt "
+            "(builds the FP16 engine).",
+            show_default=default(TritonOptions, "backend"),
+        ),
     ] = None,
-    instances: Annotated[int | None, typer.Option(help="triton: instances per device (1).")] = None,
+    instances: Annotated[
+        int | None,
+        typer.Option(
+            help="triton: model instances per device.",
+            show_default=default(TritonOptions, "instance_count"),
+        ),
+    ] = None,
     instance_kind: Annotated[
-        str | None, typer.Option(help="triton: gpu or cpu (gpu; cpu for python).")
+        str | None,
+        typer.Option(help="triton: gpu or cpu.", show_default="gpu; cpu for python"),
     ] = None,
     preferred_batch: Annotated[
-        str | None, typer.Option(help="triton: dynamic batcher's preferred sizes (4,8).")
+        str | None,
+        typer.Option(
+            help="triton: the dynamic batcher's preferred batch sizes.",
+            show_default=default(TritonOptions, "preferred_batch_sizes"),
+        ),
     ] = None,
     max_queue_delay_us: Annotated[
-        int | None, typer.Option(help="triton: dynamic batcher's max queue delay, us (500).")
+        int | None,
+        typer.Option(
+            help="triton: the dynamic batcher's longest wait for a fuller batch, microseconds.",
+            show_default=default(TritonOptions, "max_queue_delay_us"),
+        ),
     ] = None,
     ort_trt_fp16: Annotated[
         bool,
         typer.Option("--ort-trt-fp16", help="triton: ONNX Runtime's TensorRT accelerator, FP16."),
     ] = False,
 ) -> None:
-    """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out), or
-    with --format triton to a Triton model repository in --out."""
-    from ..export import export_engine, export_onnx, normalize_format
+    """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out), and
+    with --format triton into a Triton model repository in --out."""
+    from ..export import export as run_export
 
-    fmt = normalize_format(format)
-    if dynamic and batch is not None:
-        raise UniadError("--dynamic and --batch exclude each other; pass one of them")
+    triton = given(
+        version=version,
+        force=force or None,
+        backend=triton_backend,
+        instance_count=instances,
+        instance_kind=instance_kind,
+        preferred_batch_sizes=_batch_sizes(preferred_batch),
+        max_queue_delay_us=max_queue_delay_us,
+        ort_trt_fp16=ort_trt_fp16 or None,
+    )
+
     console = Console()
     started = time.perf_counter()
-    if fmt == "triton":
-        from ..export.triton_repo import TritonOptions
-
-        options = TritonOptions().with_overrides(
-            name=name,
-            version=version,
-            backend=triton_backend,
-            max_batch_size=max_batch,
-            preferred_batch_sizes=_batch_list(preferred_batch),
-            max_queue_delay_us=max_queue_delay_us,
-            instance_count=instances,
-            instance_kind=instance_kind,
-            ort_trt_fp16=ort_trt_fp16 or None,
-            force=force or None,
-        )
-        onnx_options = dict(batch=batch, half=half, opset=opset, verify=verify, data=data)
-        _export_triton(console, ckpt, out, options, dict(onnx_options, preset=preset), started)
-        return
 
     def stage(message: str) -> None:
         console.log(escape(message))
         status.update(f"[bold]{escape(message)}")
 
     with console.status("[bold]starting export") as status:
-        result = export_onnx(
+        exported = run_export(
             ckpt,
-            out,
-            name,
-            batch=batch,
-            half=half,
-            opset=opset,
-            verify=verify,
-            data=data,
-            preset=preset,
             progress=stage,
+            **given(
+                format=format,
+                out=out,
+                name=name,
+                batch=batch,
+                dynamic=dynamic or None,
+                half=half or None,
+                opset=opset,
+                verify=verify,
+                data=data,
+                preset=preset,
+                workspace_gib=workspace,
+                max_batch=max_batch,
+                engine_dir=engine_dir,
+                triton=TritonOptions(**triton) if triton else None,
+            ),
         )
-        engine = None
-        if fmt != "onnx":
-            stage("TensorRT FP16 engine")
-            engine = export_engine(
-                result.onnx_path, fmt == "engine", engine_dir, workspace, max_batch, stage
-            )
-    console.print(_summary(result, engine, time.perf_counter() - started))
-    if engine is not None and engine.path is None:
-        note = f"[yellow]no engine:[/] {escape(engine.note)}"
-        console.print(note, highlight=False, soft_wrap=True)
+    console.print(_summary(exported, time.perf_counter() - started))
+    for artifact in exported.artifacts:
+        if artifact.path is None:
+            note = f"[yellow]no {artifact.kind}:[/] {escape(artifact.note)}"
+            console.print(note, highlight=False, soft_wrap=True)

@@ -94,7 +94,7 @@ def run(
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option(help=f"one of {', '.join(registry.names())}; default: from the suffix"),
+        typer.Option(help=f"{registry.describe()}; default: auto (from the suffix or URL)"),
     ] = None,
     threads: Annotated[
         int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")

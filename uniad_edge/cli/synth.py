@@ -8,47 +8,59 @@ from typing import Annotated
 import typer
 
 from .app import app
+from .options import defaults, given
+
+SIZE_OPTIONS = ("classes", "train_per_class", "test_per_class", "size", "seed")
 
 
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option(help="Folder to create (MVTec layout).")],
-    classes: Annotated[int, typer.Option(help="Number of classes (1-6).")] = 5,
-    train_per_class: Annotated[int, typer.Option(help="Good training images per class.")] = 40,
+    classes: Annotated[int | None, typer.Option(help="Number of classes (1-6).")] = None,
+    train_per_class: Annotated[
+        int | None, typer.Option(help="Good training images per class.")
+    ] = None,
     test_per_class: Annotated[
-        int, typer.Option(help="Test images per class, about half defective.")
-    ] = 20,
-    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 256,
+        int | None, typer.Option(help="Test images per class, about half defective.")
+    ] = None,
+    size: Annotated[int | None, typer.Option(help="Image side in pixels.")] = None,
     seed: Annotated[
-        int, typer.Option(help="Random seed; the same seed gives identical files.")
-    ] = 0,
+        int | None, typer.Option(help="Random seed; the same seed gives identical files.")
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="Replace a synthetic dataset already at --out.")
     ] = False,
 ) -> None:
     """Generate a synthetic anomaly dataset: textures and objects with masked defects."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
     from ..data.synth import generate
 
+    chosen = given(
+        classes=classes,
+        train_per_class=train_per_class,
+        test_per_class=test_per_class,
+        size=size,
+        seed=seed,
+    )
+    base = defaults(generate)
+    settings = {key: chosen.get(key, base[key]) for key in SIZE_OPTIONS}
     console = Console()
-    total = classes * (train_per_class + test_per_class)
+    total = settings["classes"] * (settings["train_per_class"] + settings["test_per_class"])
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("rendering", total=total)
         summary = generate(
             out,
-            classes=classes,
-            train_per_class=train_per_class,
-            test_per_class=test_per_class,
-            size=size,
-            seed=seed,
+            **settings,
             force=force,
             progress=lambda name: bar.update(task, advance=1, description=f"rendering {name}"),
         )
-    table = Table(title=f"synthetic dataset: {summary.root} ({size}px, seed {seed})")
+    title = f"synthetic dataset: {summary.root} ({settings['size']}px, seed {settings['seed']})"
+    table = Table(title=escape(title))
     for column in ("class", "train", "test good", "test defective", "defect kinds"):
         table.add_column(column, justify="left" if column in ("class", "defect kinds") else "right")
     for row in summary.rows:

@@ -22,39 +22,10 @@ from rich.table import Table
 from ..backbones import BackboneSpec
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic, write_json_atomic
-from ..presets import Preset, get_preset
+from ..presets import get_preset
+from .config import DemoConfig
 from .report import Image, Section, fmt, write_report
 from .report import Table as ReportTable
-
-
-@dataclass
-class DemoConfig:
-    """Sizes chosen so the full demo ends in well under 10 minutes on 2 CPU cores."""
-
-    out: Path = Path("runs/demo")
-    backbone_weights: Path | None = None
-    preset: str | Preset = "mvtec-224"
-    classes: int = 5
-    train_per_class: int = 40
-    test_per_class: int = 20
-    size: int = 256
-    epochs: int = 5
-    parts_per_class: int = 2
-    frames_per_part: int = 3
-    bench_runs: int = 10
-    seed: int = 0
-
-
-QUICK = DemoConfig(
-    classes=2,
-    train_per_class=10,
-    test_per_class=4,
-    size=128,
-    epochs=2,
-    parts_per_class=1,
-    frames_per_part=2,
-    bench_runs=2,
-)
 
 
 @dataclass

@@ -9,20 +9,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UniadError
+from .options import ExportOptions
 
-FORMATS = ("auto", "onnx", "engine", "triton")
-ALIASES = {"trt": "engine", "tensorrt": "engine"}
-
-
-def normalize_format(value: str) -> str:
-    """`auto`, `onnx`, `engine` (aliases `trt`, `tensorrt`), case-insensitive."""
-    fmt = ALIASES.get(value.lower(), value.lower())
-    if fmt not in FORMATS:
-        choices = ", ".join([*FORMATS, *ALIASES])
-        raise UniadError(f"--format {value!r} is not one of {choices}")
-    return fmt
+if TYPE_CHECKING:
+    from .formats import Artifact
+    from .pipeline import ExportResult
 
 
 @dataclass(frozen=True)
@@ -37,9 +31,9 @@ class EngineOutcome:
 def export_engine(
     onnx_path: str | os.PathLike[str],
     required: bool,
-    engine_dir: str | os.PathLike[str] = "engines",
-    workspace_gib: float = 4.0,
-    max_batch: int = 8,
+    engine_dir: str | os.PathLike[str] = ExportOptions.engine_dir,
+    workspace_gib: float = ExportOptions.workspace_gib,
+    max_batch: int = ExportOptions.max_batch,
     progress: Callable[[str], None] | None = None,
 ) -> EngineOutcome:
     """Build the FP16 engine; without TensorRT raise when `required`, else say how to get one."""
@@ -61,3 +55,28 @@ def export_engine(
             raise
         return EngineOutcome(None, str(exc), exc.trtexec)
     return EngineOutcome(path)
+
+
+def _engine_artifact(result: ExportResult, options: ExportOptions, required: bool) -> Artifact:
+    from .formats import Artifact
+
+    options.report("TensorRT FP16 engine")
+    outcome = export_engine(
+        result.onnx_path,
+        required,
+        options.engine_dir,
+        options.workspace_gib,
+        options.max_batch,
+        options.progress,
+    )
+    return Artifact("engine", outcome.path, outcome.note, outcome.trtexec)
+
+
+def required_engine(result: ExportResult, options: ExportOptions) -> Artifact:
+    """Format `engine`: the FP16 engine, or an error saying why TensorRT cannot build it."""
+    return _engine_artifact(result, options, required=True)
+
+
+def optional_engine(result: ExportResult, options: ExportOptions) -> Artifact:
+    """Format `auto`: the FP16 engine where TensorRT works, else a note and the trtexec line."""
+    return _engine_artifact(result, options, required=False)

@@ -20,8 +20,6 @@ from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE
 from ..model import FusedUniAD
 from ..trt.features import DISTANCE_HEAD_PREFIX
 
-MIN_OPSET = 17
-DEFAULT_OPSET = 18
 BATCH_DIM = "batch"
 MAX_DYNAMIC_BATCH = 1024
 HEAD_SCOPE = "model.distance_head"

@@ -23,8 +23,9 @@ from ..model import Checkpoint, FusedUniAD, load_checkpoint
 from ..model.deployment import build_metadata
 from ..presets import Preset, get_preset
 from .checks import check_graph, graph_problems
-from .graph import DEFAULT_OPSET, MIN_OPSET, trace_to_onnx
+from .graph import trace_to_onnx
 from .half import head_float_types, to_mixed_precision
+from .options import MIN_OPSET, ExportOptions
 from .verify import Parity, check_half_drift, check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
@@ -85,13 +86,13 @@ def _serialize(model: onnx.ModelProto, metadata: ModelMetadata) -> bytes:
 
 def export_onnx(
     ckpt: str | os.PathLike[str] | Checkpoint,
-    out_dir: str | os.PathLike[str] = "export",
+    out_dir: str | os.PathLike[str] = ExportOptions.out,
     name: str | None = None,
     *,
     batch: int | None = None,
-    half: bool = False,
-    opset: int = DEFAULT_OPSET,
-    verify: bool = True,
+    half: bool = ExportOptions.half,
+    opset: int = ExportOptions.opset,
+    verify: bool = ExportOptions.verify,
     data: str | os.PathLike[str] | None = None,
     preset: str | Preset | None = None,
     verify_batches: tuple[int, ...] | None = None,

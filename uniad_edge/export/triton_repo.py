@@ -19,49 +19,23 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic
 from ..metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from .options import KINDS, ExportOptions, TritonOptions
+from .options import TRITON_BACKENDS as BACKENDS
 
-BACKENDS = ("onnxruntime", "python", "tensorrt")
+if TYPE_CHECKING:
+    from .formats import Artifact
+    from .pipeline import ExportResult
+
 PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
 MODEL_FILES = {"onnxruntime": "model.onnx", "python": "model.onnx", "tensorrt": "model.plan"}
-KINDS = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
 ENGINE_SUFFIXES = (".engine", ".plan")
 PYTHON_MODEL = Path(__file__).with_name("triton_python_model.py")
 THREADS_PARAMETER = "ort_intra_op_threads"
-
-
-@dataclass(frozen=True)
-class TritonOptions:
-    """Every knob of the generated repository, with its default (the CLI passes None through).
-
-    `instance_kind` None means GPU for ONNX Runtime and TensorRT (Triton's home) and CPU for the
-    Python backend; `ort_trt_fp16` adds ONNX Runtime's TensorRT accelerator in FP16."""
-
-    name: str = "uniad"
-    version: int = 1
-    backend: str = "onnxruntime"
-    max_batch_size: int = 8
-    preferred_batch_sizes: tuple[int, ...] = (4, 8)
-    max_queue_delay_us: int = 500
-    instance_count: int = 1
-    instance_kind: str | None = None
-    ort_trt_fp16: bool = False
-    ort_trt_workspace_gib: float = 4.0
-    ort_threads: int | None = None
-    force: bool = False
-
-    def with_overrides(self, **values: object) -> TritonOptions:
-        """These options with every non-None value of `values` applied."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
-
-    @property
-    def kind(self) -> str:
-        default = "cpu" if self.backend == "python" else "gpu"
-        return KINDS[(self.instance_kind or default).lower()]
 
 
 @dataclass
@@ -75,7 +49,6 @@ class TritonRepository:
     metadata: ModelMetadata
     options: TritonOptions
     files: list[Path] = field(default_factory=list)
-    onnx_export: Any = None  # the ExportResult (parity) when made from a checkpoint
 
 
 def check_options(options: TritonOptions, artifact: Path) -> TritonOptions:
@@ -255,9 +228,12 @@ def export_triton(
     artifact: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     options: TritonOptions | None = None,
+    *,
+    move: bool = False,
 ) -> TritonRepository:
     """Write `out_dir/<name>/config.pbtxt` and `out_dir/<name>/<version>/` from an exported
-    ONNX (or a TensorRT engine, tied to its GPU and TensorRT version like any engine)."""
+    ONNX (or a TensorRT engine, tied to its GPU and TensorRT version like any engine); `move`
+    deletes the artifact once the repository holds its copy."""
     artifact = Path(artifact)
     options = check_options(options or TritonOptions(), artifact)
     metadata = read_artifact_metadata(artifact)
@@ -282,11 +258,13 @@ def export_triton(
     try:
         staging.chmod(0o755)
         model_file = staging / MODEL_FILES[options.backend]
-        shutil.copyfile(artifact, model_file)
+        shutil.copyfile(artifact, model_file)  # a copy first: a failed swap leaves `artifact`
         if options.backend == "python":
             shutil.copyfile(PYTHON_MODEL, staging / "model.py")
         files = sorted(p.name for p in staging.iterdir())
         _swap_into_place(staging, version_dir)
+        if move:
+            artifact.unlink()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -339,28 +317,39 @@ def _swap_into_place(staging: Path, version_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def export_triton_repository(
-    source: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    options: TritonOptions | None = None,
-    **onnx_options: Any,
-) -> TritonRepository:
-    """`--format triton`: a checkpoint is exported to the fused ONNX first (`onnx_options` go to
-    `export_onnx`, in a temporary folder); an exported `.onnx` or `.engine` is packaged as is."""
-    source = Path(source)
-    if source.suffix.lower() in (".onnx", *ENGINE_SUFFIXES):
-        return export_triton(source, out_dir, options)
-    from .pipeline import export_onnx
+def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
+    """Format `triton`: the verified ONNX just written to `options.out` moves into the
+    repository there (the JSON sidecar's content is in the config), or, for the tensorrt
+    backend, the FP16 engine built from it is packaged. `result` is updated to point at the
+    files as they now lie, so the export summary names them."""
+    from .engine import export_engine
+    from .formats import Artifact
 
-    if onnx_options.get("batch") is not None:
-        raise UniadError("--format triton needs a dynamic batch (Triton batches); omit --batch")
-    root = Path(out_dir)
+    triton = options.triton.with_overrides(
+        name=options.name,
+        max_batch_size=options.max_batch,
+        ort_trt_workspace_gib=options.workspace_gib,
+    )
+    loose = [result.onnx_path, result.sidecar_path]
     try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UniadError(f"cannot write to {root}: {exc.strerror or exc}") from None
-    with tempfile.TemporaryDirectory(prefix=".onnx.", dir=root) as staging:
-        result = export_onnx(source, staging, "model", **onnx_options)
-        repository = export_triton(result.onnx_path, root, options)
-    repository.onnx_export = result
-    return repository
+        if triton.backend.lower() == "tensorrt":
+            options.report("TensorRT FP16 engine for model.plan")
+            engine = export_engine(
+                result.onnx_path,
+                True,
+                options.engine_dir,
+                options.workspace_gib,
+                options.max_batch,
+                options.progress,
+            )
+            assert engine.path is not None  # required=True raises instead
+            repository = export_triton(engine.path, options.out, triton)
+        else:
+            options.report(f"writing the Triton model repository in {options.out}")
+            repository = export_triton(result.onnx_path, options.out, triton, move=True)
+            result.onnx_path = repository.model_path
+    finally:
+        for path in loose:
+            path.unlink(missing_ok=True)
+    result.sidecar_path = repository.config_path
+    return Artifact(f"triton model {triton.name} v{triton.version}", repository.version_dir)

@@ -9,6 +9,7 @@ from ..metadata import INPUT_NAME, ModelMetadata, Thresholds
 from ..presets import Preset
 from ..versions import package_versions
 from .checkpoint import Checkpoint
+from .summary import gflops
 
 
 def preprocessing(preset: Preset) -> dict[str, object]:
@@ -45,4 +46,5 @@ def build_metadata(
         versions=package_versions(),
         preprocessing=preprocessing(preset),
         preset_config=json.loads(json.dumps(preset.to_dict())),  # tuples -> lists, as read
+        gflops=round(gflops(preset), 3),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -16,8 +17,12 @@ def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+@functools.lru_cache(maxsize=8)
 def gflops(preset: Preset) -> float:
-    """GFLOPs (2 per multiply-add) of one image, counted on the meta device: no real compute."""
+    """GFLOPs (2 per multiply-add) of one image, counted on the meta device: no real compute.
+
+    Convolutions and matrix products only (what dominates; norms and activations are not
+    counted). Cached: every export and the PyTorch backend write it into their metadata."""
     with torch.device("meta"):
         model = UniAD(preset, build_backbone(preset)).eval()
         images = torch.empty(1, 3, *preset.input_size)

@@ -47,6 +47,11 @@ class BackendSpec:
     options: tuple[str, ...] = ()
     unavailable: str = "cannot open {path}: backend unavailable ({exc})"
 
+    def __post_init__(self) -> None:
+        unknown = set(self.options) - set(OPTIONS)
+        if unknown:
+            raise ValueError(f"backend {self.name!r}: options must be of {OPTIONS}, not {unknown}")
+
     def accepts(self, model: str | Path, explicit: bool) -> bool:
         """Whether this backend takes `model` by its URL scheme or file suffix."""
         scheme = url_scheme(model)
@@ -120,6 +125,11 @@ def url_scheme(model: str | Path) -> str | None:
 def names() -> tuple[str, ...]:
     """Every value `backend=` accepts, "auto" first."""
     return (AUTO, *BACKENDS)
+
+
+def describe() -> str:
+    """One line naming every backend and what it is, for `--help`."""
+    return "; ".join(f"{spec.name}: {spec.description}" for spec in BACKENDS.values())
 
 
 def get_spec(name: str) -> BackendSpec:

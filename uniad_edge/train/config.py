@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..presets import Preset, get_preset
+from ..presets import DEFAULT_PRESET, Preset, get_preset
 
 
 def load_preset(value: str | Preset) -> Preset:
@@ -35,7 +35,7 @@ class TrainConfig:
 
     data: Path
     out: Path
-    preset: str | Preset = "mvtec-224"
+    preset: str | Preset = DEFAULT_PRESET
     epochs: int = 1000
     classes: list[str] | None = None
     batch_size: int = 8

@@ -1,0 +1,37 @@
+"""What the command modules share: options left unset pass through as None, so every default
+lives once, in the config dataclass or function that uses it, and `--help` shows it from there."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user set; None means "not given", so the callee's default applies."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def default(cls: type, name: str) -> str:
+    """A dataclass field's default as `--help` shows it (`show_default=`)."""
+    field = cls.__dataclass_fields__[name]
+    if field.default is not dataclasses.MISSING:
+        value = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+    else:
+        raise ValueError(f"{cls.__name__}.{name} has no default")
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """A function's keyword defaults, for a command that needs the values it will run with."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }

@@ -1,0 +1,118 @@
+"""Export formats in one table, and `export(ckpt, format=..., **options)`, the Python API that
+`uniad-edge export` calls.
+
+Every format starts from the verified fused ONNX graph; a format then runs its steps on it, each
+named by an import string ("module:function") and imported only when that format is asked for.
+A step is `fn(result: ExportResult, options: ExportOptions) -> Artifact`. Adding a format (e.g. a
+Triton model repository) is one `ExportFormat` entry in `FORMATS` plus its own module holding the
+step; new settings go into `ExportOptions`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UniadError
+from .options import ExportOptions
+
+if TYPE_CHECKING:
+    from ..model import Checkpoint
+    from .pipeline import ExportResult
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file or folder a format step wrote (`path`), or None with why not (`note`) and the
+    command that makes it elsewhere (`command`)."""
+
+    kind: str
+    path: Path | None
+    note: str = ""
+    command: str = ""
+
+
+@dataclass
+class Exported:
+    """What `export` produced: the ONNX (always) and each step's artifact."""
+
+    onnx: ExportResult
+    artifacts: list[Artifact] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    description: str
+    steps: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+FORMATS: dict[str, ExportFormat] = {
+    fmt.name: fmt
+    for fmt in (
+        ExportFormat(
+            "auto",
+            "ONNX, plus the FP16 engine where TensorRT works",
+            ("uniad_edge.export.engine:optional_engine",),
+        ),
+        ExportFormat("onnx", "the fused ONNX graph and its JSON sidecar"),
+        ExportFormat(
+            "engine",
+            "ONNX and the TensorRT FP16 engine (an error without TensorRT)",
+            ("uniad_edge.export.engine:required_engine",),
+            aliases=("trt", "tensorrt"),
+        ),
+        ExportFormat(
+            "triton",
+            "a Triton Inference Server model repository in --out (see the --triton-* options)",
+            ("uniad_edge.export.triton_repo:repository_step",),
+        ),
+    )
+}
+DEFAULT_FORMAT = "auto"
+
+
+def normalize_format(value: str) -> str:
+    """A format's name from its name or alias, case-insensitive; one-line error otherwise."""
+    wanted = value.lower()
+    for fmt in FORMATS.values():
+        if wanted == fmt.name or wanted in fmt.aliases:
+            return fmt.name
+    choices = ", ".join(n for f in FORMATS.values() for n in (f.name, *f.aliases))
+    raise UniadError(f"--format {value!r} is not one of {choices}")
+
+
+def _step(target: str) -> Callable[[ExportResult, ExportOptions], Artifact]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def export(ckpt: str | Path | Checkpoint, format: str = DEFAULT_FORMAT, **options: Any) -> Exported:
+    """Export a checkpoint (ours or official) in `format`; `options` are `ExportOptions` fields.
+
+    Raises `UniadError` (one line) on bad input or failed checks; nothing partial is left.
+    """
+    fmt = FORMATS[normalize_format(format)]
+    try:
+        settings = ExportOptions(**options)
+    except TypeError as exc:
+        raise UniadError(f"export: {exc}; the options are ExportOptions' fields") from None
+    from .pipeline import export_onnx
+
+    result = export_onnx(
+        ckpt,
+        settings.out,
+        settings.name,
+        batch=settings.batch,
+        half=settings.half,
+        opset=settings.opset,
+        verify=settings.verify,
+        data=settings.data,
+        preset=settings.preset,
+        progress=settings.progress,
+    )
+    return Exported(result, [_step(target)(result, settings) for target in fmt.steps])
