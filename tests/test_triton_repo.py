@@ -203,3 +203,19 @@ def test_cli_export_format_triton_from_a_checkpoint(tmp_path, monkeypatch, capsy
     assert run_main(*args, "--preferred-batch", "4,x") == 2
     assert "--preferred-batch takes comma-separated integers" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["insp"]  # failures leave nothing loose
+
+
+def test_cli_tensorrt_backend_without_tensorrt_is_one_line(
+    tmp_path, monkeypatch, capsys, no_tensorrt
+) -> None:
+    ckpt = save_checkpoint(tmp_path / "tiny.pth", build_uniad(TINY, pretrained=False).eval())
+    graph = tmp_path / "graph.onnx"
+    build_model(graph, input_size=TINY.input_size, embed_metadata=False, sidecar=False)
+    monkeypatch.setattr(pipeline, "trace_to_onnx", lambda *args: onnx.load(str(graph)))
+    monkeypatch.setattr(pipeline, "graph_problems", lambda model: [])
+    out = tmp_path / "repo"
+    args = ["export", "--ckpt", ckpt, "--format", "triton", "--out", out, "--no-verify"]
+    assert run_main(*args, "--triton-backend", "tensorrt", "--engine-dir", tmp_path / "e") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "TensorRT" in err
+    assert not any(out.iterdir())  # neither a repository nor the loose ONNX

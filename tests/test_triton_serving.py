@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from cli_helpers import run_main
+from model_helpers import TINY
 from onnx_fixtures import build_model, defect_frame, good_frame
 from runtime_helpers import write_video
 from triton_helpers import ServerUnavailable, TritonServer, free_port
@@ -23,6 +24,8 @@ from triton_helpers import ServerUnavailable, TritonServer, free_port
 from uniad_edge.errors import UniadError
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
 from uniad_edge.metadata import METADATA_KEY
+from uniad_edge.model import build_model as build_uniad
+from uniad_edge.model import save_checkpoint
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from uniad_edge.runtime.triton_backend import TritonBackend, parse_url
@@ -239,3 +242,31 @@ def test_without_tritonclient_the_error_says_what_to_install(monkeypatch) -> Non
     monkeypatch.setitem(sys.modules, "tritonclient.grpc", None)  # as if not installed
     with pytest.raises(UniadError, match=r"tritonclient is not installed .*uniad-edge\[triton\]"):
         Detector("grpc://127.0.0.1:8001/uniad")
+
+
+def test_real_export_is_served_with_its_thresholds(tmp_path) -> None:
+    """Checkpoint -> `export --format triton --triton-backend python` -> tritonserver: the served
+    real UniAD graph scores like ONNX Runtime on the same file, with the checkpoint's thresholds."""
+    thresholds = {"global": 3.0, "per_class": {"wood": 2.0}, "rule": "test"}
+    ckpt = save_checkpoint(
+        tmp_path / "tiny.pth",
+        build_uniad(TINY, pretrained=False).eval(),
+        {"class_names": ["wood", "pill"], "thresholds": thresholds},
+    )
+    out = tmp_path / "repo"
+    args = ["export", "--ckpt", ckpt, "--format", "triton", "--out", out, "--no-verify"]
+    assert run_main(*args, "--triton-backend", "python") == 0
+    server = TritonServer(out, tmp_path / "server")
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.skip(f"tritonserver cannot start here: {exc}")
+    try:
+        with (
+            Detector(server.url(MODEL), class_name="wood") as remote,
+            Detector(out / MODEL / "1" / "model.onnx", class_name="wood") as local,
+        ):
+            assert remote.threshold == 2.0 and remote.metadata.thresholds.to_dict() == thresholds
+            assert_same_detections(remote.predict(frames(7, 3)), local.predict(frames(7, 3)))
+    finally:
+        server.stop()
