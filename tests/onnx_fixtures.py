@@ -145,3 +145,29 @@ def defect_frame(size: tuple[int, int] = (48, 64), seed: int = 0) -> np.ndarray:
     radius = max(3, min(h, w) // 6)
     cv2.circle(frame, (cx, cy), radius, (250, 250, 250), -1)
     return frame
+
+
+def export_real_graphs(root: Path) -> tuple[Path, Path]:
+    """The real export of a small random-init model: (fp32 ONNX, mixed-precision ONNX).
+
+    mvtec-224 geometry with one encoder and one decoder layer; the half graph is converted from
+    the fp32 one exactly as `export --half` does, so one trace serves both.
+    """
+    from uniad_edge.export import export_onnx, to_mixed_precision
+    from uniad_edge.model import build_model, save_checkpoint
+    from uniad_edge.presets import PRESETS
+
+    preset = PRESETS["mvtec-224"].replace(
+        name="test-224", num_encoder_layers=1, num_decoder_layers=1
+    )
+    model = build_model(preset, pretrained=False).eval()
+    ckpt = save_checkpoint(root / "small.pth", model, {"class_names": ["wood"]})
+    fp32 = export_onnx(ckpt, root / "export", "small", verify=False).onnx_path
+    graph = onnx.load(str(fp32))
+    half = to_mixed_precision(graph)
+    meta = ModelMetadata.from_json(next(p.value for p in graph.metadata_props))
+    meta.precision = "fp16"
+    helper.set_model_props(half, {METADATA_KEY: meta.to_json()})
+    half_path = root / "export" / "small-half.onnx"
+    onnx.save(half, half_path)
+    return fp32, half_path

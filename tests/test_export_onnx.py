@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from cli_helpers import run_main
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from uniad_edge.cli.app import app
@@ -21,11 +21,18 @@ from uniad_edge.errors import UniadError
 from uniad_edge.export import (
     check_half_drift,
     export_onnx,
+    fold_constants,
     head_float_types,
     head_nodes,
     pipeline,
     sample_frames,
     to_mixed_precision,
+)
+from uniad_edge.export.checks import (
+    folded_constant_problems,
+    opset_of,
+    tensorrt_problems,
+    uint8_problems,
 )
 from uniad_edge.export.verify import MAP_TOLERANCE, SCORE_TOLERANCE
 from uniad_edge.fileio import sha256_file
@@ -131,7 +138,7 @@ def test_metadata_round_trip_and_sidecar(exported) -> None:
     assert embedded.class_names == ["wood", "pill"]
     assert embedded.thresholds.to_dict() == THRESHOLDS
     assert embedded.checkpoint_sha256 == sha256_file(ckpt)
-    assert (embedded.precision, embedded.batch, embedded.opset) == ("fp32", None, 18)
+    assert (embedded.precision, embedded.batch, embedded.opset) == ("fp32", None, 17)
     assert embedded.backbone_pretrained is False
     assert {"uniad-edge", "torch", "onnx", "onnxruntime"} <= set(embedded.versions)
     assert embedded.preset_config["num_encoder_layers"] == 1
@@ -212,3 +219,81 @@ def test_failed_parity_leaves_nothing(cached_trace, exported, tmp_path, monkeypa
     with pytest.raises(UniadError, match="disagrees with PyTorch"):
         export_onnx(exported[0], out, verify_batches=(1,))
     assert list(out.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def half_graph(graph) -> onnx.ModelProto:
+    return to_mixed_precision(graph)
+
+
+@pytest.mark.parametrize("which", ["graph", "half_graph"])
+def test_graph_obeys_the_tensorrt_parser_rules(which, request) -> None:
+    """uint8 only into Cast, opset 17 (TensorRT 8.6), parser ops only, weights folded."""
+    model = request.getfixturevalue(which)
+    assert tensorrt_problems(model) == []
+    consumers = [n.op_type for n in model.graph.node if "image" in n.input]
+    assert consumers and set(consumers) == {"Cast"}
+    assert opset_of(model) == 17
+
+
+def test_reductions_carry_axes_as_the_attribute_tensorrt_86_reads(graph) -> None:
+    """TensorRT 8.6's ReduceMean/ReduceMax importers ignore an axes *input* (opset 18 form)."""
+    reductions = [n for n in graph.graph.node if n.op_type in ("ReduceMean", "ReduceMax")]
+    assert len(reductions) >= 2
+    for node in reductions:
+        assert len(node.input) == 1, node.name
+        assert "axes" in {a.name for a in node.attribute}, node.name
+        assert "noop_with_empty_axes" not in {a.name for a in node.attribute}
+
+
+def test_contract_catches_uint8_transpose_and_old_opset() -> None:
+    """The pre-fix preprocessing (Transpose of the uint8 frame, then Cast) at opset 18."""
+    nodes = [
+        helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Cast", ["nchw"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMax", ["x"], ["score"], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "old",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 4, 4, 3])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    problems = tensorrt_problems(model)
+    assert any("uint8 tensor image feeds Transpose" in p for p in problems)
+    assert any("opset 18 is newer than the 17" in p for p in problems)
+    assert tensorrt_problems(model, max_opset=18) == uint8_problems(model)
+
+
+def test_folding_removes_constant_weight_slices_and_keeps_metadata(exported) -> None:
+    """The packed attention weights' Slice/Transpose fold into initializers, metadata stays."""
+    weight = np.arange(24, dtype=np.float32).reshape(6, 4)
+    nodes = [
+        helper.make_node("Slice", ["w", "starts", "ends", "axes"], ["w_q"]),
+        helper.make_node("Transpose", ["w_q"], ["w_qt"], perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "w_qt"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "packed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])],
+        [
+            numpy_helper.from_array(weight, "w"),
+            numpy_helper.from_array(np.array([0], np.int64), "starts"),
+            numpy_helper.from_array(np.array([2], np.int64), "ends"),
+            numpy_helper.from_array(np.array([0], np.int64), "axes"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    helper.set_model_props(model, {METADATA_KEY: "{}"})
+    assert len(folded_constant_problems(model)) == 2
+    folded = fold_constants(model)
+    assert folded_constant_problems(folded) == [] and len(folded.graph.node) == 1
+    assert {p.key: p.value for p in folded.metadata_props} == {METADATA_KEY: "{}"}
+    x = np.ones((2, 4), np.float32)
+    before, after = (ort.InferenceSession(m.SerializeToString()) for m in (model, folded))
+    np.testing.assert_array_equal(before.run(None, {"x": x})[0], after.run(None, {"x": x})[0])
+    result = exported[1]
+    assert result.traced_nodes > result.nodes  # the real export folded nodes away

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from cli_helpers import run_main
-from onnx_fixtures import build_model
-from runtime_helpers import write_folder, write_video
+from onnx_fixtures import build_model, good_frame
+from runtime_helpers import FRAME_SIZE, write_folder, write_video
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +191,40 @@ def test_sigterm_drains_and_flushes_the_log(model, tmp_path):
     assert "SIGTERM" in out
     scored = int(next(line for line in out.splitlines() if "frames scored" in line).split()[-2])
     assert scored == len(records) > 0
+
+
+def test_bit_depth_for_12_bit_pngs(model, tmp_path, caplog):
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "p.png"), good_frame(FRAME_SIZE).astype(np.uint16) << 4)
+    log = tmp_path / "r.jsonl"
+    assert run_cli("--model", model, "--source", folder, "--log", log) == 0
+    assert read_log(log)[-1]["verdict"] == "NG"  # top byte only: a nearly black frame
+    assert "pass --bit-depth 12" in caplog.text
+    assert run_cli("--model", model, "--source", folder, "--log", log, "--bit-depth", 12) == 0
+    assert read_log(log)[-1]["verdict"] == "OK"
+    # a bit depth below the data's: an error record and exit 2, never a clipped score
+    assert run_cli("--model", model, "--source", folder, "--log", log, "--bit-depth", 10) == 2
+    assert "values above 1023" in read_log(log)[-1]["error"]
+
+
+def test_source_names_parse(tmp_path, monkeypatch):
+    from uniad_edge.cli.run import parse_sources
+
+    monkeypatch.chdir(tmp_path)
+    odd = Path("a=b.mp4")
+    odd.write_bytes(b"")
+    assert parse_sources(
+        ["top=rtsp://cam/s?x=1", "rtsp://cam/s?x=1", "side=v4l2src device=/dev/video0 ! appsink",
+         "videotestsrc pattern=ball ! appsink", str(odd), "left=0"],
+        camera=2,
+    ) == [
+        ("camera2", 2),
+        ("top", "rtsp://cam/s?x=1"),
+        ("cam1", "rtsp://cam/s?x=1"),
+        ("side", "v4l2src device=/dev/video0 ! appsink"),
+        ("cam3", "videotestsrc pattern=ball ! appsink"),
+        ("cam4", str(odd)),  # an existing file is a path even with "=" in its name
+        ("left", "0"),
+    ]  # fmt: skip
+    assert parse_sources(["clip.mp4"], camera=None) == [("cam0", "clip.mp4")]

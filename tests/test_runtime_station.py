@@ -75,6 +75,7 @@ def test_several_videos_batched_with_camera_names_and_own_thresholds(model, tmp_
     assert max(detector.batches) == 2 and sum(detector.batches) == 35
     assert summary.frames == 35 and summary.ng == verdicts_a.count("NG")
     assert summary.cameras["a"].frames == 20 and summary.states["b"].status == "ended"
+    assert (summary.states["a"].class_name, summary.states["a"].threshold) == ("wood", 40.0)
     saved = sorted(p.name for p in (tmp_path / "ng").glob("*_frame.png"))
     assert len(saved) == summary.ng and all(name.startswith("a_") for name in saved)
     detector.close()
@@ -163,7 +164,7 @@ def test_triggered_station_scores_only_on_trigger_with_part_id(model, tmp_path):
         station.close()
     assert summary is not None and summary.frames == 2
     assert [r["part_id"] for r in read_log(log)] == ["P-1", "P-2"]
-    assert summary.cameras["top"].trigger_ms == [first["trigger_ms"], second["trigger_ms"]]
+    assert list(summary.cameras["top"].trigger_ms) == [first["trigger_ms"], second["trigger_ms"]]
 
 
 def test_free_running_trigger_tags_the_next_frame_and_stop_ends_a_live_station(model):
@@ -267,3 +268,30 @@ def test_unknown_class_fails_before_any_camera_opens(model, tmp_path):
     )
     with pytest.raises(UniadError, match="class 'nope' is not one"):
         Station(config)
+
+
+def test_more_cameras_than_the_batch_are_all_served(model, tmp_path):
+    folders = [write_folder(tmp_path / f"f{i}", good=4, bad=0) for i in range(3)]
+    cameras = [CameraConfig(f"c{i}", str(folder)) for i, folder in enumerate(folders)]
+    config = StationConfig(cameras=cameras, model=model, max_batch=2)
+    detector = CountingDetector(model, max_batch=2)
+    with Station(config, detector) as station:
+        summary = station.run()
+    assert max(detector.batches) == 2 and sum(detector.batches) == 12
+    assert {name: s.frames for name, s in summary.cameras.items()} == {"c0": 4, "c1": 4, "c2": 4}
+    detector.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mqtt": "http://broker/line"}, "is not mqtt://host"),
+        ({"mqtt": "mqtt://broker:1883/"}, "is not mqtt://host"),
+        ({"mqtt": "mqtt://broker/line/#"}, "wildcards"),
+        ({"trigger": "serial"}, "use stdin or mqtt://"),
+        ({"trigger": "mqtt://broker:x/t"}, "is not mqtt://host"),
+    ],
+)
+def test_output_and_trigger_addresses_checked_up_front(options, message):
+    with pytest.raises(UniadError, match=message):
+        StationConfig(cameras=[CameraConfig("a", "x")], **options)

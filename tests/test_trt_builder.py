@@ -169,33 +169,46 @@ def test_build_without_tensorrt_raises_with_trtexec(tmp_path: Path, no_tensorrt:
         builder.build_engine(path, out_dir=tmp_path / "engines", max_batch=4)
     message = str(caught.value)
     assert "TensorRT is not installed" in message and "trtexec" in message
-    assert caught.value.trtexec.startswith("trtexec ")
+    assert caught.value.trtexec.startswith("TensorRT 8.6/10.x: trtexec ")
     assert "--maxShapes=image:4x64x96x3" in caught.value.trtexec
+    assert "uniad-edge export --adopt-engine" in caught.value.trtexec
     assert isinstance(caught.value, UniadError)
     assert not (tmp_path / "engines").exists()
 
 
-def test_trtexec_weakly_typed_dynamic(tmp_path: Path) -> None:
+def test_trtexec_fp32_onnx_pins_the_head_with_precision_constraints(tmp_path: Path) -> None:
+    """8.6 and 10.x: FP16 flag with the head's layers obeying FP32; 11.x cannot (no --fp16)."""
     path = write_onnx(tmp_path / "model.onnx", None)
-    line = builder.equivalent_trtexec(path, "engines", max_batch=8, workspace_gib=4)
+    lines = builder.trtexec_lines(path, "engines", max_batch=8, workspace_gib=4)
+    assert lines["11.x"] is None
+    line = lines["8.6"]
+    assert line == lines["10.x"]
     assert f"--onnx={path}" in line
     assert "--saveEngine=engines/model.fp16.engine" in line
-    assert "--fp16" in line and "--stronglyTyped" not in line
+    assert "--fp16" in line and "--precisionConstraints=obey" in line
+    assert "--stronglyTyped" not in line
     assert "--minShapes=image:1x64x96x3" in line
     assert "--optShapes=image:1x64x96x3" in line
     assert "--maxShapes=image:8x64x96x3" in line
     assert "--memPoolSize=workspace:4096" in line
     assert "--timingCacheFile=engines/timing.cache" in line
+    summary = builder.equivalent_trtexec(path)
+    assert "TensorRT 11.x: re-export with --half first" in summary
+    assert f"uniad-edge export --adopt-engine engines/model.fp16.engine --onnx {path}" in summary
 
 
-def test_trtexec_strongly_typed_for_mixed_precision_onnx(tmp_path: Path) -> None:
+def test_trtexec_half_onnx_strongly_typed_on_10_and_11(tmp_path: Path) -> None:
     path = write_onnx(tmp_path / "half.onnx", None, precision="fp16")
-    line = builder.equivalent_trtexec(path)
-    assert "--stronglyTyped" in line and "--fp16" not in line
-    assert "--fp16" in builder.equivalent_trtexec(path, strongly_typed=False)
+    lines = builder.trtexec_lines(path)
+    assert "--stronglyTyped" in lines["10.x"] and "--fp16" not in lines["10.x"]
+    assert lines["10.x"] == lines["11.x"]
+    assert "--fp16" in lines["8.6"] and "--precisionConstraints=obey" in lines["8.6"]
+    assert builder.equivalent_trtexec(path).startswith("TensorRT 8.6: trtexec ")
 
 
-def test_trtexec_static_onnx_has_no_shapes(tmp_path: Path) -> None:
+def test_trtexec_fp32_disables_tf32_and_static_onnx_has_no_shapes(tmp_path: Path) -> None:
     path = write_onnx(tmp_path / "static.onnx", 2)
-    line = builder.equivalent_trtexec(path, precision="fp32")
-    assert "Shapes" not in line and "--fp16" not in line
+    lines = builder.trtexec_lines(path, precision="fp32")
+    assert set(lines.values()) == {lines["8.6"]}
+    assert "Shapes" not in lines["8.6"] and "--fp16" not in lines["8.6"]
+    assert "--noTF32" in lines["8.6"]

@@ -33,7 +33,8 @@ def _summary(exported: Exported, seconds: float) -> Table:
     table.add_column("item", style="bold cyan")
     table.add_column("value")
     onnx_file = escape(str(result.onnx_path))
-    table.add_row("onnx", f"{onnx_file} ({_size(result.onnx_path)}, {result.nodes} nodes)")
+    nodes = f"{result.nodes} nodes, {result.traced_nodes} before folding"
+    table.add_row("onnx", f"{onnx_file} ({_size(result.onnx_path)}, {nodes})")
     table.add_row("sidecar", escape(str(result.sidecar_path)))
     for parity in result.parity:
         table.add_row("ORT vs PyTorch", parity.describe())
@@ -73,8 +74,9 @@ def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
 @app.command()
 def export(
     ckpt: Annotated[
-        Path, typer.Option(help="Checkpoint: ours (.pth) or an official UniAD ckpt.pth.tar.")
-    ],
+        Path | None,
+        typer.Option(help="Checkpoint: ours (.pth) or an official UniAD ckpt.pth.tar."),
+    ] = None,
     format: Annotated[
         str | None, typer.Option("--format", help=_formats_help(), show_default=DEFAULT_FORMAT)
     ] = None,
@@ -102,7 +104,8 @@ def export(
     opset: Annotated[
         int | None,
         typer.Option(
-            help="ONNX opset (17 or newer).", show_default=default(ExportOptions, "opset")
+            help="ONNX opset: 17 is the newest TensorRT 8.6 parses; 18+ for TensorRT 10+ only.",
+            show_default=default(ExportOptions, "opset"),
         ),
     ] = None,
     verify: Annotated[
@@ -137,6 +140,22 @@ def export(
         typer.Option(
             help="Folder for TensorRT engines.", show_default=default(ExportOptions, "engine_dir")
         ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show TensorRT's info and verbose messages too.")
+    ] = False,
+    adopt_engine: Annotated[
+        Path | None,
+        typer.Option(help="Engine built elsewhere (trtexec): write its sidecar, export nothing."),
+    ] = None,
+    onnx: Annotated[
+        Path | None, typer.Option(help="With --adopt-engine: the ONNX it was built from.")
+    ] = None,
+    trt_version: Annotated[
+        str | None, typer.Option(help="With --adopt-engine: TensorRT that built it (else local).")
+    ] = None,
+    gpu: Annotated[
+        str | None, typer.Option(help="With --adopt-engine: GPU as NAME:MAJOR.MINOR (else local).")
     ] = None,
     version: Annotated[
         int | None,
@@ -188,6 +207,11 @@ def export(
 ) -> None:
     """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out), and
     with --format triton into a Triton model repository in --out."""
+    if adopt_engine is not None:
+        _adopt(adopt_engine, onnx, trt_version, gpu, max_batch, workspace)
+        return
+    if ckpt is None:
+        raise UniadError("--ckpt is required (or --adopt-engine ENGINE --onnx MODEL.onnx)")
     from ..export import export as run_export
 
     triton = given(
@@ -226,6 +250,7 @@ def export(
                 workspace_gib=workspace,
                 max_batch=max_batch,
                 engine_dir=engine_dir,
+                verbose=verbose or None,
                 triton=TritonOptions(**triton) if triton else None,
             ),
         )
@@ -234,3 +259,29 @@ def export(
         if artifact.path is None:
             note = f"[yellow]no {artifact.kind}:[/] {escape(artifact.note)}"
             console.print(note, highlight=False, soft_wrap=True)
+
+
+def _adopt(
+    engine: Path,
+    onnx: Path | None,
+    trt_version: str | None,
+    gpu: str | None,
+    max_batch: int | None,
+    workspace: float | None,
+) -> None:
+    """`--adopt-engine`: the sidecar for an engine trtexec built, so `run`/`bench` use it."""
+    from ..trt import adopt_engine, parse_gpu
+
+    if onnx is None:
+        raise UniadError("--adopt-engine needs --onnx: the ONNX the engine was built from")
+    written = adopt_engine(
+        engine,
+        onnx,
+        **given(
+            trt_version=trt_version,
+            gpu=parse_gpu(gpu) if gpu else None,
+            max_batch=max_batch,
+            workspace_gib=workspace,
+        ),
+    )
+    Console().print(f"adopted {escape(str(engine))}: sidecar {escape(str(written))}")

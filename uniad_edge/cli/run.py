@@ -127,6 +127,10 @@ def run(
     reconnect_max_wait: Annotated[
         float | None, typer.Option(min=0.01, help="longest wait between reconnects, seconds")
     ] = None,
+    write_retry: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="after a write error (full disk), retry every S seconds"),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="station name in records and MQTT")] = None,
 ) -> None:
     """Score one or several cameras: OK/NG per frame, JSONL log, NG evidence, MQTT."""
@@ -153,17 +157,18 @@ def run(
         "show": show_window or None,
         "max_frames": max_frames,
         "reconnect_max_wait": reconnect_max_wait,
+        "write_retry_s": write_retry,
         "model": model,
         "backend": backend,
     }
-    if tries != "default":
-        options["reconnect_tries"] = tries
     if station is not None:
         config = load_station_file(station, cameras=cameras, **options)
     else:
         config = StationConfig(
             cameras=cameras, **{k: v for k, v in options.items() if v is not None}
         )
+    if tries != "default":  # None means forever, so it cannot ride the None-filtered options
+        config.reconnect_tries = tries  # type: ignore[assignment]
     if config.model is None:
         config.model = default_model()
     with Station(config) as inspection, inspection.stop_on_signals():

@@ -17,6 +17,7 @@ _HOMES = {
     "export_engine": "engine",
     "Artifact": "formats",
     "Exported": "formats",
+    "fold_constants": "fold",
     "FORMATS": "formats",
     "export": "formats",
     "normalize_format": "formats",

@@ -1,7 +1,9 @@
 """What every exported graph must satisfy, checked at export time and by the tests.
 
 TensorRT and ONNX Runtime run it fastest (and at all) only without control flow, scatters,
-unfolded BatchNorm or infinite constants; the runtime relies on exactly two outputs.
+unfolded BatchNorm or infinite constants; the runtime relies on exactly two outputs. The
+TensorRT rules (`tensorrt_problems`) are the onnx-tensorrt parser's own: uint8 only as a network
+input feeding Cast, an opset the target parses, only ops it imports, weights already folded.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from onnx import numpy_helper
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE
+from ..trt.parser_ops import PARSER_OPS_86
 
+TENSORRT_86_OPSET = 17
+"""The newest opset the oldest supported TensorRT (8.6, JetPack 6.0) parses: the default."""
+RESHUFFLE_OPS = ("Slice", "Transpose")
 FORBIDDEN_OPS = ("BatchNormalization", "Loop", "Scan", "If", "ScatterND", "ScatterElements")
 
 
@@ -30,10 +36,59 @@ def constant_arrays(model: onnx.ModelProto) -> list[tuple[str, np.ndarray]]:
     return arrays
 
 
-def graph_problems(model: onnx.ModelProto) -> list[str]:
-    """Human-readable violations of the export contract; empty when the graph is clean."""
+def opset_of(model: onnx.ModelProto) -> int:
+    """The default-domain opset the graph imports."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def uint8_problems(model: onnx.ModelProto) -> list[str]:
+    """The parser refuses uint8 intermediate tensors: a uint8 tensor may only feed Cast nodes."""
     graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.input, *inferred.value_info]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    uint8 = {name for name, kind in types.items() if kind == onnx.TensorProto.UINT8}
     problems = []
+    for node in graph.node:
+        fed = [name for name in node.input if name in uint8]
+        if fed and node.op_type != "Cast":
+            problems.append(f"uint8 tensor {fed[0]} feeds {node.op_type} {node.name} (only Cast)")
+    return problems
+
+
+def folded_constant_problems(model: onnx.ModelProto) -> list[str]:
+    """Slice/Transpose nodes whose data input is constant: weights the export should fold."""
+    graph = model.graph
+    constant = {t.name for t in graph.initializer}
+    problems = []
+    for node in graph.node:
+        inputs = [name for name in node.input if name]
+        if node.op_type == "Constant" or (inputs and all(name in constant for name in inputs)):
+            constant.update(node.output)
+        if node.op_type in RESHUFFLE_OPS and inputs and inputs[0] in constant:
+            problems.append(f"unfolded constant {node.op_type} {node.name} of {inputs[0]}")
+    return problems
+
+
+def tensorrt_problems(model: onnx.ModelProto, max_opset: int = TENSORRT_86_OPSET) -> list[str]:
+    """Violations of the onnx-tensorrt parser's rules for a parser reading up to `max_opset`."""
+    problems = uint8_problems(model)
+    opset = opset_of(model)
+    if opset > max_opset:
+        problems.append(f"opset {opset} is newer than the {max_opset} TensorRT parses")
+    unknown = sorted({n.op_type for n in model.graph.node} - PARSER_OPS_86)
+    if unknown:
+        problems.append(f"has ops TensorRT 8.6's parser lacks: {', '.join(unknown)}")
+    return problems + folded_constant_problems(model)
+
+
+def graph_problems(model: onnx.ModelProto, max_opset: int = TENSORRT_86_OPSET) -> list[str]:
+    """Human-readable violations of the export contract; empty when the graph is clean.
+
+    `max_opset` is the newest opset allowed: 17 by default, the user's `--opset` when newer.
+    """
+    graph = model.graph
+    problems = tensorrt_problems(model, max_opset)
     ops = {n.op_type for n in graph.node}
     problems += [f"has {op} nodes" for op in FORBIDDEN_OPS if op in ops]
     if "LayerNormalization" not in ops:
@@ -55,7 +110,7 @@ def graph_problems(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def check_graph(model: onnx.ModelProto) -> onnx.ModelProto:
+def check_graph(model: onnx.ModelProto, max_opset: int = TENSORRT_86_OPSET) -> onnx.ModelProto:
     """onnx.checker (full) + strict shape inference + the contract; returns the inferred model."""
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -63,7 +118,7 @@ def check_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UniadError(f"exported graph failed the ONNX checker: {first}") from None
-    problems = graph_problems(model)
+    problems = graph_problems(model, max_opset)
     if problems:
         raise UniadError(f"exported graph breaks the export contract: {'; '.join(problems)}")
     return inferred

@@ -35,8 +35,10 @@ def export_engine(
     workspace_gib: float = ExportOptions.workspace_gib,
     max_batch: int = ExportOptions.max_batch,
     progress: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> EngineOutcome:
-    """Build the FP16 engine; without TensorRT raise when `required`, else say how to get one."""
+    """Build the FP16 engine; without a TensorRT that can build it, raise when `required`, else
+    say how to get one (the trtexec lines and the `--adopt-engine` step)."""
     from ..trt import TensorRTUnavailableError, build_engine
 
     if max_batch < 1:
@@ -49,6 +51,7 @@ def export_engine(
             max_batch=max_batch,
             workspace_gib=workspace_gib,
             progress=progress,
+            verbose=verbose,
         )
     except TensorRTUnavailableError as exc:
         if required:
@@ -68,6 +71,7 @@ def _engine_artifact(result: ExportResult, options: ExportOptions, required: boo
         options.workspace_gib,
         options.max_batch,
         options.progress,
+        options.verbose,
     )
     return Artifact("engine", outcome.path, outcome.note, outcome.trtexec)
 

@@ -19,6 +19,8 @@ import torch
 from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE
 from ..model import FusedUniAD
 from ..trt.features import DISTANCE_HEAD_PREFIX
+from .fold import read_shape_after_cast
+from .opset import NATIVE_OPSET, downgrade_to_17
 
 BATCH_DIM = "batch"
 MAX_DYNAMIC_BATCH = 1024
@@ -42,7 +44,10 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def trace_to_onnx(fused: FusedUniAD, batch: int | None, opset: int) -> onnx.ModelProto:
-    """Export `fused` (uint8 NHWC in) with a dynamic batch when `batch` is None, else static."""
+    """Export `fused` (uint8 NHWC in) with a dynamic batch when `batch` is None, else static.
+
+    Traced at opset 18 or newer (the exporter's native opsets) and lowered to 17 here when asked.
+    """
     h, w = fused.model.preset.input_size
     # A batch-1 example would specialise the batch dimension to 1; 2 keeps it symbolic.
     example = torch.zeros((batch or 2, h, w, 3), dtype=torch.uint8)
@@ -55,7 +60,7 @@ def trace_to_onnx(fused: FusedUniAD, batch: int | None, opset: int) -> onnx.Mode
         program = torch.onnx.export(
             exported,
             dynamo=True,
-            opset_version=opset,
+            opset_version=max(opset, NATIVE_OPSET),
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_MAP, OUTPUT_SCORE],
             optimize=True,
@@ -63,7 +68,8 @@ def trace_to_onnx(fused: FusedUniAD, batch: int | None, opset: int) -> onnx.Mode
         )
     model = program.model_proto
     finalize_names(model)
-    return model
+    read_shape_after_cast(model)
+    return downgrade_to_17(model) if opset < NATIVE_OPSET else model
 
 
 def _scopes(node: onnx.NodeProto) -> list[str]:

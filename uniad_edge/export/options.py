@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import UniadError
 
 MIN_OPSET = 17
-DEFAULT_OPSET = 18
+DEFAULT_OPSET = 17
+"""The newest opset TensorRT 8.6 (JetPack 6.0) parses; 18+ only for TensorRT 10 and newer."""
 DEFAULT_MAX_BATCH = 8
 DEFAULT_WORKSPACE_GIB = 4.0
 TRITON_BACKENDS = ("onnxruntime", "python", "tensorrt")
@@ -69,6 +70,7 @@ class ExportOptions:
     engine_dir: Path = Path("engines")
     workspace_gib: float = DEFAULT_WORKSPACE_GIB
     max_batch: int = DEFAULT_MAX_BATCH
+    verbose: bool = False  # TensorRT's info and verbose messages in the progress log too
     triton: TritonOptions = field(default_factory=TritonOptions)
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 

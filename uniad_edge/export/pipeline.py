@@ -23,6 +23,7 @@ from ..model import Checkpoint, FusedUniAD, load_checkpoint
 from ..model.deployment import build_metadata
 from ..presets import Preset, get_preset
 from .checks import check_graph, graph_problems
+from .fold import fold_constants
 from .graph import trace_to_onnx
 from .half import head_float_types, to_mixed_precision
 from .options import MIN_OPSET, ExportOptions
@@ -44,6 +45,7 @@ class ExportResult:
     parity: list[Parity] = field(default_factory=list)
     half_drift: Parity | None = None
     seconds: float = 0.0
+    traced_nodes: int = 0  # before constant folding
 
 
 def default_name(checkpoint: Path) -> str:
@@ -100,8 +102,9 @@ def export_onnx(
 ) -> ExportResult:
     """Export a checkpoint (ours or official) to `out_dir/<name>.onnx` and its JSON sidecar.
 
-    `batch=None` gives a dynamic batch; `half` a mixed-precision graph; `verify` runs the ONNX
-    checker and the ORT-vs-PyTorch parity check (and the float16 drift check with `half`).
+    `batch=None` gives a dynamic batch; `half` a mixed-precision graph; `opset` defaults to 17
+    (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the ORT-vs-PyTorch parity
+    check on the folded graph (and the float16 drift check with `half`).
     Raises `UniadError` (one line) on bad input, failed checks or Ctrl-C; nothing partial stays.
     """
     try:
@@ -140,13 +143,15 @@ def _export(
     fused = FusedUniAD(ckpt.model.eval()).eval()
 
     report(f"exporting {ckpt.preset.name} to ONNX (opset {opset}, torch.export + onnxscript)")
-    graph = trace_to_onnx(fused, batch, opset)
-    problems = graph_problems(graph)
+    traced = trace_to_onnx(fused, batch, opset)
+    report("folding constant weight slices and transposes")
+    graph = fold_constants(traced)
+    problems = graph_problems(graph, opset)
     if problems:
         raise UniadError(f"exported graph breaks the export contract: {'; '.join(problems)}")
     if verify:
         report("ONNX checker (full) and shape inference")
-        check_graph(graph)
+        check_graph(graph, opset)
     fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32")
     fp32_bytes = _serialize(graph, fp32_meta)
     final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
@@ -159,7 +164,7 @@ def _export(
         if wide:
             raise UniadError(f"distance head is not float32 in the --half graph: {wide}")
         if verify:
-            check_graph(half_graph)
+            check_graph(half_graph, opset)
         metadata = build_metadata(ckpt, name, batch, opset, "fp16")
         final_bytes, nodes = _serialize(half_graph, metadata), len(half_graph.graph.node)
 
@@ -186,5 +191,6 @@ def _export(
         tmp_onnx.write_bytes(final_bytes)
         tmp_json.write_text(json.dumps(sidecar_data, indent=2, sort_keys=True) + "\n")
     return ExportResult(
-        onnx_path, sidecar, metadata, nodes, parity, drift, time.perf_counter() - started
-    )
+        onnx_path, sidecar, metadata, nodes, parity, drift, time.perf_counter() - started,
+        traced_nodes=len(traced.graph.node),
+    )  # fmt: skip

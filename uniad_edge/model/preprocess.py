@@ -19,6 +19,8 @@ class Preprocess(nn.Module):
         self.register_buffer("shift", shift, persistent=False)
 
     def forward(self, images: Tensor) -> Tensor:
+        # Cast before permuting: TensorRT's ONNX parser takes uint8 only as a network input that
+        # feeds a Cast, never as an intermediate tensor (a uint8 Transpose output fails to parse).
         # contiguous(): a channels-last view would make torch.export emit as_strided Gathers.
-        x = images.permute(0, 3, 1, 2).contiguous().to(self.scale.dtype)
+        x = images.to(self.scale.dtype).permute(0, 3, 1, 2).contiguous()
         return (x * self.scale + self.shift).flip(1)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 URL_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+URL_TIMEOUT_MS = 5000
 
 
 FOREVER = None  # `max_reconnects` value: a live source is reopened until the stream is stopped
@@ -89,7 +90,13 @@ class VideoReader(Reader):
         self._pending: np.ndarray | None = None
 
     def open(self) -> None:
-        cap = cv2.VideoCapture(self.target, self.api)
+        if self.api == cv2.CAP_FFMPEG:  # a hung network camera is noticed in seconds
+            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, URL_TIMEOUT_MS]
+            cap = cv2.VideoCapture(
+                self.target, self.api, [*timeouts, cv2.CAP_PROP_READ_TIMEOUT_MSEC, URL_TIMEOUT_MS]
+            )
+        else:
+            cap = cv2.VideoCapture(self.target, self.api)
         ok, image = cap.read() if cap.isOpened() else (False, None)
         if not ok or image is None:
             cap.release()

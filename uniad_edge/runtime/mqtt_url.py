@@ -35,6 +35,6 @@ def parse_mqtt_url(url: str) -> MqttAddress:
             f"MQTT address {url!r} is not mqtt://host[:port]/topic (e.g. "
             "mqtt://127.0.0.1:1883/line1)"
         )
-    if any(ch in topic for ch in "+#"):
-        raise UniadError(f"MQTT topic {topic!r} must not contain the wildcards + or #")
+    if "+" in topic or parts.fragment or url.endswith("#"):  # urlsplit reads "#" as a fragment
+        raise UniadError(f"MQTT address {url!r}: the topic must not contain the wildcards + or #")
     return MqttAddress(parts.hostname, port, topic, parts.username, parts.password)

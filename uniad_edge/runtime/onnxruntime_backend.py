@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,7 @@ class OnnxRuntimeBackend(Backend):
         path: str | Path,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
+        provider_options: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -71,9 +72,13 @@ class OnnxRuntimeBackend(Backend):
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         self.providers = choose_providers(providers)
+        per_provider = [dict((provider_options or {}).get(p, {})) for p in self.providers]
         try:
             self.session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=self.providers
+                str(self.path),
+                sess_options=options,
+                providers=self.providers,
+                provider_options=per_provider,
             )
         except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -81,6 +81,14 @@ BACKENDS: dict[str, BackendSpec] = {
             options=("providers", "threads"),
         ),
         BackendSpec(
+            "ort-tensorrt",
+            "uniad_edge.runtime.ort_tensorrt_backend:OrtTensorRTBackend",
+            "onnx",
+            "ONNX Runtime's TensorRT EP: FP16, engine and timing caches in engines/ort-trt",
+            explicit_suffixes=(".onnx",),
+            options=("threads",),
+        ),
+        BackendSpec(
             "tensorrt",
             "uniad_edge.runtime.tensorrt_backend:TensorRTBackend",
             "engine",

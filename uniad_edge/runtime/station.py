@@ -33,6 +33,8 @@ API (embeddable)::
   (record + frame + scored image + detection) on one output thread, in table order.
 - Camera states: "connected", "reconnecting", "failed" (a live source gave up after
   `reconnect_tries`), "ended". `StationSummary.failed_cameras` lets the CLI exit non-zero.
+- Configuration dataclasses live in `station_config.py`, counters and the summary in
+  `station_stats.py` (both re-exported here), the summary table in `station_report.py`.
 - `stop()` is "finish what is captured, then end" (free-running frames already buffered and
   pending triggers that can still be served are scored); `stop_on_signals()` maps the first
   Ctrl-C/SIGTERM to it.
@@ -49,8 +51,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -58,176 +59,28 @@ import numpy as np
 
 from ..errors import UniadError
 from .backend import Closeable
-from .capture import FOREVER, Frame, FrameStream, Reader, open_source
+from .capture import Frame, FrameStream, Reader, open_source
 from .detector import Detection, Detector
 from .recorder import frame_record
 from .sinks import SINKS, Sink, Verdict
 from .sinks.callback import CallbackSink
+from .station_config import SAVE_POLICIES, CameraConfig, StationConfig
+from .station_stats import CameraState, CameraStats, StationSummary
 
 log = logging.getLogger(__name__)
+__all__ = [
+    "SAVE_POLICIES",
+    "CameraConfig",
+    "CameraState",
+    "CameraStats",
+    "Station",
+    "StationConfig",
+    "StationSummary",
+    "Verdict",
+]
 
-SAVE_POLICIES = ("ng", "all", "none")
-STAGES = ("capture", "preprocess", "inference", "postprocess")
 OUTPUT_QUEUE = 64
 _END = object()
-
-
-@dataclass
-class CameraConfig:
-    """One camera of the station. `source` is a camera index, file, folder, glob, URL or
-    GStreamer pipeline (as `--source`), or a `Reader` object; `roi` is (x, y, width, height) in
-    frame pixels, cropped before scoring; `save` is which frames the evidence sink keeps."""
-
-    name: str
-    source: str | int | Reader
-    class_name: str | None = None
-    threshold: float | None = None
-    roi: tuple[int, int, int, int] | None = None
-    save: str = "ng"
-
-    def __post_init__(self) -> None:
-        if not self.name or any(ch.isspace() for ch in self.name):
-            raise UniadError(f"camera name {self.name!r} must be non-empty and without spaces")
-        if self.save not in SAVE_POLICIES:
-            raise UniadError(
-                f"camera {self.name}: save must be one of {', '.join(SAVE_POLICIES)}, "
-                f"got {self.save!r}"
-            )
-        if self.roi is not None:
-            roi = tuple(int(v) for v in self.roi)
-            if len(roi) != 4 or roi[0] < 0 or roi[1] < 0 or roi[2] < 1 or roi[3] < 1:
-                raise UniadError(
-                    f"camera {self.name}: roi must be [x, y, width, height] with x, y >= 0 and "
-                    f"width, height >= 1, got {list(self.roi)}"
-                )
-            self.roi = roi  # type: ignore[assignment]
-
-
-@dataclass
-class StationConfig:
-    """Everything a station needs; every default lives here (the CLI passes None through)."""
-
-    cameras: list[CameraConfig] = field(default_factory=list)
-    name: str = "station"
-    model: Path | str | None = None  # a file, or a Triton URL (grpc://host:8001/uniad)
-    backend: str = "auto"
-    providers: list[str] | None = None
-    threads: int | None = None
-    bit_depth: int | None = None
-    max_batch: int = 8
-    trigger_only: bool = False
-    trigger: str | None = None  # "stdin" or mqtt://host:port/topic: where triggers come from
-    log: Path | None = None
-    save_dir: Path | None = None
-    mqtt: str | None = None
-    mqtt_buffer: int = 1000
-    show: bool = False
-    max_frames: int | None = None
-    reconnect_tries: int | None = FOREVER  # live sources only; files never reconnect
-    reconnect_wait: float = 0.5
-    reconnect_max_wait: float = 8.0
-    write_retry_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not self.cameras:
-            raise UniadError(
-                "a station needs at least one camera (--camera, --source or --station)"
-            )
-        names = [c.name for c in self.cameras]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise UniadError(f"camera names must be unique; repeated: {', '.join(twice)}")
-        if self.max_batch < 1:
-            raise UniadError(f"max_batch must be >= 1, got {self.max_batch}")
-        if self.reconnect_tries is not None and self.reconnect_tries < 0:
-            raise UniadError(f"reconnect tries must be >= 0 or forever, got {self.reconnect_tries}")
-        if self.reconnect_max_wait <= 0 or self.write_retry_s <= 0:
-            raise UniadError("reconnect max wait and write retry interval must be > 0 seconds")
-        if self.trigger is not None:
-            self.trigger_only = True
-
-
-@dataclass
-class CameraStats:
-    """Counters and latency sums of one camera, behind the status line and the summary."""
-
-    frames: int = 0
-    ok: int = 0
-    ng: int = 0
-    errors: int = 0
-    latency_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    trigger_ms: list[float] = field(default_factory=list)
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=30))
-
-    def add(self, record: dict[str, Any]) -> None:
-        self.frames += 1
-        self.ok += record["verdict"] == "OK"
-        self.ng += record["verdict"] == "NG"
-        self.errors += "error" in record
-        if "error" not in record:
-            for key, value in record["latency_ms"].items():
-                self.latency_ms[key] += value
-        if "trigger_ms" in record:
-            self.trigger_ms.append(record["trigger_ms"])
-        self.recent.append(time.perf_counter())
-
-    @property
-    def scored(self) -> int:
-        return self.frames - self.errors
-
-    @property
-    def fps(self) -> float:
-        """Over the last 30 frames, so the status line follows changes in load."""
-        if len(self.recent) < 2:
-            return 0.0
-        return (len(self.recent) - 1) / max(self.recent[-1] - self.recent[0], 1e-9)
-
-    def mean(self, key: str) -> float:
-        return self.latency_ms[key] / self.scored if self.scored else 0.0
-
-
-@dataclass
-class CameraState:
-    """A camera as `states()` reports it: connection status and counters."""
-
-    name: str
-    status: str
-    fps: float
-    frames: int
-    ok: int
-    ng: int
-    errors: int
-    dropped: int
-    reconnects: int
-    source: str
-
-
-@dataclass
-class StationSummary:
-    """What a finished run did; `failed_cameras` are live sources that gave up."""
-
-    elapsed_s: float
-    cameras: dict[str, CameraStats]
-    states: dict[str, CameraState]
-    ended_by: str
-    sinks: dict[str, int]
-    failed_cameras: list[str]
-
-    @property
-    def frames(self) -> int:
-        return sum(s.frames for s in self.cameras.values())
-
-    @property
-    def ok(self) -> int:
-        return sum(s.ok for s in self.cameras.values())
-
-    @property
-    def ng(self) -> int:
-        return sum(s.ng for s in self.cameras.values())
-
-    @property
-    def errors(self) -> int:
-        return sum(s.errors for s in self.cameras.values())
 
 
 @dataclass
@@ -301,7 +154,7 @@ class Station(Closeable):
         self._error: BaseException | None = None
         self._summary: StationSummary | None = None
         self._closed = False
-        self._triggers: list[Closeable] = []
+        self.trigger_sources: list[Closeable] = []  # stdin/MQTT trigger readers, once started
 
     def _load_detector(self) -> Detector:
         if self.config.model is None:
@@ -349,13 +202,19 @@ class Station(Closeable):
     def _begin(self) -> None:
         if self._started_at is not None:
             raise UniadError("a station can be started once; make a new Station to run again")
-        self._open_streams()
-        self._started_at = time.perf_counter()
-        self._output_thread.start()
         from .triggers import TRIGGERS, trigger_kind
 
-        if self.config.trigger is not None:
-            self._triggers.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
+        self._open_streams()
+        try:
+            if self.config.trigger is not None:
+                self.trigger_sources.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
+        except BaseException:
+            for camera in self.cameras.values():
+                if camera.stream is not None:
+                    camera.stream.stop()
+            raise
+        self._started_at = time.perf_counter()
+        self._output_thread.start()
 
     def start(self) -> Station:
         """Open the cameras and score in a background thread; returns at once."""
@@ -416,7 +275,7 @@ class Station(Closeable):
         """Ask for a verdict of `camera`'s next frame; the future gets its record."""
         target = self._camera(camera)
         future: Future[dict[str, Any]] = Future()
-        if self._finished.is_set() or (target.stream is not None and target.stream.done):
+        if self._finished.is_set() or (target.stream is not None and target.stream.finished):
             future.set_exception(UniadError(f"camera {camera} has ended; no frame to score"))
             return future
         with self._lock:
@@ -450,6 +309,8 @@ class Station(Closeable):
             dropped=stream.dropped if stream is not None else 0,
             reconnects=stream.reconnects if stream is not None else 0,
             source=target.description,
+            class_name=target.config.class_name,
+            threshold=target.threshold,
         )
 
     def states(self) -> dict[str, CameraState]:
@@ -584,8 +445,7 @@ class Station(Closeable):
                 station=self.config.name,
                 model=self.model_id,
             )
-            if trigger is not None:
-                record["part_id"] = trigger.part_id
+            record["part_id"] = trigger.part_id if trigger is not None else None
             if "postprocess" in record["latency_ms"]:
                 record["latency_ms"]["postprocess"] = round((time.perf_counter() - t0) * 1e3, 3)
             if trigger is not None:
@@ -630,8 +490,7 @@ class Station(Closeable):
         try:
             return self.detector.predict(images)
         except UniadError:
-            if len(images) == 1:
-                raise
+            pass
         results: list[Detection] = []
         for i, image in zip(index, images, strict=True):
             try:
@@ -675,7 +534,7 @@ class Station(Closeable):
             if camera.stream is not None:
                 camera.stream.stop()
             self._fail_triggers(camera, "the station stopped")
-        for trigger_source in self._triggers:
+        for trigger_source in self.trigger_sources:
             trigger_source.close()
         self._put_output(_END, force=True)
         self._output_thread.join()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
-from .station import CameraConfig, StationConfig
+from .station_config import CameraConfig, StationConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -80,7 +80,11 @@ class _ThreadState:
 
 
 class TensorRTBackend(Backend):
-    """Runs a `.engine` built by `uniad_edge.trt.build_engine` (TensorRT 8.6 and 10.x)."""
+    """Runs a `.engine` built by `uniad_edge.trt.build_engine` (TensorRT 8.6, 10.x and 11.x).
+
+    Each worker thread gets its own execution context, which selects optimization profile 0
+    before its first execute (TensorRT 8.6 gives it only to an engine's first context).
+    """
 
     name = "tensorrt"
 
@@ -154,6 +158,8 @@ class TensorRTBackend(Backend):
         if context is None:
             raise UniadError(f"TensorRT could not create an execution context for {self.path}")
         state = _ThreadState(context, self._cuda.create_stream())
+        profiles = int(getattr(self._engine, "num_optimization_profiles", 0))
+        features.select_profile(context, self._cuda.stream_handle(state.stream), profiles)
         with self._lock:
             self._states.append(state)
         for name, shape in self._shapes.items():

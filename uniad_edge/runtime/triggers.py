@@ -96,10 +96,13 @@ class MqttTriggers(_TriggerSource):
         super().__init__(station)
         self.address = parse_mqtt_url(url)
         self.subscribed = threading.Event()
-        self.client = connect_client(self.address, f"uniad-edge-trigger-{uuid.uuid4().hex[:8]}")
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = lambda *_args: self.subscribed.set()
-        self.client.on_message = lambda _c, _u, msg: self.fire(msg.payload.decode(errors="replace"))
+        self.client = connect_client(
+            self.address,
+            f"uniad-edge-trigger-{uuid.uuid4().hex[:8]}",
+            on_connect=self._on_connect,
+            on_subscribe=lambda *_args: self.subscribed.set(),
+            on_message=lambda _c, _u, msg: self.fire(msg.payload.decode(errors="replace")),
+        )
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any):
         if reason.is_failure:

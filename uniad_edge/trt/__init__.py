@@ -4,11 +4,15 @@ Importing this package never imports tensorrt, pycuda, cuda-python or torch; tho
 only when an engine is built or run.
 """
 
-from .builder import build_engine, equivalent_trtexec
+from .adopt import adopt_engine, parse_gpu
+from .builder import build_engine, equivalent_trtexec, trtexec_lines
 from .environment import TensorRTStatus, TensorRTUnavailableError, detect, tensorrt_missing_message
 from .sidecar import EngineSidecar, GpuInfo, Profile, check_compatible, find_engines
 
 __all__ = [
+    "adopt_engine",
+    "parse_gpu",
+    "trtexec_lines",
     "EngineSidecar",
     "GpuInfo",
     "Profile",

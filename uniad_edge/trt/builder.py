@@ -27,6 +27,7 @@ from .environment import (
     trtexec_command,
 )
 from .onnx_info import OnnxInfo, read_onnx_info
+from .parser_ops import max_opset
 from .sidecar import (
     EngineSidecar,
     GpuInfo,
@@ -117,6 +118,51 @@ def is_up_to_date(plan: BuildPlan) -> bool:
     return sidecar.cache_key == plan.key and sidecar.engine_sha256 == sha256_file(plan.engine_path)
 
 
+TRTEXEC_TARGETS = ("8.6", "10.x", "11.x")
+
+
+def trtexec_modes(precision: str, onnx_precision: str) -> dict[str, str | None]:
+    """The trtexec build mode per TensorRT family (None: that family cannot build it)."""
+    if precision == "fp32":
+        mode = None if onnx_precision == "fp16" else "fp32"
+        return dict.fromkeys(TRTEXEC_TARGETS, mode)
+    if onnx_precision == "fp16":
+        return {"8.6": "fp16-pinned", "10.x": "strongly-typed", "11.x": "strongly-typed"}
+    return {"8.6": "fp16-pinned", "10.x": "fp16-pinned", "11.x": None}
+
+
+def trtexec_lines(
+    onnx_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] = "engines",
+    precision: str = "fp16",
+    min_batch: int = 1,
+    opt_batch: int = 1,
+    max_batch: int = 8,
+    workspace_gib: float = 4.0,
+) -> dict[str, str | None]:
+    """The trtexec line per TensorRT family ('8.6', '10.x', '11.x'); None where it cannot."""
+    _check_args(precision, workspace_gib)
+    onnx = read_onnx_info(onnx_path)
+    profile = resolve_profile(onnx.batch, min_batch, opt_batch, max_batch)
+    lines: dict[str, str | None] = {}
+    for target, mode in trtexec_modes(precision, onnx.precision).items():
+        lines[target] = None
+        if mode is not None:
+            lines[target] = trtexec_command(
+                onnx_path,
+                Path(out_dir) / f"{onnx.name}.{precision}.engine",
+                onnx.input_name,
+                onnx.input_size,
+                profile,
+                mode=mode,
+                head_layers=onnx.head_layers,
+                workspace_gib=workspace_gib,
+                timing_cache=Path(out_dir) / "timing.cache",
+                dynamic=onnx.batch is None,
+            )
+    return lines
+
+
 def equivalent_trtexec(
     onnx_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str] = "engines",
@@ -125,26 +171,26 @@ def equivalent_trtexec(
     opt_batch: int = 1,
     max_batch: int = 8,
     workspace_gib: float = 4.0,
-    strongly_typed: bool | None = None,
 ) -> str:
-    """The trtexec line for this ONNX (strongly typed by default for the mixed-precision one)."""
-    _check_args(precision, workspace_gib)
-    onnx = read_onnx_info(onnx_path)
-    if strongly_typed is None:
-        strongly_typed = precision == "fp16" and onnx.precision == "fp16"
-    profile = resolve_profile(onnx.batch, min_batch, opt_batch, max_batch)
-    return trtexec_command(
-        onnx_path,
-        Path(out_dir) / f"{onnx.name}.{precision}.engine",
-        onnx.input_name,
-        onnx.input_size,
-        profile,
-        precision=precision,
-        strongly_typed=strongly_typed,
-        workspace_gib=workspace_gib,
-        timing_cache=Path(out_dir) / "timing.cache",
-        dynamic=onnx.batch is None,
+    """One line: the trtexec command per TensorRT family, then how to register the engine.
+
+    trtexec writes no sidecar, and `run` uses only engines with one, so the line ends with
+    the `export --adopt-engine` command that writes it from the ONNX's metadata.
+    """
+    lines = trtexec_lines(
+        onnx_path, out_dir, precision, min_batch, opt_batch, max_batch, workspace_gib
     )
+    seen: dict[str, list[str]] = {}
+    for target, line in lines.items():
+        if line is not None:
+            seen.setdefault(line, []).append(target)
+    parts = [f"TensorRT {'/'.join(targets)}: {line}" for line, targets in seen.items()]
+    missing = [t for t, line in lines.items() if line is None]
+    if missing:
+        parts.append(f"TensorRT {'/'.join(missing)}: re-export with --half first")
+    engine = Path(out_dir) / f"{read_onnx_info(onnx_path).name}.{precision}.engine"
+    adopt = f"uniad-edge export --adopt-engine {engine} --onnx {onnx_path}"
+    return "; ".join(parts) + f"; then register the engine with `{adopt}`"
 
 
 def build_engine(
@@ -158,11 +204,14 @@ def build_engine(
     strongly_typed: bool | None = None,
     force: bool = False,
     progress: ProgressFn | None = None,
+    verbose: bool = False,
 ) -> Path:
     """Build (or reuse) `out_dir/<name>.<gpu>.<precision>.engine` with its JSON sidecar.
 
     Raises `TensorRTUnavailableError` (a `UniadError` carrying the trtexec line) when TensorRT or
-    a GPU is missing, and `UniadError` for parser or builder failures. Nothing partial is left.
+    a GPU is missing or this TensorRT cannot build this ONNX (opset, FP16 on 11 without --half),
+    and `UniadError` for parser or builder failures. Nothing partial is left. TensorRT's
+    warnings go to `progress`; `verbose` passes its info and verbose messages too.
     """
     report = progress or (lambda message: None)
     _check_args(precision, workspace_gib)
@@ -170,21 +219,16 @@ def build_engine(
     status = detect()
     if not status.usable or status.gpu is None or status.tensorrt_version is None:
         command = equivalent_trtexec(
-            onnx_path,
-            out_dir,
-            precision,
-            min_batch,
-            opt_batch,
-            max_batch,
-            workspace_gib,
-            strongly_typed,
+            onnx_path, out_dir, precision, min_batch, opt_batch, max_batch, workspace_gib
         )
         raise TensorRTUnavailableError(
-            f"cannot build a TensorRT engine: {status.reason}. Equivalent command: {command}",
+            f"cannot build a TensorRT engine: {status.reason}. Equivalent commands: {command}",
             trtexec=command,
         )
+    _check_opset(onnx, onnx_path, status.tensorrt_version)
     trt = import_tensorrt()
-    typed = features.resolve_strongly_typed(trt, strongly_typed, precision, onnx.precision)
+    mode = features.choose_build_mode(trt, precision, onnx.precision, strongly_typed)
+    typed = mode.strongly_typed
     plan = plan_build(
         onnx_path,
         onnx,
@@ -201,14 +245,14 @@ def build_engine(
     if not force and is_up_to_date(plan):
         report(f"engine up to date: {plan.engine_path}")
         return plan.engine_path
-    mode = "strongly typed" if typed else precision.upper()
     report(
-        f"building {mode} TensorRT {plan.trt_version} engine for {plan.gpu.describe()}, batch "
-        f"{plan.profile.min_batch}..{plan.profile.max_batch} (minutes on a Jetson)"
+        f"building {mode.describe(precision)} TensorRT {plan.trt_version} engine for "
+        f"{plan.gpu.describe()}, batch {plan.profile.min_batch}..{plan.profile.max_batch} "
+        "(minutes on a Jetson)"
     )
     started = time.perf_counter()
     with cuda_api().activate():
-        engine_bytes, timing_bytes, pinned = _build(trt, plan, report)
+        engine_bytes, timing_bytes, pinned = _build(trt, plan, mode, report, verbose)
     seconds = time.perf_counter() - started
     _save(plan, engine_bytes, timing_bytes, len(pinned), seconds)
     report(
@@ -217,40 +261,54 @@ def build_engine(
     return plan.engine_path
 
 
-def _make_logger(trt: Any) -> Any:
-    """A logger that keeps errors, so a failed build says why in its exception."""
+def _check_opset(onnx: OnnxInfo, path: str | os.PathLike[str], trt_version: str) -> None:
+    """Refuse an ONNX newer than this TensorRT's parser before it fails (or, on 8.6, silently
+    reduces over every axis: its reductions ignore opset 18's axes input)."""
+    newest = max_opset(trt_version)
+    if onnx.opset > newest:
+        raise TensorRTUnavailableError(
+            f"TensorRT {trt_version} parses ONNX opset {newest} at most and {path} is opset "
+            f"{onnx.opset}: re-export with `uniad-edge export --opset 17`"
+        )
+
+
+def _make_logger(trt: Any, report: ProgressFn, verbose: bool) -> Any:
+    """A logger that keeps errors (so a failed build says why) and passes warnings through."""
+    severity = trt.ILogger.Severity
+    errors = (severity.ERROR, severity.INTERNAL_ERROR)
 
     class _Logger(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
             self.errors: list[str] = []
 
-        def log(self, severity: Any, msg: str) -> None:
-            if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
+        def log(self, level: Any, msg: str) -> None:
+            if level in errors:
                 self.errors.append(msg)
+            if level in errors or level == severity.WARNING or verbose:
+                report(f"TensorRT {getattr(level, 'name', level)}: {msg}")
 
     return _Logger()
 
 
-def _build(trt: Any, plan: BuildPlan, report: ProgressFn) -> tuple[bytes, bytes, list[str]]:
-    logger = _make_logger(trt)
+def _build(
+    trt: Any, plan: BuildPlan, mode: features.BuildMode, report: ProgressFn, verbose: bool
+) -> tuple[bytes, bytes, list[str]]:
+    logger = _make_logger(trt, report, verbose)
     builder = trt.Builder(logger)
-    network = builder.create_network(features.network_flags(trt, plan.strongly_typed))
+    network = builder.create_network(features.network_flags(trt, mode.strongly_typed))
     parser = trt.OnnxParser(network, logger)
     errors = features.parse_onnx(parser, str(plan.onnx_path))
     if errors:
         raise UniadError(f"TensorRT cannot parse {plan.onnx_path}: " + " | ".join(errors))
     config = builder.create_builder_config()
     features.set_workspace(trt, config, plan.workspace_bytes)
+    features.apply_flags(trt, config, mode)
     pinned: list[str] = []
-    if plan.precision == "fp16" and not plan.strongly_typed:
+    if mode.pin_fp32:
         if not builder.platform_has_fast_fp16:
             report("warning: this GPU has no fast FP16; the FP16 engine may not be faster")
-        config.set_flag(trt.BuilderFlag.FP16)
         pinned = features.keep_fp32(trt, network)
-        flag = features.precision_constraint_flag(trt)
-        if pinned and flag is not None:
-            config.set_flag(flag)
         report(f"{len(pinned)} layers kept in FP32 (distance head and outputs)")
     _add_profile(builder, config, network, plan)
     _attach_timing_cache(config, plan, report)
@@ -280,7 +338,7 @@ def _attach_timing_cache(config: Any, plan: BuildPlan, report: ProgressFn) -> No
         report(f"reusing timing cache {plan.timing_cache_path}")
     try:
         features.load_timing_cache(config, data)
-    except Exception:  # noqa: BLE001 - a damaged cache must not stop the build
+    except Exception:  # noqa: BLE001 - a damaged or foreign cache must not stop the build
         report(f"warning: ignoring unusable timing cache {plan.timing_cache_path}")
         features.load_timing_cache(config, b"")
 

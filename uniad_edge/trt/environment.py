@@ -80,6 +80,11 @@ def detect() -> TensorRTStatus:
     except TensorRTUnavailableError as exc:
         return TensorRTStatus(False, str(exc))
     version = str(getattr(trt, "__version__", "unknown"))
+    from .features import unsupported_reason
+
+    unsupported = unsupported_reason(trt)
+    if unsupported is not None:
+        return TensorRTStatus(False, unsupported, version)
     try:
         api = cuda_api()
     except ImportError as exc:
@@ -111,29 +116,40 @@ def _no_gpu_reason(exc: Exception) -> str:
     return f"the NVIDIA driver is present but CUDA failed to start ({exc})"
 
 
+TRTEXEC_MODES = ("strongly-typed", "fp16-pinned", "fp32")
+
+
 def trtexec_command(
     onnx_path: str | os.PathLike[str],
     engine: str | os.PathLike[str],
     input_name: str,
     input_size: tuple[int, int],
     profile: Profile,
-    precision: str = "fp16",
-    strongly_typed: bool = False,
+    mode: str = "strongly-typed",
+    head_layers: tuple[str, ...] = (),
     workspace_gib: float = 4.0,
     timing_cache: str | os.PathLike[str] | None = None,
     dynamic: bool = True,
 ) -> str:
-    """The `trtexec` line that builds the same engine, for machines where Python TensorRT is absent.
+    """The `trtexec` line that builds the engine `build_engine` would, with the head in FP32.
 
-    trtexec ships with TensorRT (/usr/src/tensorrt/bin/trtexec on JetPack). For a weakly typed
-    FP16 build it cannot name the distance-head layers to keep in FP32 (their TensorRT names are
-    known only after parsing), so prefer the mixed-precision ONNX with `--stronglyTyped` on TRT 10.
+    trtexec ships with TensorRT (/usr/src/tensorrt/bin/trtexec on JetPack). `strongly-typed`
+    follows the mixed-precision ONNX's own types (TensorRT 10+); `fp16-pinned` is the FP16 flag
+    with the distance-head layers (`head_layers`, named after their ONNX nodes) constrained to
+    FP32 (8.6, 10.x); `fp32` disables TF32 so fp32 means fp32.
     """
+    if mode not in TRTEXEC_MODES:
+        raise UniadError(f"trtexec mode {mode!r} is not one of {', '.join(TRTEXEC_MODES)}")
     args = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={engine}"]
-    if strongly_typed:
+    if mode == "strongly-typed":
         args.append("--stronglyTyped")
-    elif precision == "fp16":
-        args.append("--fp16")
+    elif mode == "fp16-pinned":
+        args += ["--fp16", "--precisionConstraints=obey"]
+        if head_layers:
+            spec = ",".join(f"{name}:fp32" for name in head_layers)
+            args += [f"--layerPrecisions={spec}", f"--layerOutputTypes={spec}"]
+    else:
+        args.append("--noTF32")
     if dynamic:
         height, width = input_size
         for flag, shape in zip(("min", "opt", "max"), profile.shapes(height, width), strict=True):

@@ -1,22 +1,114 @@
-"""TensorRT 8.6 vs 10.x differences, decided by what the module offers, never by its version.
+"""TensorRT 8.6, 10.x and 11.x differences, decided by what the module offers.
 
 Every function takes the `tensorrt` module (or objects it made) as an argument, so the choices
-can be tested with small stand-ins on machines without TensorRT.
+are tested against fake modules with exactly the attribute surface of each release (recorded
+from the real bindings in tests/data/trt_surfaces/). What changes between them:
+8.6: FP16 builder flag + per-layer precision constraints, EXPLICIT_BATCH required, no strongly
+typed networks; a second execution context must select its optimization profile.
+10.x: both the FP16 flag and STRONGLY_TYPED networks exist; EXPLICIT_BATCH is ignored.
+11.x: no FP16 flag, no precision constraints, no ILayer.precision/set_output_type, no
+EXPLICIT_BATCH: every network is strongly typed, so FP16 comes only from a float16 ONNX.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UniadError
+from .environment import INSTALL_HINT, TensorRTUnavailableError
 
 DISTANCE_HEAD_PREFIX = "distance_head"
 """ONNX node-name prefix of the distance head; the exporter names that subgraph's nodes so."""
 
 
+SUPPORTED = "8.6, 10.x or 11.x"
+REQUIRED = {
+    "": ("Builder", "Runtime", "OnnxParser", "Logger", "ILogger"),
+    "IBuilderConfig": ("set_memory_pool_limit", "create_timing_cache", "set_timing_cache"),
+    "ICudaEngine": ("num_io_tensors", "get_tensor_name", "create_execution_context"),
+    "IExecutionContext": ("set_input_shape", "set_tensor_address", "execute_async_v3"),
+}
+"""Names every path uses; a TensorRT without any of them cannot be driven here."""
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """'10.3.0.26' -> (10, 3)."""
+    numbers = [int(n) for n in re.findall(r"\d+", version)[:2]] + [0, 0]
+    return numbers[0], numbers[1]
+
+
+def unsupported_reason(trt: Any) -> str | None:
+    """None when this TensorRT can be driven, else one line naming its version and the fix."""
+    version = str(getattr(trt, "__version__", "unknown"))
+    major, minor = version_tuple(version)
+    missing = []
+    for owner, names in REQUIRED.items():
+        target = getattr(trt, owner, None) if owner else trt
+        missing += [f"{owner}.{n}" if owner else n for n in names if not hasattr(target, n)]
+    known = (major, minor) >= (8, 6) and major in (8, 10, 11)
+    if known and not missing:
+        return None
+    why = f"lacks {', '.join(missing[:3])}" if missing else "is not a version it knows"
+    return (
+        f"TensorRT {version} {why}; uniad-edge drives TensorRT {SUPPORTED}: {INSTALL_HINT} "
+        "(JetPack 6.0 ships 8.6, 6.1/6.2 ship 10.3)"
+    )
+
+
+def has_fp16_flag(trt: Any) -> bool:
+    """The FP16 builder flag exists up to 10.x; TensorRT 11 removed it (strongly typed only)."""
+    return hasattr(trt.BuilderFlag, "FP16")
+
+
 def supports_strongly_typed(trt: Any) -> bool:
-    """STRONGLY_TYPED networks exist from TensorRT 9/10 on (absent in 8.6)."""
-    return hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED")
+    """STRONGLY_TYPED networks exist from TensorRT 10 on (absent in 8.6, always on in 11)."""
+    return hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED") or not has_fp16_flag(trt)
+
+
+@dataclass(frozen=True)
+class BuildMode:
+    """How one engine is built: network typing, builder flags to set and clear, FP32 pinning."""
+
+    strongly_typed: bool
+    set_flags: tuple[str, ...] = ()
+    clear_flags: tuple[str, ...] = ()
+    pin_fp32: bool = False
+
+    def describe(self, precision: str) -> str:
+        return "strongly typed" if self.strongly_typed else precision.upper()
+
+
+def choose_build_mode(
+    trt: Any, precision: str, onnx_precision: str, strongly_typed: bool | None = None
+) -> BuildMode:
+    """The build for `precision` from an ONNX of `onnx_precision` on this TensorRT.
+
+    FP16 engines: from the mixed-precision ONNX (`--half`, float32 distance head) as a strongly
+    typed network wherever that exists (10.x, 11.x); from the FP16 flag with the distance head
+    pinned to FP32 on 8.6 (and on 10.x for a float32 ONNX). TensorRT 11 has no FP16 flag, so a
+    float32 ONNX gives no FP16 engine there. FP32 engines clear TF32, so fp32 means fp32.
+    """
+    typed = resolve_strongly_typed(trt, strongly_typed, precision, onnx_precision)
+    if precision == "fp32":
+        if onnx_precision == "fp16":
+            raise UniadError(
+                "an fp32 engine needs the float32 ONNX, this one is the --half graph; "
+                "re-export without --half"
+            )
+        clear = tuple(f for f in ("TF32",) if hasattr(trt.BuilderFlag, f))
+        return BuildMode(strongly_typed=typed, clear_flags=clear)
+    if typed and (onnx_precision == "fp16" or strongly_typed):
+        return BuildMode(strongly_typed=True)
+    if not has_fp16_flag(trt):
+        raise TensorRTUnavailableError(
+            f"TensorRT {getattr(trt, '__version__', '?')} builds FP16 engines only from the "
+            "mixed-precision ONNX (it has no FP16 builder flag): re-export with "
+            "`uniad-edge export --half`"
+        )
+    flags = ("FP16",) + tuple(f for f in (constraint_flag_name(trt),) if f)
+    return BuildMode(strongly_typed=False, set_flags=flags, pin_fp32=True)
 
 
 def resolve_strongly_typed(
@@ -28,6 +120,8 @@ def resolve_strongly_typed(
     exactly instead of letting the builder pick per layer.
     """
     available = supports_strongly_typed(trt)
+    if not has_fp16_flag(trt):
+        return True  # TensorRT 11: every network is strongly typed
     if requested is None:
         return available and precision == "fp16" and onnx_precision == "fp16"
     if requested and not available:
@@ -39,12 +133,13 @@ def resolve_strongly_typed(
 
 
 def network_flags(trt: Any, strongly_typed: bool) -> int:
-    """EXPLICIT_BATCH wherever it exists (required in 8.6, ignored in 10), plus typing."""
+    """EXPLICIT_BATCH wherever it exists (required in 8.6, ignored in 10, gone in 11), plus
+    STRONGLY_TYPED when asked and it exists (11 keeps it as an ignored no-op)."""
     flags = 0
     creation = trt.NetworkDefinitionCreationFlag
     if hasattr(creation, "EXPLICIT_BATCH"):
         flags |= 1 << int(creation.EXPLICIT_BATCH)
-    if strongly_typed:
+    if strongly_typed and hasattr(creation, "STRONGLY_TYPED"):
         flags |= 1 << int(creation.STRONGLY_TYPED)
     return flags
 
@@ -58,12 +153,26 @@ def set_workspace(trt: Any, config: Any, nbytes: int) -> str:
     return "max_workspace_size"
 
 
-def precision_constraint_flag(trt: Any) -> Any | None:
+def constraint_flag_name(trt: Any) -> str | None:
     """OBEY (8.2+) so constrained layers really stay FP32, else PREFER, else STRICT_TYPES."""
     for name in ("OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS", "STRICT_TYPES"):
         if hasattr(trt.BuilderFlag, name):
-            return getattr(trt.BuilderFlag, name)
+            return name
     return None
+
+
+def precision_constraint_flag(trt: Any) -> Any | None:
+    """The BuilderFlag member named by `constraint_flag_name`, or None."""
+    name = constraint_flag_name(trt)
+    return getattr(trt.BuilderFlag, name) if name else None
+
+
+def apply_flags(trt: Any, config: Any, mode: BuildMode) -> None:
+    """Set and clear the mode's builder flags by name."""
+    for name in mode.set_flags:
+        config.set_flag(getattr(trt.BuilderFlag, name))
+    for name in mode.clear_flags:
+        config.clear_flag(getattr(trt.BuilderFlag, name))
 
 
 def in_distance_head(layer_name: str, prefix: str = DISTANCE_HEAD_PREFIX) -> bool:
@@ -113,10 +222,27 @@ def parse_onnx(parser: Any, onnx_path: str) -> list[str]:
 
 
 def load_timing_cache(config: Any, data: bytes) -> Any:
-    """Create the builder's timing cache from saved bytes (empty: a fresh cache) and attach it."""
+    """Create the builder's timing cache from saved bytes (empty: a fresh cache) and attach it.
+
+    `set_timing_cache` reports a rejected cache (another TensorRT or GPU) by returning False,
+    not by raising; that is turned into a `ValueError` so the caller can start a fresh one.
+    """
     cache = config.create_timing_cache(data)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if cache is None or config.set_timing_cache(cache, ignore_mismatch=False) is False:
+        raise ValueError("TensorRT rejected the timing cache")
     return cache
+
+
+def select_profile(context: Any, stream_handle: int, profiles: int) -> None:
+    """Select optimization profile 0 on a new execution context before its first execute.
+
+    TensorRT 8.6 gives only the first context of an engine profile 0 implicitly; a second one
+    (a second worker thread) has none until it selects it, and its execute fails.
+    """
+    if profiles < 1:
+        return
+    if not context.set_optimization_profile_async(0, stream_handle):
+        raise UniadError("TensorRT refused optimization profile 0 for a new execution context")
 
 
 def io_tensors(trt: Any, engine: Any) -> tuple[list[str], list[str]]:

@@ -9,23 +9,31 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME, METADATA_KEY
+from .features import DISTANCE_HEAD_PREFIX
 
 
 @dataclass(frozen=True)
 class OnnxInfo:
-    """File stem, input name, NHWC input shape (batch None when dynamic) and model metadata."""
+    """File stem, input name, NHWC input shape (batch None when dynamic) and model metadata.
+
+    `opset` is the default-domain opset; `head_layers` the float-producing `/distance_head/`
+    node names (TensorRT's parser names each layer after its node), for trtexec's per-layer
+    precision flags on TensorRT 8.6.
+    """
 
     name: str
     input_name: str
     batch: int | None
     input_size: tuple[int, int]
     metadata: dict[str, Any] = field(default_factory=dict)
+    opset: int = 0
+    head_layers: tuple[str, ...] = ()
 
     @property
     def precision(self) -> str:
@@ -54,7 +62,25 @@ def read_onnx_info(path: str | os.PathLike[str]) -> OnnxInfo:
     if len(inputs) != 1:
         raise UniadError(f"{path} has {len(inputs)} graph inputs; a uniad-edge model has one")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in _dims(inputs[0])]
-    return _info(path, inputs[0].name, dims, metadata)
+    info = _info(path, inputs[0].name, dims, metadata)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return replace(info, opset=opset, head_layers=_head_layers(onnx, model))
+
+
+def _head_layers(onnx: Any, model: Any) -> tuple[str, ...]:
+    """Distance-head nodes with a floating-point output (integer shape nodes keep their type)."""
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+    try:
+        graph = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:  # noqa: BLE001 - without types every head node is listed
+        graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.output]}
+    prefix = f"/{DISTANCE_HEAD_PREFIX}/"
+    return tuple(
+        node.name
+        for node in graph.node
+        if node.name.startswith(prefix) and any(types.get(o, 1) in floats for o in node.output)
+    )
 
 
 def _dims(value_info: Any) -> list[Any]:
@@ -75,7 +101,8 @@ def _from_sidecar(path: Path) -> OnnxInfo:
         raise UniadError(f"{sidecar} has no input_size; re-export the model")
     height, width = (int(v) for v in metadata["input_size"])
     batch = metadata.get("batch")
-    return _info(path, INPUT_NAME, [batch, height, width, 3], metadata)
+    info = _info(path, INPUT_NAME, [batch, height, width, 3], metadata)
+    return replace(info, opset=int(metadata.get("opset", 0)))
 
 
 def _info(path: Path, input_name: str, dims: list[Any], metadata: dict[str, Any]) -> OnnxInfo:

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...errors import UniadError
@@ -41,8 +42,12 @@ MESSAGE_KEYS = (
 )
 
 
-def connect_client(address: MqttAddress, client_id: str, buffer: int = 0) -> Any:
-    """A paho client connecting in the background with capped reconnect backoff."""
+def connect_client(
+    address: MqttAddress, client_id: str, buffer: int = 0, **callbacks: Callable[..., Any]
+) -> Any:
+    """A paho client connecting in the background with capped reconnect backoff. `callbacks`
+    (on_connect=..., on_message=...) are set before the network thread starts, so none of
+    its events can come before its handler."""
     try:
         import paho.mqtt.client as paho
     except ImportError:
@@ -52,6 +57,8 @@ def connect_client(address: MqttAddress, client_id: str, buffer: int = 0) -> Any
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
     if address.username:
         client.username_pw_set(address.username, address.password)
+    for name, callback in callbacks.items():
+        setattr(client, name, callback)
     client.reconnect_delay_set(min_delay=1, max_delay=8)
     if buffer:
         client.max_queued_messages_set(buffer)
@@ -68,18 +75,29 @@ def message(record: dict[str, Any]) -> bytes:
 class MqttSink(Sink):
     name = "mqtt"
 
-    def __init__(self, address: MqttAddress, buffer: int, station_name: str) -> None:
+    def __init__(
+        self, address: MqttAddress, buffer: int, station_name: str, drain_s: float = 10.0
+    ) -> None:
         if buffer < 1:
             raise UniadError(f"mqtt_buffer must be >= 1, got {buffer}")
         self.address = address
+        self.drain_s = drain_s
         self.connected = threading.Event()
         self.published = 0
+        self.acknowledged = 0
         self.dropped = 0
+        self.unsent = 0
+        self.closing = False
         self._warned_full = False
         client_id = f"uniad-edge-{station_name}-{uuid.uuid4().hex[:8]}"
-        self.client = connect_client(address, client_id, buffer)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
+        self.client = connect_client(
+            address,
+            client_id,
+            buffer,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_publish=self._on_publish,
+        )
 
     def _on_connect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any):
         if reason.is_failure:
@@ -88,8 +106,11 @@ class MqttSink(Sink):
         self.connected.set()
         log.info("MQTT connected to %s", self.address)
 
+    def _on_publish(self, *_args: Any) -> None:
+        self.acknowledged += 1
+
     def _on_disconnect(self, *_args: Any) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self.closing:
             log.warning("MQTT broker %s lost; reconnecting in the background", self.address)
         self.connected.clear()
 
@@ -113,19 +134,30 @@ class MqttSink(Sink):
         """Published messages the broker has not acknowledged yet."""
         return len(self.client._out_messages)  # paho keeps no public count
 
-    def close(self, drain_s: float = 5.0) -> None:
+    def close(self) -> None:
         """Give unacknowledged messages `drain_s` seconds to reach the broker, then disconnect."""
-        deadline = time.monotonic() + drain_s
+        deadline = time.monotonic() + self.drain_s
+        warned = False
         while self.pending() and time.monotonic() < deadline:
+            if not warned and time.monotonic() > deadline - self.drain_s + 1.0:
+                warned = True  # only when it takes long: a healthy broker acks within ms
+                log.warning(
+                    "waiting up to %g s for %d unacknowledged MQTT verdicts to reach %s",
+                    self.drain_s,
+                    self.pending(),
+                    self.address,
+                )
             time.sleep(0.05)
         self.unsent = self.pending()
+        self.closing = True
         self.client.disconnect()
         self.client.loop_stop()
 
     def summary(self) -> dict[str, int]:
         return {
+            "MQTT verdicts acknowledged": self.acknowledged,
             "MQTT messages dropped (buffer full)": self.dropped,
-            "MQTT messages unacknowledged at exit": getattr(self, "unsent", self.pending()),
+            "MQTT messages unacknowledged at exit": self.unsent if self.closing else self.pending(),
         }
 
 
@@ -133,4 +165,6 @@ def from_station(station: Station) -> MqttSink | None:
     config = station.config
     if config.mqtt is None:
         return None
-    return MqttSink(parse_mqtt_url(config.mqtt), config.mqtt_buffer, config.name)
+    return MqttSink(
+        parse_mqtt_url(config.mqtt), config.mqtt_buffer, config.name, config.mqtt_drain_s
+    )

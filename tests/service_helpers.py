@@ -1,0 +1,164 @@
+"""Real services for runtime tests on 127.0.0.1: a Mosquitto broker, an MJPEG HTTP camera,
+and an MQTT subscriber that collects what it receives."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import pytest
+from onnx_fixtures import good_frame
+
+MOSQUITTO = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+class Mosquitto:
+    """A Mosquitto broker on a free port, with persistence so sessions survive a restart."""
+
+    def __init__(self, workdir: Path) -> None:
+        if MOSQUITTO is None:
+            pytest.skip("mosquitto is not installed (apt-get install -y mosquitto)")
+        self.port = free_port()
+        self.workdir = workdir
+        self.conf = workdir / "mosquitto.conf"
+        # As root, mosquitto drops to user "mosquitto", which cannot save sessions in a private
+        # tmp dir; a broker restart would then lose the subscriber's queued messages.
+        stay = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {workdir}/\nautosave_interval 1\n{stay}"
+        )
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_port(self.port)
+        except TimeoutError:
+            self.stop()
+            pytest.skip(f"mosquitto did not start: {self.proc.stderr.read().decode()[-300:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def url(self, topic: str) -> str:
+        return f"mqtt://127.0.0.1:{self.port}/{topic}"
+
+
+class Subscriber:
+    """A persistent-session QoS 1 subscriber; `messages` holds decoded JSON payloads."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        import paho.mqtt.client as paho
+
+        self.messages: list[dict] = []
+        self.ready = threading.Event()
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=f"test-sub-{uuid.uuid4().hex[:8]}",
+            clean_session=False,
+        )
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: self.ready.set()
+        self.client.on_message = lambda _c, _u, msg: self.messages.append(json.loads(msg.payload))
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self.ready.wait(10), "subscriber never subscribed"
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.unique()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+    def unique(self) -> set[tuple[str, int]]:
+        return {(m["camera"], m["index"]) for m in self.messages}
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class MjpegCamera:
+    """An IP camera serving multipart/x-mixed-replace JPEG frames over HTTP at ~50 fps.
+
+    `stop()` closes the listening socket and every open stream, like a camera losing power;
+    `start()` brings it back on the same port.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.jpeg = cv2.imencode(".jpg", good_frame((48, 64)))[1].tobytes()
+        self.server: ThreadingHTTPServer | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def start(self) -> None:
+        camera = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                try:
+                    while camera.server is self.server:
+                        self.wfile.write(head % len(camera.jpeg) + camera.jpeg + b"\r\n")
+                        time.sleep(0.02)
+                except OSError:
+                    pass
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self.server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()

@@ -1,0 +1,80 @@
+"""The ONNX Runtime TensorRT-EP backend: its options, its wiring, and its refusal on a CPU build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx_fixtures import build_model, good_frame
+
+from uniad_edge.bench.config import BenchConfig
+from uniad_edge.bench.runner import run_bench
+from uniad_edge.errors import UniadError
+from uniad_edge.runtime import onnxruntime_backend
+from uniad_edge.runtime.loader import load_backend
+from uniad_edge.runtime.ort_tensorrt_backend import OrtTensorRTBackend, tensorrt_ep_options
+
+TRT_EP = "TensorrtExecutionProvider"
+HAS_TRT_EP = TRT_EP in ort.get_available_providers()
+
+
+def test_options_enable_fp16_and_both_caches_under_engines(tmp_path: Path) -> None:
+    dynamic = tmp_path / "dyn.onnx"
+    build_model(dynamic, (32, 48))
+    options = tensorrt_ep_options(dynamic, tmp_path / "engines", max_batch=4, workspace_gib=2)
+    cache = str(tmp_path / "engines" / "ort-trt")
+    assert options["trt_fp16_enable"] == "True"
+    assert options["trt_engine_cache_enable"] == options["trt_timing_cache_enable"] == "True"
+    assert options["trt_engine_cache_path"] == options["trt_timing_cache_path"] == cache
+    assert options["trt_max_workspace_size"] == str(2 << 30)
+    assert options["trt_profile_min_shapes"] == "image:1x32x48x3"
+    assert options["trt_profile_max_shapes"] == "image:4x32x48x3"
+    static = tmp_path / "static.onnx"
+    build_model(static, (32, 48), batch=2)
+    assert not any("profile" in k for k in tensorrt_ep_options(static, tmp_path))
+
+
+@pytest.mark.skipif(HAS_TRT_EP, reason="this onnxruntime has the TensorRT provider")
+def test_cpu_onnxruntime_refuses_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    build_model(model)
+    with pytest.raises(UniadError) as caught:
+        load_backend(model, "ort-tensorrt")
+    message = str(caught.value)
+    assert "onnxruntime-gpu" in message and TRT_EP in message and "\n" not in message
+    assert not (tmp_path / "engines").exists()
+
+
+def test_options_reach_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the provider present, the session gets our options for it (run here on the CPU)."""
+    model = tmp_path / "m.onnx"
+    build_model(model)
+    seen: dict[str, object] = {}
+    real_session = ort.InferenceSession
+
+    def session(path, sess_options=None, providers=None, provider_options=None):
+        seen["providers"], seen["options"] = providers, provider_options
+        return real_session(path, sess_options, providers=["CPUExecutionProvider"])
+
+    available = [TRT_EP, "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime_backend.ort, "get_available_providers", lambda: available)
+    monkeypatch.setattr(onnxruntime_backend.ort, "InferenceSession", session)
+    with OrtTensorRTBackend(model, engine_dir=tmp_path / "engines") as backend:
+        maps, scores = backend.infer(np.stack([good_frame((32, 32))] * 2))
+    assert seen["providers"] == available
+    trt_options, cuda_options, cpu_options = seen["options"]
+    assert trt_options["trt_engine_cache_path"] == str(tmp_path / "engines" / "ort-trt")
+    assert cuda_options == cpu_options == {}
+    assert (tmp_path / "engines" / "ort-trt").is_dir()
+    assert maps.shape == (2, 32, 32) and scores.shape == (2,)
+
+
+@pytest.mark.skipif(HAS_TRT_EP, reason="this onnxruntime has the TensorRT provider")
+def test_bench_reports_the_row_with_the_reason(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    build_model(model)
+    report = run_bench(BenchConfig(model=model, backends=("ort-tensorrt",), workdir=tmp_path))
+    [row] = report.rows
+    assert row.status == "failed" and "TensorrtExecutionProvider" in row.reason

@@ -1,0 +1,568 @@
+"""Fake `tensorrt` modules with exactly the attribute surface of real releases, and a fake CUDA.
+
+The surfaces (tests/data/trt_surfaces/trt-*.json) were read from the real bindings wheels; each
+JSON says how. A fake class copies from its full implementation only the names its release has,
+so code that touches a name the release lacks fails here with the `AttributeError` it would
+raise on a device. Behaviour modelled from TensorRT's documentation, enough to check our calls:
+- the parser names each layer after its ONNX node and refuses uint8 intermediate tensors
+  (onnx-tensorrt ModelImporter.cpp: "TensorRT does not support UINT8 types for intermediate
+  tensors"), and needs an explicit-batch network where EXPLICIT_BATCH exists (8.6);
+- a strongly typed network refuses per-layer precision and the FP16 flag;
+- TF32 is on by default in a builder config;
+- an engine's first execution context has profile 0, later ones none until they select it;
+- "execution" computes map = mean over BGR / 255 and score = max of the map.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import onnx
+
+from uniad_edge.trt.cuda_api import CudaApi
+from uniad_edge.trt.sidecar import GpuInfo
+
+SURFACE_DIR = Path(__file__).parent / "data" / "trt_surfaces"
+RELEASES = ("8.6", "10.3", "10.16", "11.4")
+FLAG_BITS = {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1, "STRONGLY_TYPED": 1}
+NP_TYPES = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "int8": np.int8,
+            "uint8": np.uint8, "bool": np.bool_}  # fmt: skip
+ONNX_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
+              onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.BOOL: "bool",
+              onnx.TensorProto.INT8: "int8"}  # fmt: skip
+
+
+def load_surface(release: str) -> dict[str, Any]:
+    return json.loads((SURFACE_DIR / f"trt-{release}.json").read_text())
+
+
+class Member:
+    """An enum member: compares by identity, `int()` gives its value, `.name` its name."""
+
+    def __init__(self, owner: str, name: str, value: int) -> None:
+        self.owner, self.name, self.value = owner, name, value
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"{self.owner}.{self.name}"
+
+
+def _enum(owner: str, names: list[str]) -> type:
+    members = {n: Member(owner, n, FLAG_BITS.get(n, i)) for i, n in enumerate(names)}
+    return type(owner, (), members)
+
+
+def _restrict(full: type, allowed: list[str], name: str) -> type:
+    """A class with `full`'s private machinery and only the `allowed` public names."""
+    body = {k: v for k, v in full.__dict__.items() if k.startswith("_") or k in allowed}
+    public = set(allowed)
+
+    def __setattr__(self: Any, key: str, value: Any) -> None:  # noqa: N807 - dunder
+        if not key.startswith("_") and key not in public:
+            raise AttributeError(f"'{name}' object has no attribute '{key}'")
+        object.__setattr__(self, key, value)
+
+    body["__setattr__"] = __setattr__
+    body.pop("__dict__", None)
+    body.pop("__weakref__", None)
+    return type(name, (), body)
+
+
+class _Tensor:
+    def __init__(self, name: str, shape: tuple[int, ...], dtype: Any, output: bool) -> None:
+        self._name, self._shape, self._dtype, self._output = name, shape, dtype, output
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    def _get_dtype(self) -> Any:
+        return self._dtype
+
+    def _set_dtype(self, value: Any) -> None:
+        self._dtype = value
+
+    dtype = property(_get_dtype, _set_dtype)
+
+    @property
+    def is_network_output(self) -> bool:
+        return self._output
+
+
+class _Layer:
+    def __init__(self, network: Any, name: str, outputs: list[Any]) -> None:
+        self._network, self._name, self._outputs = network, name, outputs
+        self._precision: Any = None
+        self._output_types: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self._outputs)
+
+    def get_output(self, index: int) -> Any:
+        return self._outputs[index]
+
+    def _refuse_if_typed(self, what: str) -> None:
+        if self._network._strongly_typed:
+            raise RuntimeError(f"{what} is not allowed on a strongly typed network")
+
+    def _get_precision(self) -> Any:
+        return self._precision
+
+    def _set_precision(self, value: Any) -> None:
+        self._refuse_if_typed("ILayer.precision")
+        self._precision = value
+
+    precision = property(_get_precision, _set_precision)
+
+    @property
+    def precision_is_set(self) -> bool:
+        return self._precision is not None
+
+    def reset_precision(self) -> None:
+        self._precision = None
+
+    def set_output_type(self, index: int, dtype: Any) -> None:
+        self._refuse_if_typed("ILayer.set_output_type")
+        self._output_types[index] = dtype
+
+
+class _Network:
+    def __init__(self, trt: Any, flags: int) -> None:
+        self._trt, self._flags = trt, flags
+        creation = trt.NetworkDefinitionCreationFlag
+        typed = getattr(creation, "STRONGLY_TYPED", None)
+        self._strongly_typed = not hasattr(trt.BuilderFlag, "FP16") or bool(
+            typed is not None and flags & (1 << int(typed))
+        )
+        explicit = getattr(creation, "EXPLICIT_BATCH", None)
+        self._explicit = explicit is None or bool(flags & (1 << int(explicit)))
+        self._layers: list[Any] = []
+        self._inputs: list[Any] = []
+        self._outputs: list[Any] = []
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._layers)
+
+    def get_layer(self, index: int) -> Any:
+        return self._layers[index]
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self._inputs)
+
+    def get_input(self, index: int) -> Any:
+        return self._inputs[index]
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self._outputs)
+
+    def get_output(self, index: int) -> Any:
+        return self._outputs[index]
+
+
+class _Parser:
+    def __init__(self, network: Any, logger: Any) -> None:
+        self._network, self._logger = network, logger
+        self._errors: list[str] = []
+
+    @property
+    def num_errors(self) -> int:
+        return len(self._errors)
+
+    def get_error(self, index: int) -> str:
+        return self._errors[index]
+
+    def parse(self, model: bytes, path: str | None = None) -> bool:
+        return self._parse(onnx.load_from_string(bytes(model)))
+
+    def parse_from_file(self, path: str) -> bool:
+        return self._parse(onnx.load(path))
+
+    def supports_operator(self, op_type: str) -> bool:
+        return True
+
+    def _parse(self, model: onnx.ModelProto) -> bool:
+        network, trt = self._network, self._network._trt
+        if not network._explicit:
+            self._errors.append("network must have explicit batch (EXPLICIT_BATCH)")
+            return False
+        graph = onnx.shape_inference.infer_shapes(model).graph
+        types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info]}
+        types.update({v.name: v.type.tensor_type.elem_type for v in graph.output})
+        outputs = {o.name for o in graph.output}
+        initializers = {t.name for t in graph.initializer}
+        for value in graph.input:
+            if value.name in initializers:
+                continue
+            dims = _dims(value.type.tensor_type.shape)
+            kind = getattr(trt, ONNX_TYPES[value.type.tensor_type.elem_type])
+            network._inputs.append(_make(trt, "ITensor", value.name, dims, kind, False))
+        shapes = {v.name: v.type.tensor_type.shape for v in [*graph.value_info, *graph.output]}
+        for node in graph.node:
+            tensors = []
+            for name in node.output:
+                kind = types.get(name, onnx.TensorProto.INT64)
+                if kind == onnx.TensorProto.UINT8 and name not in outputs:
+                    self._errors.append(
+                        f"{node.name}: TensorRT does not support UINT8 types for intermediate "
+                        "tensors!"
+                    )
+                    return False
+                dtype = getattr(trt, ONNX_TYPES.get(kind, "int32"))
+                dims = _dims(shapes[name]) if name in shapes else ()
+                tensor = _make(trt, "ITensor", name, dims, dtype, name in outputs)
+                tensors.append(tensor)
+                if name in outputs:
+                    network._outputs.append(tensor)
+            network._layers.append(_make(trt, "ILayer", network, node.name, tensors))
+        network._outputs.sort(key=lambda t: [o.name for o in graph.output].index(t.name))
+        return True
+
+
+def _dims(shape: Any) -> tuple[int, ...]:
+    return tuple(d.dim_value if d.HasField("dim_value") else -1 for d in shape.dim)
+
+
+class _TimingCache:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def serialize(self) -> bytes:
+        return self._data or b"fresh-timing-cache"
+
+
+class _Config:
+    def __init__(self, trt: Any) -> None:
+        self._trt = trt
+        self._flags = {trt.BuilderFlag.TF32} if hasattr(trt.BuilderFlag, "TF32") else set()
+        self._pools: dict[Any, int] = {}
+        self._cache: Any = None
+        self._profiles: list[Any] = []
+
+    def set_flag(self, flag: Any) -> None:
+        self._flags.add(flag)
+
+    def clear_flag(self, flag: Any) -> None:
+        self._flags.discard(flag)
+
+    def get_flag(self, flag: Any) -> bool:
+        return flag in self._flags
+
+    def set_memory_pool_limit(self, pool: Any, nbytes: int) -> None:
+        self._pools[pool] = nbytes
+
+    def create_timing_cache(self, data: bytes) -> Any:
+        return _make(self._trt, "ITimingCache", bytes(data))
+
+    def set_timing_cache(self, cache: Any, ignore_mismatch: bool) -> bool:
+        """Like TensorRT: a cache from another device/version is refused by returning False."""
+        if cache._data.startswith(b"foreign") and not ignore_mismatch:
+            return False
+        self._cache = cache
+        return True
+
+    def get_timing_cache(self) -> Any:
+        return self._cache
+
+    def add_optimization_profile(self, profile: Any) -> int:
+        self._profiles.append(profile)
+        return len(self._profiles) - 1
+
+
+class _Profile:
+    def __init__(self) -> None:
+        self._shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
+
+    def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:  # noqa: A002
+        self._shapes[name] = (tuple(min), tuple(opt), tuple(max))
+
+
+class _Builder:
+    platform_has_fast_fp16 = True
+    platform_has_tf32 = True
+
+    def __init__(self, logger: Any) -> None:
+        self._logger = logger
+        self._trt = logger._trt_module
+
+    def create_network(self, flags: int = 0) -> Any:
+        return _make(self._trt, "INetworkDefinition", self._trt, flags)
+
+    def create_builder_config(self) -> Any:
+        return _make(self._trt, "IBuilderConfig", self._trt)
+
+    def create_optimization_profile(self) -> Any:
+        return _make(self._trt, "IOptimizationProfile")
+
+    def build_serialized_network(self, network: Any, config: Any) -> bytes | None:
+        trt = self._trt
+        severity = trt.ILogger.Severity
+        names = {m.name for m in config._flags}
+        if network._strongly_typed and names & {"FP16", "INT8", "BF16"}:
+            self._logger.log(severity.ERROR, "precision flags are not allowed when strongly typed")
+            return None
+        dynamic = any(d < 0 for t in network._inputs for d in t.shape)
+        if dynamic and not config._profiles:
+            self._logger.log(severity.ERROR, "dynamic input needs an optimization profile")
+            return None
+        self._logger.log(severity.WARNING, "fake builder: no real kernels were timed")
+        self._logger.log(severity.INFO, "fake builder: info message")
+        pinned = [layer.name for layer in network._layers if layer._precision is not None]
+        record = {
+            "version": trt.__version__,
+            "strongly_typed": network._strongly_typed,
+            "flags": sorted(names),
+            "pinned": pinned,
+            "tensors": [
+                {"name": t.name, "shape": list(t.shape), "dtype": t.dtype.name, "input": True}
+                for t in network._inputs
+            ]
+            + [
+                {"name": t.name, "shape": list(t.shape), "dtype": t.dtype.name, "input": False}
+                for t in network._outputs
+            ],
+            "profiles": [
+                {k: [list(s) for s in v] for k, v in p._shapes.items()} for p in config._profiles
+            ],
+            "workspace": {m.name: n for m, n in config._pools.items()},
+        }
+        return json.dumps(record).encode()
+
+
+class _Engine:
+    def __init__(self, trt: Any, record: dict[str, Any]) -> None:
+        self._trt, self._record, self._contexts = trt, record, 0
+        self._tensors = record["tensors"]
+
+    @property
+    def num_io_tensors(self) -> int:
+        return len(self._tensors)
+
+    def get_tensor_name(self, index: int) -> str:
+        return self._tensors[index]["name"]
+
+    def _tensor(self, name: str) -> dict[str, Any]:
+        return next(t for t in self._tensors if t["name"] == name)
+
+    def get_tensor_mode(self, name: str) -> Any:
+        mode = self._trt.TensorIOMode
+        return mode.INPUT if self._tensor(name)["input"] else mode.OUTPUT
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._tensor(name)["shape"])
+
+    def get_tensor_dtype(self, name: str) -> Any:
+        return getattr(self._trt, self._tensor(name)["dtype"])
+
+    @property
+    def num_optimization_profiles(self) -> int:
+        return max(len(self._record["profiles"]), 1)
+
+    def create_execution_context(self) -> Any:
+        self._contexts += 1
+        return _make(self._trt, "IExecutionContext", self, self._contexts == 1)
+
+    def get_binding_shape(self, index: int) -> tuple[int, ...]:
+        return tuple(self._tensors[index]["shape"])
+
+
+class _Context:
+    def __init__(self, engine: Any, first: bool) -> None:
+        self._engine = engine
+        self._profile = 0 if first else -1
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._addresses: dict[str, int] = {}
+        self._executions = 0
+
+    def set_optimization_profile_async(self, index: int, stream: int) -> bool:
+        if not 0 <= index < self._engine.num_optimization_profiles:
+            return False
+        self._profile = index
+        return True
+
+    @property
+    def active_optimization_profile(self) -> int:
+        return self._profile
+
+    def set_input_shape(self, name: str, shape: Any) -> bool:
+        self._shapes[name] = tuple(shape)
+        return True
+
+    def set_tensor_address(self, name: str, address: int) -> bool:
+        self._addresses[name] = address
+        return True
+
+    def set_binding_shape(self, index: int, shape: Any) -> bool:
+        return self.set_input_shape(self._engine.get_tensor_name(index), shape)
+
+    def execute_async_v3(self, stream: int) -> bool:
+        """Mean over BGR / 255 as the map and its max as the score, in the fake device memory."""
+        if self._profile < 0:
+            return False  # TensorRT: "no optimization profile selected" (an error, no result)
+        memory = self._engine._trt._memory
+        inputs = [t for t in self._engine._tensors if t["input"]]
+        image = inputs[0]
+        shape = self._shapes.get(image["name"], tuple(image["shape"]))
+        if any(d < 0 for d in shape):
+            return False
+        frames = memory.view(self._addresses[image["name"]], shape, np.uint8)
+        maps = frames.astype(np.float32).mean(-1) / 255.0
+        memory.view(self._addresses["anomaly_map"], maps.shape, np.float32)[:] = maps
+        memory.view(self._addresses["score"], (shape[0],), np.float32)[:] = maps.max((1, 2))
+        self._executions += 1
+        return True
+
+
+class _Runtime:
+    def __init__(self, logger: Any) -> None:
+        self._logger = logger
+
+    def deserialize_cuda_engine(self, data: bytes) -> Any:
+        trt = self._logger._trt_module
+        try:
+            record = json.loads(bytes(data))
+        except ValueError:
+            return None
+        return _make(trt, "ICudaEngine", trt, record)
+
+
+class _ILogger:
+    def __init__(self, min_severity: Any = None) -> None:
+        pass
+
+    def log(self, severity: Any, msg: str) -> None:
+        pass
+
+
+FULL = {
+    "ITensor": _Tensor, "ILayer": _Layer, "INetworkDefinition": _Network, "OnnxParser": _Parser,
+    "ITimingCache": _TimingCache, "IBuilderConfig": _Config, "IOptimizationProfile": _Profile,
+    "Builder": _Builder, "ICudaEngine": _Engine, "IExecutionContext": _Context,
+    "Runtime": _Runtime,
+}  # fmt: skip
+
+
+def _make(trt: Any, cls: str, *args: Any) -> Any:
+    return getattr(trt, f"_{cls}")(*args)
+
+
+class FakeMemory:
+    """Device memory of the fake CUDA: pointers are keys into a dict of byte buffers."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[int, bytearray] = {}
+        self.next = 0x1000
+
+    def malloc(self, nbytes: int) -> int:
+        ptr = self.next
+        self.buffers[ptr] = bytearray(nbytes)
+        self.next += nbytes + 256
+        return ptr
+
+    def view(self, ptr: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        count = int(np.prod(shape))
+        return np.frombuffer(self.buffers[ptr], dtype, count=count).reshape(shape)
+
+
+def fake_tensorrt(release: str, memory: FakeMemory | None = None) -> ModuleType:
+    """A `tensorrt` module of `release` ('8.6', '10.3', '10.16', '11.4'): its names only."""
+    surface = load_surface(release)
+    trt = ModuleType("tensorrt")
+    trt.__version__ = surface["version"]
+    trt._memory = memory or FakeMemory()
+    for owner in ("NetworkDefinitionCreationFlag", "BuilderFlag", "MemoryPoolType", "TensorIOMode"):
+        setattr(trt, owner, _enum(owner, surface[owner]))
+    for name in ("float32", "float16", "int32", "int8", "uint8", "bool"):
+        if name in surface["module"]:
+            setattr(trt, name, Member("DataType", name, len(name)))
+    severity = _enum("Severity", surface["ILogger.Severity"])
+
+    def logger_init(self: Any, min_severity: Any = None) -> None:
+        self._trt_module = trt
+        self._min_severity = min_severity
+
+    trt.ILogger = type("ILogger", (), {**_ILogger.__dict__, "__init__": logger_init,
+                                        "Severity": severity})  # fmt: skip
+    members = {m: getattr(severity, m) for m in surface["ILogger.Severity"]}
+    trt.Logger = type("Logger", (trt.ILogger,), members)
+    for public, full in FULL.items():
+        restricted = _restrict(full, surface.get(public, []), public)
+        setattr(trt, f"_{public}", restricted)
+        setattr(trt, public, restricted)
+
+    def nptype(dtype: Any) -> Any:
+        return NP_TYPES[dtype.name]
+
+    if "nptype" in surface["module"]:
+        trt.nptype = nptype
+    return trt
+
+
+class FakeCuda(CudaApi):
+    """A CUDA binding over `FakeMemory`: copies are numpy copies, streams are counters."""
+
+    name = "fake-cuda"
+
+    def __init__(self, memory: FakeMemory) -> None:
+        self.memory = memory
+        self.streams = 0
+        self.freed: list[int] = []
+
+    def device_count(self) -> int:
+        return 1
+
+    def gpu_info(self) -> GpuInfo:
+        return GpuInfo("Orin", (8, 7))
+
+    def activate(self) -> Any:
+        return contextlib.nullcontext()
+
+    def create_stream(self) -> Any:
+        self.streams += 1
+        return self.streams
+
+    def stream_handle(self, stream: Any) -> int:
+        return int(stream)
+
+    def destroy_stream(self, stream: Any) -> None:
+        pass
+
+    def synchronize(self, stream: Any) -> None:
+        pass
+
+    def malloc(self, nbytes: int) -> int:
+        return self.memory.malloc(nbytes)
+
+    def free(self, ptr: int) -> None:
+        self.freed.append(ptr)
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.empty(shape, dtype)
+
+    def free_pinned(self, array: np.ndarray) -> None:
+        pass
+
+    def htod_async(self, dst: int, src: np.ndarray, stream: Any) -> None:
+        self.memory.buffers[dst][: src.nbytes] = np.ascontiguousarray(src).tobytes()
+
+    def dtoh_async(self, dst: np.ndarray, src: int, stream: Any) -> None:
+        flat = np.frombuffer(self.memory.buffers[src], dst.dtype, count=dst.size)
+        dst[...] = flat.reshape(dst.shape)

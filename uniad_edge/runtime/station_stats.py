@@ -1,0 +1,97 @@
+"""A station's counters: per camera while it runs, and the summary when it ends."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("capture", "preprocess", "inference", "postprocess")
+TRIGGER_HISTORY = 10_000  # trigger latencies kept for the summary's percentiles
+
+
+@dataclass
+class CameraStats:
+    """Counters and latency sums of one camera, behind the status line and the summary."""
+
+    frames: int = 0
+    ok: int = 0
+    ng: int = 0
+    errors: int = 0
+    latency_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    trigger_ms: deque[float] = field(default_factory=lambda: deque(maxlen=TRIGGER_HISTORY))
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=30))
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.frames += 1
+        self.ok += record["verdict"] == "OK"
+        self.ng += record["verdict"] == "NG"
+        self.errors += "error" in record
+        if "error" not in record:
+            for key, value in record["latency_ms"].items():
+                self.latency_ms[key] += value
+        if "trigger_ms" in record:
+            self.trigger_ms.append(record["trigger_ms"])
+        self.recent.append(time.perf_counter())
+
+    @property
+    def scored(self) -> int:
+        return self.frames - self.errors
+
+    @property
+    def fps(self) -> float:
+        """Over the last 30 frames, so the status line follows changes in load."""
+        if len(self.recent) < 2:
+            return 0.0
+        return (len(self.recent) - 1) / max(self.recent[-1] - self.recent[0], 1e-9)
+
+    def mean(self, key: str) -> float:
+        return self.latency_ms[key] / self.scored if self.scored else 0.0
+
+
+@dataclass
+class CameraState:
+    """A camera as `states()` reports it: connection status, counters and the threshold its
+    verdicts use (from `class_name`, an override, or the model's global one)."""
+
+    name: str
+    status: str
+    fps: float
+    frames: int
+    ok: int
+    ng: int
+    errors: int
+    dropped: int
+    reconnects: int
+    source: str
+    class_name: str | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class StationSummary:
+    """What a finished run did; `failed_cameras` are live sources that gave up."""
+
+    elapsed_s: float
+    cameras: dict[str, CameraStats]
+    states: dict[str, CameraState]
+    ended_by: str
+    sinks: dict[str, int]
+    failed_cameras: list[str]
+
+    @property
+    def frames(self) -> int:
+        return sum(s.frames for s in self.cameras.values())
+
+    @property
+    def ok(self) -> int:
+        return sum(s.ok for s in self.cameras.values())
+
+    @property
+    def ng(self) -> int:
+        return sum(s.ng for s in self.cameras.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(s.errors for s in self.cameras.values())

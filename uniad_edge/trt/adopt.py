@@ -1,0 +1,109 @@
+"""Adopt an engine built elsewhere (trtexec): write the sidecar `run` and `bench` need.
+
+trtexec writes only the engine. The runtime trusts an engine only through its sidecar (model
+metadata, TensorRT version, GPU, batch profile), so this writes one from the ONNX it was built
+from and from this machine's TensorRT and GPU, or the ones given when Python TensorRT or a CUDA
+binding is missing here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import UniadError
+from ..fileio import sha256_file
+from ..metadata import PRECISIONS
+from . import environment
+from .onnx_info import read_onnx_info
+from .sidecar import (
+    EngineSidecar,
+    GpuInfo,
+    cache_key,
+    resolve_profile,
+    sidecar_path,
+)
+
+GIB = 1 << 30
+
+
+def parse_gpu(text: str) -> GpuInfo:
+    """'Orin:8.7' -> GpuInfo('Orin', (8, 7))."""
+    match = re.fullmatch(r"(.+):(\d+)\.(\d+)", text.strip())
+    if not match:
+        raise UniadError(f"--gpu {text!r} is not NAME:MAJOR.MINOR, e.g. 'Orin:8.7'")
+    return GpuInfo(match.group(1), (int(match.group(2)), int(match.group(3))))
+
+
+def _local_tensorrt_version() -> str | None:
+    try:
+        return str(importlib.import_module("tensorrt").__version__)
+    except (ImportError, OSError, AttributeError):
+        return None
+
+
+def _local_gpu() -> GpuInfo | None:
+    try:
+        return environment.cuda_api().gpu_info()
+    except Exception:  # noqa: BLE001 - no binding or driver: the caller asks for --gpu
+        return None
+
+
+def adopt_engine(
+    engine: str | os.PathLike[str],
+    onnx_path: str | os.PathLike[str],
+    trt_version: str | None = None,
+    gpu: GpuInfo | None = None,
+    precision: str = "fp16",
+    min_batch: int = 1,
+    opt_batch: int = 1,
+    max_batch: int = 8,
+    workspace_gib: float = 4.0,
+) -> Path:
+    """Write `engine`'s sidecar from `onnx_path`'s metadata; returns the sidecar path.
+
+    The batch range and workspace must be the ones the trtexec line used (the same defaults).
+    """
+    engine = Path(engine)
+    if not engine.is_file():
+        raise UniadError(f"engine {engine} not found; build it with the printed trtexec line")
+    if precision not in PRECISIONS:
+        raise UniadError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    onnx = read_onnx_info(onnx_path)
+    if not onnx.metadata:
+        raise UniadError(f"{onnx_path} has no uniad-edge metadata; adopt engines of our exports")
+    trt_version = trt_version or _local_tensorrt_version()
+    gpu = gpu or _local_gpu()
+    if trt_version is None or gpu is None:
+        raise UniadError(
+            f"cannot tell which TensorRT and GPU built {engine} (no Python TensorRT or CUDA "
+            "binding here): pass --trt-version (e.g. 10.3.0) and --gpu (e.g. 'Orin:8.7')"
+        )
+    profile = resolve_profile(onnx.batch, min_batch, opt_batch, max_batch)
+    typed = onnx.precision == "fp16" and int(trt_version.split(".")[0]) >= 10
+    workspace = int(workspace_gib * GIB)
+    digest = sha256_file(onnx_path)
+    sidecar = EngineSidecar(
+        name=onnx.name,
+        onnx_path=str(onnx_path),
+        onnx_sha256=digest,
+        engine_sha256=sha256_file(engine),
+        tensorrt_version=trt_version,
+        gpu=gpu,
+        precision=precision,
+        strongly_typed=typed,
+        profile=profile,
+        input_name=onnx.input_name,
+        input_size=onnx.input_size,
+        workspace_bytes=workspace,
+        cache_key=cache_key(digest, trt_version, gpu, precision, typed, profile, workspace),
+        metadata=onnx.metadata,
+        fp32_layers=len(onnx.head_layers),
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    path = sidecar_path(engine)
+    sidecar.write(path)
+    return path
