@@ -173,7 +173,7 @@ def test_cli_export_format_triton_from_a_checkpoint(tmp_path, monkeypatch, capsy
     graph = tmp_path / "graph.onnx"
     build_model(graph, input_size=TINY.input_size, embed_metadata=False, sidecar=False)
     monkeypatch.setattr(pipeline, "trace_to_onnx", lambda *args: onnx.load(str(graph)))
-    monkeypatch.setattr(pipeline, "graph_problems", lambda model: [])  # no LayerNorm in it
+    monkeypatch.setattr(pipeline, "graph_problems", lambda *args: [])  # no LayerNorm in it
     out = tmp_path / "repo"
     args = ["export", "--ckpt", ckpt, "--format", "triton", "--out", out, "--no-verify"]
     extra = ["--name", "insp", "--version", "3", "--preferred-batch", "2,4", "--max-batch", "4"]
@@ -212,7 +212,7 @@ def test_cli_tensorrt_backend_without_tensorrt_is_one_line(
     graph = tmp_path / "graph.onnx"
     build_model(graph, input_size=TINY.input_size, embed_metadata=False, sidecar=False)
     monkeypatch.setattr(pipeline, "trace_to_onnx", lambda *args: onnx.load(str(graph)))
-    monkeypatch.setattr(pipeline, "graph_problems", lambda model: [])
+    monkeypatch.setattr(pipeline, "graph_problems", lambda *args: [])
     out = tmp_path / "repo"
     args = ["export", "--ckpt", ckpt, "--format", "triton", "--out", out, "--no-verify"]
     assert run_main(*args, "--triton-backend", "tensorrt", "--engine-dir", tmp_path / "e") == 2
