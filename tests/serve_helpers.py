@@ -1,0 +1,94 @@
+"""Start the real service (uvicorn on a free 127.0.0.1 port) on fixture models, for serve tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from uniad_edge.runtime.backend import Backend
+from uniad_edge.runtime.detector import Detector
+from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from uniad_edge.runtime.station import CameraConfig, StationConfig
+from uniad_edge.serve.config import ServeConfig
+from uniad_edge.serve.server import BackgroundServer, build_service
+from uniad_edge.serve.service import ScoringService
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def png(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+@contextmanager
+def running(
+    model: Path,
+    cameras: dict[str, str] | None = None,
+    station: dict[str, Any] | StationConfig | None = None,
+    **options: Any,
+) -> Iterator[BackgroundServer]:
+    """The service for `model` with `options` (ServeConfig fields) and a station: of `cameras`
+    (name -> source; `station`: more StationConfig fields), or `station` itself."""
+    if isinstance(station, StationConfig):
+        options["station"] = station
+    elif cameras:
+        options["station"] = StationConfig(
+            cameras=[CameraConfig(name, uri) for name, uri in cameras.items()],
+            log=options.get("log"),
+            save_dir=options.get("save_dir"),
+            **(station or {}),
+        )
+    options.setdefault("port", free_port())
+    config = ServeConfig.from_options(model=model, host="127.0.0.1", **options)
+    with BackgroundServer(build_service(config)) as server:
+        yield server
+
+
+class GatedBackend(Backend):
+    """A real ONNX Runtime backend that waits for `gate` before each inference, so a test can
+    hold the worker busy and fill the queue deterministically; the results are the real ones."""
+
+    def __init__(self, model: Path) -> None:
+        self.inner = OnnxRuntimeBackend(model)
+        super().__init__(self.inner.metadata)
+        self.name = "onnxruntime"
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.batches: list[int] = []
+
+    @property
+    def input_shape(self) -> tuple[int | None, int, int, int]:
+        return self.inner.input_shape
+
+    def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.entered.set()
+        assert self.gate.wait(30), "test never opened the gate"
+        self.batches.append(len(images))
+        return self.inner.infer(images)
+
+    def close(self) -> None:
+        self.gate.set()
+        self.inner.close()
+
+
+@contextmanager
+def running_gated(model: Path, **options: Any) -> Iterator[tuple[BackgroundServer, GatedBackend]]:
+    """Like `running`, on a `GatedBackend` (the gate starts closed)."""
+    config = ServeConfig.from_options(model=model, host="127.0.0.1", port=free_port(), **options)
+    backend = GatedBackend(model)
+    service = ScoringService(config, Detector(backend, max_batch=config.max_batch))
+    with BackgroundServer(service) as server:
+        yield server, backend

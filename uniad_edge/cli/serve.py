@@ -1,0 +1,179 @@
+"""`uniad-edge serve`: the scoring service, cameras and live dashboard on one HTTP port.
+
+Option parsing only: defaults live in `ServeConfig`, the work in `uniad_edge.serve`. FastAPI
+and uvicorn are imported inside the command, so other commands run without the serve extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import UniadError
+from ..runtime import registry
+from .app import app
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        Path | None,
+        typer.Option(help="ONNX, engine or checkpoint; default as for `run`"),
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="camera as [NAME=]URI (index, file, folder, glob, URL, GStreamer); repeatable"
+        ),
+    ] = None,
+    station: Annotated[
+        Path | None,
+        typer.Option(help="station TOML: cameras (source, class, threshold, roi, save), outputs"),
+    ] = None,
+    trigger_only: Annotated[
+        bool,
+        typer.Option(
+            "--trigger-only", help="score camera frames only on POST /v1/cameras/NAME/trigger"
+        ),
+    ] = False,
+    mqtt: Annotated[
+        str | None, typer.Option(help="publish camera verdicts to mqtt://host:port/topic")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="address to bind [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [8080]")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="UNIAD_EDGE_TOKEN",
+            help="bearer token required on every request (env UNIAD_EDGE_TOKEN keeps it out "
+            "of the process list)",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="allow a non-loopback --host without a token")
+    ] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate: serve HTTPS (with --tls-key)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+    max_upload_mb: Annotated[
+        float | None, typer.Option(help="larger request bodies get 413 [20]")
+    ] = None,
+    queue_size: Annotated[
+        int | None, typer.Option(help="images waiting to be scored before 503 [64]")
+    ] = None,
+    max_batch: Annotated[
+        int | None, typer.Option(help="images per backend call (dynamic-batch models) [8]")
+    ] = None,
+    save_dir: Annotated[
+        Path | None, typer.Option(help="folder for NG frames and overlays (the gallery)")
+    ] = None,
+    log: Annotated[Path | None, typer.Option(help="JSONL file, one record per verdict")] = None,
+    class_name: Annotated[
+        str | None, typer.Option(help="default class whose threshold is used")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="raw-score threshold overriding the model's")
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help=f"one of {', '.join(registry.names())}; default: from the suffix"),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")
+    ] = None,
+    providers: Annotated[
+        str | None, typer.Option(help="comma-separated ONNX Runtime providers, e.g. cuda,cpu")
+    ] = None,
+    mjpeg_fps: Annotated[
+        float | None, typer.Option(help="frame-rate cap of the live MJPEG streams [5]")
+    ] = None,
+) -> None:
+    """Serve the model over HTTP: scoring API, cameras, live dashboard, Prometheus metrics."""
+    try:
+        from ..serve.config import ServeConfig, is_loopback
+        from ..serve.server import serve as run_server
+    except ImportError as exc:
+        raise UniadError(
+            f"serve needs FastAPI and uvicorn ({exc.name} is missing); "
+            "pip install 'uniad-edge[serve]'"
+        ) from None
+    from ..runtime.model_choice import default_model
+    from ..runtime.station import CameraConfig, StationConfig
+    from ..runtime.station_file import load_station_file
+    from ..runtime.station_report import summary_table
+    from .run import parse_sources
+
+    cameras = [
+        CameraConfig(name, uri, class_name=class_name, threshold=threshold)
+        for name, uri in parse_sources(source or [], None)
+    ]
+    camera_options = {
+        "model": model,
+        "backend": backend,
+        "providers": providers.split(",") if providers else None,
+        "threads": threads,
+        "max_batch": max_batch,
+        "log": log,
+        "save_dir": save_dir,
+        "mqtt": mqtt,
+        "trigger_only": trigger_only or None,
+    }
+    station_config: StationConfig | None = None
+    if station is not None:
+        station_config = load_station_file(station, cameras=cameras, **camera_options)
+    elif cameras:
+        given = {k: v for k, v in camera_options.items() if v is not None}
+        station_config = StationConfig(cameras=cameras, **given)
+    if station_config is not None:  # the API's log and evidence go where the cameras' go
+        model = model or station_config.model
+        log, save_dir = station_config.log, station_config.save_dir
+    config = ServeConfig.from_options(
+        model=model or default_model(),
+        station=station_config,
+        host=host,
+        port=port,
+        token=token,
+        insecure=insecure or None,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        max_upload_mb=max_upload_mb,
+        queue_size=queue_size,
+        max_batch=max_batch,
+        save_dir=save_dir,
+        log=log,
+        class_name=class_name,
+        threshold=threshold,
+        backend=backend,
+        threads=threads,
+        providers=tuple(providers.split(",")) if providers else None,
+        mjpeg_fps=mjpeg_fps,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    err = Console(stderr=True)
+    if not is_loopback(config.host) and config.token is None:
+        err.print(
+            f"[yellow]warning:[/] serving on {escape(config.host)} without a token (--insecure)"
+        )
+    elif not is_loopback(config.host) and config.tls_cert is None:
+        err.print(
+            "[yellow]warning:[/] the token travels in clear text over HTTP; give --tls-cert and "
+            "--tls-key or put a TLS reverse proxy in front"
+        )
+    url = f"{config.scheme}://{escape(config.host)}:{config.port}/"
+    err.print(f"serving {escape(str(config.model))} on {url}")
+    summary = run_server(config)
+    table = Table(title="uniad-edge serve")
+    for column in ("camera", "scored", "OK", "NG"):
+        table.add_column(column, justify="left" if column == "camera" else "right")
+    for camera, counts in sorted(summary.counters.items()):
+        table.add_row(escape(camera), str(counts["total"]), str(counts["OK"]), str(counts["NG"]))
+    Console().print(table)
+    if summary.station is not None:
+        Console().print(summary_table(summary.station, title="uniad-edge serve: station"))

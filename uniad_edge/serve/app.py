@@ -1,0 +1,308 @@
+"""The FastAPI application: scoring API, cameras, health, model, events, gallery, metrics and
+the dashboard page. Handlers stay thin; the work is in `ScoringService` and the cameras.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import functools
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from .. import __version__
+from ..errors import UniadError
+from ..runtime.detector import Detection
+from .auth import TokenGuard
+from .batching import QueueFull
+from .cameras import encode_jpeg
+from .metrics import CONTENT_TYPE
+from .service import API_CAMERA, Camera, ScoringService
+from .uploads import BodyLimit, UnsupportedMediaType, body_kind, decode_image
+
+STATIC = Path(__file__).parent / "static"
+MAX_FILES = 64
+RETRY_AFTER_S = 1
+KEEPALIVE_S = 15.0
+MJPEG_REPEAT_S = 5.0
+ANSWER_FIELDS = (
+    "score",
+    "normalized_score",
+    "verdict",
+    "threshold",
+    "class_name",
+    "model",
+    "inference_ms",
+    "latency_ms",
+    "part_id",
+)
+
+
+def create_app(service: ScoringService) -> FastAPI:
+    """The ASGI app serving `service`; the caller owns the service's lifetime."""
+    app = FastAPI(
+        title="uniad-edge serve",
+        version=__version__,
+        description="UniAD anomaly scoring: HTTP API, cameras, live dashboard, metrics.",
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=service.config.max_upload_bytes)
+    guard = TokenGuard(service.config.token)
+    api = [Depends(guard.header)]
+    media = [Depends(guard.header_or_query)]
+
+    @app.exception_handler(UniadError)
+    async def _bad_input(_: Request, exc: UniadError) -> JSONResponse:
+        if isinstance(exc, QueueFull):
+            service.metrics.rejected.inc()
+            return JSONResponse(
+                {"detail": f"{exc}; retry shortly"},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        status = 415 if isinstance(exc, UnsupportedMediaType) else 400
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+
+    def camera(name: str) -> Camera:
+        if name not in service.cameras:
+            known = ", ".join(service.cameras) or "none (serving without --source)"
+            raise HTTPException(404, f"no camera {name!r}; cameras: {known}")
+        return service.cameras[name]
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.post("/v1/score", dependencies=api, summary="Score one image, or several (multipart)")
+    async def score(
+        request: Request,
+        class_name: str | None = Query(None, description="use this class's threshold"),
+        heatmap: bool = Query(False, description="add the overlay (PNG) to the answer"),
+        part_id: str | None = Query(None, max_length=200),
+        bit_depth: int | None = Query(None, ge=9, le=16, description="bits of a 16-bit image"),
+    ) -> Response:
+        started = time.time()
+        uploads = await _read_uploads(request)
+        service.threshold_for(class_name)  # unknown class: 400 before any work
+        images = [
+            await run_in_threadpool(decode_image, data, name or "request body", bit_depth)
+            for name, data in uploads
+        ]
+        futures = []
+        try:
+            for image in images:
+                futures.append(service.submit(image))
+        except QueueFull:
+            for future in futures:
+                future.cancel()
+            raise
+        detections = [await asyncio.wrap_future(f) for f in futures]
+        answers = []
+        for (name, _), image, detection in zip(uploads, images, detections, strict=True):
+            record = functools.partial(
+                service.record,
+                API_CAMERA,
+                image,
+                detection,
+                started=started,
+                class_name=class_name,
+                part_id=part_id,
+            )
+            # Without files to write, recording is quick: no hop to a worker thread for it.
+            event = await run_in_threadpool(record) if service.writes_files else record()
+            answer = {k: event[k] for k in ANSWER_FIELDS}
+            if name is not None:
+                answer["filename"] = name
+            if heatmap:
+                shown = dataclasses.replace(detection, threshold=event["threshold"])
+                png = await run_in_threadpool(_overlay_png, image, shown)
+                if _wants_png(request) and len(uploads) == 1 and name is None:
+                    return Response(png, media_type="image/png", headers=_score_headers(answer))
+                answer["heatmap_png"] = base64.b64encode(png).decode()
+            answers.append(answer)
+        if len(answers) == 1 and uploads[0][0] is None:
+            return JSONResponse(answers[0])
+        return JSONResponse({"results": answers})
+
+    @app.get("/v1/cameras", dependencies=api, summary="Cameras and their state")
+    async def cameras() -> dict[str, Any]:
+        return {"cameras": [cam.info() for cam in service.cameras.values()]}
+
+    @app.get("/v1/cameras/{name}/latest", dependencies=api, summary="Newest verdict of a camera")
+    async def latest(name: str) -> dict[str, Any]:
+        found = camera(name).latest()
+        if found is None:
+            raise HTTPException(404, f"camera {name!r} has no frame yet")
+        image, event, _ = found
+        return {"camera": name, "frame_size": list(image.shape[:2]), "verdict": event}
+
+    @app.get("/v1/cameras/{name}/latest.jpg", dependencies=media, summary="Newest frame (overlay)")
+    async def latest_jpeg(name: str, overlay: bool = True) -> Response:
+        found = camera(name).latest()
+        if found is None:
+            raise HTTPException(404, f"camera {name!r} has no frame yet")
+        jpeg = await run_in_threadpool(_render, found, overlay)
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/v1/cameras/{name}/stream.mjpg", dependencies=media, summary="Live overlay (MJPEG)")
+    async def mjpeg(name: str) -> StreamingResponse:
+        cam = camera(name)
+        interval = 1.0 / service.config.mjpeg_fps
+        return StreamingResponse(
+            _mjpeg_frames(service, cam, interval),
+            media_type="multipart/x-mixed-replace; boundary=frame",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @app.post("/v1/cameras/{name}/trigger", dependencies=api, summary="Score the newest frame")
+    async def trigger(name: str, part_id: str | None = Query(None, max_length=200)) -> Any:
+        cam = camera(name)
+        try:
+            return await run_in_threadpool(cam.trigger, part_id)
+        except UniadError as exc:  # the camera has ended, or the station is stopping
+            raise HTTPException(409, str(exc)) from None
+        except TimeoutError:
+            raise HTTPException(504, f"camera {name!r} gave no frame in time") from None
+
+    @app.get("/v1/health", dependencies=api, summary="Model loaded, each camera's state")
+    async def health() -> JSONResponse:
+        body = service.health()
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @app.get("/v1/model", dependencies=api, summary="Model metadata and thresholds in use")
+    async def model() -> dict[str, Any]:
+        return service.model_info()
+
+    @app.get("/v1/events", dependencies=media, summary="Verdicts as Server-Sent Events")
+    async def events() -> StreamingResponse:
+        return StreamingResponse(
+            _sse(service),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get("/v1/gallery", dependencies=api, summary="The newest NG images")
+    async def gallery() -> dict[str, Any]:
+        items = service.gallery.recent() if service.gallery is not None else []
+        return {"enabled": service.gallery is not None, "items": items}
+
+    @app.get("/v1/gallery/{path:path}", dependencies=media, summary="One saved NG image")
+    async def gallery_file(path: str) -> FileResponse:
+        found = service.gallery.resolve(path) if service.gallery is not None else None
+        if found is None:
+            raise HTTPException(404, "no such image in the NG folder")
+        return FileResponse(found)
+
+    @app.get("/metrics", dependencies=api, summary="Prometheus metrics")
+    async def metrics() -> Response:
+        service.metrics.queue_depth.set(service.scorer.depth)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
+    return app
+
+
+async def _read_uploads(request: Request) -> list[tuple[str | None, bytes]]:
+    """(file name or None, bytes) per image in the body."""
+    if body_kind(request.headers.get("content-type")) == "image":
+        return [(None, await request.body())]
+    form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
+    uploads = [
+        (value.filename or key, await value.read())
+        for key, value in form.multi_items()
+        if isinstance(value, UploadFile)
+    ]
+    await form.close()
+    if not uploads:
+        raise UniadError("multipart body has no file part; send each image as a file field")
+    return uploads
+
+
+def _wants_png(request: Request) -> bool:
+    return "image/png" in request.headers.get("accept", "")
+
+
+def _score_headers(answer: dict[str, Any]) -> dict[str, str]:
+    return {f"X-{k.replace('_', '-').title()}": str(v) for k, v in answer.items() if v is not None}
+
+
+def _overlay_png(image: Any, detection: Detection) -> bytes:
+    ok, data = cv2.imencode(".png", detection.overlay(image))
+    if not ok:
+        raise UniadError("OpenCV could not encode the overlay as PNG")
+    return data.tobytes()
+
+
+def _render(found: tuple[Any, Any, Any], overlay: bool) -> bytes:
+    image, _, detection = found
+    return encode_jpeg(detection.overlay(image) if overlay and detection is not None else image)
+
+
+async def _mjpeg_frames(
+    service: ScoringService, cam: Camera, interval: float
+) -> AsyncIterator[bytes]:
+    """A part per new verdict, at most one per `interval`; ends when the server stops.
+
+    Browsers draw a part only once the next one begins, so each frame is sent a second time
+    on the next tick, and again every `MJPEG_REPEAT_S` while nothing new arrives (this also
+    notices a client that went away).
+    """
+    shown, jpeg, sent_at, repeats = None, b"", 0.0, 0
+    while not service.stopping.is_set():
+        found = cam.latest()
+        if found is not None and found[1] is not None and found[1]["seq"] != shown:
+            shown = found[1]["seq"]
+            jpeg = await run_in_threadpool(_render, found, True)
+            repeats = 1
+        elif jpeg and (repeats or time.monotonic() - sent_at >= MJPEG_REPEAT_S):
+            repeats = 0
+        else:
+            await asyncio.sleep(interval)
+            continue
+        sent_at = time.monotonic()
+        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+        yield head.encode() + jpeg + b"\r\n"
+        await asyncio.sleep(interval)
+
+
+def _sse_message(kind: str, data: Any) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def _sse(service: ScoringService) -> AsyncIterator[bytes]:
+    """A snapshot first, then one `verdict` event per verdict; ends when the server stops."""
+    subscriber = service.hub.subscribe()
+    try:
+        yield _sse_message("snapshot", service.hub.snapshot())
+        idle = 0.0
+        while not service.stopping.is_set():
+            try:
+                event = await asyncio.wait_for(subscriber.get(), timeout=1.0)
+            except asyncio.TimeoutError:
+                idle += 1.0
+                if idle >= KEEPALIVE_S:
+                    idle = 0.0
+                    yield b": keepalive\n\n"
+                continue
+            if event is None:
+                return
+            idle = 0.0
+            yield _sse_message("verdict", event)
+    finally:
+        service.hub.unsubscribe(subscriber)

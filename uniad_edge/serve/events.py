@@ -1,0 +1,90 @@
+"""Verdicts fanned out to the dashboard's Server-Sent Event streams, plus recent history.
+
+Verdicts are published from scoring threads; each subscriber is an asyncio queue on the
+server's event loop, fed with `call_soon_threadsafe`. A client too slow to keep up loses
+events (its queue is bounded) rather than growing the server's memory; on connect every
+client first gets a snapshot (counters and the last minutes of verdicts), so a page opened
+late or reconnecting still draws the full chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from typing import Any
+
+SUBSCRIBER_QUEUE = 256
+CLOSED = None
+
+
+class EventHub:
+    """Thread-safe publish, asyncio-side subscribe."""
+
+    def __init__(self, history_s: float = 300.0, max_history: int = 5000) -> None:
+        self.history_s = history_s
+        self._history: deque[dict[str, Any]] = deque(maxlen=max_history)
+        self._counters: dict[str, dict[str, int]] = {}
+        self._subscribers: dict[asyncio.Queue[dict[str, Any] | None], asyncio.AbstractEventLoop]
+        self._subscribers = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.closed = False
+
+    def next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Count, remember and send one verdict event to every open stream."""
+        with self._lock:
+            counts = self._counters.setdefault(event["camera"], {"OK": 0, "NG": 0, "total": 0})
+            counts["total"] += 1
+            if event.get("verdict") in ("OK", "NG"):
+                counts[event["verdict"]] += 1
+            self._history.append(event)
+            targets = list(self._subscribers.items())
+        for subscriber, loop in targets:
+            loop.call_soon_threadsafe(_offer, subscriber, event)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters per camera and the verdicts of the last `history_s` seconds."""
+        since = time.time() - self.history_s
+        with self._lock:
+            return {
+                "counters": {k: dict(v) for k, v in self._counters.items()},
+                "history": [e for e in self._history if e["time"] >= since],
+                "history_s": self.history_s,
+            }
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
+        """A queue on the running loop that receives every event published from now on."""
+        subscriber: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        with self._lock:
+            if self.closed:
+                subscriber.put_nowait(CLOSED)
+            self._subscribers[subscriber] = asyncio.get_running_loop()
+        return subscriber
+
+    def unsubscribe(self, subscriber: asyncio.Queue[dict[str, Any] | None]) -> None:
+        with self._lock:
+            self._subscribers.pop(subscriber, None)
+
+    def close(self) -> None:
+        """End every stream (server shutdown): each subscriber receives `CLOSED`."""
+        with self._lock:
+            self.closed = True
+            targets = list(self._subscribers.items())
+        for subscriber, loop in targets:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_offer, subscriber, CLOSED)
+
+
+def _offer(subscriber: asyncio.Queue[dict[str, Any] | None], event: dict[str, Any] | None) -> None:
+    if subscriber.full():
+        if event is not CLOSED:
+            return  # a stalled client misses events; the others are not held up
+        subscriber.get_nowait()
+    subscriber.put_nowait(event)

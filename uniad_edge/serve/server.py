@@ -1,0 +1,152 @@
+"""Run the service under uvicorn: build it from a config, serve until SIGTERM/Ctrl-C, then shut
+down in order (stop accepting, answer in-flight requests, end streams, release cameras, flush).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+
+import uvicorn
+
+from ..errors import UniadError
+from ..runtime.detector import Detector
+from ..runtime.station import Station, StationSummary
+from .app import create_app
+from .cameras import StationCameras
+from .config import ServeConfig
+from .service import ScoringService
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def build_service(config: ServeConfig) -> ScoringService:
+    """Load the model, open the cameras; on any failure release what was opened."""
+    detector = Detector(
+        config.model,
+        backend=config.backend,
+        providers=list(config.providers) if config.providers else None,
+        threads=config.threads,
+        class_name=config.class_name,
+        threshold=config.threshold,
+        max_batch=config.max_batch,
+    )
+    try:
+        service = ScoringService(config, detector)
+    except BaseException:
+        detector.close()
+        raise
+    try:
+        if config.station is not None:
+            station = Station(config.station, detector=detector)
+            service.camera_group = StationCameras(station, service)
+            service.camera_group.start()
+    except BaseException:
+        service.close()
+        raise
+    return service
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the service to end its streams as soon as a signal arrives
+    (otherwise an open dashboard would hold the graceful shutdown until its timeout)."""
+
+    def __init__(self, config: uvicorn.Config, service: ScoringService) -> None:
+        super().__init__(config)
+        self.service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.service.stopping.set()
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM start the graceful shutdown. Unlike uvicorn's own handler, the signal
+        is not raised again afterwards: the command then closes the cameras, prints its
+        summary and exits 0, as a service stopped on purpose should."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.Config:
+    config = service.config
+    return uvicorn.Config(
+        create_app(service),
+        host=config.host,
+        port=config.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=int(config.graceful_timeout_s),
+        server_header=False,
+        ssl_certfile=config.tls_cert,
+        ssl_keyfile=config.tls_key,
+    )
+
+
+@dataclass
+class ServeSummary:
+    """What a finished `serve` did: verdicts per camera (the API is "api"), and the station's
+    own summary when it ran cameras."""
+
+    counters: dict[str, dict[str, int]]
+    station: StationSummary | None
+
+
+def serve(config: ServeConfig, log_level: str = "info") -> ServeSummary:
+    """Serve until a signal; what was done, for the summary."""
+    service = build_service(config)
+    server = _Server(uvicorn_config(service, log_level), service)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind; say why in our own words
+        pass
+    finally:
+        service.close()
+    if not server.started:
+        raise UniadError(
+            f"could not listen on {config.host}:{config.port} (in use, or not an address of "
+            "this machine); choose another --port or --host"
+        )
+    group = service.camera_group
+    return ServeSummary(
+        service.hub.snapshot()["counters"],
+        group.station.summary if isinstance(group, StationCameras) else None,
+    )
+
+
+class BackgroundServer:
+    """The service on a uvicorn thread (tests, benchmarks): `with BackgroundServer(service):`."""
+
+    def __init__(self, service: ScoringService, log_level: str = "warning") -> None:
+        self.service = service
+        self.server = _Server(uvicorn_config(service, log_level), service)
+        self._thread = threading.Thread(target=self.server.run, name="uniad-serve", daemon=True)
+
+    @property
+    def url(self) -> str:
+        config = self.service.config
+        return f"{config.scheme}://{config.host}:{config.port}"
+
+    def __enter__(self) -> BackgroundServer:
+        self._thread.start()
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise UniadError(f"the server did not start on {self.url}")
+            self._thread.join(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.service.stopping.set()
+        self.server.should_exit = True
+        self._thread.join(30)
+        self.service.close()
