@@ -16,7 +16,7 @@ from uniad_edge.errors import UniadError
 from uniad_edge.export import pipeline
 from uniad_edge.export.triton_repo import TritonOptions, export_triton, pbtxt_string
 from uniad_edge.fileio import sha256_file
-from uniad_edge.metadata import METADATA_KEY, ModelMetadata
+from uniad_edge.metadata import METADATA_KEY, ModelMetadata, Thresholds
 from uniad_edge.model import build_model as build_uniad
 from uniad_edge.model import save_checkpoint
 
@@ -181,7 +181,7 @@ def test_cli_export_format_triton_from_a_checkpoint(tmp_path, monkeypatch, capsy
     config = parse_config(out / "insp" / "config.pbtxt")
     served = served_metadata(config)
     assert served.preset == "tiny-64" and served.class_names == ["wood", "pill"]
-    assert served.thresholds.to_dict() == thresholds
+    assert served.thresholds.to_dict() == Thresholds.from_dict(thresholds).to_dict()
     assert config.platform == "onnxruntime_onnx" and config.max_batch_size == 4
     assert list(config.dynamic_batching.preferred_batch_size) == [2, 4]
     assert config.dynamic_batching.max_queue_delay_microseconds == 100

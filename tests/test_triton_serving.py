@@ -23,7 +23,7 @@ from triton_helpers import ServerUnavailable, TritonServer, free_port
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
-from uniad_edge.metadata import METADATA_KEY
+from uniad_edge.metadata import METADATA_KEY, Thresholds
 from uniad_edge.model import build_model as build_uniad
 from uniad_edge.model import save_checkpoint
 from uniad_edge.runtime.detector import Detector
@@ -266,7 +266,9 @@ def test_real_export_is_served_with_its_thresholds(tmp_path) -> None:
             Detector(server.url(MODEL), class_name="wood") as remote,
             Detector(out / MODEL / "1" / "model.onnx", class_name="wood") as local,
         ):
-            assert remote.threshold == 2.0 and remote.metadata.thresholds.to_dict() == thresholds
+            assert remote.threshold == 2.0
+            expected = Thresholds.from_dict(thresholds).to_dict()
+            assert remote.metadata.thresholds.to_dict() == expected
             assert_same_detections(remote.predict(frames(7, 3)), local.predict(frames(7, 3)))
     finally:
         server.stop()
