@@ -13,12 +13,14 @@ import sys
 import threading
 from dataclasses import replace
 
+import httpx
 import numpy as np
 import pytest
 from cli_helpers import run_main
 from model_helpers import TINY
 from onnx_fixtures import build_model, defect_frame, good_frame
 from runtime_helpers import write_video
+from serve_helpers import png, running
 from triton_helpers import ServerUnavailable, TritonServer, free_port
 
 from uniad_edge.errors import UniadError
@@ -218,6 +220,20 @@ def test_cli_run_scores_a_video_through_the_server(served, tmp_path) -> None:
     )
 
 
+def test_serve_scores_through_the_triton_server(served) -> None:
+    """`serve --model grpc://...`: the HTTP service in front of Triton answers like local ORT."""
+    server, onnx_path = served
+    local = Detector(onnx_path)
+    with running(server.url(MODEL)) as srv, httpx.Client(base_url=srv.url) as client:
+        for frame in frames(seed=7, count=3):
+            r = client.post("/v1/score", content=png(frame), headers={"content-type": "image/png"})
+            assert r.status_code == 200, r.text
+            expected = local(frame)
+            assert r.json()["score"] == pytest.approx(expected.score, rel=RTOL)
+            assert r.json()["verdict"] == expected.verdict
+        assert client.get("/v1/model").json()["path"] == server.url(MODEL)
+
+
 def test_cli_bench_measures_the_served_model(served, tmp_path) -> None:
     server, _ = served
     out = tmp_path / "bench.json"
@@ -236,6 +252,14 @@ def test_cli_run_with_the_server_down_is_one_line(tmp_path, capsys) -> None:
     assert run_main("run", "--model", url, "--source", video) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is not reachable" in err
+
+
+def test_cli_serve_keeps_a_triton_url_whole(capsys) -> None:
+    """`serve --model grpc://...` reaches the Triton backend (a Path would mangle the URL)."""
+    url = f"grpc://127.0.0.1:{free_port()}/{MODEL}?timeout=2"
+    assert run_main("serve", "--model", url, "--port", free_port()) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not reachable" in err and "grpc://127.0.0.1" in err
 
 
 def test_without_tritonclient_the_error_says_what_to_install(monkeypatch) -> None:
