@@ -31,7 +31,9 @@ class Gallery:
         self.root = Path(root).resolve()
         self._items: deque[dict[str, Any]] = deque(maxlen=size)
         self._lock = threading.Lock()
-        for path in sorted(self.root.glob(f"*{OVERLAY}"), key=_mtime)[-size:]:
+        # oldest first; files of one camera written in the same clock tick sort by their names
+        by_age = sorted(self.root.glob(f"*{OVERLAY}"), key=lambda path: (_mtime(path), path.name))
+        for path in by_age[-size:]:
             frame = path.name[: -len(OVERLAY)] + FRAME
             item = {"gallery": path.name, "frame": frame, "time": _mtime(path), "camera": None}
             self._items.appendleft(item)
