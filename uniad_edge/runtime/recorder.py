@@ -198,9 +198,16 @@ class EvidenceSaver:
                 continue
             try:
                 write_bytes_new(self.folder / names["frame"], frame)
-                write_bytes_new(self.folder / names["overlay"], overlay)
             except FileExistsError:
                 continue  # taken meanwhile by another writer, which keeps its files
+            try:
+                write_bytes_new(self.folder / names["overlay"], overlay)
+            except FileExistsError:
+                (self.folder / names["frame"]).unlink(missing_ok=True)  # no half pairs
+                continue
+            except BaseException:  # a full disk: the sink pauses; no frame without its overlay
+                (self.folder / names["frame"]).unlink(missing_ok=True)
+                raise
             self.saved += 1
             return names
         raise UniadError(
