@@ -7,8 +7,10 @@ from dataclasses import replace
 
 import cv2
 
+from uniad_edge.calibrate.artifact import read_thresholds
 from uniad_edge.demo.config import QUICK
 from uniad_edge.demo.steps import run_demo
+from uniad_edge.runtime.detector import Detector
 
 
 def test_short_demo_writes_a_complete_report(tmp_path, small_preset) -> None:
@@ -33,7 +35,7 @@ def test_short_demo_writes_a_complete_report(tmp_path, small_preset) -> None:
         assert f"]({image})" in md and cv2.imread(str(out / image)) is not None
 
     summary = json.loads((out / "summary.json").read_text())
-    assert len(summary["steps"]) == 8
+    assert len(summary["steps"]) == 9
     numbers = summary["numbers"]
     truth = [f for path in (out / "lines").glob("*.json") for f in json.loads(path.read_text())]
     log = (out / "run.jsonl").read_text().splitlines()
@@ -51,3 +53,28 @@ def test_short_demo_writes_a_complete_report(tmp_path, small_preset) -> None:
     assert rows["onnxruntime"]["status"] == "ok" and rows["torch"]["status"] == "ok"
     assert rows["onnxruntime"]["speedup_vs_torch"] > 0
     assert (out / "export" / "model.onnx").is_file()
+    _check_calibration(out, md, numbers, log)
+
+
+def _check_calibration(out, md: str, numbers: dict, log: list[str]) -> None:
+    """The demo calibrated its model on its own validation images; the report shows the rates
+    before and after, and the validation false alarms are recomputed here with the runtime."""
+    assert "Thresholds: before and after calibrate" in md and "PROVISIONAL" in md
+    assert "After: calibrated " in md
+    found = numbers["thresholds"]
+    evaluated = json.loads((out / "eval.json").read_text())["at_threshold"]
+    assert found["test_before"] == evaluated  # training thresholds, as `eval` reported them
+    model = out / "export" / "model.onnx"
+    stored = read_thresholds(model)
+    assert stored.source == "calibration" and stored.history[0]["provenance"]["source"] == "holdout"
+    validation = out / "validation"
+    for row in found["validation_rows"]:
+        if row["name"] == "global":
+            continue
+        good = sorted((validation / row["name"] / "test" / "good").iterdir())
+        with Detector(model, class_name=row["name"]) as detector:
+            verdicts = [d.verdict for d in detector.predict([cv2.imread(str(p)) for p in good])]
+        assert row["good"] == len(good) and row["false_alarms"] == verdicts.count("NG")
+        assert row["threshold"] == stored.per_class[row["name"]]
+    records = [json.loads(line) for line in log]
+    assert {r["threshold"] for r in records} <= set(stored.per_class.values())

@@ -89,3 +89,17 @@ def test_per_class_metrics_with_a_class_without_anomalies() -> None:
     assert found["at_threshold"]["a"]["false_alarm_rate"] == pytest.approx(0.5)
     assert found["at_threshold"]["a"]["detection_rate"] == pytest.approx(0.5)
     assert found["at_threshold"]["b"]["threshold"] == 0.5  # falls back to the global one
+
+
+def test_rates_use_the_thresholds_reduction_not_the_last_one() -> None:
+    # max scores straddle the threshold; std scores are all tiny. The rates must be computed on
+    # the preset's reduction (max): the old loop scored the std reduction and reported 0.0.
+    scored = _scored([0, 0, 0, 0, 1, 1], ["a"] * 6, [1.0, 2.0, 3.0, 6.0, 4.0, 7.0])
+    scored.scores["std"] = np.full(6, 1e-3)
+    scored.scores["mean"] = np.full(6, 1e-3)
+    found = metrics_for(scored, "max", Thresholds(global_=3.5))
+    rates = found["at_threshold"]["a"]
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    flagged = scored.scores["max"] >= 3.5  # recomputed independently of `_rates`
+    assert rates["false_alarm_rate"] == pytest.approx(flagged[labels == 0].mean()) == 0.25
+    assert rates["detection_rate"] == pytest.approx(flagged[labels == 1].mean()) == 1.0

@@ -136,7 +136,7 @@ def test_metadata_round_trip_and_sidecar(exported) -> None:
     assert read_sidecar(result.onnx_path).to_dict() == embedded.to_dict()
     assert embedded.name == "tiny" and embedded.preset == "test-224"
     assert embedded.class_names == ["wood", "pill"]
-    assert embedded.thresholds.to_dict() == THRESHOLDS
+    assert embedded.thresholds.to_dict() == {**THRESHOLDS, "provenance": {}, "history": []}
     assert embedded.checkpoint_sha256 == sha256_file(ckpt)
     assert (embedded.precision, embedded.batch, embedded.opset) == ("fp32", None, 17)
     assert embedded.backbone_pretrained is False

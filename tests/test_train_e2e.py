@@ -50,3 +50,34 @@ def test_info_shows_classes_and_thresholds(trained, capsys) -> None:
     assert set(info["thresholds"]["per_class"]) == {"fabric", "wood"}
     assert info["thresholds"]["global"] > 0 and info["thresholds"]["rule"]
     assert info["backbone_pretrained"] is False
+
+
+def test_calibrate_checkpoint_then_eval_reports_the_same_rates(trained, tmp_path, capsys) -> None:
+    """Issue 10 on synth data: calibrate a checkpoint (PyTorch backend) in place; `info` shows
+    the provenance, and `eval` (another scoring path) measures the rates calibrate printed."""
+    import shutil
+
+    from uniad_edge.calibrate.artifact import read_thresholds
+    from uniad_edge.model import load_checkpoint
+
+    data, run = trained
+    ckpt = tmp_path / "best.pth"
+    shutil.copy(run / "best.pth", ckpt)
+    assert read_thresholds(ckpt).provisional
+    assert run_main("info", ckpt) == 0
+    assert "PROVISIONAL" in capsys.readouterr().out
+    assert run_main("calibrate", "--model", ckpt, "--data", data, "--target-fpr", "0.3") == 0
+    capsys.readouterr()
+    stored = load_checkpoint(ckpt).thresholds  # still loads with weights_only=True
+    assert stored["provenance"]["source"] == "calibration"
+    assert stored["provenance"]["backend"] == "torch"
+    assert stored["history"][0]["provenance"]["source"] == "holdout"
+    assert run_main("info", ckpt, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["threshold_provenance"].startswith("calibrated")
+    out = tmp_path / "metrics.json"
+    assert run_main("eval", "--ckpt", ckpt, "--data", data, "--json", out) == 0
+    rates = json.loads(out.read_text())["at_threshold"]
+    for name in ("fabric", "wood"):
+        assert rates[name]["threshold"] == stored["per_class"][name]
+        assert rates[name]["false_alarm_rate"] <= 0.3
+    assert any(rates[name]["detection_rate"] > 0 for name in ("fabric", "wood"))

@@ -7,7 +7,8 @@ JSON sidecar beside every `.onnx` and `.engine` file. Torch-free: the runtime re
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 METADATA_KEY = "uniad_edge"
@@ -20,21 +21,91 @@ PRECISIONS = ("fp32", "fp16")
 """Every precision a model is exported, built or run in; backends list their subset."""
 
 
+HOLDOUT = "holdout"
+CALIBRATION = "calibration"
+
+
+def check_threshold(value: float, what: str) -> float:
+    """A usable threshold is finite and > 0: inf would call every frame OK, <= 0 every one NG,
+    and NaN compares False with everything."""
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(
+            f"{what} is {number!r}; a threshold must be finite and > 0 (re-run "
+            "`uniad-edge calibrate` or pass a positive --threshold)"
+        )
+    return number
+
+
 @dataclass
 class Thresholds:
-    """Decision thresholds on the raw image score; normalised score = score / threshold."""
+    """Decision thresholds on the raw image score; normalised score = score / threshold.
+
+    `provenance` says where they came from ({"source": "holdout" | "calibration", "date",
+    "data", "images", "policy", ...}); `history` keeps every earlier set (newest last) with the
+    date it was replaced, so a station can roll back.
+    """
 
     global_: float | None = None
     per_class: dict[str, float] = field(default_factory=dict)
     rule: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.global_ is not None:
+            self.global_ = check_threshold(self.global_, "the global threshold")
+        self.per_class = {
+            str(k): check_threshold(v, f"the threshold of class {k!r}")
+            for k, v in self.per_class.items()
+        }
 
     def for_class(self, class_name: str | None) -> float | None:
         if class_name is not None and class_name in self.per_class:
             return self.per_class[class_name]
         return self.global_
 
+    @property
+    def empty(self) -> bool:
+        return self.global_ is None and not self.per_class
+
+    @property
+    def source(self) -> str:
+        """ "holdout", "calibration" or "unknown"; files written before provenance was recorded
+        are recognised as hold-out thresholds by their rule."""
+        recorded = self.provenance.get("source")
+        if recorded:
+            return str(recorded)
+        return HOLDOUT if "held-out" in self.rule else "unknown"
+
+    @property
+    def provisional(self) -> bool:
+        """Hold-out thresholds rest on the 2-4 good images per class kept back at training."""
+        return not self.empty and self.source == HOLDOUT
+
+    def current(self) -> dict[str, Any]:
+        """This set without its history: what a history entry holds."""
+        return {
+            "global": self.global_,
+            "per_class": dict(self.per_class),
+            "rule": self.rule,
+            "provenance": dict(self.provenance),
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        return {"global": self.global_, "per_class": dict(self.per_class), "rule": self.rule}
+        return {**self.current(), "history": [dict(h) for h in self.history]}
+
+    def superseded_by(self, new: Thresholds, when: str) -> Thresholds:
+        """`new`, with this set appended to the history as replaced at `when`."""
+        entry = {**self.current(), "replaced": when}
+        return replace(new, history=[*self.history, entry])
+
+    def rolled_back(self) -> Thresholds:
+        """The newest history entry restored (its own earlier history kept)."""
+        if not self.history:
+            raise ValueError("no earlier thresholds in the history to roll back to")
+        *older, last = self.history
+        return replace(Thresholds.from_dict(last), history=older)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Thresholds:
@@ -43,7 +114,38 @@ class Thresholds:
             global_=None if data.get("global") is None else float(data["global"]),
             per_class={str(k): float(v) for k, v in (data.get("per_class") or {}).items()},
             rule=str(data.get("rule", "")),
+            provenance=dict(data.get("provenance") or {}),
+            history=[dict(h) for h in data.get("history") or []],
         )
+
+
+def _count(value: Any) -> str:
+    return str(value) if value is not None else "?"
+
+
+def describe_provenance(thresholds: Thresholds, override: float | None = None) -> str:
+    """One line saying where the thresholds in use came from; `info`, `run` and the demo print
+    this, so every surface words it the same way."""
+    if override is not None:
+        return f"threshold {override:.6g} given explicitly (--threshold), not the model's"
+    if thresholds.empty:
+        return "no thresholds: verdicts are off; run `uniad-edge calibrate` to set them"
+    info = thresholds.provenance
+    if thresholds.source == CALIBRATION:
+        policy = info.get("policy", "?")
+        return (
+            f"calibrated {info.get('date', '?')} on {_count(info.get('good'))} good and "
+            f"{_count(info.get('defective'))} defective images of {info.get('data', '?')} "
+            f"({policy})"
+        )
+    if thresholds.source == HOLDOUT:
+        held = info.get("images")
+        images = f"{held} good images" if held is not None else "the good images"
+        return (
+            f"PROVISIONAL: from {images} held out at training; run `uniad-edge calibrate` "
+            "on more good images before trusting the false-alarm rate"
+        )
+    return "thresholds of unknown origin; run `uniad-edge calibrate` to set them on your images"
 
 
 @dataclass

@@ -13,6 +13,7 @@ from rich.console import Console
 from ..errors import UniadError
 from . import (  # noqa: F401  (each import registers its commands on `app`)
     bench,
+    calibrate,
     demo,
     export,
     info,

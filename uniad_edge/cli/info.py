@@ -16,10 +16,14 @@ from ..presets import DEFAULT_PRESET, PRESETS, get_preset
 from .app import app
 
 ONNX_SUFFIXES = (".onnx",)
+ENGINE_SUFFIXES = (".engine", ".plan")
+PROVENANCE = "threshold_provenance"
 
 
 def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any]:
+    from ..metadata import describe_provenance
     from ..model import build_model, load_checkpoint
+    from ..model.deployment import checkpoint_thresholds
     from ..model.summary import describe
 
     if artifact is None:
@@ -33,6 +37,7 @@ def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any
         "sha256": ckpt.sha256,
         "class_names": ckpt.class_names,
         "thresholds": ckpt.thresholds,
+        PROVENANCE: describe_provenance(checkpoint_thresholds(ckpt)),
         "epoch": ckpt.meta.get("epoch"),
     }
 
@@ -41,7 +46,8 @@ def _onnx_info(path: Path) -> dict[str, Any]:
     """Read the metadata with ONNX Runtime only, so this works on a lean runtime install."""
     import onnxruntime as ort
 
-    from ..metadata import METADATA_KEY, ModelMetadata
+    from ..metadata import METADATA_KEY, describe_provenance
+    from ..runtime.sidecar import parse_metadata
 
     if not path.is_file():
         raise UniadError(f"{path}: no such file; run `uniad-edge export` first")
@@ -53,11 +59,30 @@ def _onnx_info(path: Path) -> dict[str, Any]:
     props = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in props:
         raise UniadError(f"{path}: no uniad-edge metadata; export it with `uniad-edge export`")
-    meta = ModelMetadata.from_json(props[METADATA_KEY]).to_dict()
+    metadata = parse_metadata(props[METADATA_KEY], str(path))
+    meta = metadata.to_dict()
+    meta[PROVENANCE] = describe_provenance(metadata.thresholds)
     meta["inputs"] = {i.name: [i.type, i.shape] for i in session.get_inputs()}
     meta["outputs"] = {o.name: [o.type, o.shape] for o in session.get_outputs()}
     meta["path"] = str(path)
     return meta
+
+
+def _engine_info(path: Path) -> dict[str, Any]:
+    """An engine describes itself through its sidecar (TensorRT is not needed to read it)."""
+    from ..metadata import describe_provenance
+    from ..runtime.sidecar import read_sidecar
+
+    if not path.is_file():
+        raise UniadError(f"{path}: no such file; build it with `uniad-edge export`")
+    metadata = read_sidecar(path)
+    if metadata is None:
+        raise UniadError(f"{path}: no sidecar {path.with_suffix('.json').name} beside it")
+    return {
+        **metadata.to_dict(),
+        PROVENANCE: describe_provenance(metadata.thresholds),
+        "path": str(path),
+    }
 
 
 def _print(info: dict[str, Any]) -> None:
@@ -75,7 +100,11 @@ def _print(info: dict[str, Any]) -> None:
             value = "[yellow]no (random-init backbone: scores are not meaningful)[/]"
         elif isinstance(value, dict | list):
             value = json.dumps(value)
-        table.add_row(key, value if key == "backbone_pretrained" else escape(str(value)))
+        if key == PROVENANCE and "PROVISIONAL" in str(value):
+            value = f"[yellow]{escape(str(value))}[/]"
+        elif key != "backbone_pretrained" or value is True:
+            value = escape(str(value))
+        table.add_row(key, value)
     Console(highlight=False).print(table)
 
 
@@ -93,6 +122,8 @@ def info(
     """Input size, taps, feature map, tokens, parameters, GFLOPs, classes and thresholds."""
     if artifact is not None and artifact.suffix in ONNX_SUFFIXES:
         data = _onnx_info(artifact)
+    elif artifact is not None and artifact.suffix in ENGINE_SUFFIXES:
+        data = _engine_info(artifact)
     else:
         try:
             data = _model_info(preset, artifact)

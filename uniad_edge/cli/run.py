@@ -15,6 +15,7 @@ import cv2
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from ..errors import UniadError
 from ..runtime import registry
@@ -173,6 +174,7 @@ def run(
         config.model = default_model()
     with Station(config) as inspection, inspection.stop_on_signals():
         err = Console(stderr=True)
+        err.print(f"thresholds: {escape(inspection.threshold_provenance)}", highlight=False)
         with Live(
             console=err, refresh_per_second=4, transient=True, get_renderable=inspection.status_line
         ):

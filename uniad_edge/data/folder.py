@@ -13,7 +13,16 @@ from pathlib import Path
 
 from ..errors import UniadError
 from .mvtec import check_split, select_classes
-from .sample import GOOD, Sample, SampleSet, Skips, is_visible_dir, list_images, require_dir
+from .sample import (
+    GOOD,
+    Sample,
+    SampleSet,
+    Skips,
+    is_visible_dir,
+    list_images,
+    require_dir,
+    unread_folders,
+)
 
 BAD_FOLDERS = ("bad", "anomalous")
 MASK_FOLDER = "masks"
@@ -31,7 +40,10 @@ def _mask_for(image: Path, mask_dir: Path) -> Path | None:
 
 
 def _holdout(good: list[Path], fraction: float) -> set[Path]:
-    """Every k-th good image (k = 1 / fraction), deterministic and spread over the folder."""
+    """Every k-th good image (k = 1 / fraction), deterministic and spread over the folder;
+    fraction 1 holds out all of them (a validation set for `calibrate`)."""
+    if fraction >= 1:
+        return set(good)
     if fraction <= 0 or len(good) < 2:
         return set()
     step = max(2, round(1 / fraction))
@@ -68,12 +80,12 @@ def read_folder(
 ) -> SampleSet:
     """Samples of a plain good/bad folder, or of each such sub-folder (one class each).
 
-    `holdout` is the share of good images kept out of training for the test split.
+    `holdout` is the share of good images kept out of training for the test split (1: all).
     """
     root = require_dir(Path(root), "image folder", "check the path")
     check_split(split)
-    if not 0 <= holdout < 1:
-        raise UniadError(f"holdout must be in [0, 1), got {holdout}")
+    if not 0 <= holdout <= 1:
+        raise UniadError(f"holdout must be in [0, 1], got {holdout}")
     skips = Skips()
     if is_plain_class(root):
         select_classes([root.name], classes, root.parent)
@@ -88,7 +100,33 @@ def read_folder(
                 "(and defective ones in bad/)"
             )
         folders = [root / name for name in select_classes(available, classes, root)]
-    samples = []
+    samples, warnings = [], []
     for folder in folders:
         samples.extend(_class_samples(folder, split, holdout, skips))
-    return SampleSet(samples, "folder", root, split, skips.count, skips.examples)
+        warnings.extend(_warnings(folder, split, holdout))
+    if not is_plain_class(root):
+        others = unread_folders(root, [f.name for f in folders])
+        if others and classes is None:
+            warnings.append(f"{root}: ignored folders without good/: {', '.join(others)}")
+    return SampleSet(samples, "folder", root, split, skips.count, skips.examples, warnings)
+
+
+def _warnings(folder: Path, split: str, holdout: float) -> list[str]:
+    """Unread sub-folders (an MVTec test/ folder given directly has defect folders such as
+    scratch/), and how few good images a test split of this layout holds."""
+    found = []
+    extra = unread_folders(folder, (GOOD, *BAD_FOLDERS, MASK_FOLDER))
+    if extra:
+        hint = ""
+        if folder.name in ("test", "train") and is_visible_dir(folder.parent / "train"):
+            hint = f"; for the MVTec layout pass the dataset root {folder.parent.parent}"
+        found.append(
+            f"{folder}: ignored folders {', '.join(extra)} (the folder layout reads good/, "
+            f"{'/, '.join(BAD_FOLDERS)}/ and {MASK_FOLDER}/){hint}"
+        )
+    if split == "test" and 0 < holdout < 1:
+        found.append(
+            f"{folder}: folder layout: only every {max(2, round(1 / holdout))}th good image is a "
+            "test image (the others are training images)"
+        )
+    return found

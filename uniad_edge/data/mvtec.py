@@ -9,9 +9,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UniadError
-from .sample import GOOD, Sample, SampleSet, Skips, is_visible_dir, list_images, require_dir
+from .sample import (
+    GOOD,
+    Sample,
+    SampleSet,
+    Skips,
+    is_visible_dir,
+    list_images,
+    require_dir,
+    unread_folders,
+)
 
 SPLITS = ("train", "test")
+CLASS_FOLDERS = ("train", "test", "ground_truth")
 
 
 def is_mvtec_class(folder: Path) -> bool:
@@ -44,6 +54,25 @@ def select_classes(available: list[str], classes: Sequence[str] | None, root: Pa
             f"class {missing[0]!r} not found in {root}; available: {', '.join(available)}"
         )
     return list(dict.fromkeys(classes))
+
+
+def layout_warnings(root: Path, name: str, split: str) -> list[str]:
+    """What a class folder holds that the MVTec layout does not read, or lacks for a split."""
+    class_dir, found = root / name, []
+    extra = unread_folders(class_dir, CLASS_FOLDERS)
+    if extra:
+        found.append(
+            f"{class_dir}: ignored folders {', '.join(extra)} (MVTec reads train/good, "
+            "test/DEFECT and ground_truth/DEFECT)"
+        )
+    split_dir = class_dir / split
+    if split == "train" and split_dir.is_dir():
+        extra = unread_folders(split_dir, (GOOD,))
+        if extra:
+            found.append(f"{split_dir}: ignored folders {', '.join(extra)} (training reads good/)")
+    if split == "test" and split_dir.is_dir() and not (split_dir / GOOD).is_dir():
+        found.append(f"{split_dir} has no good/ folder: false-alarm rates cannot be measured")
+    return found
 
 
 def _class_samples(root: Path, name: str, split: str, skips: Skips) -> list[Sample]:
@@ -89,7 +118,13 @@ def read_mvtec(
     root = require_dir(Path(root), "dataset folder", "check the path")
     check_split(split)
     skips = Skips()
-    samples = []
+    samples, warnings = [], []
+    others = [p.name for p in root.iterdir() if is_visible_dir(p) and not is_mvtec_class(p)]
+    if others and classes is None:
+        warnings.append(
+            f"{root}: ignored folders without train/ or test/: {', '.join(sorted(others))}"
+        )
     for name in select_classes(find_classes(root), classes, root):
         samples.extend(_class_samples(root, name, split, skips))
-    return SampleSet(samples, "mvtec", root, split, skips.count, skips.examples)
+        warnings.extend(layout_warnings(root, name, split))
+    return SampleSet(samples, "mvtec", root, split, skips.count, skips.examples, warnings)

@@ -125,6 +125,7 @@ class SampleSet:
     split: str
     skipped: int = 0
     skipped_examples: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # folders the layout did not read
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -183,6 +184,11 @@ def list_images(folder: Path, skips: Skips) -> list[Path]:
             raise UniadError(f"image {path} is an empty file; replace it or delete it")
         images.append(path)
     return images
+
+
+def unread_folders(folder: Path, known: Sequence[str]) -> list[str]:
+    """Visible sub-folders of `folder` that a layout does not read, sorted."""
+    return sorted(p.name for p in folder.iterdir() if is_visible_dir(p) and p.name not in known)
 
 
 def require_dir(path: Path, what: str, fix: str) -> Path:

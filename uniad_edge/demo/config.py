@@ -24,9 +24,12 @@ class DemoConfig:
     frames_per_part: int = 3
     bench_runs: int = 10
     seed: int = 0
+    validation_per_class: int = 40  # images per class `calibrate` scores (about half good)
+    target_fpr: float = 0.05
 
 
 QUICK = DemoConfig(
+    validation_per_class=6,
     classes=2,
     train_per_class=10,
     test_per_class=4,

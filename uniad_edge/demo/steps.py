@@ -86,11 +86,15 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
             + weights_hint(preset.backbone_spec)
         )
         console.print(f"[bold yellow]WARNING:[/] {warnings[0]}")
-    steps = _Steps(console, 8)
+    steps = _Steps(console, 9)
     data = steps("Synthetic inspection dataset", lambda: _synth(config, out / "data"))
     train = steps("Training (cached backbone features)", lambda: _train(config, data, weights))
     evaluation = steps("Evaluation", lambda: _evaluate(train.best, data, out, console))
     exported = steps("Export to one fused ONNX graph", lambda: _export(train.best, data, out))
+    thresholds = steps(
+        "Calibrate thresholds on validation images",
+        lambda: _calibrate(config, exported.onnx_path, evaluation, out, console),
+    )
     videos = steps("Production-line videos", lambda: _video(config, data, out))
     run = steps("Runtime on the videos", lambda: _run(exported.onnx_path, videos, out))
     bench = steps("Benchmark", lambda: _bench(config, exported.onnx_path, out, console))
@@ -98,8 +102,10 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
         "image_auroc_mean": evaluation.to_dict()["image_auroc"]["mean"],
         "pixel_auroc_mean": evaluation.to_dict()["pixel_auroc"]["mean"],
         **run,
+        "thresholds": thresholds["numbers"],
     }
     sections = _sections(config, data, train, evaluation, exported, run, bench, out)
+    sections.insert(4, _thresholds_section(config, thresholds))
     md, page = steps(
         "Report", lambda: write_report(out, "uniad-edge demo report", warnings, sections)
     )
@@ -161,6 +167,84 @@ def _export(checkpoint: Path, data: Any, out: Path) -> Any:
     from ..export import export_onnx
 
     return export_onnx(checkpoint, out / "export", "model", data=data.root)
+
+
+def _calibrate(
+    config: DemoConfig, onnx: Path, evaluation: Any, out: Path, console: Console
+) -> dict[str, Any]:
+    """`uniad-edge calibrate --target-fpr` on a fresh validation set (another seed), then the
+    test split's at-threshold rates before and after, from the evaluation's own scores."""
+    from ..calibrate import CalibrateConfig, calibrate
+    from ..calibrate.table import print_calibration
+    from ..data.synth import generate
+    from ..evaluate.evaluator import rates_at
+
+    validation = generate(
+        out / "validation",
+        classes=config.classes,
+        train_per_class=1,
+        test_per_class=config.validation_per_class,
+        size=config.size,
+        seed=config.seed + 1,
+        force=True,
+    )
+    result = calibrate(
+        CalibrateConfig(model=onnx, data=validation.root, target_fpr=config.target_fpr)
+    )
+    print_calibration(result, console)
+    reduction = evaluation.score_reduction
+    before = rates_at(evaluation.scored, reduction, result.before)
+    after = rates_at(evaluation.scored, reduction, result.after)
+    numbers = {
+        "target_fpr": config.target_fpr,
+        "validation": str(validation.root),
+        "test_before": before,
+        "test_after": after,
+        "validation_rows": [vars(row) for row in result.rows],
+    }
+    write_json_atomic(out / "calibration.json", numbers)
+    return {"result": result, "numbers": numbers}
+
+
+def _thresholds_section(config: DemoConfig, found: dict[str, Any]) -> Section:
+    from ..metadata import describe_provenance
+
+    result, numbers = found["result"], found["numbers"]
+    before, after = numbers["test_before"], numbers["test_after"]
+    rows = []
+    for row in result.rows:
+        test_b, test_a = before.get(row.name, {}), after.get(row.name, {})
+        rows.append(
+            [
+                row.name,
+                f"{row.good}/{row.defective}",
+                fmt(row.previous, 4),
+                fmt(row.threshold, 4),
+                fmt(row.false_alarm_rate, 3),
+                fmt(row.fpr_bound, 3),
+                fmt(test_b.get("false_alarm_rate"), 3),
+                fmt(test_a.get("false_alarm_rate"), 3),
+                fmt(test_b.get("detection_rate"), 3),
+                fmt(test_a.get("detection_rate"), 3),
+            ]
+        )
+    headers = ["class", "validation good/defective", "threshold before", "after"]
+    headers += ["validation FA", "FA 95% bound", "test FA before", "test FA after"]
+    headers += ["test detected before", "test detected after"]
+    return Section(
+        "Thresholds: before and after calibrate",
+        [
+            f"Before: {describe_provenance(result.before)}.",
+            f"`uniad-edge calibrate --model {result.model} --data {numbers['validation']} "
+            f"--target-fpr {config.target_fpr}` scored a separate synthetic validation set "
+            "(another seed) with ONNX Runtime and wrote the thresholds into the model.",
+            f"After: {describe_provenance(result.after)}.",
+            "FA: false-alarm rate (good images called NG); detected: defective images called "
+            "NG; test: the evaluation's test split, not used to calibrate. The bound is the "
+            "Clopper-Pearson 95% upper bound on the false-alarm rate.",
+        ],
+        [ReportTable(headers, rows)],
+    )
 
 
 def _video(config: DemoConfig, data: Any, out: Path) -> dict[str, Any]:
@@ -317,6 +401,8 @@ def _sections(
     bench: Any,
     out: Path,
 ) -> list[Section]:
+    from ..metadata import Thresholds, describe_provenance
+
     scores = evaluation.to_dict()
     classes = evaluation.classes
     metric_rows = [
@@ -347,7 +433,8 @@ def _sections(
                 f"Preset {evaluation.preset}, {train.epochs} epochs on cached backbone features, "
                 f"{train.seconds_per_epoch:.2f} s per epoch, final loss {train.final_loss:.4f}; "
                 f"checkpoint `{train.best}`. Thresholds from held-out good images: "
-                f"global {fmt(train.thresholds.get('global'))} ({train.thresholds.get('rule')})."
+                f"global {fmt(train.thresholds.get('global'))} ({train.thresholds.get('rule')}). "
+                f"{describe_provenance(Thresholds.from_dict(train.thresholds))}."
             ],
         ),
         Section(
@@ -374,7 +461,8 @@ def _sections(
                 "One short line video per product class (a station inspects one product), "
                 f"each scored by `uniad-edge run --model {exported.onnx_path} --source "
                 f"{out / 'lines'}/CLASS.mp4 --class-name CLASS --log {out / 'run.jsonl'}` with "
-                f"that class's threshold: {run['frames']} frames, {run['ng_frames']} NG; "
+                f"that class's calibrated threshold: {run['frames']} frames, "
+                f"{run['ng_frames']} NG; "
                 f"inference p50 {run['inference_ms_p50']:.1f} ms. Normalised score 1.0 is the "
                 "threshold."
             ],

@@ -16,6 +16,7 @@ import numpy as np
 from ..data import open_dataset
 from ..metadata import Thresholds
 from ..model import Checkpoint, load_checkpoint
+from ..model.deployment import checkpoint_thresholds
 from ..presets import SCORE_REDUCTIONS
 from ..train.distributed import resolve_device
 from .metrics import aupro, auroc
@@ -102,8 +103,8 @@ def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[
         rows = np.flatnonzero(names == name)
         anomalous = int(labels[rows].sum())
         result["counts"][name] = {"good": len(rows) - anomalous, "anomalous": anomalous}
-        for reduction in SCORE_REDUCTIONS:
-            result["image"][reduction][name] = auroc(labels[rows], scored.scores[reduction][rows])
+        for each in SCORE_REDUCTIONS:
+            result["image"][each][name] = auroc(labels[rows], scored.scores[each][rows])
         if anomalous == 0:
             result["notes"].append(f"{name}: no anomalous test images, AUROC undefined (null)")
         masked = rows[scored.mask_known[rows]]
@@ -112,10 +113,21 @@ def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[
         result["aupro"][name] = aupro(list(masks), list(scored.maps[masked]))
         if anomalous and result["pixel"][name] is None:
             result["notes"].append(f"{name}: no ground-truth masks, pixel metrics undefined (null)")
-        result["at_threshold"][name] = _rates(
+    result["at_threshold"] = rates_at(scored, reduction, thresholds)
+    return result
+
+
+def rates_at(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[str, dict]:
+    """Per class: false-alarm and detection rates of `reduction`'s scores at `thresholds`."""
+    names = np.array([s.class_name for s in scored.samples])
+    labels = np.array([s.label for s in scored.samples])
+    found = {}
+    for name in sorted(set(names.tolist())):
+        rows = np.flatnonzero(names == name)
+        found[name] = _rates(
             labels[rows], scored.scores[reduction][rows], thresholds.for_class(name)
         )
-    return result
+    return found
 
 
 def evaluate(
@@ -147,8 +159,9 @@ def evaluate(
         advance=advance,
     )
     reduction = checkpoint.preset.score
-    found = metrics_for(scored, reduction, Thresholds.from_dict(checkpoint.thresholds))
-    notes = found["notes"]
+    found = metrics_for(scored, reduction, checkpoint_thresholds(checkpoint))
+    notes = [*test.warnings, *unknown_classes(checkpoint.class_names, test.class_names)]
+    notes += found["notes"]
     if not checkpoint.model.backbone.pretrained:
         notes.insert(0, "random-init backbone: these numbers say little about real performance")
     return EvalReport(
@@ -165,6 +178,18 @@ def evaluate(
         notes=notes,
         scored=scored if keep_scored else None,
     )
+
+
+def unknown_classes(trained: Sequence[str], tested: Sequence[str]) -> list[str]:
+    """A warning for test classes the model never saw: their scores and rates mean little, and
+    they fall back to the global threshold."""
+    strangers = sorted(set(tested) - set(trained)) if trained else []
+    if not strangers:
+        return []
+    return [
+        f"the model was not trained on {', '.join(strangers)} (it knows {', '.join(trained)}): "
+        "their numbers use the global threshold and say little"
+    ]
 
 
 def _grid_indices(labels: Sequence[int], names: Sequence[str]) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from ..errors import UniadError
 from ..metadata import INPUT_NAME, ModelMetadata, Thresholds
 from ..presets import Preset
 from ..versions import package_versions
@@ -24,6 +25,14 @@ def preprocessing(preset: Preset) -> dict[str, object]:
     }
 
 
+def checkpoint_thresholds(ckpt: Checkpoint) -> Thresholds:
+    """The checkpoint's thresholds, refused in one line when one is not finite and > 0."""
+    try:
+        return Thresholds.from_dict(ckpt.thresholds)
+    except (TypeError, ValueError) as exc:
+        raise UniadError(f"{ckpt.path}: {exc}") from None
+
+
 def build_metadata(
     ckpt: Checkpoint, name: str, batch: int | None, opset: int, precision: str
 ) -> ModelMetadata:
@@ -37,7 +46,7 @@ def build_metadata(
         output_stride=preset.output_stride,
         feature_map=preset.feature_map,
         class_names=ckpt.class_names,
-        thresholds=Thresholds.from_dict(ckpt.thresholds),
+        thresholds=checkpoint_thresholds(ckpt),
         backbone_pretrained=ckpt.model.backbone_info.pretrained,
         checkpoint_sha256=ckpt.sha256,
         precision=precision,

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import UniadError
-from ..metadata import ModelMetadata
+from ..metadata import ModelMetadata, check_threshold, describe_provenance
 from .backend import Backend, Closeable
 from .frames import to_bgr8
 from .registry import load_backend
@@ -116,6 +116,7 @@ class Detector(Closeable):
             self.backend = load_backend(model, backend, providers=providers, threads=threads)
         self.metadata: ModelMetadata = self.backend.metadata
         self.class_name = class_name
+        self.threshold_override = threshold
         self.threshold = self._resolve_threshold(class_name, threshold)
         if bit_depth is not None and not 9 <= bit_depth <= 16:
             raise UniadError(
@@ -148,11 +149,21 @@ class Detector(Closeable):
                 f"class {class_name!r} is not one this model was trained on: {', '.join(known)}"
             )
         value = threshold
+        what = "the given threshold"
         if value is None:
             value = self.metadata.thresholds.for_class(class_name)
-        if value is not None and not value > 0:
-            raise UniadError(f"threshold must be > 0, got {value}")
-        return None if value is None else float(value)
+            what = f"the model's threshold for {class_name or 'all classes'}"
+        if value is None:
+            return None
+        try:
+            return check_threshold(value, what)
+        except ValueError as exc:
+            raise UniadError(str(exc)) from None
+
+    @property
+    def provenance(self) -> str:
+        """Where the threshold in use came from, in the words `info` and the demo use."""
+        return describe_provenance(self.metadata.thresholds, self.threshold_override)
 
     def __call__(self, frame: np.ndarray) -> Detection:
         return self.predict([frame])[0]

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UniadError
+from ..metadata import describe_provenance
 from .backend import Closeable
 from .capture import Frame, FrameStream, Reader, open_source
 from .detector import Detection, Detector
@@ -157,6 +158,13 @@ class Station(Closeable):
         self._summary: StationSummary | None = None
         self._closed = False
         self.trigger_sources: list[Closeable] = []  # stdin/MQTT trigger readers, once started
+
+    @property
+    def threshold_provenance(self) -> str:
+        """Where the cameras' thresholds come from: the model's (held out at training, or
+        calibrated on N images on date D) or one given explicitly."""
+        given = [c.config.threshold for c in self.cameras.values() if c.config.threshold]
+        return describe_provenance(self.detector.metadata.thresholds, given[0] if given else None)
 
     def _load_detector(self) -> Detector:
         if self.config.model is None:
@@ -565,6 +573,7 @@ class Station(Closeable):
             ended_by=self._ended_by or ("source failed" if failed else "end of stream"),
             sinks=sink_counts,
             failed_cameras=failed,
+            thresholds=self.threshold_provenance,
         )
         self._finished.set()
 

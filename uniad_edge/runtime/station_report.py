@@ -38,6 +38,8 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
             p50, p99 = np.percentile(stats.trigger_ms, [50, 99])
             rows[f"{prefix}trigger to verdict p50/p99 ms"] = f"{p50:.1f} / {p99:.1f}"
     rows |= {k: v for k, v in summary.sinks.items() if v or "not" in k}
+    if summary.thresholds:
+        rows["thresholds"] = summary.thresholds
     rows["ended by"] = summary.ended_by
     for key, value in rows.items():
         table.add_row(escape(key), escape(str(value)))

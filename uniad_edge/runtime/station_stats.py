@@ -79,6 +79,7 @@ class StationSummary:
     ended_by: str
     sinks: dict[str, int]
     failed_cameras: list[str]
+    thresholds: str = ""  # where the thresholds in use came from (`describe_provenance`)
 
     @property
     def frames(self) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..metadata import Thresholds
+from ..metadata import HOLDOUT, Thresholds
 
 QUANTILE = 0.99
 MARGIN = 1.1
@@ -34,6 +34,16 @@ def fit_thresholds(scores: Sequence[float], class_names: Sequence[str]) -> Thres
     values = np.asarray(scores, dtype=np.float64)
     if values.size == 0:
         return Thresholds(rule="no held-out normal images (--holdout 0): no thresholds")
+    if not (np.all(np.isfinite(values)) and np.quantile(values, QUANTILE) > 0):
+        return Thresholds(rule="held-out scores not finite and > 0 (diverged?): no thresholds")
     names = np.asarray(class_names)
-    per_class = {str(c): rule_value(values[names == c]) for c in sorted(set(class_names))}
-    return Thresholds(global_=rule_value(values), per_class=per_class, rule=RULE)
+    classes = sorted(set(class_names))
+    per_class = {str(c): rule_value(values[names == c]) for c in classes}
+    provenance = {
+        "source": HOLDOUT,
+        "images": int(values.size),
+        "per_class_images": {str(c): int((names == c).sum()) for c in classes},
+    }
+    return Thresholds(
+        global_=rule_value(values), per_class=per_class, rule=RULE, provenance=provenance
+    )

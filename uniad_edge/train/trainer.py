@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -67,6 +68,7 @@ class _Data:
     train: list[int]
     held: list[int]
     summary: dict[str, Any]
+    warnings: list[str]
 
 
 def _load_data(config: TrainConfig) -> _Data:
@@ -82,13 +84,14 @@ def _load_data(config: TrainConfig) -> _Data:
         row["holdout" if index in held_set else "train"] += 1
     summary = {
         "layout": dataset.layout,
+        "warnings": dataset.warnings,
         "root": str(dataset.root),
         "train_images": len(train),
         "holdout_images": len(held),
         "skipped_files": dataset.skipped,
         "per_class": per_class,
     }
-    return _Data(samples, train, held, summary)
+    return _Data(samples, train, held, summary, dataset.warnings)
 
 
 def _build(config: TrainConfig) -> UniAD:
@@ -100,8 +103,27 @@ def _build(config: TrainConfig) -> UniAD:
     return model
 
 
-def _resume_state(config: TrainConfig, model: UniAD) -> tuple[UniAD, dict[str, Any] | None]:
-    """The last checkpoint's model and training state, checked against this run's preset."""
+def _resume_differences(config: TrainConfig, ckpt: Any, model: UniAD, data: _Data) -> list[str]:
+    """What this run would change about the run it resumes: preset, class set, data root."""
+    stored = ckpt.meta.get("training_config") or {}
+    found = []
+    if ckpt.preset.to_dict() != model.preset.to_dict():
+        found.append(f"preset {ckpt.preset.name} -> {model.preset.name}")
+    classes = sorted({s.class_name for s in data.samples})
+    if ckpt.class_names and ckpt.class_names != classes:
+        found.append(f"classes {','.join(ckpt.class_names)} -> {','.join(classes)}")
+    root = stored.get("data")
+    if root is not None and Path(root).resolve() != config.data.resolve():
+        found.append(f"data {root} -> {config.data}")
+    return found
+
+
+def _resume_state(
+    config: TrainConfig, model: UniAD, data: _Data
+) -> tuple[UniAD, dict[str, Any] | None]:
+    """The last checkpoint's model and training state, refused when this run's preset, class
+    set or data root differ (the checkpoint would claim other classes and "best" would compare
+    different held-out sets)."""
     if not config.resume:
         return model, None
     last = config.out / "last.pth"
@@ -110,8 +132,12 @@ def _resume_state(config: TrainConfig, model: UniAD) -> tuple[UniAD, dict[str, A
     ckpt = load_checkpoint(last)
     if ckpt.training is None:
         raise UniadError(f"--resume: {last} holds no training state; it cannot be resumed")
-    if ckpt.preset.to_dict() != model.preset.to_dict():
-        raise UniadError(f"--resume: {last} was trained with another preset; use a new --out")
+    differences = _resume_differences(config, ckpt, model, data)
+    if differences:
+        raise UniadError(
+            f"--resume: this run differs from {last}: {'; '.join(differences)}; resume with the "
+            "same --data, --classes and --preset, or train into a new --out"
+        )
     return ckpt.model, ckpt.training
 
 
@@ -236,9 +262,11 @@ def _train(
 ) -> TrainResult:
     say = console.print if info.main else (lambda *a, **k: None)
     data = _load_data(config)
-    model, state = _resume_state(config, _build(config))
+    model, state = _resume_state(config, _build(config), data)
     if not model.backbone.pretrained:
         say(f"[bold yellow]WARNING: {RANDOM_BACKBONE_WARNING}[/]")
+    for warning in data.warnings:
+        say(f"[yellow]warning:[/] {escape(warning)}")
     say(
         f"{data.summary['layout']} data: {len(data.train)} training + {len(data.held)} held-out "
         f"good images in {len(data.summary['per_class'])} classes; {info.world} process(es) "

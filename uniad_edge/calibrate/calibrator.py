@@ -1,0 +1,243 @@
+"""Score validation images with the runtime, choose thresholds by a policy, store them.
+
+Scores come from the same `Detector` that `uniad-edge run` uses (ONNX Runtime for an .onnx,
+TensorRT for an engine, PyTorch for a checkpoint), so a threshold set here sits on exactly the
+scores the station will see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..data import Sample, load_image, open_dataset
+from ..errors import UniadError
+from ..metadata import CALIBRATION, Thresholds
+from .artifact import read_thresholds, write_thresholds
+from .config import CalibrateConfig
+from .policy import Policy, choose
+from .stats import images_needed, upper_bound
+
+if TYPE_CHECKING:
+    from ..runtime.detector import Detector
+
+GLOBAL = "global"
+ALL_GOOD = 1.0  # plain good/bad folders: every good image is a validation image
+
+
+@dataclass
+class Row:
+    """One class (or the pooled global set): the chosen threshold and what it does on the data."""
+
+    name: str
+    good: int
+    defective: int
+    threshold: float | None
+    previous: float | None
+    false_alarms: int | None = None
+    false_alarm_rate: float | None = None
+    detection_rate: float | None = None
+    fpr_bound: float | None = None
+    previous_false_alarm_rate: float | None = None
+    previous_detection_rate: float | None = None
+    warning: str | None = None
+
+
+@dataclass
+class Calibration:
+    """What `calibrate` found and (unless a dry run) wrote."""
+
+    model: Path
+    policy: Policy | None
+    rows: list[Row]
+    before: Thresholds
+    after: Thresholds
+    notes: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    confidence: float = 0.95
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _rates(
+    good: np.ndarray, bad: np.ndarray, threshold: float | None
+) -> tuple[int | None, float | None, float | None]:
+    """(false alarms, false-alarm rate, detection rate) at `threshold`; NG is score >= it."""
+    if threshold is None:
+        return None, None, None
+    false = int((good >= threshold).sum())
+    fpr = false / good.size if good.size else None
+    detected = float((bad >= threshold).mean()) if bad.size else None
+    return (false if good.size else None), fpr, detected
+
+
+def _row(
+    name: str,
+    good: np.ndarray,
+    bad: np.ndarray,
+    policy: Policy,
+    previous: float | None,
+    confidence: float,
+) -> Row:
+    chosen = choose(policy, good, bad)
+    if chosen is not None and not chosen > 0:
+        chosen = None
+    false, fpr, detected = _rates(good, bad, chosen)
+    _, old_fpr, old_detected = _rates(good, bad, previous)
+    row = Row(
+        name=name,
+        good=int(good.size),
+        defective=int(bad.size),
+        threshold=chosen,
+        previous=previous,
+        false_alarms=false,
+        false_alarm_rate=fpr,
+        detection_rate=detected,
+        fpr_bound=upper_bound(false, good.size, confidence) if false is not None else None,
+        previous_false_alarm_rate=old_fpr,
+        previous_detection_rate=old_detected,
+    )
+    if chosen is None:
+        need = "defective" if policy.needs_defective and not bad.size else "good"
+        row.warning = f"no {need} images: threshold not set, the previous one is kept"
+    elif policy.name == "target-fpr" and good.size < images_needed(policy.target, confidence):
+        row.warning = (
+            f"{good.size} good images: even with no false alarm the {confidence:.0%} bound is "
+            f"{upper_bound(0, good.size, confidence):.1%}; about "
+            f"{images_needed(policy.target, confidence)} are needed to bound it near "
+            f"{policy.target:.1%}"
+        )
+    return row
+
+
+def calibrate_scores(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    names: Sequence[str],
+    policy: Policy,
+    before: Thresholds,
+    provenance: dict,
+    confidence: float = 0.95,
+) -> tuple[Thresholds, list[Row]]:
+    """New thresholds (per class and pooled global) from scored validation images.
+
+    Classes the policy cannot serve keep their previous threshold; the old set goes into the
+    history.
+    """
+    scores = np.asarray(scores, np.float64)
+    labels = np.asarray(labels)
+    names_array = np.asarray(names)
+    rows = []
+    for name in sorted(set(names_array.tolist())):
+        mine = names_array == name
+        good, bad = scores[mine & (labels == 0)], scores[mine & (labels == 1)]
+        rows.append(_row(name, good, bad, policy, before.for_class(name), confidence))
+    pooled = _row(
+        GLOBAL, scores[labels == 0], scores[labels == 1], policy, before.global_, confidence
+    )
+    rows.append(pooled)
+    per_class = dict(before.per_class)
+    per_class.update({r.name: r.threshold for r in rows[:-1] if r.threshold is not None})
+    new = Thresholds(
+        global_=pooled.threshold if pooled.threshold is not None else before.global_,
+        per_class=per_class,
+        rule=(
+            f"{policy.describe()} on calibration images, per class and pooled over classes "
+            "(global), halfway to the next distinct score; normalised score = score / threshold"
+        ),
+        provenance=provenance,
+    )
+    return before.superseded_by(new, provenance.get("date", now())), rows
+
+
+def score_samples(
+    detector: Detector,
+    samples: Sequence[Sample],
+    batch_size: int,
+    advance: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Raw image scores of `samples`, read and scored batch by batch."""
+    scores: list[float] = []
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        scores += [d.score for d in detector.predict([load_image(s) for s in chunk])]
+        if advance is not None:
+            advance(len(chunk))
+    return np.asarray(scores, np.float64)
+
+
+def open_validation(config: CalibrateConfig) -> tuple[list[Sample], list[str]]:
+    """The validation samples and the dataset's own warnings (ignored folders and the like)."""
+    dataset = open_dataset(config.data, config.split, config.classes, holdout=ALL_GOOD)
+    return dataset.samples, list(dataset.warnings)
+
+
+def calibrate(
+    config: CalibrateConfig,
+    samples: Sequence[Sample] | None = None,
+    advance: Callable[[int], None] | None = None,
+) -> Calibration:
+    """Score `samples` (default: the config's data) and store the chosen thresholds."""
+    from ..runtime.detector import Detector
+
+    if config.rollback:
+        return rollback(config)
+    notes: list[str] = []
+    if samples is None:
+        samples, notes = open_validation(config)
+    policy = config.policy()
+    before = read_thresholds(config.model)
+    with Detector(config.model, backend=config.backend) as detector:
+        known = detector.metadata.class_names
+        unknown = sorted({s.class_name for s in samples} - set(known)) if known else []
+        if unknown:
+            notes.append(
+                f"classes the model was not trained on are left out: {', '.join(unknown)} "
+                f"(it knows {', '.join(known)})"
+            )
+            samples = [s for s in samples if s.class_name not in unknown]
+        if not samples:
+            raise UniadError(f"{config.data}: no validation images of the model's classes")
+        scores = score_samples(detector, samples, config.batch_size, advance)
+        backend = detector.backend.name
+    labels = np.array([s.label for s in samples])
+    names = [s.class_name for s in samples]
+    provenance = {
+        "source": CALIBRATION,
+        "date": now(),
+        "data": str(config.data.resolve()),
+        "split": config.split,
+        "good": int((labels == 0).sum()),
+        "defective": int((labels == 1).sum()),
+        "images": len(samples),
+        "policy": policy.describe(),
+        "backend": backend,
+    }
+    after, rows = calibrate_scores(
+        scores, labels, names, policy, before, provenance, config.confidence
+    )
+    written = [] if config.dry_run else write_thresholds(config.model, after)
+    return Calibration(config.model, policy, rows, before, after, notes, written, config.confidence)
+
+
+def rollback(config: CalibrateConfig) -> Calibration:
+    """Restore the newest thresholds in the history (unless a dry run)."""
+    before = read_thresholds(config.model)
+    try:
+        after = before.rolled_back()
+    except ValueError as exc:
+        raise UniadError(f"{config.model}: {exc}") from None
+    written = [] if config.dry_run else write_thresholds(config.model, after)
+    rows = [
+        Row(name, 0, 0, after.for_class(name), before.for_class(name))
+        for name in sorted(set(before.per_class) | set(after.per_class))
+    ]
+    rows.append(Row(GLOBAL, 0, 0, after.global_, before.global_))
+    return Calibration(config.model, None, rows, before, after, [], written, config.confidence)

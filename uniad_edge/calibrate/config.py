@@ -1,0 +1,52 @@
+"""`calibrate` settings; every default lives here (the CLI passes None through)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UniadError
+from .policy import Policy
+from .stats import CONFIDENCE
+
+
+@dataclass
+class CalibrateConfig:
+    """One calibration: exactly one of target_fpr, target_recall, f1 (or rollback)."""
+
+    model: Path
+    data: Path | None = None
+    target_fpr: float | None = None
+    target_recall: float | None = None
+    f1: bool = False
+    classes: list[str] | None = None
+    split: str = "test"
+    dry_run: bool = False
+    rollback: bool = False
+    backend: str = "auto"
+    batch_size: int = 8
+    confidence: float = CONFIDENCE
+
+    def __post_init__(self) -> None:
+        self.model = Path(self.model)
+        self.data = None if self.data is None else Path(self.data)
+        if self.batch_size < 1:
+            raise UniadError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not 0 < self.confidence < 1:
+            raise UniadError(f"confidence must be in (0, 1), got {self.confidence}")
+        chosen = [self.target_fpr is not None, self.target_recall is not None, self.f1]
+        if self.rollback:
+            if any(chosen) or self.data is not None:
+                raise UniadError("--rollback restores the previous thresholds; give no policy/data")
+            return
+        if sum(chosen) != 1:
+            raise UniadError("choose exactly one policy: --target-fpr P, --target-recall R or --f1")
+        if self.data is None:
+            raise UniadError("--data is required: a folder of validation images to score")
+
+    def policy(self) -> Policy:
+        if self.target_fpr is not None:
+            return Policy("target-fpr", self.target_fpr)
+        if self.target_recall is not None:
+            return Policy("target-recall", self.target_recall)
+        return Policy("f1")

@@ -1,0 +1,61 @@
+"""The terminal table of `uniad-edge calibrate`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..metadata import describe_provenance
+from .calibrator import Calibration
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def print_calibration(result: Calibration, console: Console) -> None:
+    """Per class and global: threshold before/after, measured rates and the false-alarm bound."""
+    title = "rollback" if result.policy is None else escape(result.policy.describe())
+    table = Table(title=f"calibrate {escape(str(result.model))}: {title} (rates in %)")
+    for column in ("class", "good", "defective", "threshold", "previous"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    table.add_column("false alarms", justify="right")
+    table.add_column(f"FA {result.confidence:.0%} bound", justify="right")
+    table.add_column("detected", justify="right")
+    table.add_column("before: FA / detected", justify="right")
+    for row in result.rows:
+        fa = "-"
+        if row.false_alarms is not None:
+            fa = f"{row.false_alarms} ({_pct(row.false_alarm_rate)})"
+        table.add_row(
+            escape(row.name),
+            str(row.good),
+            str(row.defective),
+            _num(row.threshold),
+            _num(row.previous),
+            fa,
+            _pct(row.fpr_bound),
+            _pct(row.detection_rate),
+            f"{_pct(row.previous_false_alarm_rate)} / {_pct(row.previous_detection_rate)}",
+            end_section=row.name == result.rows[-1].name,
+        )
+    console.print(table)
+    console.print(
+        "false alarms: good images called NG; detected: defective images called NG; the bound "
+        "is the Clopper-Pearson upper confidence bound on the false-alarm rate"
+    )
+    for row in result.rows:
+        if row.warning:
+            console.print(f"[yellow]warning:[/] {escape(row.name)}: {escape(row.warning)}")
+    for note in result.notes:
+        console.print(f"[yellow]warning:[/] {escape(note)}")
+    console.print(f"thresholds: {escape(describe_provenance(result.after))}")
+    if result.written:
+        console.print(f"wrote {escape(', '.join(str(p) for p in result.written))}")
+    else:
+        console.print("[yellow]dry run: nothing written[/]")
