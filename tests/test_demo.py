@@ -40,6 +40,11 @@ def test_short_demo_writes_a_complete_report(tmp_path, small_preset) -> None:
     truth = [f for path in (out / "lines").glob("*.json") for f in json.loads(path.read_text())]
     log = (out / "run.jsonl").read_text().splitlines()
     assert numbers["frames"] == len(truth) == len(log) > 0
+    records = [json.loads(line) for line in log]
+    ng = [r for r in records if r["verdict"] == "NG"]
+    assert [r for r in records if "evidence" in r] == ng  # the log names every NG's files
+    assert all((out / "ng" / name).is_file() for r in ng for name in r["evidence"].values())
+    assert (out / "plots" / "run_ng.png").is_file() == bool(ng)  # tiles found via the log
     assert set(numbers["per_class"]) == {t["class_name"] for t in truth}
     assert 0.0 <= numbers["image_auroc_mean"] <= 1.0
 

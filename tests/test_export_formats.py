@@ -77,7 +77,7 @@ def test_export_records_gflops_that_the_graph_confirms(onnx_export, tmp_path, mo
 
 
 def test_formats_and_aliases_come_from_one_table():
-    assert set(FORMATS) == {"auto", "onnx", "engine"}
+    assert set(FORMATS) == {"auto", "onnx", "engine", "triton"}
     assert [normalize_format(v) for v in ("TRT", "tensorrt", "engine", "Onnx")] == [
         "engine",
         "engine",

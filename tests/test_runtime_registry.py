@@ -63,10 +63,10 @@ def test_every_suffix_in_the_table_resolves_to_its_backend():
 
 
 def test_unknown_or_mismatched_artifacts_are_one_line_errors(tmp_path):
-    with pytest.raises(UniadError, match="from its suffix; use a .onnx, .engine/.plan or"):
+    with pytest.raises(UniadError, match="from its suffix; use a .onnx, .engine/.plan, .pth"):
         registry.resolve("m.bin")
     with pytest.raises(UniadError, match="from its URL scheme"):
-        registry.resolve("grpc://localhost:8001/model")
+        registry.resolve("rtsp://localhost:8554/model")
     with pytest.raises(UniadError, match=r"backend 'tensorrt' takes \.engine/\.plan, not m\.onnx"):
         registry.resolve("m.onnx", "tensorrt")
     with pytest.raises(UniadError, match="unknown backend 'openvino'; choose one of: auto, onnx"):

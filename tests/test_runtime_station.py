@@ -107,7 +107,9 @@ def test_roi_is_cropped_before_scoring_and_a_bad_roi_is_an_error_record(model, t
     assert verdicts["crop"].image.shape == (h // 2, w // 2, 3)
     assert "does not fit" in verdicts["wrong"].record["error"]
     assert verdicts["wrong"].record["verdict"] is None
-    kept = cv2.imread(str(tmp_path / "ev" / "crop_00000000_frame.png"))
+    evidence = verdicts["crop"].record["evidence"]
+    assert evidence["frame"] == verdicts["crop"].evidence_stem + "_frame.png"
+    kept = cv2.imread(str(tmp_path / "ev" / evidence["frame"]))
     assert kept.shape == (h // 2, w // 2, 3)  # save="all" keeps OK frames too, as scored
 
 

@@ -485,6 +485,34 @@ def test_gallery_survives_a_restart(model, tmp_path):
                 assert httpx.get(f"{srv.url}/v1/gallery/{item[key]}").status_code == 200
 
 
+def test_a_restarted_station_adds_to_the_gallery_keeping_both_runs(model, tmp_path):
+    video = write_video(tmp_path / "line.mp4", good=2, bad=3)
+    save, log = tmp_path / "ng", tmp_path / "verdicts.jsonl"
+    galleries, latest = [], []
+    for _ in range(2):  # the same video again: the frame indexes start at 0 again
+        with (
+            running(model, cameras={"top": str(video)}, save_dir=save, log=log) as srv,
+            httpx.Client(base_url=srv.url) as client,
+        ):
+            _wait_scored(client, "top", 5)
+            latest.append(client.get("/v1/cameras/top/latest").json()["verdict"])
+            galleries.append(client.get("/v1/gallery").json()["items"])
+            for item in galleries[-1]:
+                for key in ("gallery", "frame"):
+                    assert client.get(f"/v1/gallery/{item[key]}").status_code == 200
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    runs = [records[:5], records[5:]]
+    overlays = [[r["evidence"]["overlay"] for r in run if r["verdict"] == "NG"] for run in runs]
+    assert len(overlays[0]) == len(overlays[1]) == 3 and set(overlays[0]).isdisjoint(overlays[1])
+    assert len(list(save.iterdir())) == 2 * 6  # frame + overlay per NG, both runs kept
+    # the gallery shows the overlays the log names: this run's (newest first), then the last
+    # run's found on disk at start
+    assert [g["gallery"] for g in galleries[0]] == overlays[0][::-1]
+    assert [g["gallery"] for g in galleries[1]] == overlays[1][::-1] + overlays[0][::-1]
+    assert [g["camera"] for g in galleries[1]] == ["top"] * 3 + [None] * 3
+    assert [v["gallery"] for v in latest] == [o[-1] for o in overlays]  # the last frame: NG
+
+
 class DyingCamera(Reader):
     """A live camera that delivers a few frames, then its cable is pulled for good."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -13,6 +14,8 @@ from typing import Any
 
 from .errors import UniadError
 
+NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -22,16 +25,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     OSError while writing (disk full) becomes a one-line `UniadError` naming the file.
     """
     target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise UniadError(
-            f"cannot write to {target.parent}: {exc.strerror or exc}; choose a writable folder"
-        ) from None
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.chmod(0o644)  # mkstemp's 0600 would make every artifact private to its writer
+    tmp_path = _temp_beside(target)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -50,6 +44,44 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def write_bytes_new(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` atomically but never replace a file already there: FileExistsError
+    if `path` exists, also when another writer takes the name meanwhile.
+
+    The complete file appears under its name at once (a hard link to the written temporary
+    file); on a file system without hard links (FAT, some network shares) the name is first
+    taken by an exclusive create, then the complete file moved onto it.
+    """
+    target = Path(path)
+    tmp_path = _temp_beside(target)
+    try:
+        tmp_path.write_bytes(data)
+        try:
+            os.link(tmp_path, target)
+        except OSError as exc:
+            if exc.errno not in NO_HARD_LINKS:  # FileExistsError included
+                raise
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _temp_beside(target: Path) -> Path:
+    """An empty temporary file in `target`'s folder (created if needed), readable by all."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise UniadError(
+            f"cannot write to {target.parent}: {exc.strerror or exc}; choose a writable folder"
+        ) from None
+    os.close(fd)
+    tmp_path = Path(tmp)
+    tmp_path.chmod(0o644)  # mkstemp's 0600 would make every artifact private to its writer
+    return tmp_path
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:

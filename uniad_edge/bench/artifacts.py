@@ -30,7 +30,7 @@ def torch_missing() -> str | None:
 class ModelSource:
     """What `bench` measures, and the artifacts made from it so far."""
 
-    kind: str  # "preset", "checkpoint", "onnx" or "engine"
+    kind: str  # "preset", "checkpoint", "onnx", "engine" or "url"
     description: str
     workdir: Path
     preset: Preset | None = None
@@ -39,6 +39,7 @@ class ModelSource:
     engines: dict[str, Path] = field(default_factory=dict)
     metadata: ModelMetadata | None = None
     backbone_pretrained: bool | None = None
+    url: str | None = None  # a served model (Triton): measured only by the backend of its scheme
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,12 +88,15 @@ class ModelSource:
         return self.engines[precision]
 
 
-def resolve(model: Path | None, preset: str | Preset | None, workdir: Path) -> ModelSource:
+def resolve(model: Path | str | None, preset: str | Preset | None, workdir: Path) -> ModelSource:
     """Identify the model; a preset gets random weights saved once, so every backend measures
     the very same weights."""
     if preset is not None:
         return _from_preset(get_preset(preset) if isinstance(preset, str) else preset, workdir)
     assert model is not None
+    if isinstance(model, str) and registry.url_scheme(model) is not None:
+        return _from_url(model, workdir)
+    model = Path(model)
     if not model.is_file():
         raise UniadError(f"model {model} not found")
     try:
@@ -103,6 +107,21 @@ def resolve(model: Path | None, preset: str | Preset | None, workdir: Path) -> M
     if artifact not in readers:
         raise UniadError(f"cannot benchmark {model}: bench reads no {artifact} artifact")
     return readers[artifact](model, workdir)
+
+
+def _from_url(url: str, workdir: Path) -> ModelSource:
+    """A served model: its metadata comes from the server (which must be up now)."""
+    with registry.load_backend(url) as backend:
+        metadata = backend.metadata
+    return ModelSource(
+        kind="url",
+        description=f"served model {url} ({metadata.preset})",
+        workdir=workdir,
+        preset=_preset_of(metadata),
+        metadata=metadata,
+        backbone_pretrained=metadata.backbone_pretrained,
+        url=url,
+    )
 
 
 def _need_torch(what: str) -> None:

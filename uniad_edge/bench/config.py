@@ -10,6 +10,7 @@ from ..errors import UniadError
 from ..metadata import PRECISIONS
 from ..presets import Preset
 from ..runtime.registry import BACKENDS as REGISTRY
+from ..runtime.registry import url_scheme
 
 BASELINE = "torch"
 DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")
@@ -22,15 +23,16 @@ def bench_backends() -> tuple[str, ...]:
 
 @dataclass
 class BenchConfig:
-    """`model` (ONNX, engine or checkpoint) or `preset` (random weights) says what to measure.
+    """`model` (ONNX, engine, checkpoint or a served model's URL) or `preset` (random weights)
+    says what to measure. `backends` None: the defaults, or only the URL's backend for a URL.
 
     `seconds`, when set, replaces `runs`: each row is timed for that long (at least 3 calls).
     `frame_wh` is the camera frame (width, height) of the end-to-end column.
     """
 
-    model: Path | None = None
+    model: Path | str | None = None
     preset: str | Preset | None = None
-    backends: tuple[str, ...] = DEFAULT_BACKENDS
+    backends: tuple[str, ...] | None = None
     precisions: tuple[str, ...] = ("fp32",)
     batches: tuple[int, ...] = (1,)
     warmup: int = 3
@@ -47,6 +49,12 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if (self.model is None) == (self.preset is None):
             raise UniadError("give exactly one of --model ARTIFACT or --preset NAME")
+        scheme = url_scheme(self.model) if isinstance(self.model, str) else None
+        if isinstance(self.model, str) and scheme is None:
+            self.model = Path(self.model)  # a file; a URL stays a string (Path mangles "//")
+        if self.backends is None:
+            served = [spec.name for spec in REGISTRY.values() if scheme in spec.schemes]
+            self.backends = tuple(served) if scheme else DEFAULT_BACKENDS
         known = bench_backends()
         unknown = [b for b in self.backends if b not in known]
         if unknown or not self.backends:

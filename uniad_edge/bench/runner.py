@@ -77,7 +77,7 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRep
             "source": source.description,
             "kind": source.kind,
             "preset": None if source.preset is None else source.preset.name,
-            "input_size": None if source.preset is None else list(source.preset.input_size),
+            "input_size": _input_size(source),
             "gflops": gflops,
             "backbone_pretrained": source.backbone_pretrained,
         },
@@ -86,6 +86,13 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRep
         roofline=peaks,
         notes=notes,
     )
+
+
+def _input_size(source: ModelSource) -> list[int] | None:
+    """From the preset, else from the artifact's (or server's) metadata."""
+    if source.preset is not None:
+        return list(source.preset.input_size)
+    return None if source.metadata is None else list(source.metadata.input_size)
 
 
 def _job(row: BenchRow, source: ModelSource, config: BenchConfig, workdir: Path) -> dict | None:
@@ -137,6 +144,10 @@ def _artifact(
             raise Unavailable(status.reason)
         out = config.engine_dir or workdir / "engines"
         return str(source.engine_for(row.precision, max(config.batches), out)), None
+    if spec.artifact == "url":
+        if source.url is None:
+            raise Unavailable(f"{row.backend} measures a served model: pass its URL as --model")
+        return source.url, None
     if spec.artifact == "onnx":
         return str(source.onnx_for(row.precision)), None
     raise Unavailable(f"bench cannot prepare a {spec.artifact} artifact for {row.backend}")

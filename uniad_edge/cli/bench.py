@@ -11,7 +11,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..bench import BenchConfig, rich_table, run_bench
-from ..bench.config import bench_backends, parse_batches, parse_frame, split_list
+from ..bench.config import (
+    DEFAULT_BACKENDS,
+    bench_backends,
+    parse_batches,
+    parse_frame,
+    split_list,
+)
 from ..presets import PRESETS
 from .app import app
 from .options import default, given
@@ -20,7 +26,8 @@ from .options import default, given
 @app.command()
 def bench(
     model: Annotated[
-        Path | None, typer.Option(help="Exported .onnx, TensorRT .engine or checkpoint .pth.")
+        str | None,
+        typer.Option(help="Exported .onnx, .engine, checkpoint .pth or grpc://host:8001/uniad."),
     ] = None,
     preset: Annotated[
         str | None,
@@ -30,7 +37,7 @@ def bench(
         str | None,
         typer.Option(
             help=f"Comma-separated, of: {','.join(bench_backends())}.",
-            show_default=default(BenchConfig, "backends"),
+            show_default=f"{','.join(DEFAULT_BACKENDS)}; triton for a URL",
         ),
     ] = None,
     precision: Annotated[

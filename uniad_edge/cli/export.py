@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..errors import UniadError
 from ..export.formats import DEFAULT_FORMAT, FORMATS, Exported
-from ..export.options import ExportOptions
+from ..export.options import ExportOptions, TritonOptions
 from .app import app
 from .options import default, given
 
@@ -63,6 +63,16 @@ def _formats_help() -> str:
     return "; ".join(parts)
 
 
+def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        message = f"--preferred-batch takes comma-separated integers, got {text!r}"
+        raise UniadError(message) from None
+
+
 @app.command()
 def export(
     ckpt: Annotated[
@@ -75,12 +85,13 @@ def export(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Folder for <name>.onnx and <name>.json.",
+            help="Folder for <name>.onnx and <name>.json (triton: the repository).",
             show_default=default(ExportOptions, "out"),
         ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option(help="File stem; default: the checkpoint's stem.")
+        str | None,
+        typer.Option(help="File stem; default: the checkpoint's stem (triton: uniad, the model)."),
     ] = None,
     half: Annotated[
         bool,
@@ -122,7 +133,7 @@ def export(
     max_batch: Annotated[
         int | None,
         typer.Option(
-            help="Largest batch of the engine profile.",
+            help="Largest batch of the engine profile (triton: max_batch_size).",
             show_default=default(ExportOptions, "max_batch"),
         ),
     ] = None,
@@ -148,14 +159,73 @@ def export(
     gpu: Annotated[
         str | None, typer.Option(help="With --adopt-engine: GPU as NAME:MAJOR.MINOR (else local).")
     ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            help="triton: the model's version folder.",
+            show_default=default(TritonOptions, "version"),
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="triton: replace an existing model version.")
+    ] = False,
+    triton_backend: Annotated[
+        str | None,
+        typer.Option(
+            help="triton: onnxruntime, python (ONNX Runtime in the Python backend) or tensorrt "
+            "(builds the FP16 engine).",
+            show_default=default(TritonOptions, "backend"),
+        ),
+    ] = None,
+    instances: Annotated[
+        int | None,
+        typer.Option(
+            help="triton: model instances per device.",
+            show_default=default(TritonOptions, "instance_count"),
+        ),
+    ] = None,
+    instance_kind: Annotated[
+        str | None,
+        typer.Option(help="triton: gpu or cpu.", show_default="gpu; cpu for python"),
+    ] = None,
+    preferred_batch: Annotated[
+        str | None,
+        typer.Option(
+            help="triton: the dynamic batcher's preferred batch sizes.",
+            show_default=default(TritonOptions, "preferred_batch_sizes"),
+        ),
+    ] = None,
+    max_queue_delay_us: Annotated[
+        int | None,
+        typer.Option(
+            help="triton: the dynamic batcher's longest wait for a fuller batch, microseconds.",
+            show_default=default(TritonOptions, "max_queue_delay_us"),
+        ),
+    ] = None,
+    ort_trt_fp16: Annotated[
+        bool,
+        typer.Option("--ort-trt-fp16", help="triton: ONNX Runtime's TensorRT accelerator, FP16."),
+    ] = False,
 ) -> None:
-    """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out)."""
+    """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out), and
+    with --format triton into a Triton model repository in --out."""
     if adopt_engine is not None:
         _adopt(adopt_engine, onnx, trt_version, gpu, max_batch, workspace)
         return
     if ckpt is None:
         raise UniadError("--ckpt is required (or --adopt-engine ENGINE --onnx MODEL.onnx)")
     from ..export import export as run_export
+
+    triton = given(
+        version=version,
+        force=force or None,
+        backend=triton_backend,
+        instance_count=instances,
+        instance_kind=instance_kind,
+        preferred_batch_sizes=_batch_sizes(preferred_batch),
+        max_queue_delay_us=max_queue_delay_us,
+        ort_trt_fp16=ort_trt_fp16 or None,
+    )
 
     console = Console()
     started = time.perf_counter()
@@ -183,6 +253,7 @@ def export(
                 max_batch=max_batch,
                 engine_dir=engine_dir,
                 verbose=verbose or None,
+                triton=TritonOptions(**triton) if triton else None,
             ),
         )
     console.print(_summary(exported, time.perf_counter() - started))

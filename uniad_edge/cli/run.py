@@ -58,10 +58,10 @@ def parse_reconnect_tries(value: str | None) -> int | None | str:
 @app.command()
 def run(
     model: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="ONNX, engine or checkpoint; default: newest usable engine in "
-            "engines/, else export/model.onnx"
+            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad); default: "
+            "newest usable engine in engines/, else export/model.onnx"
         ),
     ] = None,
     camera: Annotated[int | None, typer.Option(help="camera index (e.g. 0)")] = None,

@@ -23,8 +23,11 @@ from .app import app
 @app.command()
 def serve(
     model: Annotated[
-        Path | None,
-        typer.Option(help="ONNX, engine or checkpoint; default as for `run`"),
+        str | None,
+        typer.Option(
+            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad); default as "
+            "for `run`"
+        ),
     ] = None,
     source: Annotated[
         list[str] | None,

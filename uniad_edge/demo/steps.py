@@ -286,7 +286,7 @@ def _run(onnx: Path, videos: dict[str, Any], out: Path) -> dict[str, Any]:
     truth = [facts[r["camera"]][r["index"]] for r in records]
     tiles: list[np.ndarray] = []
     for name in videos:
-        tiles += _ng_tiles(ng_dir, name, facts[name])
+        tiles += _ng_tiles(ng_dir, [r for r in records if r["camera"] == name], facts[name])
     if tiles:
         ok, data = cv2.imencode(".png", np.hstack(tiles[:6]))
         if ok:
@@ -357,13 +357,15 @@ def _score_plot(
 
 
 def _ng_tiles(
-    ng_dir: Path, camera: str, truth: list[dict[str, Any]], most: int = 2
+    ng_dir: Path, records: list[dict[str, Any]], truth: list[dict[str, Any]], most: int = 2
 ) -> list[np.ndarray]:
-    """Up to `most` NG overlays of one camera, each labelled with the frame's ground truth."""
+    """Up to `most` NG overlays of one camera (the files its records name), each labelled with
+    the frame's ground truth."""
     tiles = []
-    for overlay in sorted(ng_dir.glob(f"{camera}_*_overlay.jpg"))[:most]:
-        fact = truth[int(overlay.name[len(camera) + 1 :].split("_")[0])]
-        tile = cv2.resize(cv2.imread(str(overlay)), (224, 224))
+    saved = [r for r in records if "evidence" in r]
+    for record in saved[:most]:
+        fact = truth[record["index"]]
+        tile = cv2.resize(cv2.imread(str(ng_dir / record["evidence"]["overlay"])), (224, 224))
         label = f"truth: {fact['class_name']}/{fact['defect']}"
         cv2.rectangle(tile, (0, 200), (224, 224), (0, 0, 0), -1)
         cv2.putText(tile, label, (4, 217), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)

@@ -27,6 +27,7 @@ _HOMES = {
     "to_mixed_precision": "half",
     "DEFAULT_OPSET": "options",
     "ExportOptions": "options",
+    "TritonOptions": "options",
     "ExportResult": "pipeline",
     "default_name": "pipeline",
     "export_onnx": "pipeline",
@@ -34,6 +35,7 @@ _HOMES = {
     "check_half_drift": "verify",
     "check_parity": "verify",
     "sample_frames": "verify",
+    "export_triton": "triton_repo",
 }
 __all__ = sorted(_HOMES)
 

@@ -66,6 +66,11 @@ FORMATS: dict[str, ExportFormat] = {
             ("uniad_edge.export.engine:required_engine",),
             aliases=("trt", "tensorrt"),
         ),
+        ExportFormat(
+            "triton",
+            "a Triton Inference Server model repository in --out (see the --triton-* options)",
+            ("uniad_edge.export.triton_repo:repository_step",),
+        ),
     )
 }
 DEFAULT_FORMAT = "auto"

@@ -4,7 +4,7 @@ only what the user set, and `--help` shows these defaults."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import UniadError
@@ -12,13 +12,51 @@ from ..errors import UniadError
 MIN_OPSET = 17
 DEFAULT_OPSET = 17
 """The newest opset TensorRT 8.6 (JetPack 6.0) parses; 18+ only for TensorRT 10 and newer."""
+DEFAULT_MAX_BATCH = 8
+DEFAULT_WORKSPACE_GIB = 4.0
+TRITON_BACKENDS = ("onnxruntime", "python", "tensorrt")
+KINDS = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
+
+
+@dataclass(frozen=True)
+class TritonOptions:
+    """The Triton model repository's settings (`--format triton`), each with its default.
+
+    `backend`: onnxruntime (model.onnx), python (model.onnx run by ONNX Runtime in Triton's
+    Python backend) or tensorrt (model.plan). `instance_kind` None means GPU for ONNX Runtime and
+    TensorRT (Triton's home) and CPU for Python; `ort_trt_fp16` adds ONNX Runtime's TensorRT
+    accelerator in FP16. Through `export()`, ExportOptions' `name` (when set), `max_batch` and
+    `workspace_gib` replace `name`, `max_batch_size` and `ort_trt_workspace_gib`."""
+
+    name: str = "uniad"
+    version: int = 1
+    backend: str = "onnxruntime"
+    max_batch_size: int = DEFAULT_MAX_BATCH
+    preferred_batch_sizes: tuple[int, ...] = (4, 8)
+    max_queue_delay_us: int = 500
+    instance_count: int = 1
+    instance_kind: str | None = None
+    ort_trt_fp16: bool = False
+    ort_trt_workspace_gib: float = DEFAULT_WORKSPACE_GIB
+    ort_threads: int | None = None
+    force: bool = False
+
+    def with_overrides(self, **values: object) -> TritonOptions:
+        """These options with every non-None value of `values` applied."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    @property
+    def kind(self) -> str:
+        default = "cpu" if self.backend == "python" else "gpu"
+        return KINDS[(self.instance_kind or default).lower()]
 
 
 @dataclass
 class ExportOptions:
     """`batch` None is a dynamic batch (`dynamic=True` only says so explicitly); `half` gives the
     mixed-precision graph; `verify` runs the ONNX checker and the ORT-vs-PyTorch parity check.
-    `engine_dir`, `workspace_gib` and `max_batch` apply to formats that build an engine."""
+    `engine_dir`, `workspace_gib` and `max_batch` apply to formats that build an engine (and
+    `max_batch` to Triton's batches); `triton` to the Triton model repository."""
 
     out: Path = Path("export")
     name: str | None = None
@@ -30,9 +68,10 @@ class ExportOptions:
     data: Path | None = None
     preset: str | None = None
     engine_dir: Path = Path("engines")
-    workspace_gib: float = 4.0
-    max_batch: int = 8
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB
+    max_batch: int = DEFAULT_MAX_BATCH
     verbose: bool = False  # TensorRT's info and verbose messages in the progress log too
+    triton: TritonOptions = field(default_factory=TritonOptions)
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

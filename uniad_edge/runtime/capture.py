@@ -440,8 +440,14 @@ class FrameStream:
 
 def _frame_name(index: int, timestamp: float) -> str:
     """A video or camera frame's unique name: its index and its capture time (UTC)."""
+    return f"{index:08d}@{utc_stamp(timestamp)}"
+
+
+def utc_stamp(timestamp: float) -> str:
+    """`timestamp` as UTC to the millisecond, e.g. 20261129T133846.123Z: fixed width, so names
+    holding it sort chronologically, and safe in a file name (no colons)."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(timestamp))
-    return f"{index:08d}@{stamp}.{int(timestamp * 1000) % 1000:03d}Z"
+    return f"{stamp}.{int(timestamp * 1000) % 1000:03d}Z"
 
 
 def open_source(

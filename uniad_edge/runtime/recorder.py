@@ -4,8 +4,8 @@ Each log record is one `write` call of one complete line on a file opened for ap
 crash or kill loses nothing already scored and never leaves two records on one line. A write
 that fails part-way (a full disk) is cut back to the last complete line. A partial last line
 found on open (left by a crash or a full disk) is moved aside with a warning, never appended to.
-NG frames and their heatmap overlays are written atomically, so a folder never holds half an
-image.
+NG frames and their heatmap overlays are written atomically under a name unique to the
+verdict, so a folder never holds half an image and no run overwrites another's evidence.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from ..errors import UniadError
-from ..fileio import atomic_path, write_bytes_atomic
-from .capture import Frame
+from ..fileio import atomic_path, write_bytes_atomic, write_bytes_new
+from .capture import Frame, utc_stamp
 from .detector import Detection
 
 log = logging.getLogger(__name__)
@@ -161,9 +161,23 @@ def _end_of_last_line(handle: Any, size: int, chunk: int = 1 << 16) -> int:
     return 0
 
 
+FRAME_SUFFIX = "_frame.png"
+OVERLAY_SUFFIX = "_overlay.jpg"
+MAX_SAME_STEM = 1000
+
+
+def evidence_stem(camera: str, timestamp: float, index: int) -> str:
+    """The file-name stem of one verdict's evidence: camera, capture time (UTC, ms) and frame
+    index, e.g. `top_20261129T133846.123Z_00000042`. The index restarts with every run, the
+    time does not, so a restarted station never reuses a name; the camera keeps cameras apart,
+    and a camera's files sort chronologically."""
+    return f"{_safe(camera)}_{utc_stamp(timestamp)}_{index:08d}"
+
+
 class EvidenceSaver:
-    """Writes NG frames (PNG, lossless) and their overlays (JPEG) into one folder, named by
-    camera and frame index so several cameras never overwrite each other's evidence."""
+    """Writes NG frames (PNG, lossless) and their overlays (JPEG) into one folder under each
+    verdict's `evidence_stem`, never replacing a file already there: a name that is taken (a
+    clock set back, a second station on the folder) gets a `-N` suffix."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
@@ -173,15 +187,33 @@ class EvidenceSaver:
             probe.write_bytes(b"")
         (self.folder / ".write-test").unlink()
 
-    def save(
-        self, frame: Frame, detection: Detection, image: np.ndarray, camera: str | None = None
-    ) -> None:
-        """Save `image` (the frame as scored, after any crop) and its overlay."""
-        stem = f"{frame.index:08d}" if camera is None else f"{_safe(camera)}_{frame.index:08d}"
-        write_bytes_atomic(self.folder / f"{stem}_frame.png", _encode(".png", image))
-        overlay = detection.overlay(image)
-        write_bytes_atomic(self.folder / f"{stem}_overlay.jpg", _encode(".jpg", overlay))
-        self.saved += 1
+    def save(self, stem: str, detection: Detection, image: np.ndarray) -> dict[str, str]:
+        """Save `image` (the frame as scored, after any crop) and its overlay; their file names
+        in the folder, as {"frame": ..., "overlay": ...}."""
+        frame, overlay = _encode(".png", image), _encode(".jpg", detection.overlay(image))
+        for n in range(MAX_SAME_STEM):
+            unique = stem if n == 0 else f"{stem}-{n}"
+            names = {"frame": unique + FRAME_SUFFIX, "overlay": unique + OVERLAY_SUFFIX}
+            if any((self.folder / name).exists() for name in names.values()):
+                continue
+            try:
+                write_bytes_new(self.folder / names["frame"], frame)
+            except FileExistsError:
+                continue  # taken meanwhile by another writer, which keeps its files
+            try:
+                write_bytes_new(self.folder / names["overlay"], overlay)
+            except FileExistsError:
+                (self.folder / names["frame"]).unlink(missing_ok=True)  # no half pairs
+                continue
+            except BaseException:  # a full disk: the sink pauses; no frame without its overlay
+                (self.folder / names["frame"]).unlink(missing_ok=True)
+                raise
+            self.saved += 1
+            return names
+        raise UniadError(
+            f"{self.folder}: {MAX_SAME_STEM} files already named {stem}*; "
+            "clean up the folder or give each station its own --save-dir"
+        )
 
 
 def _safe(name: str) -> str:

@@ -112,6 +112,13 @@ BACKENDS: dict[str, BackendSpec] = {
                 "the .onnx"
             ),
         ),
+        BackendSpec(
+            "triton",
+            "uniad_edge.runtime.triton_backend:TritonBackend",
+            "url",
+            "Triton Inference Server client (grpc:// or http:// URL of a served model)",
+            schemes=("grpc", "http"),
+        ),
     )
 }
 
@@ -155,10 +162,11 @@ def resolve(model: str | Path, backend: str | None = AUTO) -> str:
     for spec in BACKENDS.values():
         if spec.accepts(model, explicit=False):
             return spec.name
-    kinds = [_accepted(s) for s in BACKENDS.values() if s.suffixes or s.schemes]
-    auto = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+    files = ", ".join("/".join(s.suffixes) for s in BACKENDS.values() if s.suffixes)
+    urls = " or ".join(f"{scheme}://" for s in BACKENDS.values() for scheme in s.schemes)
+    auto = f"{files} file" + (f" or a {urls} URL" if urls else "")
     what = "URL scheme" if url_scheme(model) else "suffix"
-    raise UniadError(f"cannot tell the backend of {model} from its {what}; use a {auto} file")
+    raise UniadError(f"cannot tell the backend of {model} from its {what}; use a {auto}")
 
 
 def construct(name: str, source: Any, **options: Any) -> Backend:

@@ -29,8 +29,10 @@ API (embeddable)::
   next scored frame.
 - Records (dicts, see `recorder.frame_record`) carry station, camera, unique frame name, part id,
   score, normalised score, threshold, verdict, model id and latencies; an unreadable image gives
-  a record with "error". Sinks (`sinks/`, one module each, one `SINKS` entry) get a `Verdict`
-  (record + frame + scored image + detection) on one output thread, in table order.
+  a record with "error"; a record whose evidence was saved names its files (`"evidence"`).
+  Sinks (`sinks/`, one module each, one `SINKS` entry) get a `Verdict` (record + frame + scored
+  image + detection + the evidence name, `recorder.evidence_stem`, decided here once) on one
+  output thread, in table order.
 - Camera states: "connected", "reconnecting", "failed" (a live source gave up after
   `reconnect_tries`), "ended". `StationSummary.failed_cameras` lets the CLI exit non-zero.
 - Configuration dataclasses live in `station_config.py`, counters and the summary in
@@ -62,7 +64,7 @@ from ..metadata import describe_provenance
 from .backend import Closeable
 from .capture import Frame, FrameStream, Reader, open_source
 from .detector import Detection, Detector
-from .recorder import frame_record
+from .recorder import evidence_stem, frame_record
 from .sinks import SINKS, Sink, Verdict
 from .sinks.callback import CallbackSink
 from .station_config import SAVE_POLICIES, CameraConfig, StationConfig
@@ -465,7 +467,15 @@ class Station(Closeable):
                     record["verdict"] or record.get("error"),
                     record["trigger_ms"],
                 )
-            verdict = Verdict(camera.name, record, frame, images[i], detection, camera.config.save)
+            verdict = Verdict(
+                camera.name,
+                record,
+                frame,
+                images[i],
+                detection,
+                camera.config.save,
+                evidence_stem=evidence_stem(camera.name, frame.timestamp, frame.index),
+            )
             camera.stats.add(record)
             camera.latest_verdict = verdict
             if trigger is not None:

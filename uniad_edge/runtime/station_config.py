@@ -51,7 +51,7 @@ class StationConfig:
 
     cameras: list[CameraConfig] = field(default_factory=list)
     name: str = "station"
-    model: Path | None = None
+    model: Path | str | None = None  # a file, or a Triton URL (grpc://host:8001/uniad)
     backend: str = "auto"
     providers: list[str] | None = None
     threads: int | None = None

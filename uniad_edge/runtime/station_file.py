@@ -52,7 +52,7 @@ def load_station_file(path: str | Path, **overrides: Any) -> StationConfig:
             f"{', '.join(sorted(STATION_KEYS))}"
         )
     for key in PATH_KEYS:
-        if key in data:
+        if key in data and "://" not in str(data[key]):  # a Triton URL is not a path
             data[key] = (path.parent / Path(data[key]).expanduser()).resolve()
     cameras = [_camera(path, name, table) for name, table in cameras_table.items()]
     extra = overrides.pop("cameras", None) or []

@@ -15,10 +15,8 @@ import numpy as np
 
 from ..errors import UniadError
 from ..runtime.detector import Detection
-from ..runtime.recorder import SAFE_NAME
 from ..runtime.sinks import Verdict
 from ..runtime.station import Station
-from .gallery import OVERLAY
 from .service import ScoringService
 
 TRIGGER_TIMEOUT_S = 30.0
@@ -111,13 +109,13 @@ class StationCameras:
         self.cameras[verdict.camera].recorded(verdict.image, event, verdict.detection)
 
     def _evidence_name(self, verdict: Verdict) -> str | None:
-        """The overlay the station's evidence sink wrote for this verdict, if it wrote one."""
+        """The overlay the station's evidence sink wrote for this NG verdict (named in its
+        record), if it wrote one into the gallery's folder."""
         gallery = self.service.gallery
-        if gallery is None or verdict.save == "none" or not verdict.detection.is_anomalous:
+        if gallery is None or not verdict.detection.is_anomalous:
             return None
-        name = f"{SAFE_NAME.sub('_', verdict.camera) or 'camera'}_{verdict.frame.index:08d}"
-        overlay = f"{name}{OVERLAY}"
-        return overlay if gallery.has(overlay) else None
+        overlay = verdict.record.get("evidence", {}).get("overlay")
+        return overlay if overlay is not None and gallery.has(overlay) else None
 
     def outputs(self) -> dict[str, int]:
         counts: dict[str, int] = {}

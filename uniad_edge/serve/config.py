@@ -18,7 +18,7 @@ LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 class ServeConfig:
     """What `uniad-edge serve` runs with; the CLI passes None for options the user left out."""
 
-    model: Path
+    model: Path | str  # a file, or a Triton URL (grpc://host:8001/uniad)
     station: StationConfig | None = None  # cameras; None: a pure scoring service
     host: str = "127.0.0.1"
     port: int = 8080

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from ..errors import UniadError
 from ..runtime.detector import Detection, Detector
 from ..runtime.recorder import JsonlLog
+from ..runtime.registry import url_scheme
 from .batching import BatchScorer
 from .config import ServeConfig
 from .events import EventHub
@@ -87,7 +89,7 @@ class ScoringService:
 
     @property
     def model_name(self) -> str:
-        return self.detector.metadata.name or self.config.model.stem
+        return self.detector.metadata.name or model_label(self.config.model)
 
     def threshold_for(self, class_name: str | None) -> float | None:
         """The service's threshold, or the model's for `class_name` (unknown names refused)."""
@@ -233,3 +235,8 @@ class ScoringService:
         if self.journal is not None:
             self.journal.close()
         self.detector.close()
+
+
+def model_label(model: Path | str) -> str:
+    """What the answers call a model without a name: a file's stem, or a Triton URL as given."""
+    return str(model) if url_scheme(model) is not None else Path(model).stem

@@ -6,7 +6,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,9 @@ class Verdict:
 
     `record` is the JSON-ready dict (what the log and MQTT carry); `image` is the frame as
     scored, after any ROI crop (None when the frame could not be read); `detection` is None for
-    error records.
+    error records. `evidence_stem` (`recorder.evidence_stem`, decided once by the station) is
+    the name the evidence sink saves the frame under; when it has saved it, the record it hands
+    on carries the files' names as `record["evidence"]`.
     """
 
     camera: str
@@ -33,6 +35,7 @@ class Verdict:
     image: np.ndarray | None
     detection: Detection | None
     save: str = "ng"
+    evidence_stem: str = field(kw_only=True)
 
 
 class Sink(ABC):

@@ -1,9 +1,13 @@
-"""Evidence sink: NG frames (or every frame, per camera policy) and overlays, atomically."""
+"""Evidence sink: NG frames (or every frame, per camera policy) and overlays, atomically, under
+each verdict's own name; the record then names the files (`"evidence"`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ..detector import Detection
 from ..recorder import EvidenceSaver
 from .base import PauseOnError, Sink, Verdict
 
@@ -24,8 +28,13 @@ class EvidenceSink(Sink):
             return
         if verdict.save == "ng" and not detection.is_anomalous:
             return
-        frame = verdict.frame
-        self.guard.attempt(lambda: self.saver.save(frame, detection, image, verdict.camera))
+        self.guard.attempt(lambda: self._save(verdict, detection, image))
+
+    def _save(self, verdict: Verdict, detection: Detection, image: np.ndarray) -> None:
+        """Save, then hand the later sinks a record naming the files (a new dict: a trigger's
+        caller may already hold the old one)."""
+        names = self.saver.save(verdict.evidence_stem, detection, image)
+        verdict.record = {**verdict.record, "evidence": names}
 
     def summary(self) -> dict[str, int]:
         return {"images saved": self.saver.saved, "images not saved": self.guard.not_written}
