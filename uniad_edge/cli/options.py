@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
 
 
 def given(**options: Any) -> dict[str, Any]:
@@ -35,3 +38,20 @@ def defaults(fn: Callable[..., Any]) -> dict[str, Any]:
         for name, p in inspect.signature(fn).parameters.items()
         if p.default is not inspect.Parameter.empty
     }
+
+
+def split_providers(text: str | None) -> list[str] | None:
+    """`--providers cuda,cpu` as the list the runtime takes; None when not given."""
+    return text.split(",") if text else None
+
+
+# Options `run` and `serve` share word for word (one definition, one help text).
+StationFile = Annotated[
+    Path | None,
+    typer.Option(help="station TOML: cameras (source, class, threshold, roi, save), outputs"),
+]
+Threshold = Annotated[float | None, typer.Option(help="raw-score threshold overriding the model's")]
+Threads = Annotated[int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")]
+Providers = Annotated[
+    str | None, typer.Option(help="comma-separated ONNX Runtime providers, e.g. cuda,cpu")
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import cv2
 import typer
@@ -25,6 +25,7 @@ from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station_file import load_station_file
 from ..runtime.station_report import summary_table
 from .app import app
+from .options import Providers, StationFile, Threads, Threshold, given, split_providers
 
 EXIT_SOURCE_FAILED = 3
 NAMED_SOURCE = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
@@ -42,6 +43,26 @@ def parse_sources(sources: list[str], camera: int | None) -> list[tuple[str, str
         else:
             parsed.append((f"cam{i}" if len(sources) > 1 else "cam0", text))
     return parsed
+
+
+def parse_cameras(
+    sources: list[str], camera: int | None, class_name: str | None, threshold: float | None
+) -> list[CameraConfig]:
+    """The cameras `--source`/`--camera` name, each with the command line's class and threshold."""
+    return [
+        CameraConfig(name, uri, class_name=class_name, threshold=threshold)
+        for name, uri in parse_sources(sources, camera)
+    ]
+
+
+def station_config(
+    station: Path | None, cameras: list[CameraConfig], options: dict[str, Any]
+) -> StationConfig:
+    """The --station file with the given options over it, or the cameras with them alone
+    (options left None keep `StationConfig`'s defaults)."""
+    if station is not None:
+        return load_station_file(station, cameras=cameras, **options)
+    return StationConfig(cameras=cameras, **given(**options))
 
 
 def parse_reconnect_tries(value: str | None) -> int | None | str:
@@ -72,10 +93,7 @@ def run(
             "repeat for several cameras"
         ),
     ] = None,
-    station: Annotated[
-        Path | None,
-        typer.Option(help="station TOML: cameras (source, class, threshold, roi, save), outputs"),
-    ] = None,
+    station: StationFile = None,
     show_window: Annotated[
         bool, typer.Option("--show", help="show an OpenCV window per camera with the overlay")
     ] = False,
@@ -88,9 +106,7 @@ def run(
     max_frames: Annotated[
         int | None, typer.Option(min=1, help="stop after N frames (all cameras together)")
     ] = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="raw-score threshold overriding the model's")
-    ] = None,
+    threshold: Threshold = None,
     class_name: Annotated[
         str | None, typer.Option(help="use this class's threshold from the model")
     ] = None,
@@ -98,12 +114,8 @@ def run(
         str | None,
         typer.Option(help=f"{registry.describe()}; default: auto (from the suffix or URL)"),
     ] = None,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")
-    ] = None,
-    providers: Annotated[
-        str | None, typer.Option(help="comma-separated ONNX Runtime providers, e.g. cuda,cpu")
-    ] = None,
+    threads: Threads = None,
+    providers: Providers = None,
     bit_depth: Annotated[
         int | None,
         typer.Option(min=9, max=16, help="bits a 16-bit camera/PNG/TIFF really uses (e.g. 12)"),
@@ -140,14 +152,11 @@ def run(
         raise UniadError("give --camera N, --source [NAME=]S (repeatable) or --station FILE")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    cameras = [
-        CameraConfig(cam_name, cam_source, class_name=class_name, threshold=threshold)
-        for cam_name, cam_source in parse_sources(source or [], camera)
-    ]
+    cameras = parse_cameras(source or [], camera, class_name, threshold)
     tries = parse_reconnect_tries(reconnect_tries)
     options = {
         "name": name,
-        "providers": providers.split(",") if providers else None,
+        "providers": split_providers(providers),
         "threads": threads,
         "bit_depth": bit_depth,
         "max_batch": batch,
@@ -163,12 +172,7 @@ def run(
         "model": model,
         "backend": backend,
     }
-    if station is not None:
-        config = load_station_file(station, cameras=cameras, **options)
-    else:
-        config = StationConfig(
-            cameras=cameras, **{k: v for k, v in options.items() if v is not None}
-        )
+    config = station_config(station, cameras, options)
     if tries != "default":  # None means forever, so it cannot ride the None-filtered options
         config.reconnect_tries = tries  # type: ignore[assignment]
     if config.model is None:

@@ -18,6 +18,7 @@ from rich.table import Table
 from ..errors import UniadError
 from ..runtime import registry
 from .app import app
+from .options import Providers, StationFile, Threads, Threshold, split_providers
 
 
 @app.command()
@@ -35,10 +36,7 @@ def serve(
             help="camera as [NAME=]URI (index, file, folder, glob, URL, GStreamer); repeatable"
         ),
     ] = None,
-    station: Annotated[
-        Path | None,
-        typer.Option(help="station TOML: cameras (source, class, threshold, roi, save), outputs"),
-    ] = None,
+    station: StationFile = None,
     trigger_only: Annotated[
         bool,
         typer.Option(
@@ -81,19 +79,13 @@ def serve(
     class_name: Annotated[
         str | None, typer.Option(help="default class whose threshold is used")
     ] = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="raw-score threshold overriding the model's")
-    ] = None,
+    threshold: Threshold = None,
     backend: Annotated[
         str | None,
         typer.Option(help=f"one of {', '.join(registry.names())}; default: from the suffix"),
     ] = None,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")
-    ] = None,
-    providers: Annotated[
-        str | None, typer.Option(help="comma-separated ONNX Runtime providers, e.g. cuda,cpu")
-    ] = None,
+    threads: Threads = None,
+    providers: Providers = None,
     mjpeg_fps: Annotated[
         float | None, typer.Option(help="frame-rate cap of the live MJPEG streams [5]")
     ] = None,
@@ -108,19 +100,16 @@ def serve(
             "pip install 'uniad-edge[serve]'"
         ) from None
     from ..runtime.model_choice import default_model
-    from ..runtime.station import CameraConfig, StationConfig
-    from ..runtime.station_file import load_station_file
+    from ..runtime.station import StationConfig
     from ..runtime.station_report import summary_table
-    from .run import parse_sources
+    from .run import parse_cameras, station_config
 
-    cameras = [
-        CameraConfig(name, uri, class_name=class_name, threshold=threshold)
-        for name, uri in parse_sources(source or [], None)
-    ]
+    cameras = parse_cameras(source or [], None, class_name, threshold)
+    provider_list = split_providers(providers)
     camera_options = {
         "model": model,
         "backend": backend,
-        "providers": providers.split(",") if providers else None,
+        "providers": provider_list,
         "threads": threads,
         "max_batch": max_batch,
         "log": log,
@@ -128,18 +117,15 @@ def serve(
         "mqtt": mqtt,
         "trigger_only": trigger_only or None,
     }
-    station_config: StationConfig | None = None
-    if station is not None:
-        station_config = load_station_file(station, cameras=cameras, **camera_options)
-    elif cameras:
-        given = {k: v for k, v in camera_options.items() if v is not None}
-        station_config = StationConfig(cameras=cameras, **given)
-    if station_config is not None:  # the API's log and evidence go where the cameras' go
-        model = model or station_config.model
-        log, save_dir = station_config.log, station_config.save_dir
+    cameras_config: StationConfig | None = None
+    if station is not None or cameras:
+        cameras_config = station_config(station, cameras, camera_options)
+        # the API's log and evidence go where the cameras' go
+        model = model or cameras_config.model
+        log, save_dir = cameras_config.log, cameras_config.save_dir
     config = ServeConfig.from_options(
         model=model or default_model(),
-        station=station_config,
+        station=cameras_config,
         host=host,
         port=port,
         token=token,
@@ -155,7 +141,7 @@ def serve(
         threshold=threshold,
         backend=backend,
         threads=threads,
-        providers=tuple(providers.split(",")) if providers else None,
+        providers=tuple(provider_list) if provider_list else None,
         mjpeg_fps=mjpeg_fps,
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
