@@ -150,7 +150,7 @@ def trtexec_lines(
         if mode is not None:
             lines[target] = trtexec_command(
                 onnx_path,
-                Path(out_dir) / f"{onnx.name}.{precision}.engine",
+                _trtexec_engine(out_dir, onnx.name, precision),
                 onnx.input_name,
                 onnx.input_size,
                 profile,
@@ -163,23 +163,24 @@ def trtexec_lines(
     return lines
 
 
+def _trtexec_engine(out_dir: str | os.PathLike[str], name: str, precision: str) -> Path:
+    """Where the printed trtexec line writes its engine (and `--adopt-engine` finds it)."""
+    return Path(out_dir) / f"{name}.{precision}.engine"
+
+
 def equivalent_trtexec(
     onnx_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str] = "engines",
     precision: str = "fp16",
-    min_batch: int = 1,
-    opt_batch: int = 1,
-    max_batch: int = 8,
-    workspace_gib: float = 4.0,
+    **limits: Any,
 ) -> str:
     """One line: the trtexec command per TensorRT family, then how to register the engine.
 
-    trtexec writes no sidecar, and `run` uses only engines with one, so the line ends with
-    the `export --adopt-engine` command that writes it from the ONNX's metadata.
+    `limits` are `trtexec_lines`' batch range and workspace. trtexec writes no sidecar, and
+    `run` uses only engines with one, so the line ends with the `export --adopt-engine`
+    command that writes it from the ONNX's metadata.
     """
-    lines = trtexec_lines(
-        onnx_path, out_dir, precision, min_batch, opt_batch, max_batch, workspace_gib
-    )
+    lines = trtexec_lines(onnx_path, out_dir, precision, **limits)
     seen: dict[str, list[str]] = {}
     for target, line in lines.items():
         if line is not None:
@@ -188,7 +189,7 @@ def equivalent_trtexec(
     missing = [t for t, line in lines.items() if line is None]
     if missing:
         parts.append(f"TensorRT {'/'.join(missing)}: re-export with --half first")
-    engine = Path(out_dir) / f"{read_onnx_info(onnx_path).name}.{precision}.engine"
+    engine = _trtexec_engine(out_dir, read_onnx_info(onnx_path).name, precision)
     adopt = f"uniad-edge export --adopt-engine {engine} --onnx {onnx_path}"
     return "; ".join(parts) + f"; then register the engine with `{adopt}`"
 
@@ -219,7 +220,13 @@ def build_engine(
     status = detect()
     if not status.usable or status.gpu is None or status.tensorrt_version is None:
         command = equivalent_trtexec(
-            onnx_path, out_dir, precision, min_batch, opt_batch, max_batch, workspace_gib
+            onnx_path,
+            out_dir,
+            precision,
+            min_batch=min_batch,
+            opt_batch=opt_batch,
+            max_batch=max_batch,
+            workspace_gib=workspace_gib,
         )
         raise TensorRTUnavailableError(
             f"cannot build a TensorRT engine: {status.reason}. Equivalent commands: {command}",
