@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from uniad_edge.presets import PRESETS
 
 # mvtec-224's backbone taps and neck at 64 px (a 4x4 token grid) with a one-layer transformer.
@@ -15,3 +18,14 @@ TINY = PRESETS["mvtec-224"].replace(
     dim_feedforward=64,
     neighbor_size=(3, 3),
 )
+
+
+def tiny_checkpoint(path: Path, thresholds: dict[str, Any] | None = None) -> Path:
+    """A random-init TINY checkpoint at `path`; with `thresholds`, classes wood and pill carry
+    them (as a calibrated checkpoint would). torch is imported here, not by every importer."""
+    from uniad_edge.model import build_model, save_checkpoint
+
+    meta = None
+    if thresholds is not None:
+        meta = {"class_names": ["wood", "pill"], "thresholds": thresholds}
+    return save_checkpoint(path, build_model(TINY, pretrained=False).eval(), meta)

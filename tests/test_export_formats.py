@@ -11,21 +11,19 @@ import shutil
 import onnx
 import pytest
 from cli_helpers import run_main
-from model_helpers import TINY
+from model_helpers import TINY, tiny_checkpoint
 from onnx import numpy_helper, shape_inference
 
 from uniad_edge.bench.artifacts import resolve as bench_resolve
 from uniad_edge.errors import UniadError
 from uniad_edge.export import FORMATS, export, normalize_format
 from uniad_edge.export.formats import Artifact, ExportFormat
-from uniad_edge.model import build_model, save_checkpoint
 from uniad_edge.model.summary import gflops
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    model = build_model(TINY, pretrained=False).eval()
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pth", model)
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pth")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import json
 import onnx
 import pytest
 from cli_helpers import run_main
-from model_helpers import TINY
+from model_helpers import TINY, tiny_checkpoint
 from onnx_fixtures import build_model
 
 from uniad_edge.errors import UniadError
@@ -17,8 +17,6 @@ from uniad_edge.export import pipeline
 from uniad_edge.export.triton_repo import TritonOptions, export_triton, pbtxt_string
 from uniad_edge.fileio import sha256_file
 from uniad_edge.metadata import METADATA_KEY, ModelMetadata, Thresholds
-from uniad_edge.model import build_model as build_uniad
-from uniad_edge.model import save_checkpoint
 
 model_config_pb2 = pytest.importorskip(
     "tritonclient.grpc.model_config_pb2", reason="tritonclient[grpc] not installed"
@@ -165,11 +163,7 @@ def test_cli_export_format_triton_from_a_checkpoint(tmp_path, monkeypatch, capsy
     the same geometry (test_export_onnx covers the real trace; test_triton_serving serves a real
     export)."""
     thresholds = {"global": 2.5, "per_class": {"wood": 2.0}, "rule": "1.1 x p99 of held-out"}
-    ckpt = save_checkpoint(
-        tmp_path / "tiny.pth",
-        build_uniad(TINY, pretrained=False).eval(),
-        {"class_names": ["wood", "pill"], "thresholds": thresholds},
-    )
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pth", thresholds)
     graph = tmp_path / "graph.onnx"
     build_model(graph, input_size=TINY.input_size, embed_metadata=False, sidecar=False)
     monkeypatch.setattr(pipeline, "trace_to_onnx", lambda *args: onnx.load(str(graph)))
@@ -208,7 +202,7 @@ def test_cli_export_format_triton_from_a_checkpoint(tmp_path, monkeypatch, capsy
 def test_cli_tensorrt_backend_without_tensorrt_is_one_line(
     tmp_path, monkeypatch, capsys, no_tensorrt
 ) -> None:
-    ckpt = save_checkpoint(tmp_path / "tiny.pth", build_uniad(TINY, pretrained=False).eval())
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pth")
     graph = tmp_path / "graph.onnx"
     build_model(graph, input_size=TINY.input_size, embed_metadata=False, sidecar=False)
     monkeypatch.setattr(pipeline, "trace_to_onnx", lambda *args: onnx.load(str(graph)))

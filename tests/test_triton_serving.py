@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 from cli_helpers import run_main
-from model_helpers import TINY
+from model_helpers import tiny_checkpoint
 from onnx_fixtures import build_model, defect_frame, good_frame
 from runtime_helpers import write_video
 from serve_helpers import png, running
@@ -26,8 +26,6 @@ from triton_helpers import ServerUnavailable, TritonServer, free_port
 from uniad_edge.errors import UniadError
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
 from uniad_edge.metadata import METADATA_KEY, Thresholds
-from uniad_edge.model import build_model as build_uniad
-from uniad_edge.model import save_checkpoint
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from uniad_edge.runtime.triton_backend import TritonBackend, parse_url
@@ -272,11 +270,7 @@ def test_real_export_is_served_with_its_thresholds(tmp_path) -> None:
     """Checkpoint -> `export --format triton --triton-backend python` -> tritonserver: the served
     real UniAD graph scores like ONNX Runtime on the same file, with the checkpoint's thresholds."""
     thresholds = {"global": 3.0, "per_class": {"wood": 2.0}, "rule": "test"}
-    ckpt = save_checkpoint(
-        tmp_path / "tiny.pth",
-        build_uniad(TINY, pretrained=False).eval(),
-        {"class_names": ["wood", "pill"], "thresholds": thresholds},
-    )
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pth", thresholds)
     out = tmp_path / "repo"
     args = ["export", "--ckpt", ckpt, "--format", "triton", "--out", out, "--no-verify"]
     assert run_main(*args, "--triton-backend", "python") == 0
