@@ -10,13 +10,13 @@ step; new settings go into `ExportOptions`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UniadError
+from ..targets import load_target
 from .options import ExportOptions
 
 if TYPE_CHECKING:
@@ -87,8 +87,7 @@ def normalize_format(value: str) -> str:
 
 
 def _step(target: str) -> Callable[[ExportResult, ExportOptions], Artifact]:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return load_target(target)
 
 
 def export(ckpt: str | Path | Checkpoint, format: str = DEFAULT_FORMAT, **options: Any) -> Exported:

@@ -7,7 +7,6 @@ ImageNet state dict by key); a subclass adds its layers and `forward` (see `effi
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ..backbones import BackboneSpec
 from ..errors import UniadError
 from ..fileio import sha256_file
 from ..presets import Preset
+from ..targets import load_target
 
 WEIGHTS_FLAG = "--backbone-weights"
 INITS = ("none", "random", "imagenet")
@@ -126,8 +126,7 @@ def build_backbone(
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, not {init!r}")
     spec = preset.backbone_spec
-    module, _, attr = spec.constructor.partition(":")
-    backbone: Backbone = getattr(importlib.import_module(module), attr)(spec, preset.taps)
+    backbone: Backbone = load_target(spec.constructor)(spec, preset.taps)
     if init == "imagenet":
         backbone.load_imagenet(resolve_imagenet_weights(spec, weights))
     elif init == "random":

@@ -15,7 +15,6 @@ Triton client taking `grpc://` and `http://` URLs.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from ..errors import UniadError
 from ..metadata import PRECISIONS
+from ..targets import load_target
 from .backend import Backend
 
 AUTO = "auto"
@@ -62,9 +62,8 @@ class BackendSpec:
 
     def load_class(self, path: str | Path) -> type[Backend]:
         """Import the backend's class now, or a one-line error saying what to install."""
-        module, _, attr = self.target.partition(":")
         try:
-            return getattr(importlib.import_module(module), attr)
+            return load_target(self.target)
         except ImportError as exc:
             raise UniadError(self.unavailable.format(path=path, exc=exc)) from None
 
