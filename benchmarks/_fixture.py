@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -9,6 +10,22 @@ import cv2
 import numpy as np
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    model_help: str = "exported .onnx or .engine (default: test fixture)",
+) -> None:
+    """--model and --threads, and --size/--extra-work of the fixture built without --model."""
+    parser.add_argument("--model", help=model_help)
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--size", type=int, default=224, help="fixture input size")
+    parser.add_argument("--extra-work", type=int, default=24, help="fixture 3x3 conv layers")
+
+
+def describe_model(args: argparse.Namespace) -> str:
+    """The model `add_model_arguments`' options chose, for the report's first line."""
+    return args.model or f"fixture {args.size}x{args.size} +{args.extra_work} convs"
 
 
 def model_or_fixture(model: str | None, workdir: Path, size: int, extra_work: int) -> Path:

@@ -17,7 +17,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _fixture import model_or_fixture, synthetic_frames, write_video
+from _fixture import (
+    add_model_arguments,
+    describe_model,
+    model_or_fixture,
+    synthetic_frames,
+    write_video,
+)
 
 from uniad_edge.cli import main as cli_main
 from uniad_edge.runtime.loader import load_backend
@@ -58,11 +64,8 @@ def run_fps(model: Path, video: Path, log: Path, threads: int | None) -> tuple[f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="exported .onnx or .engine (default: test fixture)")
+    add_model_arguments(parser)
     parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    parser.add_argument("--size", type=int, default=224, help="fixture input size")
-    parser.add_argument("--extra-work", type=int, default=24, help="fixture 3x3 conv layers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -73,7 +76,7 @@ def main() -> None:
         piped, scored = run_fps(model, video, work / "log.jsonl", args.threads)
         after = backend_fps(model, args.frames, args.threads)
     alone = (before + after) / 2
-    print(f"model: {args.model or f'fixture {args.size}x{args.size} +{args.extra_work} convs'}")
+    print(f"model: {describe_model(args)}")
     print(f"backend batch-1: {alone:8.1f} fps (before {before:.1f}, after {after:.1f})")
     print(f"uniad-edge run:  {piped:8.1f} fps over {scored} frames of a 640x480 MJPG video")
     print(f"ratio run/backend: {piped / alone:.3f} (goal >= 0.90)")

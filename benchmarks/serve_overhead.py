@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
-from _fixture import model_or_fixture, synthetic_frames
+from _fixture import add_model_arguments, describe_model, model_or_fixture, synthetic_frames
 
 from uniad_edge.runtime.detector import Detector
 
@@ -117,11 +117,8 @@ def over_http(clients: list[httpx.Client], jpeg: bytes, count: int) -> tuple[lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="exported .onnx or .engine (default: test fixture)")
+    add_model_arguments(parser)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    parser.add_argument("--size", type=int, default=224, help="fixture input size")
-    parser.add_argument("--extra-work", type=int, default=24, help="fixture 3x3 conv layers")
     parser.add_argument("--concurrency", type=int, default=8, help="extra row; 0 to skip")
     parser.add_argument("--rounds", type=int, default=5, help="turns the paths take")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -166,7 +163,7 @@ def main() -> None:
     rows = {name: path.summary() for name, path in paths.items()}
     http = rows[names[2]]
     base = rows["detector"]
-    print(f"model: {args.model or f'fixture {args.size}x{args.size} +{args.extra_work} convs'}")
+    print(f"model: {describe_model(args)}")
     print(
         f"input: one 640x480 JPEG ({len(jpeg)} bytes), {per_round * args.rounds} requests per "
         f"row in {args.rounds} rounds; ONNX Runtime threads: {args.threads or 'default'}"

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _fixture import TESTS, model_or_fixture, synthetic_frames
+from _fixture import TESTS, add_model_arguments, describe_model, model_or_fixture, synthetic_frames
 
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
 from uniad_edge.runtime.detector import Detector
@@ -94,15 +94,12 @@ def export_preset(name: str, layers: int | None, workdir: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="exported dynamic-batch .onnx (default: test fixture)")
+    add_model_arguments(parser, "exported dynamic-batch .onnx (default: test fixture)")
     parser.add_argument("--preset", help="export a random-weight model of this preset")
     parser.add_argument("--layers", type=int, help="--preset: encoder and decoder layers")
     parser.add_argument("--clients", default="1,4,8", help="comma-separated client counts")
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     parser.add_argument("--instances", type=int, default=1, help="Triton model instances")
-    parser.add_argument("--size", type=int, default=224, help="fixture input size")
-    parser.add_argument("--extra-work", type=int, default=24, help="fixture 3x3 conv layers")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
@@ -146,7 +143,7 @@ def main() -> None:
                 )
         finally:
             server.stop()
-    described = args.model or f"fixture {args.size}x{args.size} +{args.extra_work} convs"
+    described = describe_model(args)
     if args.preset:
         described = f"random-weight {args.preset}, {args.layers or 'all'} layers"
     print(f"model: {described}; tritonserver ready in {server.startup_s:.2f} s")  # noqa: T201
