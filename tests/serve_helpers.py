@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +10,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from ports import free_port
 
 from uniad_edge.runtime.backend import Backend
 from uniad_edge.runtime.detector import Detector
@@ -19,12 +19,6 @@ from uniad_edge.runtime.station import CameraConfig, StationConfig
 from uniad_edge.serve.config import ServeConfig
 from uniad_edge.serve.server import BackgroundServer, build_service
 from uniad_edge.serve.service import ScoringService
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def png(image: np.ndarray) -> bytes:

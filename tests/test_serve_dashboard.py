@@ -16,8 +16,9 @@ import httpx
 import numpy as np
 import pytest
 from onnx_fixtures import build_model, defect_frame, good_frame
+from ports import free_port
 from runtime_helpers import write_folder, write_video
-from serve_helpers import free_port, png, running
+from serve_helpers import png, running
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 from cli_helpers import run_main
 from onnx_fixtures import build_model, defect_frame, good_frame
+from ports import free_port
 from runtime_helpers import write_video
-from serve_helpers import free_port, png, running
+from serve_helpers import png, running
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_FREE_MAIN = """

@@ -19,9 +19,10 @@ import pytest
 from cli_helpers import run_main
 from model_helpers import tiny_checkpoint
 from onnx_fixtures import build_model, defect_frame, good_frame
+from ports import free_port
 from runtime_helpers import write_video
 from serve_helpers import png, running
-from triton_helpers import ServerUnavailable, TritonServer, free_port
+from triton_helpers import ServerUnavailable, TritonServer
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export.triton_repo import TritonOptions, export_triton

@@ -13,7 +13,6 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -21,6 +20,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ports import free_ports
 
 
 class ServerUnavailable(Exception):
@@ -55,21 +56,6 @@ def find_tritonserver() -> TritonInstall:
     if missing:
         raise ServerUnavailable(f"nvidia-pytriton install lacks {', '.join(missing)}")
     return install
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (all held open while choosing, so none repeats)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def missing_libraries(binary: Path, env: dict[str, str]) -> list[str]:
