@@ -184,25 +184,18 @@ class Station(Closeable):
         """Open every camera in the caller's thread: a source that never opens is an error now."""
         config = self.config
         try:
+            reconnect: dict[str, Any] = {  # the same retry policy for every source kind
+                "max_reconnects": config.reconnect_tries,
+                "backoff_s": config.reconnect_wait,
+                "max_backoff_s": config.reconnect_max_wait,
+                "on_change": self._wake.set,
+            }
             for camera in self.cameras.values():
                 source = camera.config.source
                 if isinstance(source, Reader):
-                    camera.stream = FrameStream(
-                        source,
-                        max_reconnects=config.reconnect_tries,
-                        backoff_s=config.reconnect_wait,
-                        max_backoff_s=config.reconnect_max_wait,
-                        on_change=self._wake.set,
-                    ).start()
+                    camera.stream = FrameStream(source, **reconnect).start()
                 else:
-                    camera.stream = open_source(
-                        source,
-                        max_reconnects=config.reconnect_tries,
-                        backoff_s=config.reconnect_wait,
-                        max_backoff_s=config.reconnect_max_wait,
-                        bit_depth=config.bit_depth,
-                        on_change=self._wake.set,
-                    )
+                    camera.stream = open_source(source, bit_depth=config.bit_depth, **reconnect)
         except BaseException:
             for camera in self.cameras.values():
                 if camera.stream is not None:
