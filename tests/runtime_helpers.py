@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
 from onnx_fixtures import defect_frame, good_frame
+
+from uniad_edge.runtime.capture import Reader
 
 FRAME_SIZE = (48, 64)
 
@@ -32,3 +35,24 @@ def write_folder(folder: Path, good: int = 6, bad: int = 6) -> Path:
     for i in range(bad):
         cv2.imwrite(str(folder / f"b_bad_{i:03d}.png"), defect_frame(FRAME_SIZE, seed=i))
     return folder
+
+
+class Conveyor(Reader):
+    """A live camera at 200 fps, forever: a good part, or a defective one while `defective`."""
+
+    live = True
+    description = "conveyor camera"
+
+    def __init__(self) -> None:
+        self.defective = False
+
+    def open(self) -> None:
+        pass
+
+    def read(self):
+        time.sleep(0.005)
+        maker = defect_frame if self.defective else good_frame
+        return maker(FRAME_SIZE), ""
+
+    def close(self) -> None:
+        pass

@@ -11,11 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from onnx_fixtures import build_model, defect_frame, good_frame
-from runtime_helpers import FRAME_SIZE, write_folder, write_video
+from onnx_fixtures import build_model, good_frame
+from runtime_helpers import FRAME_SIZE, Conveyor, write_folder, write_video
 
 from uniad_edge.errors import UniadError
-from uniad_edge.runtime.capture import Reader
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
 from uniad_edge.runtime.station_file import load_station_file
@@ -111,27 +110,6 @@ def test_roi_is_cropped_before_scoring_and_a_bad_roi_is_an_error_record(model, t
     assert evidence["frame"] == verdicts["crop"].evidence_stem + "_frame.png"
     kept = cv2.imread(str(tmp_path / "ev" / evidence["frame"]))
     assert kept.shape == (h // 2, w // 2, 3)  # save="all" keeps OK frames too, as scored
-
-
-class Conveyor(Reader):
-    """A live camera showing part `shown` (good or defective) at 200 fps, forever."""
-
-    live = True
-    description = "conveyor camera"
-
-    def __init__(self) -> None:
-        self.defective = False
-
-    def open(self) -> None:
-        pass
-
-    def read(self):
-        time.sleep(0.005)
-        maker = defect_frame if self.defective else good_frame
-        return maker(FRAME_SIZE), ""
-
-    def close(self) -> None:
-        pass
 
 
 def test_triggered_station_scores_only_on_trigger_with_part_id(model, tmp_path):

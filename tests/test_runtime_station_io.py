@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from cli_helpers import run_main
 from onnx_fixtures import build_model, good_frame
-from runtime_helpers import FRAME_SIZE, write_video
+from runtime_helpers import FRAME_SIZE, Conveyor, write_video
 from service_helpers import Mosquitto, Subscriber
 
 from uniad_edge.runtime.capture import Reader
@@ -141,21 +141,6 @@ def test_full_buffer_drops_and_counts_the_rest(model, broker, tmp_path):
     time.sleep(0.3)
     subscriber.close()
     assert subscriber.unique() == {("a", i) for i in range(10)}  # the oldest ten, in the buffer
-
-
-class Conveyor(Reader):
-    live = True
-    description = "conveyor camera"
-
-    def open(self) -> None:
-        pass
-
-    def read(self):
-        time.sleep(0.005)
-        return good_frame(FRAME_SIZE), ""
-
-    def close(self) -> None:
-        pass
 
 
 def test_mqtt_trigger_scores_the_part_and_publishes_it(model, broker):
