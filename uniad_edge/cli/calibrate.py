@@ -9,7 +9,7 @@ import typer
 
 from ..calibrate.config import CalibrateConfig
 from .app import app
-from .options import default, given
+from .options import counting_bar, default, given
 
 
 @app.command()
@@ -55,7 +55,6 @@ def calibrate(
 ) -> None:
     """Score validation images with the runtime, choose thresholds, write them into MODEL."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..calibrate import calibrate as run_calibration
     from ..calibrate.calibrator import open_validation
@@ -80,8 +79,7 @@ def calibrate(
         print_calibration(run_calibration(config), console)
         return
     samples, notes = open_validation(config)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with counting_bar(console) as bar:
         task = bar.add_task("scoring", total=len(samples))
         result = run_calibration(config, samples, lambda n: bar.update(task, advance=n))
     result.notes[:0] = notes

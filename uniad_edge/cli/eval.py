@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .app import app
-from .options import given
+from .options import counting_bar, given
 
 
 @app.command("eval")
@@ -27,7 +27,6 @@ def evaluate_command(
     """Score the test split; print a table, optionally write JSON and PNG plots."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..data import open_dataset
     from ..evaluate import evaluate
@@ -38,8 +37,7 @@ def evaluate_command(
     console = Console()
     names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     total = len(open_dataset(data, "test", names))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with counting_bar(console) as bar:
         task = bar.add_task("scoring", total=total)
         report = evaluate(
             ckpt,

@@ -7,9 +7,13 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 
 def given(**options: Any) -> dict[str, Any]:
@@ -38,6 +42,15 @@ def defaults(fn: Callable[..., Any]) -> dict[str, Any]:
         for name, p in inspect.signature(fn).parameters.items()
         if p.default is not inspect.Parameter.empty
     }
+
+
+def counting_bar(console: Console) -> Progress:
+    """The transient "description, bar, done/total" bar of the commands that count items
+    (rich is imported here, not at startup)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    return Progress(*columns, console=console, transient=True)
 
 
 def split_providers(text: str | None) -> list[str] | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .app import app
-from .options import defaults, given
+from .options import counting_bar, defaults, given
 
 SIZE_OPTIONS = ("classes", "train_per_class", "test_per_class", "size", "seed")
 
@@ -34,7 +34,6 @@ def synth(
     """Generate a synthetic anomaly dataset: textures and objects with masked defects."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
     from ..data.synth import generate
@@ -50,8 +49,7 @@ def synth(
     settings = {key: chosen.get(key, base[key]) for key in SIZE_OPTIONS}
     console = Console()
     total = settings["classes"] * (settings["train_per_class"] + settings["test_per_class"])
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with counting_bar(console) as bar:
         task = bar.add_task("rendering", total=total)
         summary = generate(
             out,
