@@ -19,6 +19,10 @@ OUTPUT_MAP = "anomaly_map"
 OUTPUT_SCORE = "score"
 PRECISIONS = ("fp32", "fp16")
 """Every precision a model is exported, built or run in; backends list their subset."""
+DEFAULT_MAX_BATCH = 8
+"""Largest batch of an exported dynamic graph's engine profile, and of one backend call."""
+DEFAULT_WORKSPACE_GIB = 4.0
+"""TensorRT builder workspace, for engines built by export, adopt, Triton and ORT's TRT EP."""
 
 
 HOLDOUT = "holdout"

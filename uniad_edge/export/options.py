@@ -8,12 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import UniadError
+from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
 
 MIN_OPSET = 17
 DEFAULT_OPSET = 17
 """The newest opset TensorRT 8.6 (JetPack 6.0) parses; 18+ only for TensorRT 10 and newer."""
-DEFAULT_MAX_BATCH = 8
-DEFAULT_WORKSPACE_GIB = 4.0
 TRITON_BACKENDS = ("onnxruntime", "python", "tensorrt")
 KINDS = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
 

@@ -341,6 +341,7 @@ def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
                 options.workspace_gib,
                 options.max_batch,
                 options.progress,
+                options.verbose,
             )
             assert engine.path is not None  # required=True raises instead
             repository = export_triton(engine.path, options.out, triton)

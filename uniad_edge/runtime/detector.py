@@ -18,7 +18,12 @@ import cv2
 import numpy as np
 
 from ..errors import UniadError
-from ..metadata import ModelMetadata, check_threshold, describe_provenance
+from ..metadata import (
+    DEFAULT_MAX_BATCH,
+    ModelMetadata,
+    check_threshold,
+    describe_provenance,
+)
 from .backend import Backend, Closeable
 from .frames import to_bgr8
 from .registry import load_backend
@@ -108,7 +113,7 @@ class Detector(Closeable):
         class_name: str | None = None,
         threshold: float | None = None,
         bit_depth: int | None = None,
-        max_batch: int = 8,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         if isinstance(model, Backend):
             self.backend = model

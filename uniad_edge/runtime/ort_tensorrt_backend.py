@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UniadError
+from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
 from ..trt.onnx_info import read_onnx_info
 from .onnxruntime_backend import OnnxRuntimeBackend, choose_providers
 
@@ -26,8 +27,8 @@ def tensorrt_ep_options(
     model: str | Path,
     engine_dir: str | Path = "engines",
     fp16: bool = True,
-    max_batch: int = 8,
-    workspace_gib: float = 4.0,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
 ) -> dict[str, str]:
     """Provider options: FP16, engine + timing cache in `engine_dir/ort-trt`, batch profile."""
     info = read_onnx_info(model)
@@ -58,7 +59,7 @@ class OrtTensorRTBackend(OnnxRuntimeBackend):
         path: str | Path,
         threads: int | None = None,
         engine_dir: str | Path = "engines",
-        max_batch: int = 8,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         try:
             providers = choose_providers(PROVIDERS)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UniadError
+from ..metadata import DEFAULT_MAX_BATCH
 from .capture import FOREVER, Reader
 from .mqtt_url import parse_mqtt_url
 from .triggers import trigger_kind
@@ -56,7 +57,7 @@ class StationConfig:
     providers: list[str] | None = None
     threads: int | None = None
     bit_depth: int | None = None
-    max_batch: int = 8
+    max_batch: int = DEFAULT_MAX_BATCH
     trigger_only: bool = False
     trigger: str | None = None  # "stdin" or mqtt://host:port/topic: where triggers come from
     log: Path | None = None

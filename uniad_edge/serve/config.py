@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
+from ..metadata import DEFAULT_MAX_BATCH
 from ..runtime.station import StationConfig
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
@@ -28,7 +29,7 @@ class ServeConfig:
     tls_key: Path | None = None
     max_upload_mb: float = 20.0
     queue_size: int = 64
-    max_batch: int = 8
+    max_batch: int = DEFAULT_MAX_BATCH
     save_dir: Path | None = None
     log: Path | None = None
     class_name: str | None = None

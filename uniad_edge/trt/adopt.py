@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UniadError
 from ..fileio import sha256_file
-from ..metadata import PRECISIONS
+from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
 from . import environment
 from .onnx_info import read_onnx_info
 from .sidecar import (
@@ -60,8 +60,8 @@ def adopt_engine(
     precision: str = "fp16",
     min_batch: int = 1,
     opt_batch: int = 1,
-    max_batch: int = 8,
-    workspace_gib: float = 4.0,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
 ) -> Path:
     """Write `engine`'s sidecar from `onnx_path`'s metadata; returns the sidecar path.
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UniadError
 from ..fileio import sha256_file, write_bytes_atomic
-from ..metadata import PRECISIONS
+from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
 from . import features
 from .environment import (
     TensorRTUnavailableError,
@@ -79,8 +79,8 @@ def plan_build(
     strongly_typed: bool = False,
     min_batch: int = 1,
     opt_batch: int = 1,
-    max_batch: int = 8,
-    workspace_gib: float = 4.0,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
 ) -> BuildPlan:
     """Decide the profile, paths and cache key (pure: no TensorRT, no GPU)."""
     _check_args(precision, workspace_gib)
@@ -137,8 +137,8 @@ def trtexec_lines(
     precision: str = "fp16",
     min_batch: int = 1,
     opt_batch: int = 1,
-    max_batch: int = 8,
-    workspace_gib: float = 4.0,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
 ) -> dict[str, str | None]:
     """The trtexec line per TensorRT family ('8.6', '10.x', '11.x'); None where it cannot."""
     _check_args(precision, workspace_gib)
@@ -200,8 +200,8 @@ def build_engine(
     precision: str = "fp16",
     min_batch: int = 1,
     opt_batch: int = 1,
-    max_batch: int = 8,
-    workspace_gib: float = 4.0,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
     strongly_typed: bool | None = None,
     force: bool = False,
     progress: ProgressFn | None = None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import UniadError
+from ..metadata import DEFAULT_WORKSPACE_GIB
 from .cuda_api import CudaApi, load_cuda_api
 from .sidecar import GpuInfo, Profile
 
@@ -127,7 +128,7 @@ def trtexec_command(
     profile: Profile,
     mode: str = "strongly-typed",
     head_layers: tuple[str, ...] = (),
-    workspace_gib: float = 4.0,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
     timing_cache: str | os.PathLike[str] | None = None,
     dynamic: bool = True,
 ) -> str:
