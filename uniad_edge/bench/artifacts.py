@@ -63,8 +63,10 @@ class ModelSource:
             return self.onnx[precision]
         if self.checkpoint is None:
             want = "the mixed-precision (--half) " if precision == "fp16" else "an fp32 "
+            have = ",".join(self.onnx)
+            hint = f"--precision {have} to measure it, or " if have else ""
             raise Unavailable(
-                f"{self.description} is not {want}ONNX; pass that export with --model"
+                f"{self.description} is not {want}ONNX; pass {hint}{want}export with --model"
             )
         if precision in self.errors:
             raise UniadError(self.errors[precision])

@@ -52,7 +52,8 @@ def _load_onnx(path: Path) -> Any:
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001  (protobuf raises several types for a bad file)
-        raise UniadError(f"{path}: not a loadable ONNX model ({type(exc).__name__})") from None
+        reason = type(exc).__name__
+        raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
 
 
 def _onnx_prop(model: Any) -> Any | None:

@@ -19,15 +19,17 @@ def _num(value: float | None) -> str:
 
 
 def print_calibration(result: Calibration, console: Console) -> None:
-    """Per class and global: threshold before/after, measured rates and the false-alarm bound."""
+    """Per class and global: threshold before/after, measured rates and the false-alarm bound.
+
+    Cells fold instead of ending in an ellipsis: at 80 columns (a log, a pipe) a cut
+    threshold would be a lost number."""
     title = "rollback" if result.policy is None else escape(result.policy.describe())
     table = Table(title=f"calibrate {escape(str(result.model))}: {title} (rates in %)")
     for column in ("class", "good", "defective", "threshold", "previous"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    table.add_column("false alarms", justify="right")
-    table.add_column(f"FA {result.confidence:.0%} bound", justify="right")
-    table.add_column("detected", justify="right")
-    table.add_column("before: FA / detected", justify="right")
+        table.add_column(column, justify="left" if column == "class" else "right", overflow="fold")
+    for column in ("false alarms", f"FA {result.confidence:.0%} bound", "detected"):
+        table.add_column(column, justify="right", overflow="fold")
+    table.add_column("before: FA / detected", justify="right", overflow="fold")
     for row in result.rows:
         fa = "-"
         if row.false_alarms is not None:

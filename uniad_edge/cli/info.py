@@ -116,7 +116,10 @@ def _print(info: dict[str, Any]) -> None:
 @app.command()
 def info(
     artifact: Annotated[
-        Path | None, typer.Argument(help="Checkpoint (.pth, .pth.tar) or exported .onnx model.")
+        Path | None,
+        typer.Argument(
+            help="Checkpoint (.pth, .pth.tar), exported .onnx, or .engine (its sidecar)."
+        ),
     ] = None,
     preset: Annotated[
         str | None,

@@ -197,4 +197,6 @@ def run(
         raise typer.Exit(EXIT_SOURCE_FAILED)
     if summary.frames == summary.errors and not config.trigger_only:
         sources = ", ".join(c.description for c in inspection.cameras.values())
-        raise UniadError(f"no frame could be scored from {sources}")
+        reasons = {s.last_error for s in summary.cameras.values() if s.last_error}
+        why = f": {'; '.join(sorted(reasons))}" if reasons else ""
+        raise UniadError(f"no frame could be scored from {sources}{why}")

@@ -512,15 +512,22 @@ def _run_table(run: dict[str, Any]) -> ReportTable:
 
 
 def _bench_table(bench: Any) -> ReportTable:
+    """Rows measured on a busy machine say so, and so does a speedup over such a baseline."""
+    unstable_baselines = {
+        r.batch for r in bench.rows if r.backend == "torch" and r.precision == "fp32" and r.unstable
+    }
     rows = []
     for row in bench.rows:
         lat, e2e = row.latency_ms or {}, row.e2e_latency_ms or {}
         speedup = f"{row.speedup_vs_torch:.2f}x" if row.speedup_vs_torch else "n/a"
+        if row.speedup_vs_torch and (row.unstable or row.batch in unstable_baselines):
+            speedup += " (unstable)"
+        status = f"{row.status}, unstable" if row.unstable else row.status
         rows.append(
             [
                 row.backend,
                 row.precision,
-                row.status if row.ok else f"{row.status}: {row.reason}",
+                status if row.ok else f"{row.status}: {row.reason}",
                 fmt(lat.get("p50"), 1),
                 fmt(lat.get("p99"), 1),
                 fmt(row.images_per_s, 2),

@@ -238,14 +238,14 @@ def make_reader(source: str | int, bit_depth: int | None = None) -> Reader:
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         return _image_reader(images, source, path, bit_depth)
+    if path.is_file():  # before globbing: `line[1].mp4` names a file, not a pattern
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return ImageListReader([path], source, path.parent, bit_depth)
+        return VideoReader(str(path), cv2.CAP_ANY, live=False, description=source)
     if any(ch in source for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
         images = [p for p in matches if p.suffix.lower() in IMAGE_SUFFIXES]
         return _image_reader(images, source, _glob_root(source), bit_depth)
-    if path.is_file():
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageListReader([path], source, path.parent, bit_depth)
-        return VideoReader(str(path), cv2.CAP_ANY, live=False, description=source)
     raise UniadError(
         f"source {source!r} not found: pass a video file, an image folder or glob, an "
         "rtsp:// or http:// URL, a GStreamer pipeline, or use --camera N"

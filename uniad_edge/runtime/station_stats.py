@@ -19,6 +19,7 @@ class CameraStats:
     ok: int = 0
     ng: int = 0
     errors: int = 0
+    last_error: str | None = None  # what the newest unscorable frame's record said
     latency_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     trigger_ms: deque[float] = field(default_factory=lambda: deque(maxlen=TRIGGER_HISTORY))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=30))
@@ -28,7 +29,9 @@ class CameraStats:
         self.ok += record["verdict"] == "OK"
         self.ng += record["verdict"] == "NG"
         self.errors += "error" in record
-        if "error" not in record:
+        if "error" in record:
+            self.last_error = str(record["error"])
+        else:
             for key, value in record["latency_ms"].items():
                 self.latency_ms[key] += value
         if "trigger_ms" in record:
