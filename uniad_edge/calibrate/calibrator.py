@@ -136,9 +136,9 @@ def _kept_global(
         previous_false_alarm_rate=fpr,
         previous_detection_rate=detected,
         warning=(
-            f"global threshold kept: calibrated on {', '.join(used)} only, not "
-            f"{', '.join(missing)}, which fall back to it; to recalibrate it, calibrate on "
-            "all classes (images of each, without --classes)"
+            f"kept, not recalibrated: these images cover {', '.join(used)} only, not "
+            f"{', '.join(missing)}, which fall back to the global threshold; to recalibrate "
+            "it, calibrate on all classes (images of each, without --classes)"
         ),
     )
 
