@@ -117,6 +117,32 @@ def _row(
     return row
 
 
+def _kept_global(
+    scores: np.ndarray, labels: np.ndarray, before: Thresholds, used: list[str], missing: list[str]
+) -> Row:
+    """The global row when only some of the model's classes were calibrated: the previous
+    threshold stays (a station on another class falls back to it), measured on these images."""
+    good, bad = scores[labels == 0], scores[labels == 1]
+    false, fpr, detected = _rates(good, bad, before.global_)
+    return Row(
+        name=GLOBAL,
+        good=int(good.size),
+        defective=int(bad.size),
+        threshold=before.global_,
+        previous=before.global_,
+        false_alarms=false,
+        false_alarm_rate=fpr,
+        detection_rate=detected,
+        previous_false_alarm_rate=fpr,
+        previous_detection_rate=detected,
+        warning=(
+            f"kept, not recalibrated: these images cover {', '.join(used)} only, not "
+            f"{', '.join(missing)}, which fall back to the global threshold; to recalibrate "
+            "it, calibrate on all classes (images of each, without --classes)"
+        ),
+    )
+
+
 def calibrate_scores(
     scores: np.ndarray,
     labels: np.ndarray,
@@ -125,32 +151,47 @@ def calibrate_scores(
     before: Thresholds,
     provenance: dict,
     confidence: float = 0.95,
+    model_classes: Sequence[str] | None = None,
 ) -> tuple[Thresholds, list[Row]]:
     """New thresholds (per class and pooled global) from scored validation images.
 
     Classes the policy cannot serve keep their previous threshold; the old set goes into the
-    history.
+    history. When the images cover only some of `model_classes`, the global threshold (and its
+    provenance, under "global") is kept: pooled from other products it would be wrong for the
+    classes that fall back to it. The classes used are recorded as provenance["classes"].
     """
     scores = np.asarray(scores, np.float64)
     labels = np.asarray(labels)
     names_array = np.asarray(names)
+    used = sorted(set(names_array.tolist()))
+    missing = sorted(set(model_classes or ()) - set(used))
+    provenance = {**provenance, "classes": used}
     rows = []
-    for name in sorted(set(names_array.tolist())):
+    for name in used:
         mine = names_array == name
         good, bad = scores[mine & (labels == 0)], scores[mine & (labels == 1)]
         rows.append(_row(name, good, bad, policy, before.for_class(name), confidence))
-    pooled = _row(
-        GLOBAL, scores[labels == 0], scores[labels == 1], policy, before.global_, confidence
-    )
-    rows.append(pooled)
+    if missing:
+        rows.append(_kept_global(scores, labels, before, used, missing))
+        global_ = before.global_
+        kept = before.provenance.get("global", before.provenance)
+        provenance["global"] = dict(kept)
+        scope = f"per class on {', '.join(used)}; the global threshold is kept from before"
+    else:
+        pooled = _row(
+            GLOBAL, scores[labels == 0], scores[labels == 1], policy, before.global_, confidence
+        )
+        rows.append(pooled)
+        global_ = pooled.threshold if pooled.threshold is not None else before.global_
+        scope = "per class and pooled over classes (global)"
     per_class = dict(before.per_class)
     per_class.update({r.name: r.threshold for r in rows[:-1] if r.threshold is not None})
     new = Thresholds(
-        global_=pooled.threshold if pooled.threshold is not None else before.global_,
+        global_=global_,
         per_class=per_class,
         rule=(
-            f"{policy.describe()} on calibration images, per class and pooled over classes "
-            "(global), halfway to the next distinct score; normalised score = score / threshold"
+            f"{policy.describe()} on calibration images, {scope}, halfway to the next distinct "
+            "score; normalised score = score / threshold"
         ),
         provenance=provenance,
     )
@@ -221,7 +262,7 @@ def calibrate(
         "backend": backend,
     }
     after, rows = calibrate_scores(
-        scores, labels, names, policy, before, provenance, config.confidence
+        scores, labels, names, policy, before, provenance, config.confidence, known
     )
     written = [] if config.dry_run else write_thresholds(config.model, after)
     return Calibration(config.model, policy, rows, before, after, notes, written, config.confidence)

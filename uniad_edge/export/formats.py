@@ -3,9 +3,11 @@
 
 Every format starts from the verified fused ONNX graph; a format then runs its steps on it, each
 named by an import string ("module:function") and imported only when that format is asked for.
-A step is `fn(result: ExportResult, options: ExportOptions) -> Artifact`. Adding a format (e.g. a
-Triton model repository) is one `ExportFormat` entry in `FORMATS` plus its own module holding the
-step; new settings go into `ExportOptions`.
+A step is `fn(result: ExportResult, options: ExportOptions) -> Artifact`. A format may also name a
+pre-flight `check`, `fn(options: ExportOptions) -> None` raising `UniadError`, run before the
+export so that a refusal known up front (an existing Triton version without --force) costs no
+tracing. Adding a format (e.g. a Triton model repository) is one `ExportFormat` entry in `FORMATS`
+plus its own module holding the step; new settings go into `ExportOptions`.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ExportFormat:
     description: str
     steps: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    check: str | None = None
 
 
 FORMATS: dict[str, ExportFormat] = {
@@ -70,6 +73,7 @@ FORMATS: dict[str, ExportFormat] = {
             "triton",
             "a Triton Inference Server model repository in --out (see the --triton-* options)",
             ("uniad_edge.export.triton_repo:repository_step",),
+            check="uniad_edge.export.triton_repo:check_repository",
         ),
     )
 }
@@ -100,6 +104,8 @@ def export(ckpt: str | Path | Checkpoint, format: str = DEFAULT_FORMAT, **option
         settings = ExportOptions(**options)
     except TypeError as exc:
         raise UniadError(f"export: {exc}; the options are ExportOptions' fields") from None
+    if fmt.check is not None:
+        load_target(fmt.check)(settings)
     from .pipeline import export_onnx
 
     result = export_onnx(

@@ -246,10 +246,7 @@ def export_triton(
     root = Path(out_dir)
     model_dir = root / options.name
     version_dir = model_dir / str(options.version)
-    if version_dir.exists() and not options.force:
-        raise UniadError(
-            f"{version_dir} already exists; pass --force to replace it or --version N for a new one"
-        )
+    _refuse_existing_version(version_dir, options.force)
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{options.version}.", dir=model_dir))
@@ -279,6 +276,13 @@ def export_triton(
         options,
         [config_path, *(version_dir / name for name in files)],
     )
+
+
+def _refuse_existing_version(version_dir: Path, force: bool) -> None:
+    if version_dir.exists() and not force:
+        raise UniadError(
+            f"{version_dir} already exists; pass --force to replace it or --version N for a new one"
+        )
 
 
 def _check_engine_profile(artifact: Path, max_batch_size: int) -> None:
@@ -317,6 +321,22 @@ def _swap_into_place(staging: Path, version_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _repository_options(options: ExportOptions) -> TritonOptions:
+    """The Triton options `export()` applies: ExportOptions' name, max batch and workspace win."""
+    return options.triton.with_overrides(
+        name=options.name,
+        max_batch_size=options.max_batch,
+        ort_trt_workspace_gib=options.workspace_gib,
+    )
+
+
+def check_repository(options: ExportOptions) -> None:
+    """Format `triton`'s pre-flight check: an existing version without --force is refused
+    before the export spends its time tracing and verifying."""
+    triton = _repository_options(options)
+    _refuse_existing_version(Path(options.out) / triton.name / str(triton.version), triton.force)
+
+
 def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
     """Format `triton`: the verified ONNX just written to `options.out` moves into the
     repository there (the JSON sidecar's content is in the config), or, for the tensorrt
@@ -325,11 +345,7 @@ def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
     from .engine import export_engine
     from .formats import Artifact
 
-    triton = options.triton.with_overrides(
-        name=options.name,
-        max_batch_size=options.max_batch,
-        ort_trt_workspace_gib=options.workspace_gib,
-    )
+    triton = _repository_options(options)
     loose = [result.onnx_path, result.sidecar_path]
     try:
         if triton.backend.lower() == "tensorrt":
