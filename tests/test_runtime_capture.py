@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -41,9 +42,11 @@ def test_image_folder_and_glob_in_name_order(tmp_path):
     assert glob_names == ["a_good_000.png", "sub/a_good_000.png"]
 
 
-def test_camera_that_does_not_exist():
-    with pytest.raises(UniadError, match=r"camera 97 could not be opened.*--source"):
-        open_source(97)
+def test_camera_that_does_not_exist_is_retried_then_fails(caplog):
+    stream = open_source(97, max_reconnects=1, backoff_s=0.01)
+    assert stream.state == "reconnecting"  # a camera may come up after the station
+    assert list(stream) == [] and stream.state == "failed"
+    assert re.search(r"camera 97 could not be opened.*--source", caplog.text)
 
 
 def test_unreadable_missing_and_empty_sources(tmp_path):

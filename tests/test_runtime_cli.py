@@ -94,7 +94,6 @@ def test_source_dying_mid_stream_keeps_every_scored_frame(model, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--camera", 97), "camera 97"),
         (("--source", "nowhere.mp4"), "not found"),
         ((), "give --camera N, --source"),
         (("--station", "nowhere.toml"), "station file nowhere.toml not found"),
@@ -103,6 +102,12 @@ def test_source_dying_mid_stream_keeps_every_scored_frame(model, tmp_path):
 def test_bad_sources_exit_2(model, capsys, args, message):
     assert run_cli("--model", model, *args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_missing_camera_is_retried_then_exits_3(model, capsys, caplog):
+    assert run_cli("--model", model, "--camera", 97, "--reconnect-tries", 0) == 3
+    assert "camera 97 could not be opened" in caplog.text
+    assert "live source gave up" in capsys.readouterr().err
 
 
 def test_unreadable_video_and_corrupt_model(model, tmp_path, capsys):

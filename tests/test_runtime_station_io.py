@@ -211,3 +211,49 @@ def test_stdin_trigger_with_part_ids(model, tmp_path):
         line = next(x for x in done.stdout.splitlines() if f"{camera}: trigger to verdict" in x)
         assert f"{p50:.1f} / {p99:.1f}" in line
     assert "end of triggers" in done.stdout
+
+
+def _run_stdin(model: Path, sources: list[str], lines: str, log: Path):
+    command = [sys.executable, "-c", "from uniad_edge.cli import main; main()", "run"]
+    command += ["--model", str(model), "--trigger", "stdin", "--log", str(log)]
+    for source in sources:
+        command += ["--source", source]
+    return subprocess.run(
+        command,
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+
+def test_one_camera_station_warns_once_when_a_line_names_no_camera(model, tmp_path):
+    video = write_video(tmp_path / "v.mp4", good=6, bad=0)
+    log = tmp_path / "r.jsonl"
+    done = _run_stdin(model, [f"a={video}"], "P-17\ntop P-18\nleft P-19\na P-20\n", log)
+    assert done.returncode == 0, done.stderr
+    assert [r["part_id"] for r in read_log(log)] == ["P-17", "top P-18", "left P-19", "P-20"]
+    warnings = [line for line in done.stderr.splitlines() if "not a camera of this station" in line]
+    assert len(warnings) == 1, done.stderr  # once, although two lines were taken whole
+    assert "'top'" in warnings[0] and "'a'" in warnings[0] and "part id" in warnings[0]
+
+
+def test_readme_stdin_trigger_example_names_cameras_that_exist(model, tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("printf '")  # the command, with its continuation lines
+    example = readme[start:].split("\n\n", 1)[0].replace("\\\n", " ").splitlines()[0]
+    assert "--trigger stdin" in example
+    lines = example.split("printf '", 1)[1].split("'", 1)[0].split("\\n")
+    names = [arg.split("=", 1)[0] for arg in example.split("--source ")[1:]]
+    first_words = [line.split()[0] for line in lines if len(line.split()) > 1]
+    assert first_words and all(word in names for word in first_words), example
+    # and it does what its comment says, on two cameras of those names
+    videos = [write_video(tmp_path / f"{n}.mp4", good=4, bad=0) for n in names]
+    log = tmp_path / "r.jsonl"
+    sources = [f"{n}={v}" for n, v in zip(names, videos, strict=True)]
+    done = _run_stdin(model, sources, "\n".join(lines), log)
+    assert done.returncode == 0, done.stderr
+    parts = {n: [r["part_id"] for r in read_log(log) if r["camera"] == n] for n in names}
+    assert parts == {"top": ["P-17", "P-18"], "side": ["P-17"]}
+    assert "not a camera" not in done.stderr

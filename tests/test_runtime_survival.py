@@ -100,6 +100,52 @@ def test_dead_live_camera_reconnects_forever_by_default(model, camera, tmp_path)
     assert summary.states["cam"].reconnects == 1 and summary.ended_by == "stop()"
 
 
+def test_live_camera_down_at_start_is_waited_for(model, camera, caplog):
+    """A station that boots before its camera: it reconnects until the camera comes up."""
+    camera.stop()  # not listening yet
+    config = StationConfig(
+        cameras=[CameraConfig("cam", camera.url)], model=model, reconnect_max_wait=0.2
+    )
+    station = Station(config).start()
+    try:
+        assert station.state("cam").status == "reconnecting"
+        time.sleep(1.0)  # several failed attempts: still waiting, nothing scored
+        assert station.state("cam").status == "reconnecting"
+        assert station.state("cam").frames == 0
+        camera.start()
+        wait_until(lambda: station.state("cam").frames >= 5)
+        assert station.state("cam").status == "connected"
+    finally:
+        station.stop()
+        summary = station.wait(20)
+        station.close()
+    assert summary is not None and summary.failed_cameras == []
+    assert summary.states["cam"].reconnects == 0  # it never dropped, it came up late
+    at_start = [r for r in caplog.records if "retrying (reconnect tries: forever)" in r.message]
+    assert len(at_start) == 1 and camera.url in at_start[0].message
+
+
+def test_live_camera_down_at_start_gives_up_with_exit_3(model, camera, tmp_path, caplog):
+    camera.stop()
+    log = tmp_path / "r.jsonl"
+    code = run_main(
+        "run", "--model", model, "--source", f"cam={camera.url}", "--log", log,
+        "--reconnect-tries", "1", "--reconnect-max-wait", "0.2",
+    )  # fmt: skip
+    assert code == 3
+    assert not log.exists() or read_log(log) == []
+    assert any("retrying (reconnect tries: 1)" in r.message for r in caplog.records)
+    attempts = [r.message for r in caplog.records if "reconnecting in" in r.message]
+    assert len(attempts) == 1 and "attempt 1/1" in attempts[0]
+    assert any("giving up after 1" in r.message for r in caplog.records)
+
+
+def test_missing_file_source_is_still_an_immediate_exit_2(model, tmp_path, capsys):
+    missing = tmp_path / "nowhere.mp4"
+    assert run_main("run", "--model", model, "--source", missing) == 2
+    assert "nowhere.mp4" in capsys.readouterr().err
+
+
 def test_video_file_never_reconnects_and_exits_0(model, tmp_path, caplog):
     folder = write_folder(tmp_path / "imgs", good=3, bad=0)
     assert run_main("run", "--model", model, "--source", folder, "--reconnect-tries", "5") == 0

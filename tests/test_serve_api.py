@@ -20,6 +20,7 @@ from onnx_fixtures import build_model, defect_frame, good_frame
 from prometheus_client.parser import text_string_to_metric_families
 from runtime_helpers import write_video
 from serve_helpers import png, running, running_gated
+from service_helpers import MjpegCamera
 
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime.capture import Reader
@@ -558,6 +559,29 @@ def test_health_degrades_when_a_live_camera_fails(model, tmp_path):
         assert 'uniad_reconnects_total{camera="side"}' in metrics
         score = client.post("/v1/score", content=png(good_frame()), headers=IMAGE_PNG)
         assert score.status_code == 200  # scoring goes on
+
+
+def test_a_camera_down_at_start_is_reconnecting_then_scores(model):
+    camera = MjpegCamera()
+    camera.stop()  # the service boots before its camera
+    station = StationConfig(cameras=[CameraConfig("gate", camera.url)], reconnect_max_wait=0.2)
+    try:
+        with running(model, station=station) as srv, httpx.Client(base_url=srv.url) as client:
+            health = client.get("/v1/health")
+            assert health.status_code == 503, health.json()
+            assert health.json()["cameras"]["gate"]["state"] == "reconnecting"
+            assert health.json()["cameras"]["gate"]["healthy"] is False
+            score = client.post("/v1/score", content=png(good_frame()), headers=IMAGE_PNG)
+            assert score.status_code == 200  # the API scores while the camera is away
+            camera.start()
+            deadline = time.monotonic() + 20
+            while (health := client.get("/v1/health")).json()["cameras"]["gate"]["frames"] < 3:
+                assert time.monotonic() < deadline, health.json()
+                time.sleep(0.05)
+            assert health.status_code == 200
+            assert health.json()["cameras"]["gate"]["state"] == "connected"
+    finally:
+        camera.stop()
 
 
 def test_https_with_a_certificate(model, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -125,3 +126,49 @@ def test_port_in_use_is_a_one_line_error(tmp_path, capsys):
         assert run_main("serve", "--model", model, "--port", port) == 2
     err = capsys.readouterr().err
     assert f"could not listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert "serving" not in err  # it never served
+
+
+def test_port_is_checked_before_the_model_is_loaded(tmp_path, capsys):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"garbage")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert run_main("serve", "--model", broken, "--port", port) == 2
+    err = capsys.readouterr().err
+    assert f"could not listen on 127.0.0.1:{port}" in err and "serving" not in err
+    assert "cannot load" not in err  # the port was checked first: no model load was wasted
+    assert run_main("serve", "--model", broken, "--port", free_port()) == 2
+    err = capsys.readouterr().err
+    assert "cannot load ONNX model" in err and "serving" not in err
+
+
+def test_serving_line_comes_once_the_port_answers(tmp_path):
+    model = tmp_path / "m.onnx"
+    build_model(model)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TORCH_FREE_MAIN, "--model", str(model), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+    )
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith("serving "):
+                break
+        assert seen and seen[-1].startswith("serving "), "".join(seen)
+        assert f"http://127.0.0.1:{port}/" in seen[-1]
+        health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=10)
+        assert health.status_code == 200  # printed only once it was listening
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0

@@ -136,7 +136,9 @@ def run(
     ] = None,
     reconnect_tries: Annotated[
         str | None,
-        typer.Option(help="reopen a failed live source N times or 'forever' (default forever)"),
+        typer.Option(
+            help="reopen a failed (or not yet up) live source N times or 'forever' (default)"
+        ),
     ] = None,
     reconnect_max_wait: Annotated[
         float | None, typer.Option(min=0.01, help="longest wait between reconnects, seconds")

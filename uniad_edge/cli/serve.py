@@ -156,8 +156,9 @@ def serve(
             "--tls-key or put a TLS reverse proxy in front"
         )
     url = f"{config.scheme}://{escape(config.host)}:{config.port}/"
-    err.print(f"serving {escape(str(config.model))} on {url}")
-    summary = run_server(config)
+    summary = run_server(
+        config, on_listening=lambda: err.print(f"serving {escape(str(config.model))} on {url}")
+    )
     table = Table(title="uniad-edge serve")
     for column in ("camera", "scored", "OK", "NG"):
         table.add_column(column, justify="left" if column == "camera" else "right")

@@ -4,7 +4,8 @@ A reader thread grabs frames while the model works. Live sources keep only the n
 station wants the part in front of the camera now, not a backlog), counting every frame it
 replaces as dropped; files and folders are never dropped, the reader waits instead. A live
 source that fails is reopened with capped exponential backoff (forever by default, or a bounded
-number of times, after which its state is "failed" so the caller can exit non-zero). Every frame
+number of times, after which its state is "failed" so the caller can exit non-zero); one that
+is down at start-up (a station that boots before its camera) follows the same policy. Every frame
 is named uniquely: its path under the source root for folders and globs, its index and capture
 time for videos and cameras. An unreadable image becomes a frame carrying an `error`.
 """
@@ -272,8 +273,10 @@ def _has_gstreamer() -> bool:
 class FrameStream:
     """Runs a `Reader` on its own thread and hands frames over, as an iterator.
 
-    `start()` opens the source in the caller's thread, so a source that never opens is an
-    immediate `UniadError`, not a silent empty stream. `state` is "connected", "reconnecting",
+    `start()` opens the source in the caller's thread, so a file that cannot be read is an
+    immediate `UniadError`, not a silent empty stream; a live source that cannot be opened yet
+    gets one warning and is retried on the reader thread under the reconnect policy (a camera
+    may come up after the station). `state` is "connected", "reconnecting",
     "failed" (a live source that gave up) or "ended" (end of file, or stopped). `on_change` is
     called from the reader thread after each new frame and when the stream ends, so a consumer
     of several streams can sleep until one of them has something.
@@ -310,9 +313,19 @@ class FrameStream:
         return self.reader.description
 
     def start(self) -> FrameStream:
-        self.reader.open()
+        try:
+            self.reader.open()
+        except UniadError as exc:
+            if not self.live:
+                raise
+            log.warning("%s; retrying (reconnect tries: %s)", exc, self._tries_label)
+            self.state = "reconnecting"
         self._thread.start()
         return self
+
+    @property
+    def _tries_label(self) -> str:
+        return "forever" if self.max_reconnects is FOREVER else str(self.max_reconnects)
 
     def stop(self) -> None:
         """Ask the reader thread to finish; frames already queued can still be taken."""
@@ -325,6 +338,8 @@ class FrameStream:
 
     def _run(self) -> None:
         try:
+            if self.state == "reconnecting" and not self._reconnect(first=True):
+                return
             while not self._stop.is_set():
                 t0 = time.perf_counter()
                 got = self.reader.read()
@@ -374,12 +389,12 @@ class FrameStream:
             self._cond.notify_all()
         self._changed()
 
-    def _reconnect(self) -> bool:
+    def _reconnect(self, first: bool = False) -> bool:
         """Reopen a failed live source with capped backoff; False once attempts run out (state
-        "failed") or on stop."""
+        "failed") or on stop. `first`: it has never opened, so a success is no reconnect."""
         delay = min(self.backoff_s, self.max_backoff_s)
         attempt = 0
-        limit = "forever" if self.max_reconnects is FOREVER else str(self.max_reconnects)
+        limit = self._tries_label
         self.state = "reconnecting"
         while self.max_reconnects is FOREVER or attempt < self.max_reconnects:
             attempt += 1
@@ -399,9 +414,9 @@ class FrameStream:
                 log.warning("%s", exc)
                 delay = min(delay * 2, self.max_backoff_s)
                 continue
-            self.reconnects += 1
+            self.reconnects += 0 if first else 1
             self.state = "connected"
-            log.warning("%s reconnected", self.description)
+            log.warning("%s %s", self.description, "connected" if first else "reconnected")
             return True
         log.error("%s: giving up after %d reconnect attempts", self.description, attempt)
         self.state = "failed"

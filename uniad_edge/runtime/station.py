@@ -33,8 +33,9 @@ API (embeddable)::
   Sinks (`sinks/`, one module each, one `SINKS` entry) get a `Verdict` (record + frame + scored
   image + detection + the evidence name, `recorder.evidence_stem`, decided here once) on one
   output thread, in table order.
-- Camera states: "connected", "reconnecting", "failed" (a live source gave up after
-  `reconnect_tries`), "ended". `StationSummary.failed_cameras` lets the CLI exit non-zero.
+- Camera states: "connected", "reconnecting" (also a live camera that is down at start-up),
+  "failed" (a live source gave up after `reconnect_tries`), "ended".
+  `StationSummary.failed_cameras` lets the CLI exit non-zero.
 - Configuration dataclasses live in `station_config.py`, counters and the summary in
   `station_stats.py` (both re-exported here), the summary table in `station_report.py`.
 - `stop()` is "finish what is captured, then end" (free-running frames already buffered and
@@ -181,7 +182,8 @@ class Station(Closeable):
     # -- lifecycle -------------------------------------------------------------------------
 
     def _open_streams(self) -> None:
-        """Open every camera in the caller's thread: a source that never opens is an error now."""
+        """Open every camera in the caller's thread: a file that cannot be read is an error now;
+        a live camera that is not up yet is "reconnecting" under the reconnect policy."""
         config = self.config
         try:
             reconnect: dict[str, Any] = {  # the same retry policy for every source kind

@@ -3,7 +3,9 @@
 A trigger names the part in front of the cameras. Both sources read the same payloads: a JSON
 object `{"camera": "top", "part_id": "P-17"}` (either key optional), or a text line
 `CAMERA [PART_ID]`; a text line whose first word is not a camera name triggers every camera
-with the whole line as the part id, and an empty line triggers every camera without one.
+with the whole line as the part id, and an empty line triggers every camera without one. In a
+one-camera station a line like `top P-18` whose first word is not the camera's name is likely
+a wrong camera name, so that case is warned about (once) while the rule still holds.
 """
 
 from __future__ import annotations
@@ -52,21 +54,49 @@ def parse_trigger(payload: str, cameras: list[str]) -> list[tuple[str, str | Non
     return [(name, text) for name in cameras]
 
 
+def unknown_camera_word(payload: str, cameras: list[str]) -> str | None:
+    """The first word of a several-word text line sent to a one-camera station when it is not
+    that camera's name (so it became part of the part id), else None."""
+    text = payload.strip()
+    if len(cameras) != 1 or text.startswith("{"):
+        return None
+    first, _, rest = text.partition(" ")
+    return first if rest.strip() and first != cameras[0] else None
+
+
 class _TriggerSource(Closeable):
     def __init__(self, station: Station) -> None:
         self.station = station
         self.received = 0
         self.rejected = 0
+        self._warned_unknown_camera = False
 
     def fire(self, payload: str) -> list[Future[dict[str, Any]]]:
+        cameras = list(self.station.cameras)
         try:
-            asks = parse_trigger(payload, list(self.station.cameras))
+            asks = parse_trigger(payload, cameras)
         except UniadError as exc:
             self.rejected += 1
             log.warning("ignoring trigger: %s", exc)
             return []
         self.received += 1
+        self._warn_unknown_camera(payload, cameras)
         return [self.station.trigger_async(camera, part) for camera, part in asks]
+
+    def _warn_unknown_camera(self, payload: str, cameras: list[str]) -> None:
+        word = unknown_camera_word(payload, cameras)
+        if word is None or self._warned_unknown_camera:
+            return
+        self._warned_unknown_camera = True
+        log.warning(
+            "trigger %r: %r is not a camera of this station (its camera is %r), so the whole "
+            "line was taken as the part id; start the line with %r to name the camera "
+            "(warned once)",
+            payload.strip(),
+            word,
+            cameras[0],
+            cameras[0],
+        )
 
 
 class StdinTriggers(_TriggerSource):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 
@@ -55,9 +56,21 @@ class _Server(uvicorn.Server):
     """uvicorn's server, telling the service to end its streams as soon as a signal arrives
     (otherwise an open dashboard would hold the graceful shutdown until its timeout)."""
 
-    def __init__(self, config: uvicorn.Config, service: ScoringService) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        service: ScoringService,
+        on_listening: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.service = service
+        self.on_listening = on_listening
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup (bind, listen), then `on_listening` once requests can come in."""
+        await super().startup(sockets)
+        if self.started and self.on_listening is not None:
+            self.on_listening()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.service.stopping.set()
@@ -102,10 +115,38 @@ class ServeSummary:
     station: StationSummary | None
 
 
-def serve(config: ServeConfig, log_level: str = "info") -> ServeSummary:
-    """Serve until a signal; what was done, for the summary."""
+def _cannot_listen(
+    config: ServeConfig, why: str = "in use, or not an address of this machine"
+) -> UniadError:
+    return UniadError(
+        f"could not listen on {config.host}:{config.port} ({why}); choose another --port or --host"
+    )
+
+
+def check_port_free(config: ServeConfig) -> None:
+    """Bind the address as uvicorn will (SO_REUSEADDR) and let it go: a port in use is a clear
+    error before minutes of model loading and camera opening, not after."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            config.host, config.port, type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise _cannot_listen(config, exc.strerror or str(exc)) from None
+
+
+def serve(
+    config: ServeConfig,
+    log_level: str = "info",
+    on_listening: Callable[[], None] | None = None,
+) -> ServeSummary:
+    """Serve until a signal; what was done, for the summary. `on_listening` is called once
+    the port accepts requests (the model loaded, the cameras opened)."""
+    check_port_free(config)
     service = build_service(config)
-    server = _Server(uvicorn_config(service, log_level), service)
+    server = _Server(uvicorn_config(service, log_level), service, on_listening)
     try:
         server.run()
     except SystemExit:  # uvicorn exits when it cannot bind; say why in our own words
@@ -113,10 +154,7 @@ def serve(config: ServeConfig, log_level: str = "info") -> ServeSummary:
     finally:
         service.close()
     if not server.started:
-        raise UniadError(
-            f"could not listen on {config.host}:{config.port} (in use, or not an address of "
-            "this machine); choose another --port or --host"
-        )
+        raise _cannot_listen(config)
     group = service.camera_group
     return ServeSummary(
         service.hub.snapshot()["counters"],
