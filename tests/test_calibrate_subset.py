@@ -29,18 +29,19 @@ def _scores() -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.concatenate([rng.normal(1, 0.1, 40), rng.normal(3, 0.3, 40)]), labels, names
 
 
-def test_subset_keeps_the_global_threshold_and_records_the_classes() -> None:
+def _calibrate(before: Thresholds, date: str, model_classes: list[str]):
+    """`calibrate_scores` on `_scores()` at a 5 % target false-alarm rate."""
     scores, labels, names = _scores()
-    before = Thresholds(9.0, {"a": 0.5, "c": 7.0}, rule="old", provenance=dict(PREVIOUS))
-    after, rows = calibrate_scores(
-        scores,
-        labels,
-        names,
-        Policy("target-fpr", 0.05),
-        before,
-        {"date": "D"},
-        model_classes=["a", "b", "c"],
+    policy = Policy("target-fpr", 0.05)
+    return calibrate_scores(
+        scores, labels, names, policy, before, {"date": date}, model_classes=model_classes
     )
+
+
+def test_subset_keeps_the_global_threshold_and_records_the_classes() -> None:
+    scores, labels, _ = _scores()
+    before = Thresholds(9.0, {"a": 0.5, "c": 7.0}, rule="old", provenance=dict(PREVIOUS))
+    after, rows = _calibrate(before, "D", ["a", "b", "c"])
     assert after.global_ == 9.0  # not the pooled a+b threshold
     assert after.per_class["c"] == 7.0  # untouched
     assert after.per_class["a"] != 0.5 and "b" in after.per_class
@@ -55,31 +56,15 @@ def test_subset_keeps_the_global_threshold_and_records_the_classes() -> None:
     assert after.history == [{**before.current(), "replaced": "D"}]
 
     # Again on a subset: the global's provenance stays the one it was calibrated with.
-    again, _ = calibrate_scores(
-        scores,
-        labels,
-        names,
-        Policy("target-fpr", 0.05),
-        after,
-        {"date": "E"},
-        model_classes=["a", "b", "c"],
-    )
+    again, _ = _calibrate(after, "E", ["a", "b", "c"])
     assert again.global_ == 9.0 and again.provenance["global"] == PREVIOUS
     assert again.history[-1]["provenance"]["classes"] == ["a", "b"]
 
 
 def test_all_classes_recalibrate_the_global_threshold_and_record_them() -> None:
-    scores, labels, names = _scores()
+    scores, labels, _ = _scores()
     before = Thresholds(9.0, {"a": 0.5}, rule="old", provenance=dict(PREVIOUS))
-    after, rows = calibrate_scores(
-        scores,
-        labels,
-        names,
-        Policy("target-fpr", 0.05),
-        before,
-        {"date": "D"},
-        model_classes=["a", "b"],
-    )
+    after, rows = _calibrate(before, "D", ["a", "b"])
     good = scores[labels == 0]
     assert after.global_ == rows[-1].threshold != 9.0
     assert int((good >= after.global_).sum()) <= 0.05 * good.size
