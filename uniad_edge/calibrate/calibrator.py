@@ -21,7 +21,7 @@ from ..metadata import CALIBRATION, Thresholds
 from .artifact import read_thresholds, write_thresholds
 from .config import CalibrateConfig
 from .policy import Policy, choose
-from .stats import images_needed, upper_bound
+from .stats import images_needed, threshold_rates, upper_bound
 
 if TYPE_CHECKING:
     from ..runtime.detector import Detector
@@ -66,18 +66,6 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _rates(
-    good: np.ndarray, bad: np.ndarray, threshold: float | None
-) -> tuple[int | None, float | None, float | None]:
-    """(false alarms, false-alarm rate, detection rate) at `threshold`; NG is score >= it."""
-    if threshold is None:
-        return None, None, None
-    false = int((good >= threshold).sum())
-    fpr = false / good.size if good.size else None
-    detected = float((bad >= threshold).mean()) if bad.size else None
-    return (false if good.size else None), fpr, detected
-
-
 def _row(
     name: str,
     good: np.ndarray,
@@ -89,8 +77,8 @@ def _row(
     chosen = choose(policy, good, bad)
     if chosen is not None and not chosen > 0:
         chosen = None
-    false, fpr, detected = _rates(good, bad, chosen)
-    _, old_fpr, old_detected = _rates(good, bad, previous)
+    false, fpr, detected = threshold_rates(good, bad, chosen)
+    _, old_fpr, old_detected = threshold_rates(good, bad, previous)
     row = Row(
         name=name,
         good=int(good.size),
@@ -123,7 +111,7 @@ def _kept_global(
     """The global row when only some of the model's classes were calibrated: the previous
     threshold stays (a station on another class falls back to it), measured on these images."""
     good, bad = scores[labels == 0], scores[labels == 1]
-    false, fpr, detected = _rates(good, bad, before.global_)
+    false, fpr, detected = threshold_rates(good, bad, before.global_)
     return Row(
         name=GLOBAL,
         good=int(good.size),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 CONFIDENCE = 0.95
 
 
@@ -62,3 +64,17 @@ def images_needed(target: float, confidence: float = CONFIDENCE) -> int:
     if not 0 < target < 1:
         raise ValueError(f"target rate must be in (0, 1), got {target}")
     return math.ceil(math.log(1.0 - confidence) / math.log1p(-target))
+
+
+def threshold_rates(
+    good: np.ndarray, bad: np.ndarray, threshold: float | None
+) -> tuple[int | None, float | None, float | None]:
+    """(false alarms, false-alarm rate, detection rate) at `threshold`; NG is score >= it.
+
+    The one rule for rates at a threshold: `calibrate` prints them and `eval` reports them."""
+    if threshold is None:
+        return None, None, None
+    false = int((good >= threshold).sum())
+    fpr = false / good.size if good.size else None
+    detected = float((bad >= threshold).mean()) if bad.size else None
+    return (false if good.size else None), fpr, detected

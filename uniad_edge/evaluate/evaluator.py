@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..calibrate.stats import threshold_rates
 from ..data import open_dataset
 from ..metadata import Thresholds
 from ..model import Checkpoint, load_checkpoint
@@ -76,14 +77,13 @@ class EvalReport:
 
 def _rates(labels: np.ndarray, scores: np.ndarray, threshold: float | None) -> dict:
     """Share of normal images flagged and of anomalous images caught at the stored threshold."""
-    if threshold is None:
-        return {"threshold": None, "false_alarm_rate": None, "detection_rate": None}
-    flagged = scores >= threshold
-    normal, anomalous = labels == 0, labels == 1
+    _, false_alarm_rate, detection_rate = threshold_rates(
+        scores[labels == 0], scores[labels == 1], threshold
+    )
     return {
         "threshold": threshold,
-        "false_alarm_rate": float(flagged[normal].mean()) if normal.any() else None,
-        "detection_rate": float(flagged[anomalous].mean()) if anomalous.any() else None,
+        "false_alarm_rate": false_alarm_rate,
+        "detection_rate": detection_rate,
     }
 
 
