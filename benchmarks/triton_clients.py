@@ -27,9 +27,9 @@ import numpy as np
 from _fixture import TESTS, add_model_arguments, describe_model, model_or_fixture, synthetic_frames
 
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
+from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from uniad_edge.runtime.backends.triton_backend import TritonBackend
 from uniad_edge.runtime.detector import Detector
-from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from uniad_edge.runtime.triton_backend import TritonBackend
 
 sys.path.insert(0, str(TESTS))
 from triton_helpers import TritonServer  # noqa: E402 - lives with the tests that share it

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 from ports import free_port
 
-from uniad_edge.runtime.backend import Backend
+from uniad_edge.runtime.backends.base import Backend
+from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from uniad_edge.runtime.detector import Detector
-from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from uniad_edge.runtime.station import CameraConfig, StationConfig
 from uniad_edge.serve.config import ServeConfig
 from uniad_edge.serve.server import BackgroundServer, build_service

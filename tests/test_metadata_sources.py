@@ -13,7 +13,7 @@ import logging
 from cli_helpers import run_main
 from onnx_fixtures import build_model
 
-from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
 
 def _edit_sidecar(model, **changes) -> None:

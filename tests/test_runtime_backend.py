@@ -16,7 +16,7 @@ from onnx_fixtures import build_model, fixture_metadata
 
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime import loader
-from uniad_edge.runtime.onnxruntime_backend import (
+from uniad_edge.runtime.backends.onnxruntime_backend import (
     OnnxRuntimeBackend,
     choose_providers,
 )
@@ -120,7 +120,7 @@ def _engine_with_sidecar(tmp_path, trt_version: str):
 
 
 def test_engine_for_another_tensorrt_version(tmp_path, monkeypatch):
-    from uniad_edge.runtime import tensorrt_backend
+    from uniad_edge.runtime.backends import tensorrt_backend
     from uniad_edge.trt.environment import TensorRTStatus
     from uniad_edge.trt.sidecar import GpuInfo
 
@@ -134,7 +134,7 @@ def test_engine_for_another_tensorrt_version(tmp_path, monkeypatch):
 
 
 def test_engine_without_tensorrt_points_to_onnx(tmp_path, monkeypatch):
-    from uniad_edge.runtime import tensorrt_backend
+    from uniad_edge.runtime.backends import tensorrt_backend
     from uniad_edge.trt.environment import TensorRTStatus
 
     engine = _engine_with_sidecar(tmp_path, "10.3.0")
@@ -194,7 +194,7 @@ import numpy as np
 path, mode = sys.argv[1], sys.argv[2]
 frames = np.ones((2, 8, 8, 3), np.uint8)
 if mode == "backend":
-    from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+    from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
     maps, _ = OnnxRuntimeBackend(path).infer(frames)
 else:
     import onnxruntime as ort

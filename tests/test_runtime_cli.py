@@ -159,7 +159,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from onnx_fixtures import good_frame
 from uniad_edge.cli import main
-from uniad_edge.runtime import station
+from uniad_edge.runtime.station import core as station
 from uniad_edge.runtime.capture import FrameStream, Reader
 
 class Endless(Reader):

@@ -12,9 +12,9 @@ from onnx_fixtures import build_model, good_frame
 from uniad_edge.bench.config import BenchConfig
 from uniad_edge.bench.runner import run_bench
 from uniad_edge.errors import UniadError
-from uniad_edge.runtime import onnxruntime_backend
+from uniad_edge.runtime.backends import onnxruntime_backend
+from uniad_edge.runtime.backends.ort_tensorrt_backend import OrtTensorRTBackend, tensorrt_ep_options
 from uniad_edge.runtime.loader import load_backend
-from uniad_edge.runtime.ort_tensorrt_backend import OrtTensorRTBackend, tensorrt_ep_options
 
 TRT_EP = "TensorrtExecutionProvider"
 HAS_TRT_EP = TRT_EP in ort.get_available_providers()

@@ -13,11 +13,11 @@ from uniad_edge.bench.config import BenchConfig, bench_backends
 from uniad_edge.bench.worker import open_backend
 from uniad_edge.errors import UniadError
 from uniad_edge.metadata import PRECISIONS
-from uniad_edge.runtime import registry
-from uniad_edge.runtime.backend import Backend
+from uniad_edge.runtime.backends import registry
+from uniad_edge.runtime.backends.base import Backend
+from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from uniad_edge.runtime.backends.registry import BackendSpec
 from uniad_edge.runtime.detector import Detector
-from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from uniad_edge.runtime.registry import BackendSpec
 
 
 class EchoBackend(Backend):

@@ -17,7 +17,7 @@ from runtime_helpers import FRAME_SIZE, Conveyor, write_folder, write_video
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
-from uniad_edge.runtime.station_file import load_station_file
+from uniad_edge.runtime.station.file import load_station_file
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,9 @@ from triton_helpers import ServerUnavailable, TritonServer
 from uniad_edge.errors import UniadError
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
 from uniad_edge.metadata import METADATA_KEY, Thresholds
+from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from uniad_edge.runtime.backends.triton_backend import TritonBackend, parse_url
 from uniad_edge.runtime.detector import Detector
-from uniad_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from uniad_edge.runtime.triton_backend import TritonBackend, parse_url
 
 pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc,http] not installed")
 pytest.importorskip("tritonclient.http", reason="tritonclient[grpc,http] not installed")

@@ -11,9 +11,9 @@ import pytest
 from trt_helpers import ORIN, make_sidecar
 
 from uniad_edge.errors import UniadError
-from uniad_edge.runtime import tensorrt_backend
+from uniad_edge.runtime.backends import tensorrt_backend
+from uniad_edge.runtime.backends.tensorrt_backend import TensorRTBackend, source_onnx
 from uniad_edge.runtime.loader import load_backend
-from uniad_edge.runtime.tensorrt_backend import TensorRTBackend, source_onnx
 from uniad_edge.trt.environment import TensorRTStatus
 from uniad_edge.trt.sidecar import EngineSidecar, Profile, engine_path, sidecar_path
 
@@ -114,7 +114,7 @@ def test_runtime_module_imports_neither_tensorrt_nor_torch() -> None:
     code = (
         "import sys\n"
         "for m in ('tensorrt', 'torch', 'pycuda', 'cuda'): sys.modules[m] = None\n"
-        "import uniad_edge.runtime.tensorrt_backend, uniad_edge.trt\n"
+        "import uniad_edge.runtime.backends.tensorrt_backend, uniad_edge.trt\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

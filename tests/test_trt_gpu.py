@@ -18,7 +18,7 @@ from onnx_fixtures import export_real_graphs
 
 from uniad_edge.export.verify import Limits, compare, sample_frames
 from uniad_edge.presets import PRESETS
-from uniad_edge.runtime.tensorrt_backend import TensorRTBackend
+from uniad_edge.runtime.backends.tensorrt_backend import TensorRTBackend
 from uniad_edge.trt import build_engine, detect
 from uniad_edge.trt.features import version_tuple
 from uniad_edge.trt.sidecar import EngineSidecar, sidecar_path
@@ -142,7 +142,7 @@ def test_worker_threads_get_their_own_context(graphs, frames, tmp_path) -> None:
     reason="this onnxruntime has no TensorRT execution provider",
 )
 def test_ort_tensorrt_provider_matches_cpu_and_caches(graphs, frames, tmp_path) -> None:
-    from uniad_edge.runtime.ort_tensorrt_backend import OrtTensorRTBackend
+    from uniad_edge.runtime.backends.ort_tensorrt_backend import OrtTensorRTBackend
 
     with OrtTensorRTBackend(graphs[0], engine_dir=tmp_path, max_batch=4) as backend:
         got = backend.infer(frames[:4])

@@ -21,8 +21,8 @@ from trt_fakes import RELEASES, FakeCuda, FakeMemory, fake_tensorrt, load_surfac
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export import pipeline
-from uniad_edge.runtime import tensorrt_backend
-from uniad_edge.runtime.tensorrt_backend import TensorRTBackend
+from uniad_edge.runtime.backends import tensorrt_backend
+from uniad_edge.runtime.backends.tensorrt_backend import TensorRTBackend
 from uniad_edge.trt import adopt_engine, builder, environment, features, find_engines, parse_gpu
 from uniad_edge.trt.environment import TensorRTUnavailableError
 from uniad_edge.trt.onnx_info import read_onnx_info

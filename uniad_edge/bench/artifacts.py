@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import UniadError
 from ..metadata import ModelMetadata
 from ..presets import Preset, get_preset
-from ..runtime import registry
+from ..runtime.backends import registry
 
 
 class Unavailable(Exception):
@@ -167,7 +167,7 @@ def _from_checkpoint(path: Path, workdir: Path) -> ModelSource:
 
 
 def _from_onnx(path: Path, workdir: Path) -> ModelSource:
-    from ..runtime.onnxruntime_backend import OnnxRuntimeBackend
+    from ..runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
     with OnnxRuntimeBackend(path, providers=["cpu"]) as backend:
         meta = backend.metadata

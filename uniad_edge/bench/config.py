@@ -9,8 +9,8 @@ from typing import Any
 from ..errors import UniadError
 from ..metadata import PRECISIONS
 from ..presets import Preset
-from ..runtime.registry import BACKENDS as REGISTRY
-from ..runtime.registry import url_scheme
+from ..runtime.backends.registry import BACKENDS as REGISTRY
+from ..runtime.backends.registry import url_scheme
 
 BASELINE = "torch"
 DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")

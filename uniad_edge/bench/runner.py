@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
-from ..runtime.registry import get_spec
+from ..runtime.backends.registry import get_spec
 from .artifacts import ModelSource, Unavailable, resolve, torch_missing
 from .config import BenchConfig, bench_backends
 from .machine import describe_machine, load_average

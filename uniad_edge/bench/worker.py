@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import UniadError
 from ..presets import Preset
-from ..runtime.backend import Backend
-from ..runtime.registry import construct
+from ..runtime.backends.base import Backend
+from ..runtime.backends.registry import construct
 from .stats import summarize
 
 PREFIX = "@@uniad-bench "

@@ -48,7 +48,7 @@ def _onnx_info(path: Path) -> dict[str, Any]:
     import onnxruntime as ort
 
     from ..metadata import describe_provenance
-    from ..runtime.sidecar import model_metadata
+    from ..runtime.backends.sidecar import model_metadata
 
     if not path.is_file():
         raise UniadError(f"{path}: no such file; run `uniad-edge export` first")
@@ -90,7 +90,7 @@ def _cell(key: str, value: Any) -> str:
 def _engine_info(path: Path) -> dict[str, Any]:
     """An engine describes itself through its sidecar (TensorRT is not needed to read it)."""
     from ..metadata import describe_provenance
-    from ..runtime.sidecar import read_sidecar
+    from ..runtime.backends.sidecar import read_sidecar
 
     if not path.is_file():
         raise UniadError(f"{path}: no such file; build it with `uniad-edge export`")

@@ -19,11 +19,11 @@ from rich.markup import escape
 from rich.text import Text
 
 from ..errors import UniadError
-from ..runtime import registry
-from ..runtime.model_choice import default_model
+from ..runtime.backends import registry
+from ..runtime.backends.model_choice import default_model
 from ..runtime.station import CameraConfig, Station, StationConfig
-from ..runtime.station_file import load_station_file
-from ..runtime.station_report import summary_table
+from ..runtime.station.file import load_station_file
+from ..runtime.station.report import summary_table
 from .app import app
 from .options import Providers, StationFile, Threads, Threshold, given, split_providers
 

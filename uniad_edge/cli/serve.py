@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
-from ..runtime import registry
+from ..runtime.backends import registry
 from .app import app
 from .options import Providers, StationFile, Threads, Threshold, split_providers
 
@@ -99,9 +99,9 @@ def serve(
             f"serve needs FastAPI and uvicorn ({exc.name} is missing); "
             "pip install 'uniad-edge[serve]'"
         ) from None
-    from ..runtime.model_choice import default_model
+    from ..runtime.backends.model_choice import default_model
     from ..runtime.station import StationConfig
-    from ..runtime.station_report import summary_table
+    from ..runtime.station.report import summary_table
     from .run import parse_cameras, station_config
 
     cameras = parse_cameras(source or [], None, class_name, threshold)

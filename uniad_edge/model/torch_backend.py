@@ -16,7 +16,7 @@ import torch
 
 from ..metadata import PRECISIONS
 from ..presets import Preset
-from ..runtime.backend import Backend
+from ..runtime.backends.base import Backend
 from .checkpoint import Checkpoint, load_checkpoint
 from .deployment import build_metadata
 from .uniad import FusedUniAD, build_model

@@ -24,9 +24,9 @@ from ..metadata import (
     check_threshold,
     describe_provenance,
 )
-from .backend import Backend, Closeable
+from .backends.base import Backend, Closeable
+from .backends.registry import load_backend
 from .frames import to_bgr8
-from .registry import load_backend
 
 OK_COLOUR = (60, 200, 60)
 NG_COLOUR = (40, 40, 230)

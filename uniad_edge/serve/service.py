@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import UniadError
+from ..runtime.backends.registry import url_scheme
 from ..runtime.detector import Detection, Detector
 from ..runtime.recorder import JsonlLog
-from ..runtime.registry import url_scheme
 from .batching import BatchScorer
 from .config import ServeConfig
 from .events import EventHub

@@ -14,7 +14,7 @@ from . import callback, display, images, jsonl, mqtt
 from .base import PauseOnError, Sink, Verdict
 
 if TYPE_CHECKING:
-    from ..station import Station
+    from ..station.core import Station
 
 SINKS: dict[str, Callable[[Station], Sink | None]] = {
     "images": images.from_station,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .base import Sink, Verdict
 
 if TYPE_CHECKING:
-    from ..station import Station
+    from ..station.core import Station
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[Verdict], None]

@@ -12,7 +12,7 @@ from ...errors import UniadError
 from .base import Sink, Verdict
 
 if TYPE_CHECKING:
-    from ..station import Station
+    from ..station.core import Station
 
 WINDOW = "uniad-edge"
 

@@ -12,7 +12,7 @@ from ..recorder import EvidenceSaver
 from .base import PauseOnError, Sink, Verdict
 
 if TYPE_CHECKING:
-    from ..station import Station
+    from ..station.core import Station
 
 
 class EvidenceSink(Sink):

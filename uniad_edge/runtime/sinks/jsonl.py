@@ -8,7 +8,7 @@ from ..recorder import JsonlLog
 from .base import PauseOnError, Sink, Verdict
 
 if TYPE_CHECKING:
-    from ..station import Station
+    from ..station.core import Station
 
 
 class JsonlSink(Sink):

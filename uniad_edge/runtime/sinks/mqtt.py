@@ -22,7 +22,7 @@ from ..mqtt_url import MqttAddress, parse_mqtt_url
 from .base import Sink, Verdict
 
 if TYPE_CHECKING:
-    from ..station import Station
+    from ..station.core import Station
 
 log = logging.getLogger(__name__)
 MESSAGE_KEYS = (

@@ -10,8 +10,8 @@ import json
 import logging
 from pathlib import Path
 
-from ..errors import UniadError
-from ..metadata import METADATA_KEY, ModelMetadata
+from ...errors import UniadError
+from ...metadata import METADATA_KEY, ModelMetadata
 
 log = logging.getLogger(__name__)
 _warned: set[Path] = set()

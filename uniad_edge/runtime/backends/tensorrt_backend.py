@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UniadError
-from ..metadata import OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
-from ..trt import features
-from ..trt.builder import GIB, build_engine
-from ..trt.environment import cuda_api, detect, import_tensorrt
-from ..trt.sidecar import EngineSidecar, check_compatible, sidecar_path
-from .backend import Backend
+from ...errors import UniadError
+from ...metadata import OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from ...trt import features
+from ...trt.builder import GIB, build_engine
+from ...trt.environment import cuda_api, detect, import_tensorrt
+from ...trt.sidecar import EngineSidecar, check_compatible, sidecar_path
+from .base import Backend
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..errors import UniadError
-from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
-from .backend import Backend
+from ...errors import UniadError
+from ...metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from .base import Backend
 from .sidecar import model_metadata
 
 PREFERRED_PROVIDERS = (

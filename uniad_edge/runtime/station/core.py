@@ -60,16 +60,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UniadError
-from ..metadata import describe_provenance
-from .backend import Closeable
-from .capture import Frame, FrameStream, Reader, open_source
-from .detector import Detection, Detector
-from .recorder import evidence_stem, frame_record
-from .sinks import SINKS, Sink, Verdict
-from .sinks.callback import CallbackSink
-from .station_config import SAVE_POLICIES, CameraConfig, StationConfig
-from .station_stats import CameraState, CameraStats, StationSummary
+from ...errors import UniadError
+from ...metadata import describe_provenance
+from ..backends.base import Closeable
+from ..capture import Frame, FrameStream, Reader, open_source
+from ..detector import Detection, Detector
+from ..recorder import evidence_stem, frame_record
+from ..sinks import SINKS, Sink, Verdict
+from ..sinks.callback import CallbackSink
+from .config import SAVE_POLICIES, CameraConfig, StationConfig
+from .stats import CameraState, CameraStats, StationSummary
 
 log = logging.getLogger(__name__)
 __all__ = [

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import UniadError
-from .station_config import CameraConfig, StationConfig
+from ...errors import UniadError
+from .config import CameraConfig, StationConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -20,12 +20,12 @@ from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import UniadError
-from .backend import Closeable
-from .mqtt_url import parse_mqtt_url
+from ...errors import UniadError
+from ..backends.base import Closeable
+from ..mqtt_url import parse_mqtt_url
 
 if TYPE_CHECKING:
-    from .station import Station
+    from .core import Station
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class MqttTriggers(_TriggerSource):
     """Subscribes to the topic of `mqtt://host:port/topic` (QoS 1) on its own paho client."""
 
     def __init__(self, station: Station, url: str) -> None:
-        from .sinks.mqtt import connect_client
+        from ..sinks.mqtt import connect_client
 
         super().__init__(station)
         self.address = parse_mqtt_url(url)

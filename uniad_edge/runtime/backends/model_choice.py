@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import UniadError
+from ...errors import UniadError
 
 DEFAULT_ONNX = Path("export/model.onnx")
 DEFAULT_ENGINES = Path("engines")
@@ -16,8 +16,8 @@ DEFAULT_ENGINES = Path("engines")
 def default_model() -> Path:
     """Newest engine in engines/ usable on this machine, else export/model.onnx, else the newest
     .onnx in export/ (an export named after its checkpoint, e.g. best.onnx)."""
-    from ..trt import environment
-    from ..trt.sidecar import find_engines
+    from ...trt import environment
+    from ...trt.sidecar import find_engines
 
     status = environment.detect()
     if status.usable and status.gpu is not None and status.tensorrt_version is not None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UniadError
-from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
-from ..trt.onnx_info import read_onnx_info
+from ...errors import UniadError
+from ...metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
+from ...trt.onnx_info import read_onnx_info
 from .onnxruntime_backend import OnnxRuntimeBackend, choose_providers
 
 TRT_PROVIDER = "TensorrtExecutionProvider"

@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
-from ..errors import UniadError
-from ..metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
-from .backend import Backend
+from ...errors import UniadError
+from ...metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from .base import Backend
 from .sidecar import parse_metadata
 
 SCHEMES = ("grpc", "http")

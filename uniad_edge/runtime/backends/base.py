@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ..metadata import ModelMetadata
+from ...metadata import ModelMetadata
 
 _T = TypeVar("_T", bound="Closeable")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UniadError
-from ..metadata import DEFAULT_MAX_BATCH
-from .capture import FOREVER, Reader
-from .mqtt_url import parse_mqtt_url
+from ...errors import UniadError
+from ...metadata import DEFAULT_MAX_BATCH
+from ..capture import FOREVER, Reader
+from ..mqtt_url import parse_mqtt_url
 from .triggers import trigger_kind
 
 SAVE_POLICIES = ("ng", "all", "none")

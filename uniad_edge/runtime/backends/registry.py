@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UniadError
-from ..metadata import PRECISIONS
-from ..targets import load_target
-from .backend import Backend
+from ...errors import UniadError
+from ...metadata import PRECISIONS
+from ...targets import load_target
+from .base import Backend
 
 AUTO = "auto"
 OPTIONS = ("providers", "threads", "precision")
@@ -73,7 +73,7 @@ BACKENDS: dict[str, BackendSpec] = {
     for spec in (
         BackendSpec(
             "onnxruntime",
-            "uniad_edge.runtime.onnxruntime_backend:OnnxRuntimeBackend",
+            "uniad_edge.runtime.backends.onnxruntime_backend:OnnxRuntimeBackend",
             "onnx",
             "ONNX Runtime (CPU by default; CUDA/TensorRT EPs with --providers)",
             suffixes=(".onnx",),
@@ -81,7 +81,7 @@ BACKENDS: dict[str, BackendSpec] = {
         ),
         BackendSpec(
             "ort-tensorrt",
-            "uniad_edge.runtime.ort_tensorrt_backend:OrtTensorRTBackend",
+            "uniad_edge.runtime.backends.ort_tensorrt_backend:OrtTensorRTBackend",
             "onnx",
             "ONNX Runtime's TensorRT EP: FP16, engine and timing caches in engines/ort-trt",
             explicit_suffixes=(".onnx",),
@@ -89,7 +89,7 @@ BACKENDS: dict[str, BackendSpec] = {
         ),
         BackendSpec(
             "tensorrt",
-            "uniad_edge.runtime.tensorrt_backend:TensorRTBackend",
+            "uniad_edge.runtime.backends.tensorrt_backend:TensorRTBackend",
             "engine",
             "native TensorRT engine (NVIDIA GPU, Jetson)",
             suffixes=(".engine", ".plan"),
@@ -113,7 +113,7 @@ BACKENDS: dict[str, BackendSpec] = {
         ),
         BackendSpec(
             "triton",
-            "uniad_edge.runtime.triton_backend:TritonBackend",
+            "uniad_edge.runtime.backends.triton_backend:TritonBackend",
             "url",
             "Triton Inference Server client (grpc:// or http:// URL of a served model)",
             schemes=("grpc", "http"),

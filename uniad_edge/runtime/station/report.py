@@ -6,7 +6,7 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from .station_stats import StationSummary
+from .stats import StationSummary
 
 
 def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Table:
