@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UniadError
+from ..metadata import DEFAULT_MAX_BATCH
 from .policy import Policy
 from .stats import CONFIDENCE
 
@@ -24,7 +25,7 @@ class CalibrateConfig:
     dry_run: bool = False
     rollback: bool = False
     backend: str = "auto"
-    batch_size: int = 8
+    batch_size: int = DEFAULT_MAX_BATCH
     confidence: float = CONFIDENCE
 
     def __post_init__(self) -> None:
