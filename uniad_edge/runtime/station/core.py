@@ -45,6 +45,7 @@ API (embeddable)::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import signal
@@ -66,7 +67,7 @@ from ..backends.base import Closeable
 from ..capture import Frame, FrameStream, Reader, open_source
 from ..detector import Detection, Detector
 from ..recorder import evidence_stem, frame_record
-from ..sinks import SINKS, Sink, Verdict
+from ..sinks import SINKS, Sink, SinkContext, Verdict
 from ..sinks.callback import CallbackSink
 from .config import SAVE_POLICIES, CameraConfig, StationConfig
 from .stats import CameraState, CameraStats, StationSummary
@@ -136,8 +137,9 @@ class Station(Closeable):
                 c.name: _Camera(c, self.detector.threshold_for(c.class_name, c.threshold))
                 for c in config.cameras
             }
+            context = self.sink_context()
             for make in SINKS.values():
-                sink = make(self)
+                sink = make(context)
                 if sink is not None:
                     self.sinks.append(sink)
         except BaseException:
@@ -166,6 +168,19 @@ class Station(Closeable):
         calibrated on N images on date D) or one given explicitly."""
         given = [c.config.threshold for c in self.cameras.values() if c.config.threshold]
         return describe_provenance(self.detector.metadata.thresholds, given[0] if given else None)
+
+    def sink_context(self) -> SinkContext:
+        """What the sinks may know of this station (see `sinks.SinkContext`)."""
+        return SinkContext(
+            config=self.config,
+            cameras=tuple(self.cameras),
+            counters=lambda: {name: dataclasses.asdict(s) for name, s in self.states().items()},
+            model_id=lambda: self.model_id,
+            threshold_provenance=self.threshold_provenance,
+            subscribe=self.subscribe,
+            trigger=self.trigger_async,
+            stop=self.stop,
+        )
 
     def _load_detector(self) -> Detector:
         if self.config.model is None:
