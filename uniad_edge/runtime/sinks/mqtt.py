@@ -34,6 +34,7 @@ MESSAGE_KEYS = (
     "normalized_score",
     "threshold",
     "verdict",
+    "is_ok",
     "model",
     "error",
 )
