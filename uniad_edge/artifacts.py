@@ -418,7 +418,8 @@ def _writable_target(path: Path, force: bool) -> Path:
     """The real file behind `path` (a symlink is followed, not replaced), refused when it is
     read-only unless `force`."""
     target = Path(os.path.realpath(path))
-    if not force and not os.access(target, os.W_OK):
+    read_only = not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222
+    if read_only and not force:  # the mode bits too: root may write anything
         raise UniadError(
             f"{target} is read-only; make it writable or pass --force to rewrite it (its mode "
             "is kept)"

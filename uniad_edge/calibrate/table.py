@@ -48,7 +48,8 @@ def print_calibration(result: Calibration, console: Console) -> None:
             end_section=row.name == result.rows[-1].name,
         )
     if not console.is_terminal:
-        console.width = max(console.width, Measurement.get(console, console.options, table).maximum)
+        wide = console.options.update_width(10_000)
+        console.width = max(console.width, Measurement.get(console, wide, table).maximum)
     console.print(table)
     console.print(
         "false alarms: good images called NG; detected: defective images called NG; the bound "
