@@ -203,8 +203,9 @@ def measure_end_to_end(
 
     e2e = time_calls(end_to_end, *args, report)
     timed = len(e2e)
-    split = {name: float(np.median(values[-timed:])) for name, values in phases.items()}
-    split["other"] = max(0.0, summarize(e2e)["p50"] - sum(split.values()))
+    parts = {name: np.asarray(values[-timed:]) for name, values in phases.items()}
+    parts["other"] = np.asarray(e2e) * 1e3 - sum(parts.values())
+    split = {name: float(np.median(values)) for name, values in parts.items()}
     return {
         "e2e_latency_ms": summarize(e2e),
         "e2e_runs": timed,

@@ -27,6 +27,7 @@ from ..metadata import (
 from .backends.base import Backend, Closeable
 from .backends.registry import load_backend
 from .frames import to_bgr8
+from .prepare import FramePreparer
 
 OK_COLOUR = (60, 200, 60)
 NG_COLOUR = (40, 40, 230)
@@ -134,6 +135,7 @@ class Detector(Closeable):
             raise UniadError(f"max_batch must be >= 1, got {max_batch}")
         h, w = self.input_size
         self._buffer = np.zeros((capacity, h, w, 3), np.uint8)
+        self._preparer = FramePreparer()
         self._lock = threading.Lock()
 
     @property
@@ -187,11 +189,7 @@ class Detector(Closeable):
         h, w = self.input_size
         with self._lock:
             t0 = time.perf_counter()
-            for slot, image in zip(self._buffer, images, strict=False):
-                if image.shape[:2] == (h, w):
-                    slot[...] = image
-                else:
-                    cv2.resize(image, (w, h), dst=slot, interpolation=cv2.INTER_LINEAR)
+            self._preparer.into(self._buffer, images)
             batch = self._buffer if self.static_batch else self._buffer[:n]
             t1 = time.perf_counter()
             maps, scores = self.backend.infer(batch)
@@ -215,4 +213,5 @@ class Detector(Closeable):
             ]
 
     def close(self) -> None:
+        self._preparer.close()
         self.backend.close()
