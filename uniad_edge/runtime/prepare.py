@@ -15,6 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from ..errors import UniadError
+from ..metadata import ModelMetadata
+
 MAX_WORKERS = 4
 # Below this many source pixels per batch a pool's hand-over costs more than it saves.
 POOL_MIN_PIXELS = 2_000_000
@@ -63,3 +66,18 @@ def fill_slot(slot: np.ndarray, image: np.ndarray) -> None:
         slot[...] = image
     else:
         cv2.resize(image, (w, h), dst=slot, interpolation=cv2.INTER_LINEAR)
+
+
+def check_frame_size(images: Sequence[np.ndarray], metadata: ModelMetadata) -> None:
+    """A graph exported with `--frame-size` crops and resizes in itself: it takes frames of
+    exactly that size, and a camera sending others is told so, not silently stretched."""
+    assert metadata.frame_size is not None
+    h, w = metadata.frame_size
+    for image in images:
+        if image.shape[:2] != (h, w):
+            got_h, got_w = image.shape[:2]
+            raise UniadError(
+                f"camera frame is {got_w}x{got_h} but model {metadata.name!r} was exported for "
+                f"{w}x{h} frames (export --frame-size); set the camera to {w}x{h}, drop its "
+                "roi, or export without --frame-size to resize on the host"
+            )
