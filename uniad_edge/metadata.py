@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 METADATA_KEY = "uniad_edge"
@@ -23,6 +24,8 @@ DEFAULT_MAX_BATCH = 8
 """Largest batch of an exported dynamic graph's engine profile, and of one backend call."""
 DEFAULT_WORKSPACE_GIB = 4.0
 """TensorRT builder workspace, for engines built by export, adopt, Triton and ORT's TRT EP."""
+DEFAULT_ENGINE_DIR = Path("engines")
+"""Where engines are built and looked for (export, `run`'s default model, ORT's TRT caches)."""
 
 
 HOLDOUT = "holdout"

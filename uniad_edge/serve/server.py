@@ -27,14 +27,15 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def build_service(config: ServeConfig) -> ScoringService:
     """Load the model, open the cameras; on any failure release what was opened."""
+    station = config.station
     detector = Detector(
-        config.model,
-        backend=config.backend,
-        providers=list(config.providers) if config.providers else None,
-        threads=config.threads,
+        station.model,  # type: ignore[arg-type]  # ServeConfig.validated: never None
+        backend=station.backend,
+        providers=list(station.providers) if station.providers else None,
+        threads=station.threads,
         class_name=config.class_name,
         threshold=config.threshold,
-        max_batch=config.max_batch,
+        max_batch=station.max_batch,
     )
     try:
         service = ScoringService(config, detector)
@@ -42,9 +43,8 @@ def build_service(config: ServeConfig) -> ScoringService:
         detector.close()
         raise
     try:
-        if config.station is not None:
-            station = Station(config.station, detector=detector)
-            service.camera_group = StationCameras(station, service)
+        if station.cameras:
+            service.camera_group = StationCameras(Station(station, detector=detector), service)
             service.camera_group.start()
     except BaseException:
         service.close()

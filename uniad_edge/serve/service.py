@@ -72,12 +72,13 @@ class ScoringService:
         self.hub = EventHub(history_s=config.history_s)
         self.scorer = BatchScorer(
             detector,
-            max_batch=detector.static_batch or config.max_batch,
+            max_batch=detector.static_batch or config.station.max_batch,
             queue_size=config.queue_size,
             on_batch=self.metrics.observe_batch,
         )
-        self.gallery = Gallery(config.save_dir, config.gallery_size) if config.save_dir else None
-        self.journal = JsonlLog(config.log) if config.log else None
+        outputs = config.station
+        self.gallery = Gallery(outputs.save_dir, config.gallery_size) if outputs.save_dir else None
+        self.journal = JsonlLog(outputs.log) if outputs.log else None
         self._journal_lock = threading.Lock()
         self._warned: set[str] = set()
 
@@ -88,7 +89,7 @@ class ScoringService:
 
     @property
     def model_name(self) -> str:
-        return self.detector.metadata.name or model_label(self.config.model)
+        return self.detector.metadata.name or model_label(self.config.station.model)
 
     def threshold_for(self, class_name: str | None) -> float | None:
         """The service's threshold, or the model's for `class_name` (unknown names refused)."""
@@ -201,7 +202,7 @@ class ScoringService:
         else:
             source = "model, global" if self.detector.threshold is not None else "none"
         return {
-            "path": str(self.config.model),
+            "path": str(self.config.station.model),
             "backend": self.detector.backend.name,
             "input_size": list(self.detector.input_size),
             "max_batch": self.scorer.max_batch,
