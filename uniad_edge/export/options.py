@@ -70,6 +70,8 @@ class ExportOptions:
     workspace_gib: float = DEFAULT_WORKSPACE_GIB
     max_batch: int = DEFAULT_MAX_BATCH
     verbose: bool = False  # TensorRT's info and verbose messages in the progress log too
+    frame_size: tuple[int, int] | None = None  # (width, height): crop/resize baked in the graph
+    roi: tuple[int, int, int, int] | None = None  # (x, y, width, height) within frame_size
     triton: TritonOptions = field(default_factory=TritonOptions)
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 

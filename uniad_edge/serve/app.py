@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import functools
 import json
 import time
@@ -131,7 +130,7 @@ def create_app(service: ScoringService) -> FastAPI:
                     decode_image, data, name or "request body", bit_depth
                 )
                 images.append(image)
-                futures.append(service.submit(image))
+                futures.append(service.submit(image, class_name))
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -154,8 +153,7 @@ def create_app(service: ScoringService) -> FastAPI:
             if name is not None:
                 answer["filename"] = name
             if heatmap:
-                shown = dataclasses.replace(detection, threshold=event["threshold"])
-                png = await run_in_threadpool(_overlay_png, image, shown)
+                png = await run_in_threadpool(_overlay_png, image, detection)
                 if _wants_png(request) and len(uploads) == 1 and name is None:
                     return Response(png, media_type="image/png", headers=_score_headers(answer))
                 answer["heatmap_png"] = base64.b64encode(png).decode()
