@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import callback, display, images, jsonl, mqtt
+from . import callback, display, images, jsonl, mqtt, opcua
 from .base import PauseOnError, Sink, Verdict
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ SINKS: dict[str, Callable[[Station], Sink | None]] = {
     "images": images.from_station,
     "jsonl": jsonl.from_station,
     "mqtt": mqtt.from_station,
+    "opcua": opcua.from_station,
     "display": display.from_station,
     "callback": callback.from_station,
 }

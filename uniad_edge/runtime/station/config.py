@@ -10,6 +10,7 @@ from ...errors import UniadError
 from ...metadata import DEFAULT_MAX_BATCH
 from ..capture import FOREVER, Reader
 from ..mqtt_url import parse_mqtt_url
+from ..opcua.config import OpcuaConfig
 from .triggers import trigger_kind
 
 SAVE_POLICIES = ("ng", "all", "none")
@@ -65,6 +66,7 @@ class StationConfig:
     mqtt: str | None = None
     mqtt_buffer: int = 1000
     mqtt_drain_s: float = 10.0  # at the end, how long unacknowledged verdicts may take to go
+    opcua: OpcuaConfig | None = None  # an OPC UA server for PLCs (the [opcua] extra)
     show: bool = False
     max_frames: int | None = None
     reconnect_tries: int | None = FOREVER  # live sources only; files never reconnect
