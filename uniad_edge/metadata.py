@@ -69,6 +69,19 @@ class Thresholds:
             return self.per_class[class_name]
         return self.global_
 
+    def resolve(self, class_name: str | None, override: float | None) -> tuple[float | None, str]:
+        """The threshold a camera or request of `class_name` uses, and where it comes from:
+        `override` if given ("given"), else this set's for the class ("model, class NAME"), else
+        the global one ("model, global"); (None, "none") when there is none. The one rule every
+        surface uses; an unusable value raises ValueError naming it."""
+        if override is not None:
+            return check_threshold(override, "the given threshold"), "given"
+        if class_name is not None and class_name in self.per_class:
+            return self.per_class[class_name], f"model, class {class_name}"
+        if self.global_ is not None:
+            return self.global_, "model, global"
+        return None, "none"
+
     @property
     def empty(self) -> bool:
         return self.global_ is None and not self.per_class

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import functools
 import json
 import time
@@ -108,7 +107,7 @@ def create_app(service: ScoringService) -> FastAPI:
         futures = []
         try:
             for image in images:
-                futures.append(service.submit(image))
+                futures.append(service.submit(image, class_name))
         except QueueFull:
             for future in futures:
                 future.cancel()
@@ -131,8 +130,7 @@ def create_app(service: ScoringService) -> FastAPI:
             if name is not None:
                 answer["filename"] = name
             if heatmap:
-                shown = dataclasses.replace(detection, threshold=event["threshold"])
-                png = await run_in_threadpool(_overlay_png, image, shown)
+                png = await run_in_threadpool(_overlay_png, image, detection)
                 if _wants_png(request) and len(uploads) == 1 and name is None:
                     return Response(png, media_type="image/png", headers=_score_headers(answer))
                 answer["heatmap_png"] = base64.b64encode(png).decode()

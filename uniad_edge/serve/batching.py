@@ -27,6 +27,7 @@ class QueueFull(UniadError):
 @dataclass
 class _Job:
     image: np.ndarray
+    threshold: float | None
     future: Future[Detection] = field(default_factory=Future)
 
 
@@ -57,12 +58,14 @@ class BatchScorer:
         """Requests waiting (not counting the batch on the backend now)."""
         return self._queue.qsize()
 
-    def submit(self, image: np.ndarray, *, wait: bool = False) -> Future[Detection]:
-        """Queue one BGR image. `wait=False` (HTTP) raises `QueueFull` at once when full;
-        `wait=True` (cameras) blocks until there is room or the scorer closes."""
+    def submit(
+        self, image: np.ndarray, threshold: float | None, *, wait: bool = False
+    ) -> Future[Detection]:
+        """Queue one BGR image, to be judged against `threshold`. `wait=False` (HTTP) raises
+        `QueueFull` at once when full; `wait=True` blocks until there is room or it closes."""
         if self._closed.is_set():
             raise UniadError("the scoring service is shutting down")
-        job = _Job(image)
+        job = _Job(image, threshold)
         while True:
             try:
                 self._queue.put(job, block=wait, timeout=0.1 if wait else None)
@@ -95,7 +98,9 @@ class BatchScorer:
         if not live:
             return
         try:
-            detections = self.detector.predict([job.image for job in live])
+            detections = self.detector.predict(
+                [job.image for job in live], [job.threshold for job in live]
+            )
         except Exception as exc:  # each waiting caller gets the error, the worker lives on
             for job in live:
                 job.future.set_exception(exc)

@@ -5,7 +5,6 @@ object serves the API, the cameras and the tests.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -95,18 +94,15 @@ class ScoringService:
         """The service's threshold, or the model's for `class_name` (unknown names refused)."""
         if class_name is None:
             return self.detector.threshold
-        known = self.detector.metadata.class_names
-        if known and class_name not in known:
-            raise UniadError(
-                f"class_name {class_name!r} is not one this model was trained on: "
-                f"{', '.join(known)}"
-            )
-        return self.detector.metadata.thresholds.for_class(class_name)
+        return self.detector.threshold_for(class_name, None)
 
-    def submit(self, image: np.ndarray, *, wait: bool = False) -> Future[Detection]:
-        """Queue an image for scoring; `QueueFull` when the queue is full and not `wait`."""
+    def submit(
+        self, image: np.ndarray, class_name: str | None = None, *, wait: bool = False
+    ) -> Future[Detection]:
+        """Queue an image for scoring, judged against the threshold of `class_name` (or the
+        service's); `QueueFull` when the queue is full and not `wait`."""
         try:
-            return self.scorer.submit(image, wait=wait)
+            return self.scorer.submit(image, self.threshold_for(class_name), wait=wait)
         finally:
             self.metrics.queue_depth.set(self.scorer.depth)
 
@@ -128,9 +124,6 @@ class ScoringService:
         `write=False` for the station's verdicts: its own sinks wrote the log and the evidence
         (`evidence` names the overlay it saved, for the gallery).
         """
-        threshold = self.threshold_for(class_name) if class_name else detection.threshold
-        if threshold != detection.threshold:
-            detection = dataclasses.replace(detection, threshold=threshold)
         now = time.time()
         event: dict[str, Any] = {
             "seq": self.hub.next_seq(),

@@ -98,23 +98,23 @@ class OpcuaServer:
         *,
         trigger: Trigger,
         states: Callable[[], Mapping[str, str]],
-        model_id: str,
+        model_id: Callable[[], str],
         provenance: str,
     ) -> None:
         _import_asyncua()
         self.config = config
         self.station = station
-        self.cameras = list(cameras)
+        self.cameras = tuple(cameras)
         self._trigger = trigger
         self._states = states
+        self._model_id = model_id
         self._station_values: dict[str, Any] = {
             "Name": station,
-            "ModelId": model_id,
+            "ModelId": model_id(),
             "ThresholdProvenance": provenance,
         }
         self._lock = threading.Lock()
         self._pending: dict[str, dict[str, Any]] = {}
-        self._station_pending: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
@@ -157,12 +157,6 @@ class OpcuaServer:
             if camera in self._pending:
                 self.superseded += 1
             self._pending[camera] = values
-        self._poke()
-
-    def set_station(self, **values: Any) -> None:
-        """Change station variables (ModelId, ThresholdProvenance); never blocks."""
-        with self._lock:
-            self._station_pending |= values
         self._poke()
 
     def _poke(self) -> None:
@@ -342,33 +336,31 @@ class OpcuaServer:
         """Write every camera's newest values, one Write call per camera, and station values."""
         with self._lock:
             pending, self._pending = self._pending, {}
-            station, self._station_pending = self._station_pending, {}
         for camera, values in pending.items():
             stamp = datetime.fromtimestamp(values["SourceTimestamp"], timezone.utc)
             await self._write(
                 {f"Cameras.{camera}.{k}": (CAMERA_VARIABLES[k], v) for k, v in values.items()},
                 stamp,
             )
-        if station:
-            self._station_values |= station
-            await self._write(
-                {f"Station.{k}": (STATION_VARIABLES[k], v) for k, v in station.items()},
-                datetime.now(timezone.utc),
-            )
 
     async def _write_states(self, before: dict[str, str]) -> dict[str, str]:
-        """Camera `State` variables (written when they change) and the station's Uptime."""
+        """Camera `State` variables and the station's ModelId (written when they change), and
+        its Uptime."""
         now = datetime.now(timezone.utc)
         try:
             states = {name: camera_state(status) for name, status in self._states().items()}
+            model_id = self._model_id()
         except Exception:
-            log.exception("reading the camera states for OPC UA failed")
-            states = before
+            log.exception("reading the station's state for OPC UA failed")
+            states, model_id = before, self._station_values["ModelId"]
         changed = {
             f"Cameras.{name}.State": ("String", state)
             for name, state in states.items()
             if before.get(name) != state and name in self.cameras
         }
+        if model_id != self._station_values["ModelId"]:
+            self._station_values["ModelId"] = model_id
+            changed["Station.ModelId"] = ("String", model_id)
         changed["Station.Uptime"] = ("Double", round(time.time() - self.started_at, 1))
         await self._write(changed, now)
         return states

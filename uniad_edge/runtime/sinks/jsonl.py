@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..recorder import JsonlLog
-from .base import PauseOnError, Sink, Verdict
-
-if TYPE_CHECKING:
-    from ..station.core import Station
+from .base import PauseOnError, Sink, SinkContext, Verdict
 
 
 class JsonlSink(Sink):
@@ -28,8 +23,8 @@ class JsonlSink(Sink):
         return {"log records not written": self.guard.not_written}
 
 
-def from_station(station: Station) -> JsonlSink | None:
-    config = station.config
+def from_context(context: SinkContext) -> JsonlSink | None:
+    config = context.config
     if config.log is None:
         return None
     return JsonlSink(JsonlLog(config.log), config.write_retry_s)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..opcua.values import VerdictCounts, camera_values, verdict_kind
-from .base import Sink, Verdict
+from .base import Sink, SinkContext, Verdict
 
 if TYPE_CHECKING:
     from ..opcua.server import OpcuaServer
-    from ..station.core import Station
 
 
 class OpcuaSink(Sink):
@@ -29,9 +28,6 @@ class OpcuaSink(Sink):
         counts.add(verdict_kind(verdict.record))
         self.server.publish(verdict.camera, camera_values(verdict.record, counts))
 
-    def model_changed(self, model_id: str, provenance: str) -> None:
-        self.server.set_station(ModelId=model_id, ThresholdProvenance=provenance)
-
     def close(self) -> None:
         self.server.close()
 
@@ -39,19 +35,19 @@ class OpcuaSink(Sink):
         return self.server.summary()
 
 
-def from_station(station: Station) -> OpcuaSink | None:
-    config = station.config.opcua
+def from_context(context: SinkContext) -> OpcuaSink | None:
+    config = context.config.opcua
     if config is None:
         return None
     from ..opcua.server import OpcuaServer
 
     server = OpcuaServer(
         config,
-        station.config.name,
-        list(station.cameras),
-        trigger=station.trigger_async,
-        states=lambda: {name: state.status for name, state in station.states().items()},
-        model_id=station.model_id,
-        provenance=station.threshold_provenance,
+        context.config.name,
+        context.cameras,
+        trigger=context.trigger,
+        states=lambda: {name: c["status"] for name, c in context.counters().items()},
+        model_id=context.model_id,
+        provenance=context.threshold_provenance,
     )
     return OpcuaSink(server.start())

@@ -45,6 +45,7 @@ API (embeddable)::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import signal
@@ -64,9 +65,9 @@ from ...errors import UniadError
 from ...metadata import describe_provenance
 from ..backends.base import Closeable
 from ..capture import Frame, FrameStream, Reader, open_source
-from ..detector import Detection, Detector
+from ..detector import ERROR, Detection, Detector
 from ..recorder import evidence_stem, frame_record
-from ..sinks import SINKS, Sink, Verdict
+from ..sinks import SINKS, Sink, SinkContext, Verdict
 from ..sinks.callback import CallbackSink
 from .config import SAVE_POLICIES, CameraConfig, StationConfig
 from .stats import CameraState, CameraStats, StationSummary
@@ -107,6 +108,7 @@ class _Camera:
         self.triggers: deque[_Trigger] = deque()
         self.latest_frame: Frame | None = None
         self.latest_verdict: Verdict | None = None
+        self.warned_error = False
 
     @property
     def description(self) -> str:
@@ -136,8 +138,9 @@ class Station(Closeable):
                 c.name: _Camera(c, self.detector.threshold_for(c.class_name, c.threshold))
                 for c in config.cameras
             }
+            context = self.sink_context()
             for make in SINKS.values():
-                sink = make(self)
+                sink = make(context)
                 if sink is not None:
                     self.sinks.append(sink)
         except BaseException:
@@ -163,9 +166,32 @@ class Station(Closeable):
     @property
     def threshold_provenance(self) -> str:
         """Where the cameras' thresholds come from: the model's (held out at training, or
-        calibrated on N images on date D) or one given explicitly."""
-        given = [c.config.threshold for c in self.cameras.values() if c.config.threshold]
-        return describe_provenance(self.detector.metadata.thresholds, given[0] if given else None)
+        calibrated on N images on date D), or, camera by camera, one given explicitly."""
+        thresholds = self.detector.metadata.thresholds
+        given = {
+            name: c.config.threshold
+            for name, c in self.cameras.items()
+            if c.config.threshold is not None
+        }
+        if len(self.cameras) == 1 or not given:
+            return describe_provenance(thresholds, next(iter(given.values()), None))
+        lines = [f"{name}: {describe_provenance(thresholds, v)}" for name, v in given.items()]
+        if len(given) < len(self.cameras):
+            lines.append(f"other cameras: {describe_provenance(thresholds)}")
+        return "; ".join(lines)
+
+    def sink_context(self) -> SinkContext:
+        """What the sinks may know of this station (see `sinks.SinkContext`)."""
+        return SinkContext(
+            config=self.config,
+            cameras=tuple(self.cameras),
+            counters=lambda: {name: dataclasses.asdict(s) for name, s in self.states().items()},
+            model_id=lambda: self.model_id,
+            threshold_provenance=self.threshold_provenance,
+            subscribe=self.subscribe,
+            trigger=self.trigger_async,
+            stop=self.stop,
+        )
 
     def _load_detector(self) -> Detector:
         if self.config.model is None:
@@ -430,16 +456,14 @@ class Station(Closeable):
             image, problem = self._prepare(camera, frame)
             images.append(image)
             problems.append(problem)
-        ready = [i for i, image in enumerate(images) if image is not None]
-        detections = dict(
-            zip(ready, self._predict([images[i] for i in ready], problems, ready), strict=True)
-        )
+        jobs = {
+            i: (image, batch[i][0].threshold) for i, image in enumerate(images) if image is not None
+        }
+        detections = self._predict(jobs, problems)
         for i, (camera, frame, trigger) in enumerate(batch):
             t0 = time.perf_counter()
             detection = detections.get(i)
-            if detection is not None:
-                detection.threshold = camera.threshold
-            elif problems[i] is not None:
+            if detection is None and problems[i] is not None:
                 frame.error = problems[i]
             record = frame_record(
                 frame,
@@ -462,6 +486,8 @@ class Station(Closeable):
                     record["verdict"] or record.get("error"),
                     record["trigger_ms"],
                 )
+            if record["verdict"] == ERROR:
+                self._warn_error(camera, record["error"])
             verdict = Verdict(
                 camera.name,
                 record,
@@ -476,6 +502,17 @@ class Station(Closeable):
             if trigger is not None:
                 trigger.future.set_result(record)
             self._put_output(verdict)
+
+    def _warn_error(self, camera: _Camera, reason: str) -> None:
+        """The first ERROR verdict of a camera is a warning; later ones are counted only."""
+        if not camera.warned_error:
+            camera.warned_error = True
+            log.warning(
+                "camera %s: ERROR verdict (%s); such frames are never OK, and are counted in "
+                "the summary and /metrics without a warning each",
+                camera.name,
+                reason,
+            )
 
     def _prepare(self, camera: _Camera, frame: Frame) -> tuple[np.ndarray | None, str | None]:
         """The image to score (ROI-cropped), or the reason there is none."""
@@ -494,23 +531,28 @@ class Station(Closeable):
         return frame.image[y : y + h, x : x + w], None
 
     def _predict(
-        self, images: list[np.ndarray], problems: list[str | None], index: list[int]
-    ) -> list[Detection]:
-        """One batch; if a frame is refused (e.g. a 16-bit frame without bit depth), score the
-        frames one by one so only the bad one gets an error record."""
-        if not images:
-            return []
+        self, jobs: dict[int, tuple[np.ndarray, float | None]], problems: list[str | None]
+    ) -> dict[int, Detection]:
+        """One batch, each frame judged against its camera's threshold. If the batch fails (a
+        16-bit frame without bit depth, a backend error), the frames are scored one by one so
+        only the failing ones get ERROR records, with the reason in `problems`."""
+        if not jobs:
+            return {}
+        index = list(jobs)
+        images = [jobs[i][0] for i in index]
+        thresholds = [jobs[i][1] for i in index]
         try:
-            return self.detector.predict(images)
-        except UniadError:
+            return dict(zip(index, self.detector.predict(images, thresholds), strict=True))
+        except Exception:  # noqa: BLE001 (retried one by one below, where the reason is kept)
             pass
-        results: list[Detection] = []
-        for i, image in zip(index, images, strict=True):
+        results: dict[int, Detection] = {}
+        for i in index:
             try:
-                results.append(self.detector.predict([image])[0])
+                results[i] = self.detector.predict([jobs[i][0]], [jobs[i][1]])[0]
             except UniadError as exc:
                 problems[i] = str(exc)
-                results.append(None)  # type: ignore[arg-type]
+            except Exception as exc:  # a backend error is an ERROR verdict, never OK
+                problems[i] = f"backend error: {type(exc).__name__}: {exc}"
         return results
 
     def _frames_left(self) -> int:

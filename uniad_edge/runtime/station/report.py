@@ -19,7 +19,7 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
         "frames scored": summary.frames - summary.errors,
         "OK": summary.ok,
         "NG": summary.ng,
-        "unreadable frames": summary.errors,
+        "ERROR (unreadable frames, backend errors, non-finite scores)": summary.errors,
         "elapsed s": f"{elapsed:.2f}",
         "mean fps": f"{summary.frames / elapsed:.1f}" if elapsed > 0 else "-",
     }
@@ -28,7 +28,9 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
         state = summary.states[name]
         prefix = f"{name}: " if several else ""
         if several:
-            rows[f"{prefix}frames (OK/NG)"] = f"{stats.frames} ({stats.ok}/{stats.ng})"
+            rows[f"{prefix}frames (OK/NG/ERROR)"] = (
+                f"{stats.frames} ({stats.ok}/{stats.ng}/{stats.errors})"
+            )
         rows[f"{prefix}dropped (live)"] = state.dropped
         rows[f"{prefix}reconnects"] = state.reconnects
         rows[f"{prefix}state"] = state.status
