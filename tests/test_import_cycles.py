@@ -8,8 +8,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import uniad_edge
 
 ROOT = Path(uniad_edge.__file__).parent
@@ -113,23 +111,6 @@ def test_the_walker_sees_lazy_type_only_and_package_edges(tmp_path):
     assert "uniad_edge.trt" in edges  # the package's __init__ runs first
 
 
-# The station <-> sinks circle (each sink's `from_station` reads the Station) is being removed
-# by the verdict pipeline work (sinks get a narrow context); until that lands it is the one
-# circle tolerated here, and `test_station_and_sinks_are_no_circle` records it as known.
-KNOWN = {"uniad_edge.runtime.station", "uniad_edge.runtime.sinks"}
-
-
-def _known(cycle: list[str]) -> bool:
-    return set(cycle) >= KNOWN
-
-
 def test_uniad_edge_has_no_import_circle():
-    cycles = [c for c in find_cycles(import_graph()) if not _known(c)]
+    cycles = find_cycles(import_graph())
     assert not cycles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
-
-
-@pytest.mark.xfail(
-    strict=True, reason="runtime.station <-> runtime.sinks: sinks read the Station (issue 18)"
-)
-def test_station_and_sinks_are_no_circle():
-    assert not [c for c in find_cycles(import_graph()) if _known(c)]
