@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_main
 from onnx_fixtures import build_model, defect_frame, good_frame
 from opcua_helpers import (
     CAMERA_VARIABLES,
@@ -31,12 +32,13 @@ from opcua_helpers import (
     same,
 )
 from ports import free_port
-from runtime_helpers import FRAME_SIZE, Conveyor
+from runtime_helpers import FRAME_SIZE, Conveyor, write_folder
 
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime.capture import Reader
 from uniad_edge.runtime.opcua.config import NAMESPACE_URI, OpcuaConfig
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
+from uniad_edge.runtime.station.file import load_station_file
 
 WAIT_S = 120.0  # generous: the machine may be busy
 
@@ -452,3 +454,56 @@ def test_four_cameras_at_30_fps_with_a_subscriber_hand_over_every_verdict(model,
         "OPC UA verdicts superseded", 0
     )
     assert handed_over == sum(s.frames for s in summary.cameras.values())
+
+
+def test_run_refuses_an_open_opcua_endpoint_off_loopback_in_one_line(model, tmp_path, capsys):
+    folder = write_folder(tmp_path / "frames", good=2, bad=0)
+    code = run_main(
+        "run", "--model", model, "--source", folder, "--opcua", "opc.tcp://0.0.0.0:4840/uniad"
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "anonymous access is allowed on 127.0.0.1 only" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_run_with_a_taken_opcua_port_fails_in_one_line_before_scoring(model, tmp_path, capsys):
+    folder = write_folder(tmp_path / "frames", good=2, bad=0)
+    log = tmp_path / "line.jsonl"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        url = f"opc.tcp://127.0.0.1:{port}/uniad"
+        code = run_main("run", "--model", model, "--source", folder, "--log", log, "--opcua", url)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err
+    assert len(err.splitlines()) == 1
+    assert not log.exists() or log.read_text() == ""
+
+
+def test_run_serves_verdicts_over_opcua_from_a_station_file(model, tmp_path, capsys):
+    """`[opcua]` in station.toml starts the server; run's summary counts what it wrote."""
+    folder = write_folder(tmp_path / "frames", good=3, bad=3)
+    port = free_port()
+    station_file = tmp_path / "station.toml"
+    station_file.write_text(
+        f'name = "line7"\nmodel = "{model}"\nlog = "line.jsonl"\n'
+        f'[cameras.top]\nsource = "{folder}"\n'
+        f'[opcua]\nurl = "opc.tcp://127.0.0.1:{port}/uniad"\n'
+    )
+    config = load_station_file(station_file)
+    assert config.opcua is not None and config.opcua.address == ("127.0.0.1", port)
+    with pytest.raises(UniadError, match=r"\[opcua\] needs url"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f'[cameras.top]\nsource = "{folder}"\n[opcua]\nuser = "plc"\n')
+        load_station_file(bad)
+    assert run_main("run", "--station", station_file) == 0
+    assert len(read_log(tmp_path / "line.jsonl")) == 6
+    out = capsys.readouterr().out
+    assert "OPC UA verdicts written" in out and "OPC UA write errors" not in out
+
+
+def test_serve_opcua_needs_cameras(model, capsys):
+    pytest.importorskip("fastapi")
+    code = run_main("serve", "--model", model, "--opcua", "opc.tcp://127.0.0.1:4841/uniad")
+    assert code == 2 and "--opcua serves cameras' verdicts" in capsys.readouterr().err

@@ -27,7 +27,20 @@ from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
 from .app import app
-from .options import Providers, StationFile, Threads, Threshold, given, split_providers
+from .options import (
+    OpcuaCert,
+    OpcuaKey,
+    OpcuaPassword,
+    OpcuaUrl,
+    OpcuaUser,
+    Providers,
+    StationFile,
+    Threads,
+    Threshold,
+    given,
+    opcua_config,
+    split_providers,
+)
 
 EXIT_SOURCE_FAILED = 3
 NAMED_SOURCE = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
@@ -146,6 +159,11 @@ def run(
         typer.Option(min=0.01, help="after a write error (full disk), retry every S seconds"),
     ] = None,
     name: Annotated[str | None, typer.Option(help="station name in records and MQTT")] = None,
+    opcua: OpcuaUrl = None,
+    opcua_user: OpcuaUser = None,
+    opcua_password: OpcuaPassword = None,
+    opcua_cert: OpcuaCert = None,
+    opcua_key: OpcuaKey = None,
 ) -> None:
     """Score one or several cameras: OK/NG per frame, JSONL log, NG evidence, MQTT."""
     if camera is None and not source and station is None:
@@ -171,6 +189,7 @@ def run(
         "reconnect_tries": reconnect_tries,
         "model": model,
         "backend": backend,
+        "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
     }
     config = station_config(station, cameras, options).require_cameras()
     with Station(config) as inspection, inspection.stop_on_signals():

@@ -18,7 +18,19 @@ from rich.table import Table
 from ..errors import UniadError
 from ..runtime.backends import registry
 from .app import app
-from .options import Providers, StationFile, Threads, Threshold, split_providers
+from .options import (
+    OpcuaCert,
+    OpcuaKey,
+    OpcuaPassword,
+    OpcuaUrl,
+    OpcuaUser,
+    Providers,
+    StationFile,
+    Threads,
+    Threshold,
+    opcua_config,
+    split_providers,
+)
 
 
 @app.command()
@@ -89,10 +101,16 @@ def serve(
     mjpeg_fps: Annotated[
         float | None, typer.Option(help="frame-rate cap of the live MJPEG streams [5]")
     ] = None,
+    opcua: OpcuaUrl = None,
+    opcua_user: OpcuaUser = None,
+    opcua_password: OpcuaPassword = None,
+    opcua_cert: OpcuaCert = None,
+    opcua_key: OpcuaKey = None,
 ) -> None:
     """Serve the model over HTTP: scoring API, cameras, live dashboard, Prometheus metrics."""
     try:
-        from ..serve.config import ServeConfig, is_loopback
+        from ..hosts import is_loopback
+        from ..serve.config import ServeConfig
         from ..serve.server import serve as run_server
     except ImportError as exc:
         raise UniadError(
@@ -116,8 +134,11 @@ def serve(
         "save_dir": save_dir,
         "mqtt": mqtt,
         "trigger_only": trigger_only or None,
+        "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
     }
     cameras_config: StationConfig | None = None
+    if camera_options["opcua"] is not None and station is None and not cameras:
+        raise UniadError("--opcua serves cameras' verdicts: give --source or --station too")
     if station is not None or cameras:
         cameras_config = station_config(station, cameras, camera_options)
         # the API's log and evidence go where the cameras' go

@@ -7,6 +7,7 @@ Basic256Sha256 endpoints are offered), or both; otherwise it is refused before a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,6 +34,8 @@ class OpcuaConfig:
     def __post_init__(self) -> None:
         self.cert = Path(self.cert) if self.cert is not None else None
         self.key = Path(self.key) if self.key is not None else None
+        if self.user is not None and self.password is None:  # kept out of files and argv
+            self.password = os.environ.get(PASSWORD_ENV)
         host, port = self.address  # a malformed URL fails here
         if (self.user is None) != (self.password is None):
             raise UniadError(

@@ -78,8 +78,12 @@ def _opcua(path: Path, table: Any) -> OpcuaConfig:
     known = set(OpcuaConfig.__dataclass_fields__)
     if not isinstance(table, dict) or "url" not in table or set(table) - known:
         raise UniadError(f"[opcua] needs url and may have {', '.join(sorted(known))}")
-    files = {k: (path.parent / Path(table[k]).expanduser()).resolve() for k in ("cert", "key")}
-    return OpcuaConfig(**{**table, **{k: v for k, v in files.items() if k in table}})
+    files = {
+        k: (path.parent / Path(table[k]).expanduser()).resolve()
+        for k in ("cert", "key")
+        if k in table
+    }
+    return OpcuaConfig(**{**table, **files})
 
 
 def _camera(path: Path, name: str, table: Any) -> CameraConfig:
