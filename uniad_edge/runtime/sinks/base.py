@@ -97,6 +97,9 @@ class Sink(ABC):
     def emit(self, verdict: Verdict) -> None:
         """Deliver one verdict (write, publish, call back)."""
 
+    def event(self, record: dict[str, Any]) -> None:  # noqa: B027 (most sinks keep no log)
+        """A station event that is not a verdict (e.g. `model_changed`), in verdict order."""
+
     def close(self) -> None:  # noqa: B027 (most sinks hold nothing to release)
         """Flush and release; called once when the station ends."""
 
