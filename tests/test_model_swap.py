@@ -3,7 +3,6 @@ the old model, the `model_changed` record, the old model released, --watch-model
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -13,29 +12,16 @@ import threading
 import time
 from pathlib import Path
 
-import onnx
 import pytest
-from onnx import helper
-from onnx_fixtures import build_model, defect_frame
+from onnx_fixtures import defect_frame, named_model
 from runtime_helpers import FRAME_SIZE, Conveyor
 
 from uniad_edge.errors import UniadError
-from uniad_edge.metadata import METADATA_KEY
 from uniad_edge.runtime.capture import Reader
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
 
 WAIT_S = 120.0
 CLI = "from uniad_edge.cli import main; main()"
-
-
-def named_model(path: Path, name: str, **options) -> Path:
-    """A fixture model whose metadata says `name` (so its model id differs)."""
-    meta = dataclasses.replace(build_model(path, **options), name=name)
-    model = onnx.load(path)
-    helper.set_model_props(model, {METADATA_KEY: meta.to_json()})
-    onnx.save(model, path)
-    path.with_suffix(".json").write_text(json.dumps(meta.to_dict()))
-    return path
 
 
 @pytest.fixture(scope="module")

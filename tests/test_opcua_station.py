@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_main
-from onnx_fixtures import build_model, defect_frame, good_frame
+from onnx_fixtures import build_model, defect_frame, good_frame, named_model
 from opcua_helpers import (
     CAMERA_VARIABLES,
     VERDICT_VARIABLES,
@@ -507,3 +507,27 @@ def test_serve_opcua_needs_cameras(model, capsys):
     pytest.importorskip("fastapi")
     code = run_main("serve", "--model", model, "--opcua", "opc.tcp://127.0.0.1:4841/uniad")
     assert code == 2 and "--opcua serves cameras' verdicts" in capsys.readouterr().err
+
+
+def test_opcua_model_ids_follow_a_model_swap(tmp_path):
+    first = named_model(tmp_path / "a.onnx", "model-a")
+    second = named_model(tmp_path / "b.onnx", "model-b", pool=3)
+    station = make_station(first, tmp_path, {"top": Conveyor()})
+    url = station.config.opcua.url
+
+    async def model_ids() -> tuple[str, str]:
+        from asyncua import Client
+
+        async with Client(url) as c:
+            idx = await namespace(c)
+            nodes = [c.get_node(f"ns={idx};s={k}.ModelId") for k in ("Station", "Cameras.top")]
+            values = await c.read_values(nodes)
+            return values[0], values[1]
+
+    station.start()
+    try:
+        assert run(model_ids())[0] == "model-a"
+        assert station.swap_model(second).result(WAIT_S) == "model-b"
+        wait_for(lambda: run(model_ids()) == ("model-b", "model-b"), "ModelId to change")
+    finally:
+        finish(station)
