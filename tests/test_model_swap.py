@@ -261,3 +261,65 @@ def test_run_reloads_on_sighup(models, tmp_path):
     assert [r.get("part_id") for r in records] == ["P1", None, "P2"]
     assert [r["model"] for r in records] == ["model-a", "model-b", "model-b"]
     assert records[1]["previous_model"] == "model-a"
+
+
+def test_serve_post_v1_model_swaps_cameras_and_api_and_refuses_bad_models(models, tmp_path):
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    from serve_helpers import png, running
+
+    from uniad_edge.runtime.station import StationConfig as Config
+
+    log = tmp_path / "line.jsonl"
+    station = Config(cameras=[CameraConfig("top", Conveyor())], log=log)
+    with (
+        running(models["A"], station=station, log=log) as server,
+        httpx.Client(base_url=server.url, timeout=WAIT_S) as client,
+    ):
+        image, headers = png(defect_frame(FRAME_SIZE)), {"content-type": "image/png"}
+        before = client.post("/v1/score", content=image, headers=headers).json()
+        assert client.get("/v1/model").json()["model_id"] == "model-a"
+        refused = client.post("/v1/model", json={"path": str(models["wide"])})
+        assert refused.status_code == 422 and "takes 48x32 inputs" in refused.json()["detail"]
+        assert client.post("/v1/model", json={"file": "x"}).status_code == 422
+        swapped = client.post("/v1/model", json={"path": str(models["B"])})
+        assert swapped.status_code == 200, swapped.text
+        assert swapped.json() == {
+            "model": "model-b",
+            "previous_model": "model-a",
+            "path": str(models["B"]),
+        }
+        info = client.get("/v1/model").json()
+        assert info["model_id"] == "model-b" and info["path"] == str(models["B"])
+        after = client.post("/v1/score", content=image, headers=headers).json()
+        assert after["score"] != before["score"]  # the API scores on the new model
+        assert (before["model"], after["model"]) == ("model-a", "model-b")
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            records = read_log(log)
+            if records and records[-1].get("model") == "model-b" and "event" not in records[-1]:
+                break
+            time.sleep(0.05)
+    records = read_log(log)
+    changes = [r for r in records if r.get("event") == "model_changed"]
+    assert [c["model"] for c in changes] == ["model-b"]
+    assert records[-1]["model"] == "model-b"
+
+
+def test_serve_post_v1_model_needs_a_token_off_loopback(models):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from uniad_edge.serve.app import create_app
+    from uniad_edge.serve.config import ServeConfig
+    from uniad_edge.serve.server import build_service
+
+    config = ServeConfig.from_options(model=models["A"], host="0.0.0.0", insecure=True)
+    service = build_service(config)
+    try:
+        client = TestClient(create_app(service))
+        answer = client.post("/v1/model", json={"path": str(models["B"])})
+        assert answer.status_code == 403 and "needs serve --token" in answer.json()["detail"]
+        assert service.detector.metadata.name == "model-a"
+    finally:
+        service.close()

@@ -15,27 +15,18 @@ from types import FrameType
 import uvicorn
 
 from ..errors import UniadError
-from ..runtime.detector import Detector
 from ..runtime.station import Station, StationSummary
 from .app import create_app
 from .cameras import StationCameras
 from .config import ServeConfig
-from .service import ScoringService
+from .service import ScoringService, detector_opener
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_service(config: ServeConfig) -> ScoringService:
     """Load the model, open the cameras; on any failure release what was opened."""
-    detector = Detector(
-        config.model,
-        backend=config.backend,
-        providers=list(config.providers) if config.providers else None,
-        threads=config.threads,
-        class_name=config.class_name,
-        threshold=config.threshold,
-        max_batch=config.max_batch,
-    )
+    detector = detector_opener(config)(str(config.model))
     try:
         service = ScoringService(config, detector)
     except BaseException:

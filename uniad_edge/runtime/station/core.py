@@ -81,6 +81,7 @@ from .swap import (
     model_id,
     open_checked,
     reload_on_sighup,
+    station_opener,
 )
 from .triggers import TRIGGERS, trigger_kind
 
@@ -411,10 +412,11 @@ class Station(Closeable):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def swap_model(self, path: str | Path) -> Future[str]:
+    def swap_model(self, path: str | Path, detector: Detector | None = None) -> Future[str]:
         """Load `path` in the background and swap it in between two batches (see `swap.py`);
-        the future gets the new model id, or the one-line reason the old model stays."""
-        return self._swap.request(path, self._swap_ready)
+        the future gets the new model id, or the one-line reason the old model stays. A caller
+        that opened the model itself (`serve`) passes it as `detector` and keeps owning it."""
+        return self._swap.request(path, self._swap_ready, detector)
 
     def watch_model(
         self, path: str | Path | None = None, interval_s: float = WATCH_INTERVAL_S
@@ -431,7 +433,7 @@ class Station(Closeable):
         model = self.config.model
         return reload_on_sighup(lambda: self.swap_model(model) if model is not None else None)
 
-    def _prepare_model(self, path: str) -> PreparedModel:
+    def _prepare_model(self, path: str, given: Detector | None) -> PreparedModel:
         reference = None
         for camera in self.cameras.values():
             if camera.latest_frame is not None:
@@ -439,7 +441,10 @@ class Station(Closeable):
                 if reference is not None:
                     break
         configs = {name: c.config for name, c in self.cameras.items()}
-        return open_checked(path, self.config, self.detector, configs, reference)
+        opener = station_opener(self.config) if given is None else lambda _path: given
+        prepared = open_checked(path, opener, self.detector, configs, reference)
+        prepared.owned = given is None
+        return prepared
 
     def _swap_ready(self) -> None:
         """A checked model waits: the scoring thread takes it between batches; a station that
@@ -463,7 +468,7 @@ class Station(Closeable):
             camera.threshold = prepared.thresholds[name]
         if self._own_detector:
             old.close()
-        self._own_detector = True  # the new model is the station's, whoever gave the old one
+        self._own_detector = prepared.owned
         self._put_output(_Event(changed_record(self.config.name, previous, prepared)))
         self._swap.finished(prepared, previous=previous)
 

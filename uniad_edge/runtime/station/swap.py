@@ -53,20 +53,15 @@ class PreparedModel:
     detector: Detector
     model_id: str
     thresholds: dict[str, float | None]
+    owned: bool = True  # opened here (closed by the station), or given by the caller
     future: Future[str] = field(default_factory=Future)
 
 
-def open_checked(
-    path: str | Path,
-    config: StationConfig,
-    running: Detector,
-    cameras: Mapping[str, CameraConfig],
-    reference: np.ndarray | None,
-) -> PreparedModel:
-    """Open `path` like the running model and check it can take over; a one-line
-    `UniadError` (and nothing left open) when it cannot."""
-    try:
-        detector = Detector(
+def station_opener(config: StationConfig) -> Callable[[str], Detector]:
+    """Opens a model the way the station opened its first one."""
+
+    def open_model(path: str) -> Detector:
+        return Detector(
             path,
             backend=config.backend,
             providers=config.providers,
@@ -74,6 +69,21 @@ def open_checked(
             bit_depth=config.bit_depth,
             max_batch=config.max_batch,
         )
+
+    return open_model
+
+
+def open_checked(
+    path: str | Path,
+    open_model: Callable[[str], Detector],
+    running: Detector,
+    cameras: Mapping[str, CameraConfig],
+    reference: np.ndarray | None,
+) -> PreparedModel:
+    """Open `path` with `open_model` and check it can take over from `running`; a one-line
+    `UniadError` (and the new model closed again) when it cannot."""
+    try:
+        detector = open_model(str(path))
     except UniadError as exc:
         raise UniadError(f"cannot open {path}: {exc}") from None
     try:
@@ -121,15 +131,17 @@ class ModelSwap:
     """One swap at a time: `request` checks on a background thread and parks the result for
     `take` (the scoring thread, between batches)."""
 
-    def __init__(self, prepare: Callable[[str], PreparedModel]) -> None:
+    def __init__(self, prepare: Callable[[str, Detector | None], PreparedModel]) -> None:
         self._prepare = prepare
         self._lock = threading.Lock()
         self._busy = False
         self._ready: PreparedModel | None = None
 
-    def request(self, path: str | Path, on_ready: Callable[[], None]) -> Future[str]:
-        """Start checking `path`; the future gets the new model id once it scores, or the
-        one-line reason it was refused."""
+    def request(
+        self, path: str | Path, on_ready: Callable[[], None], detector: Detector | None = None
+    ) -> Future[str]:
+        """Start checking `path` (opened by `prepare`, or the caller's `detector`); the future
+        gets the new model id once it scores, or the one-line reason it was refused."""
         future: Future[str] = Future()
         with self._lock:
             if self._busy:
@@ -141,7 +153,7 @@ class ModelSwap:
 
         def work() -> None:
             try:
-                prepared = self._prepare(str(path))
+                prepared = self._prepare(str(path), detector)
             except BaseException as exc:
                 self._done()
                 reason = str(exc) if isinstance(exc, UniadError) else f"{type(exc).__name__}: {exc}"
