@@ -4,8 +4,8 @@
 
 Two fixture models (or --model A --model B) are swapped in turn while both cameras are scored
 at full speed. Each swap opens, checks and warms up a new ONNX Runtime session and closes the old
-one, so RSS must stay flat: the report prints RSS after the first 5 swaps and at the end, and
-frames scored per model. Goal: growth under 5% from swap 5 to the last.
+one, so RSS must not trend upwards: the report compares the highest RSS of the first and the
+last quarter of the swaps (allocator noise makes single samples swing by tens of MiB).
 """
 
 from __future__ import annotations
@@ -83,12 +83,12 @@ def main() -> None:
             summary = station.wait(300)
         elapsed = time.perf_counter() - started
     assert summary is not None
-    base = rss[min(4, len(rss) - 1)]
-    growth = (rss[-1] - base) / base * 100
+    quarter = max(1, len(rss) // 4)
+    first, last = max(rss[:quarter]), max(rss[-quarter:])
     print(
         f"{args.swaps} swaps in {elapsed:.1f} s under 2 cameras, {summary.frames} frames scored; "
-        f"RSS after swap 5 {base:.1f} MiB, at the end {rss[-1]:.1f} MiB ({growth:+.1f}%), "
-        f"max {max(rss):.1f} MiB"
+        f"max RSS in the first quarter {first:.1f} MiB, in the last {last:.1f} MiB "
+        f"({(last - first) / first * 100:+.1f}%), min {min(rss):.1f}, max {max(rss):.1f} MiB"
     )
 
 

@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--port", type=int, default=48400)
+    parser.add_argument("--no-opcua", action="store_true", help="baseline: the same, no server")
     args = parser.parse_args()
     names = [f"cam{i}" for i in range(args.cameras)]
     url = f"opc.tcp://127.0.0.1:{args.port}/uniad"
@@ -102,21 +103,24 @@ def main() -> None:
         config = StationConfig(
             cameras=[CameraConfig(n, Paced(args.fps, args.size)) for n in names],
             model=model,
-            opcua=OpcuaConfig(url),
+            opcua=None if args.no_opcua else OpcuaConfig(url),
         )
         with Station(config) as station:
             station.subscribe(lambda v: times[v.camera].append(v.frame.timestamp))
             station.start()
             client = threading.Thread(target=lambda: asyncio.run(subscriber()), daemon=True)
-            client.start()
-            subscribed.wait(60)
+            if not args.no_opcua:
+                client.start()
+                subscribed.wait(60)
             time.sleep(args.seconds)
             done.set()
-            client.join(30)
+            if client.is_alive():
+                client.join(30)
             station.stop()
             summary = station.wait(120)
     assert summary is not None
-    print(f"{args.cameras} cameras at {args.fps:g} fps for {args.seconds:g} s, OPC UA subscriber")
+    what = "no OPC UA (baseline)" if args.no_opcua else "OPC UA server and a subscriber"
+    print(f"{args.cameras} cameras at {args.fps:g} fps for {args.seconds:g} s, {what}")
     for name in names:
         stamps = times[name]
         gap = max((b - a for a, b in zip(stamps, stamps[1:], strict=False)), default=0.0)

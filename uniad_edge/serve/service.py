@@ -20,7 +20,13 @@ from ..errors import UniadError
 from ..runtime.backends.registry import url_scheme
 from ..runtime.detector import Detection, Detector
 from ..runtime.recorder import JsonlLog
-from ..runtime.station.swap import PreparedModel, changed_record, model_id, open_checked
+from ..runtime.station.swap import (
+    PreparedModel,
+    changed_record,
+    model_id,
+    open_checked,
+    return_freed_memory,
+)
 from .batching import BatchScorer
 from .config import ServeConfig
 from .events import EventHub
@@ -269,6 +275,7 @@ class ScoringService:
             old = self.scorer.use(new)
             self.detector, self.config = new, replace(config, model=path)
             old.close()
+            return_freed_memory()
             if self.camera_group is None and self.journal is not None:
                 with self._journal_lock:
                     self.journal.write(

@@ -81,6 +81,7 @@ from .swap import (
     model_id,
     open_checked,
     reload_on_sighup,
+    return_freed_memory,
     station_opener,
 )
 from .triggers import TRIGGERS, trigger_kind
@@ -468,6 +469,7 @@ class Station(Closeable):
             camera.threshold = prepared.thresholds[name]
         if self._own_detector:
             old.close()
+            return_freed_memory()
         self._own_detector = prepared.owned
         self._put_output(_Event(changed_record(self.config.name, previous, prepared)))
         self._swap.finished(prepared, previous=previous)
