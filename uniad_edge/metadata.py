@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 METADATA_KEY = "uniad_edge"
@@ -23,6 +24,8 @@ DEFAULT_MAX_BATCH = 8
 """Largest batch of an exported dynamic graph's engine profile, and of one backend call."""
 DEFAULT_WORKSPACE_GIB = 4.0
 """TensorRT builder workspace, for engines built by export, adopt, Triton and ORT's TRT EP."""
+DEFAULT_ENGINE_DIR = Path("engines")
+"""Where engines are built and looked for (export, `run`'s default model, ORT's TRT caches)."""
 
 
 HOLDOUT = "holdout"
@@ -188,6 +191,10 @@ class ModelMetadata:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     preset_config: dict[str, Any] = field(default_factory=dict)
     gflops: float | None = None  # per image, counted by PyTorch at export (None: older exports)
+    # `export --frame-size/--roi`: the graph takes whole camera frames (height, width), crops
+    # `roi` (x, y, width, height) and resizes to `input_size` itself; None: frames at input_size.
+    frame_size: tuple[int, int] | None = None
+    roi: tuple[int, int, int, int] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,6 +202,8 @@ class ModelMetadata:
         data["thresholds"] = self.thresholds.to_dict()
         data["input_size"] = list(self.input_size)
         data["feature_map"] = list(self.feature_map)
+        data["frame_size"] = None if self.frame_size is None else list(self.frame_size)
+        data["roi"] = None if self.roi is None else list(self.roi)
         return data
 
     def to_json(self) -> str:
@@ -213,7 +222,15 @@ class ModelMetadata:
         kwargs["input_size"] = tuple(int(v) for v in data["input_size"])
         kwargs["feature_map"] = tuple(int(v) for v in data.get("feature_map", (0, 0, 0)))
         kwargs["thresholds"] = Thresholds.from_dict(data.get("thresholds"))
+        for key in ("frame_size", "roi"):
+            if data.get(key) is not None:
+                kwargs[key] = tuple(int(v) for v in data[key])
         return cls(**kwargs)
+
+    @property
+    def graph_input_size(self) -> tuple[int, int]:
+        """(height, width) of the frames the graph takes: the camera's with `--frame-size`."""
+        return self.frame_size or self.input_size
 
     @classmethod
     def from_json(cls, text: str) -> ModelMetadata:

@@ -21,8 +21,9 @@ from rich.markup import escape
 from rich.text import Text
 
 from ..errors import UniadError
+from ..metadata import DEFAULT_ENGINE_DIR
 from ..runtime.backends import registry
-from ..runtime.backends.model_choice import default_model
+from ..runtime.backends.model_choice import DEFAULT_ONNX, default_model
 from ..runtime.capture.video import DEVICE_PATIENCE_S
 from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
@@ -38,12 +39,14 @@ from .options import (
     StationFile,
     Threads,
     Threshold,
+    default,
     given,
     opcua_config,
     split_providers,
 )
 
 EXIT_SOURCE_FAILED = 3
+DEFAULT_MODEL_HELP = f"newest usable engine in {DEFAULT_ENGINE_DIR}/, else {DEFAULT_ONNX}"
 NAMED_SOURCE = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
 
 
@@ -91,8 +94,8 @@ def run(
     model: Annotated[
         str | None,
         typer.Option(
-            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad); default: "
-            "newest usable engine in engines/, else export/model.onnx"
+            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad)",
+            show_default=DEFAULT_MODEL_HELP,
         ),
     ] = None,
     camera: Annotated[int | None, typer.Option(help="camera index (e.g. 0)")] = None,
@@ -122,7 +125,10 @@ def run(
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option(help=f"{registry.describe()}; default: auto (from the suffix or URL)"),
+        typer.Option(
+            help=f"{registry.describe()}; auto: from the suffix or URL",
+            show_default=default(StationConfig, "backend"),
+        ),
     ] = None,
     threads: Threads = None,
     providers: Providers = None,
@@ -131,14 +137,24 @@ def run(
         typer.Option(min=9, max=16, help="bits a 16-bit camera/PNG/TIFF really uses (e.g. 12)"),
     ] = None,
     batch: Annotated[
-        int | None, typer.Option(min=1, help="most frames scored together (one per camera)")
+        int | None,
+        typer.Option(
+            min=1,
+            help="most frames scored together (one per camera)",
+            show_default=default(StationConfig, "max_batch"),
+        ),
     ] = None,
     mqtt: Annotated[
         str | None,
         typer.Option(help="publish each verdict to mqtt://host:port/topic (QoS 1)"),
     ] = None,
     mqtt_buffer: Annotated[
-        int | None, typer.Option(min=1, help="unsent MQTT verdicts kept while the broker is away")
+        int | None,
+        typer.Option(
+            min=1,
+            help="unsent MQTT verdicts kept while the broker is away",
+            show_default=default(StationConfig, "mqtt_buffer"),
+        ),
     ] = None,
     trigger: Annotated[
         str | None,
@@ -153,13 +169,27 @@ def run(
         ),
     ] = None,
     reconnect_max_wait: Annotated[
-        float | None, typer.Option(min=0.01, help="longest wait between reconnects, seconds")
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="longest wait between reconnects, seconds",
+            show_default=default(StationConfig, "reconnect_max_wait"),
+        ),
     ] = None,
     write_retry: Annotated[
         float | None,
-        typer.Option(min=0.01, help="after a write error (full disk), retry every S seconds"),
+        typer.Option(
+            min=0.01,
+            help="after a write error (full disk), retry every S seconds",
+            show_default=default(StationConfig, "write_retry_s"),
+        ),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="station name in records and MQTT")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="station name in records and MQTT", show_default=default(StationConfig, "name")
+        ),
+    ] = None,
     opcua: OpcuaUrl = None,
     opcua_user: OpcuaUser = None,
     opcua_password: OpcuaPassword = None,

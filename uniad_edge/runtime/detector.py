@@ -27,6 +27,7 @@ from ..metadata import (
 from .backends.base import Backend, Closeable
 from .backends.registry import load_backend
 from .frames import to_bgr8
+from .prepare import FramePreparer, check_frame_size
 
 OK_COLOUR = (60, 200, 60)
 NG_COLOUR = (40, 40, 230)
@@ -55,6 +56,7 @@ class Detection:
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
     error: str | None = None
+    roi: tuple[int, int, int, int] | None = None  # (x, y, w, h) the map covers; None: all
 
     @property
     def normalized_score(self) -> float | None:
@@ -87,6 +89,13 @@ class Detection:
     def anomaly_map(self) -> np.ndarray:
         """float32 map at the frame's size (bilinear from the model's output), computed on use."""
         h, w = self.frame_size
+        if self.roi is not None:  # a graph that crops (`export --roi`): zero outside the crop
+            x, y, rw, rh = self.roi
+            full = np.zeros((h, w), np.float32)
+            full[y : y + rh, x : x + rw] = cv2.resize(
+                self.model_map, (rw, rh), interpolation=cv2.INTER_LINEAR
+            )
+            return full
         if self.model_map.shape == (h, w):
             return self.model_map
         return cv2.resize(self.model_map, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -167,8 +176,9 @@ class Detector(Closeable):
         capacity = self.static_batch or max_batch
         if capacity < 1:
             raise UniadError(f"max_batch must be >= 1, got {max_batch}")
-        h, w = self.input_size
+        h, w = self.metadata.graph_input_size
         self._buffer = np.zeros((capacity, h, w, 3), np.uint8)
+        self._preparer = FramePreparer()
         self._lock = threading.Lock()
 
     @property
@@ -228,13 +238,11 @@ class Detector(Closeable):
     ) -> list[Detection]:
         n = len(images)
         h, w = self.input_size
+        if self.metadata.frame_size is not None:
+            check_frame_size(images, self.metadata)
         with self._lock:
             t0 = time.perf_counter()
-            for slot, image in zip(self._buffer, images, strict=False):
-                if image.shape[:2] == (h, w):
-                    slot[...] = image
-                else:
-                    cv2.resize(image, (w, h), dst=slot, interpolation=cv2.INTER_LINEAR)
+            self._preparer.into(self._buffer, images)
             batch = self._buffer if self.static_batch else self._buffer[:n]
             t1 = time.perf_counter()
             maps, scores = self.backend.infer(batch)
@@ -257,9 +265,11 @@ class Detector(Closeable):
                         preprocess_ms=(t1 - t0) * 1e3 / n,
                         inference_ms=(t2 - t1) * 1e3 / n,
                         error=untrusted(score, model_map),
+                        roi=self.metadata.roi,
                     )
                 )
             return results
 
     def close(self) -> None:
+        self._preparer.close()
         self.backend.close()

@@ -26,16 +26,16 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def build_service(config: ServeConfig) -> ScoringService:
     """Load the model, open the cameras; on any failure release what was opened."""
-    detector = detector_opener(config)(str(config.model))
+    station = config.station
+    detector = detector_opener(config)(str(station.model))  # ServeConfig.validated: not None
     try:
         service = ScoringService(config, detector)
     except BaseException:
         detector.close()
         raise
     try:
-        if config.station is not None:
-            station = Station(config.station, detector=detector)
-            service.camera_group = StationCameras(station, service)
+        if station.cameras:
+            service.camera_group = StationCameras(Station(station, detector=detector), service)
             service.camera_group.start()
     except BaseException:
         service.close()

@@ -45,16 +45,17 @@ class SwapInProgress(UniadError):
 
 def detector_opener(config: ServeConfig) -> Callable[[str], Detector]:
     """Opens a model the way `build_service` opened the first one."""
+    station = config.station
 
     def open_model(path: str) -> Detector:
         return Detector(
             path,
-            backend=config.backend,
-            providers=list(config.providers) if config.providers else None,
-            threads=config.threads,
+            backend=station.backend,
+            providers=list(station.providers) if station.providers else None,
+            threads=station.threads,
             class_name=config.class_name,
             threshold=config.threshold,
-            max_batch=config.max_batch,
+            max_batch=station.max_batch,
         )
 
     return open_model
@@ -105,12 +106,13 @@ class ScoringService:
         self.hub = EventHub(history_s=config.history_s)
         self.scorer = BatchScorer(
             detector,
-            max_batch=detector.static_batch or config.max_batch,
+            max_batch=detector.static_batch or config.station.max_batch,
             queue_size=config.queue_size,
             on_batch=self.metrics.observe_batch,
         )
-        self.gallery = Gallery(config.save_dir, config.gallery_size) if config.save_dir else None
-        self.journal = JsonlLog(config.log) if config.log else None
+        outputs = config.station
+        self.gallery = Gallery(outputs.save_dir, config.gallery_size) if outputs.save_dir else None
+        self.journal = JsonlLog(outputs.log) if outputs.log else None
         self._journal_lock = threading.Lock()
         self._warned: set[str] = set()
         self._swapping = threading.Lock()
@@ -122,7 +124,7 @@ class ScoringService:
 
     @property
     def model_name(self) -> str:
-        return self.detector.metadata.name or model_label(self.config.model)
+        return self.detector.metadata.name or model_label(self.config.station.model)
 
     def threshold_for(self, class_name: str | None) -> float | None:
         """The service's threshold, or the model's for `class_name` (unknown names refused)."""
@@ -235,7 +237,7 @@ class ScoringService:
         else:
             source = "model, global" if self.detector.threshold is not None else "none"
         return {
-            "path": str(self.config.model),
+            "path": str(self.config.station.model),
             "model_id": model_id(self.detector),
             "backend": self.detector.backend.name,
             "input_size": list(self.detector.input_size),
@@ -273,16 +275,14 @@ class ScoringService:
             else:
                 new = open_checked(path, opener, self.detector, {}, None).detector
             old = self.scorer.use(new)
-            self.detector, self.config = new, replace(config, model=path)
+            station = replace(config.station, model=path)
+            self.detector, self.config = new, replace(config, station=station)
             old.close()
             return_freed_memory()
             if self.camera_group is None and self.journal is not None:
+                prepared = PreparedModel(path, new, model_id(new), {})
                 with self._journal_lock:
-                    self.journal.write(
-                        changed_record(
-                            "serve", previous, PreparedModel(path, new, model_id(new), {})
-                        )
-                    )
+                    self.journal.write(changed_record("serve", previous, prepared))
             return {"model": model_id(new), "previous_model": previous, "path": path}
         finally:
             self._swapping.release()
