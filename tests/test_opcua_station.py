@@ -489,14 +489,14 @@ def test_opcua_model_ids_follow_a_model_swap(tmp_path):
     station = make_station(first, tmp_path, {"top": Conveyor()})
     url = station.config.opcua.url
 
-    async def model_ids() -> tuple[str, str]:
+    async def model_ids() -> tuple[str, ...]:
         from asyncua import Client
 
         async with Client(url) as c:
             idx = await namespace(c)
-            nodes = [c.get_node(f"ns={idx};s={k}.ModelId") for k in ("Station", "Cameras.top")]
-            values = await c.read_values(nodes)
-            return values[0], values[1]
+            keys = ("Station.ModelId", "Cameras.top.ModelId", "Station.ThresholdProvenance")
+            values = await c.read_values([c.get_node(f"ns={idx};s={k}") for k in keys])
+            return tuple(values[:2])
 
     station.start()
     try:

@@ -207,7 +207,7 @@ class Station(Closeable):
             cameras=tuple(self.cameras),
             counters=lambda: {name: dataclasses.asdict(s) for name, s in self.states().items()},
             model_id=lambda: self.model_id,
-            threshold_provenance=self.threshold_provenance,
+            threshold_provenance=lambda: self.threshold_provenance,
             subscribe=self.subscribe,
             trigger=self.trigger_async,
             stop=self.stop,
