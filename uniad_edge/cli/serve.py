@@ -21,7 +21,20 @@ from ..runtime.backends import registry
 from ..runtime.station import StationConfig
 from ..serve.config import ServeConfig, is_loopback
 from .app import app
-from .options import Providers, StationFile, Threads, Threshold, default, split_providers
+from .options import (
+    OpcuaCert,
+    OpcuaKey,
+    OpcuaPassword,
+    OpcuaUrl,
+    OpcuaUser,
+    Providers,
+    StationFile,
+    Threads,
+    Threshold,
+    default,
+    opcua_config,
+    split_providers,
+)
 from .run import DEFAULT_MODEL_HELP, parse_cameras, station_config
 
 
@@ -130,6 +143,11 @@ def serve(
             show_default=default(ServeConfig, "mjpeg_fps"),
         ),
     ] = None,
+    opcua: OpcuaUrl = None,
+    opcua_user: OpcuaUser = None,
+    opcua_password: OpcuaPassword = None,
+    opcua_cert: OpcuaCert = None,
+    opcua_key: OpcuaKey = None,
 ) -> None:
     """Serve the model over HTTP: scoring API, cameras, live dashboard, Prometheus metrics."""
     try:
@@ -152,9 +170,13 @@ def serve(
         "save_dir": save_dir,
         "mqtt": mqtt,
         "trigger_only": trigger_only or None,
+        "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
     }
+    station_settings = station_config(station, cameras, station_options)
+    if station_settings.opcua is not None and not station_settings.cameras:
+        raise UniadError("--opcua serves cameras' verdicts: give --source or --station too")
     config = ServeConfig.from_options(
-        station=station_config(station, cameras, station_options),
+        station=station_settings,
         host=host,
         port=port,
         allowed_hosts=tuple(allowed_host) if allowed_host else None,

@@ -22,12 +22,13 @@ from starlette.datastructures import UploadFile
 
 from .. import __version__
 from ..errors import UniadError
+from ..hosts import is_loopback
 from ..runtime.detector import Detection
 from .auth import TokenGuard
 from .batching import QueueFull
 from .cameras import encode_jpeg
 from .metrics import CONTENT_TYPE
-from .service import API_CAMERA, Camera, ScoringService
+from .service import API_CAMERA, Camera, ScoringService, SwapInProgress
 from .uploads import BodyLimit, UnsupportedMediaType, body_kind, decode_image
 
 STATIC = Path(__file__).parent / "static"
@@ -187,6 +188,25 @@ def create_app(service: ScoringService) -> FastAPI:
     @app.get("/v1/model", dependencies=api, summary="Model metadata and thresholds in use")
     async def model() -> dict[str, Any]:
         return service.model_info()
+
+    @app.post("/v1/model", dependencies=api, summary="Swap in another model without stopping")
+    async def swap_model(request: Request) -> dict[str, Any]:
+        config = service.config
+        if config.token is None and not is_loopback(config.host):
+            raise HTTPException(403, "POST /v1/model off loopback needs serve --token")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("path"), str):
+            raise HTTPException(422, 'send JSON {"path": "export/model.onnx"}')
+        try:
+            return await run_in_threadpool(service.swap_model, body["path"])
+        except SwapInProgress as exc:
+            raise HTTPException(409, str(exc)) from None
+        except UniadError as exc:
+            reason = f"model not swapped, the running one keeps scoring: {exc}"
+            raise HTTPException(422, reason) from None
 
     @app.get("/v1/events", dependencies=media, summary="Verdicts as Server-Sent Events")
     async def events() -> StreamingResponse:

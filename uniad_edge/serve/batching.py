@@ -46,6 +46,7 @@ class BatchScorer:
         on_batch: Callable[[int, int], None] | None = None,
     ) -> None:
         self.detector = detector
+        self._detector_lock = threading.Lock()  # held for a batch; a swap waits for it
         self.max_batch = max(1, max_batch)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._on_batch = on_batch
@@ -98,9 +99,10 @@ class BatchScorer:
         if not live:
             return
         try:
-            detections = self.detector.predict(
-                [job.image for job in live], [job.threshold for job in live]
-            )
+            with self._detector_lock:
+                detections = self.detector.predict(
+                    [job.image for job in live], [job.threshold for job in live]
+                )
         except Exception as exc:  # each waiting caller gets the error, the worker lives on
             for job in live:
                 job.future.set_exception(exc)
@@ -109,6 +111,13 @@ class BatchScorer:
             job.future.set_result(detection)
         if self._on_batch is not None:
             self._on_batch(len(live), self.depth)
+
+    def use(self, detector: Detector) -> Detector:
+        """Score the next batches on `detector`; returns the previous one, which no batch is
+        using any more once this returns."""
+        with self._detector_lock:
+            old, self.detector = self.detector, detector
+        return old
 
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new work, finish every queued request, stop the worker."""

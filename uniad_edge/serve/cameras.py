@@ -8,13 +8,14 @@ verdicts to feed the service (metrics, event stream, gallery) and keeps what the
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 import cv2
 import numpy as np
 
 from ..errors import UniadError
-from ..runtime.detector import Detection
+from ..runtime.detector import Detection, Detector
 from ..runtime.sinks import Verdict
 from ..runtime.station import Station
 from .service import ScoringService
@@ -90,6 +91,10 @@ class StationCameras:
 
     def start(self) -> None:
         self.station.start()
+
+    def swap_model(self, path: str, detector: Detector) -> Future[str]:
+        """The station checks `detector` and scores with it from its next batch on."""
+        return self.station.swap_model(path, detector)
 
     def _on_verdict(self, verdict: Verdict) -> None:
         """On the station's output thread, after its evidence and log sinks have run."""

@@ -15,12 +15,11 @@ from types import FrameType
 import uvicorn
 
 from ..errors import UniadError
-from ..runtime.detector import Detector
 from ..runtime.station import Station, StationSummary
 from .app import create_app
 from .cameras import StationCameras
 from .config import ServeConfig
-from .service import ScoringService
+from .service import ScoringService, detector_opener
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -28,15 +27,7 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def build_service(config: ServeConfig) -> ScoringService:
     """Load the model, open the cameras; on any failure release what was opened."""
     station = config.station
-    detector = Detector(
-        station.model,  # type: ignore[arg-type]  # ServeConfig.validated: never None
-        backend=station.backend,
-        providers=list(station.providers) if station.providers else None,
-        threads=station.threads,
-        class_name=config.class_name,
-        threshold=config.threshold,
-        max_batch=station.max_batch,
-    )
+    detector = detector_opener(config)(str(station.model))  # ServeConfig.validated: not None
     try:
         service = ScoringService(config, detector)
     except BaseException:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +20,13 @@ from ..errors import UniadError
 from ..runtime.backends.registry import url_scheme
 from ..runtime.detector import Detection, Detector
 from ..runtime.recorder import JsonlLog
+from ..runtime.station.swap import (
+    PreparedModel,
+    changed_record,
+    model_id,
+    open_checked,
+    return_freed_memory,
+)
 from .batching import BatchScorer
 from .config import ServeConfig
 from .events import EventHub
@@ -28,6 +36,29 @@ from .metrics import ServiceMetrics
 log = logging.getLogger(__name__)
 
 API_CAMERA = "api"
+SWAP_TIMEOUT_S = 300.0
+
+
+class SwapInProgress(UniadError):
+    """A second model swap while one is running (HTTP 409)."""
+
+
+def detector_opener(config: ServeConfig) -> Callable[[str], Detector]:
+    """Opens a model the way `build_service` opened the first one."""
+    station = config.station
+
+    def open_model(path: str) -> Detector:
+        return Detector(
+            path,
+            backend=station.backend,
+            providers=list(station.providers) if station.providers else None,
+            threads=station.threads,
+            class_name=config.class_name,
+            threshold=config.threshold,
+            max_batch=station.max_batch,
+        )
+
+    return open_model
 
 
 class Camera(Protocol):
@@ -52,6 +83,9 @@ class CameraGroup(Protocol):
     cameras: dict[str, Camera]
 
     def start(self) -> None: ...
+
+    def swap_model(self, path: str, detector: Detector) -> Future[str]:
+        """Check `detector` (opened from `path`) against the cameras, then score with it."""
 
     def outputs(self) -> dict[str, int]:
         """Counters of the group's own result sinks (e.g. log records not written)."""
@@ -81,6 +115,7 @@ class ScoringService:
         self.journal = JsonlLog(outputs.log) if outputs.log else None
         self._journal_lock = threading.Lock()
         self._warned: set[str] = set()
+        self._swapping = threading.Lock()
 
     @property
     def writes_files(self) -> bool:
@@ -203,6 +238,7 @@ class ScoringService:
             source = "model, global" if self.detector.threshold is not None else "none"
         return {
             "path": str(self.config.station.model),
+            "model_id": model_id(self.detector),
             "backend": self.detector.backend.name,
             "input_size": list(self.detector.input_size),
             "max_batch": self.scorer.max_batch,
@@ -218,6 +254,38 @@ class ScoringService:
             },
             "metadata": meta.to_dict(),
         }
+
+    def swap_model(self, path: str, timeout_s: float = SWAP_TIMEOUT_S) -> dict[str, Any]:
+        """Open `path` as the service opened its model, have it checked (by the station with its
+        cameras, else here), then score API requests and cameras with it; the old model is
+        closed. A one-line `UniadError` leaves the old model scoring."""
+        if not self._swapping.acquire(blocking=False):
+            raise SwapInProgress("a model swap is already in progress; try again when it is done")
+        try:
+            config = self.config
+            opener = detector_opener(config)
+            previous = model_id(self.detector)
+            if self.camera_group is not None:
+                new = opener(path)
+                try:
+                    self.camera_group.swap_model(path, new).result(timeout_s)
+                except BaseException:
+                    new.close()
+                    raise
+            else:
+                new = open_checked(path, opener, self.detector, {}, None).detector
+            old = self.scorer.use(new)
+            station = replace(config.station, model=path)
+            self.detector, self.config = new, replace(config, station=station)
+            old.close()
+            return_freed_memory()
+            if self.camera_group is None and self.journal is not None:
+                prepared = PreparedModel(path, new, model_id(new), {})
+                with self._journal_lock:
+                    self.journal.write(changed_record("serve", previous, prepared))
+            return {"model": model_id(new), "previous_model": previous, "path": path}
+        finally:
+            self._swapping.release()
 
     def close(self) -> None:
         """Cameras first (captured frames finish), then the queue (in-flight answered), files."""

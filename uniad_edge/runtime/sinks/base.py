@@ -17,6 +17,7 @@ import numpy as np
 from ...errors import UniadError
 from ..capture import Frame
 from ..detector import Detection
+from ..opcua.config import OpcuaConfig
 
 log = logging.getLogger("uniad_edge.runtime.sinks")
 
@@ -52,6 +53,7 @@ class SinkSettings(Protocol):
     mqtt: str | None
     mqtt_buffer: int
     mqtt_drain_s: float
+    opcua: OpcuaConfig | None
     show: bool
 
 
@@ -94,6 +96,9 @@ class Sink(ABC):
     @abstractmethod
     def emit(self, verdict: Verdict) -> None:
         """Deliver one verdict (write, publish, call back)."""
+
+    def event(self, record: dict[str, Any]) -> None:  # noqa: B027 (most sinks keep no log)
+        """A station event that is not a verdict (e.g. `model_changed`), in verdict order."""
 
     def close(self) -> None:  # noqa: B027 (most sinks hold nothing to release)
         """Flush and release; called once when the station ends."""

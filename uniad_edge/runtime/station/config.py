@@ -13,6 +13,7 @@ from ...errors import UniadError
 from ...metadata import DEFAULT_MAX_BATCH
 from ..capture import AUTO, FOREVER, Reader
 from ..mqtt_url import parse_mqtt_url
+from ..opcua.config import OpcuaConfig
 from .triggers import trigger_kind
 
 SAVE_POLICIES = ("ng", "all", "none")
@@ -51,6 +52,7 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "reconnect_wait": NUMBER,
     "reconnect_max_wait": NUMBER,
     "write_retry_s": NUMBER,
+    "opcua": (OpcuaConfig,),
 }
 NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
@@ -162,6 +164,7 @@ class StationConfig:
     mqtt: str | None = None
     mqtt_buffer: int = 1000
     mqtt_drain_s: float = 10.0  # at the end, how long unacknowledged verdicts may take to go
+    opcua: OpcuaConfig | None = None  # an OPC UA server for PLCs (the [opcua] extra)
     show: bool = False
     max_frames: int | None = None
     # live sources only (files never reconnect): a count, FOREVER, or AUTO: a camera index

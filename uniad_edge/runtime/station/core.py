@@ -54,8 +54,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -71,6 +72,18 @@ from ..sinks import SINKS, Sink, SinkContext, Verdict
 from ..sinks.callback import CallbackSink
 from .config import SAVE_POLICIES, CameraConfig, StationConfig
 from .stats import CameraState, CameraStats, StationSummary
+from .swap import (
+    WATCH_INTERVAL_S,
+    ModelSwap,
+    ModelWatcher,
+    PreparedModel,
+    changed_record,
+    model_id,
+    open_checked,
+    reload_on_sighup,
+    return_freed_memory,
+    station_opener,
+)
 from .triggers import TRIGGERS, trigger_kind
 
 log = logging.getLogger(__name__)
@@ -87,6 +100,17 @@ __all__ = [
 
 OUTPUT_QUEUE = 64
 _END = object()
+
+
+@dataclass
+class _Event:
+    """A record for the log that is not a verdict (`model_changed`)."""
+
+    record: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.record.get("event"))
 
 
 @dataclass
@@ -117,12 +141,6 @@ class _Camera:
             return self.stream.description
         source = self.config.source
         return source.description if isinstance(source, Reader) else str(source)
-
-
-def model_id(detector: Detector) -> str:
-    """Name plus checkpoint hash prefix: which model made a verdict, for the MES."""
-    meta = detector.metadata
-    return f"{meta.name}@{meta.checkpoint_sha256[:12]}" if meta.checkpoint_sha256 else meta.name
 
 
 class Station(Closeable):
@@ -163,6 +181,7 @@ class Station(Closeable):
         self._summary: StationSummary | None = None
         self._closed = False
         self.trigger_sources: list[Closeable] = []  # stdin/MQTT trigger readers, once started
+        self._swap = ModelSwap(self._prepare_model)
 
     @property
     def threshold_provenance(self) -> str:
@@ -394,6 +413,67 @@ class Station(Closeable):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def swap_model(self, path: str | Path, detector: Detector | None = None) -> Future[str]:
+        """Load `path` in the background and swap it in between two batches (see `swap.py`);
+        the future gets the new model id, or the one-line reason the old model stays. A caller
+        that opened the model itself (`serve`) passes it as `detector` and keeps owning it."""
+        return self._swap.request(path, self._swap_ready, detector)
+
+    def watch_model(
+        self, path: str | Path | None = None, interval_s: float = WATCH_INTERVAL_S
+    ) -> ModelWatcher:
+        """Swap in `path` (default: the station's model file) whenever it is replaced, until
+        the returned watcher is closed."""
+        target = path if path is not None else self.config.model
+        if target is None or "://" in str(target):
+            raise UniadError("--watch-model needs a model file (not a Triton URL)")
+        return ModelWatcher(target, self.swap_model, interval_s)
+
+    def reload_on_sighup(self) -> AbstractContextManager[None]:
+        """SIGHUP swaps in the station's model file again (e.g. after `calibrate`)."""
+        model = self.config.model
+        return reload_on_sighup(lambda: self.swap_model(model) if model is not None else None)
+
+    def _prepare_model(self, path: str, given: Detector | None) -> PreparedModel:
+        reference = None
+        for camera in self.cameras.values():
+            if camera.latest_frame is not None:
+                reference, _ = self._prepare(camera, camera.latest_frame)
+                if reference is not None:
+                    break
+        configs = {name: c.config for name, c in self.cameras.items()}
+        opener = station_opener(self.config) if given is None else lambda _path: given
+        prepared = open_checked(path, opener, self.detector, configs, reference)
+        prepared.owned = given is None
+        return prepared
+
+    def _swap_ready(self) -> None:
+        """A checked model waits: the scoring thread takes it between batches; a station that
+        is not scoring (not started, or ended) takes it now."""
+        with self._lock:
+            scoring = self._started_at is not None and not self._finished.is_set()
+        if scoring:
+            self._wake.set()
+        elif self._finished.is_set():
+            self._swap.cancel("the station has ended")
+        else:
+            self._apply_swap()
+
+    def _apply_swap(self) -> None:
+        prepared = self._swap.take()
+        if prepared is None:
+            return
+        old, previous = self.detector, self.model_id
+        self.detector, self.model_id = prepared.detector, prepared.model_id
+        for name, camera in self.cameras.items():
+            camera.threshold = prepared.thresholds[name]
+        if self._own_detector:
+            old.close()
+            return_freed_memory()
+        self._own_detector = prepared.owned
+        self._put_output(_Event(changed_record(self.config.name, previous, prepared)))
+        self._swap.finished(prepared, previous=previous)
+
     # -- scoring ---------------------------------------------------------------------------
 
     def _score_loop(self) -> None:
@@ -402,6 +482,7 @@ class Station(Closeable):
             turn = 0
             while True:
                 self._wake.clear()
+                self._apply_swap()
                 batch = self._collect(order[turn:] + order[:turn])
                 turn = (turn + 1) % len(order)
                 if batch:
@@ -586,6 +667,7 @@ class Station(Closeable):
                 trigger.future.set_exception(UniadError(f"camera {camera.name}: {reason}"))
 
     def _finish(self) -> None:
+        self._swap.cancel("the station stopped before the new model could take over")
         for camera in self.cameras.values():
             if camera.stream is not None:
                 camera.stream.stop()
@@ -640,6 +722,13 @@ class Station(Closeable):
             item = self._outputs.get()
             if item is _END:
                 return
+            if isinstance(item, _Event):
+                for sink in self.sinks:
+                    try:
+                        sink.event(item.record)
+                    except Exception:
+                        log.exception("the %s sink failed on a %s event", sink.name, item.kind)
+                continue
             assert isinstance(item, Verdict)
             for sink in self.sinks:
                 try:
