@@ -71,9 +71,10 @@ class StationConfig:
     reconnect_wait: float = 0.5
     reconnect_max_wait: float = 8.0
     write_retry_s: float = 10.0
+    api_queue: int = 0  # > 0: also score API requests (camera "api"), up to this many waiting
 
     def __post_init__(self) -> None:
-        if not self.cameras:
+        if not self.cameras and not self.api_queue:
             raise UniadError(
                 "a station needs at least one camera (--camera, --source or --station)"
             )
