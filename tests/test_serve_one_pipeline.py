@@ -5,7 +5,6 @@ item 3)."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from onnx_fixtures import build_model, defect_frame, good_frame
+from onnx_fixtures import defect_frame, good_frame
 from ports import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from runtime_helpers import FRAME_SIZE
 from serve_helpers import png, running_gated
-from verdict_helpers import SpoiledBackend
+from verdict_helpers import SpoiledBackend, read_log, threshold_40_model
 
 from uniad_edge.runtime.capture import Reader
 from uniad_edge.runtime.detector import Detector
@@ -31,9 +30,7 @@ IMAGE_PNG = {"content-type": "image/png"}
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("pipeline") / "model.onnx"
-    build_model(path, threshold=40.0)
-    return path
+    return threshold_40_model(tmp_path_factory)
 
 
 class HeldCamera(Reader):
@@ -67,10 +64,6 @@ def wait_until(condition, what: str, timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
-
-
-def read_log(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_api_requests_and_camera_frames_share_a_batch_and_a_schema(model, tmp_path):

@@ -87,7 +87,7 @@ def create_app(service: ScoringService) -> FastAPI:
     ) -> Response:
         started = time.time()
         uploads = await _read_uploads(request)
-        service.threshold_for(class_name)  # unknown class: 400 before any work
+        service.station.api_threshold(class_name)  # unknown class: 400 before any work
         images = [
             await run_in_threadpool(decode_image, data, name or "request body", bit_depth)
             for name, data in uploads
@@ -95,7 +95,11 @@ def create_app(service: ScoringService) -> FastAPI:
         futures = []
         try:
             for (name, _), image in zip(uploads, images, strict=True):
-                futures.append(service.submit(image, class_name, part_id=part_id, name=name))
+                futures.append(
+                    service.station.score_async(
+                        image, class_name=class_name, part_id=part_id, name=name
+                    )
+                )
         except QueueFull:
             for future in futures:
                 future.cancel()

@@ -9,11 +9,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..runtime.backends.registry import url_scheme
 from ..runtime.detector import Detector
@@ -90,26 +87,6 @@ class ScoringService:
 
     def _on_batch(self, size: int) -> None:
         self.metrics.observe_batch(size, self.queue_depth)
-
-    def threshold_for(self, class_name: str | None) -> float | None:
-        """The service's threshold, or the model's for `class_name` (unknown names refused)."""
-        return self.station.api_threshold(class_name)
-
-    def submit(
-        self,
-        image: np.ndarray,
-        class_name: str | None = None,
-        *,
-        part_id: str | None = None,
-        name: str | None = None,
-    ) -> Future[Verdict]:
-        """Queue an image for the station's next batch; `QueueFull` when the queue is full."""
-        try:
-            return self.station.score_async(
-                image, class_name=class_name, part_id=part_id, name=name
-            )
-        finally:
-            self.metrics.queue_depth.set(self.queue_depth)
 
     @staticmethod
     def answer(verdict: Verdict, started: float) -> dict[str, Any]:

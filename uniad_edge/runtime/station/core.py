@@ -27,17 +27,27 @@ API (embeddable)::
   frame must be captured after the trigger. A trigger's `part_id` and trigger-to-verdict
   latency (`trigger_ms`) go into the record. In free-running mode a trigger tags the camera's
   next scored frame.
-- Records (dicts, see `recorder.frame_record`) carry station, camera, unique frame name, part id,
-  score, normalised score, threshold, verdict, model id and latencies; an unreadable image gives
-  a record with "error"; a record whose evidence was saved names its files (`"evidence"`).
-  Sinks (`sinks/`, one module each, one `SINKS` entry) get a `Verdict` (record + frame + scored
-  image + detection + the evidence name, `recorder.evidence_stem`, decided here once) on one
-  output thread, in table order.
+- API requests (`StationConfig.api_queue > 0`, `score_async`; serve's `POST /v1/score`) are a
+  camera-less input, camera "api": waiting requests fill each batch beside the camera frames
+  (at least one per batch while any waits), and their verdicts go through the same sinks. A
+  station with an API input may have no camera and runs until `stop()`.
+- The verdict is applied once, here, where the camera (or request) is known: each frame goes
+  to `Detector.predict` with its own threshold (`Thresholds.resolve`), and its `Detection` is
+  immutable from then on.
+- Records (dicts, see `recorder.frame_record`; one schema for cameras and API requests) carry
+  station, camera, unique frame name, class name, part id, score, normalised score, threshold,
+  verdict, `is_ok`, model id and latencies. `verdict` is "ERROR" (with `error`, the reason, and
+  never OK) for a frame that could not be prepared, a backend error, or a non-finite map or
+  score; warned once per camera, counted in the summary. A record whose evidence was saved
+  names its files (`"evidence"`).
+  Sinks (`sinks/`, one module each, one `SINKS` entry, built from a `SinkContext`, plus an
+  embedder's own `sinks=`) get a `Verdict` (record + frame + scored image + detection + the
+  evidence name, `recorder.evidence_stem`, decided here once) on one output thread, in order.
 - Camera states: "connected", "reconnecting" (also a live camera that is down at start-up),
   "failed" (a live source gave up after `reconnect_tries`), "ended".
   `StationSummary.failed_cameras` lets the CLI exit non-zero.
-- Configuration dataclasses live in `station_config.py`, counters and the summary in
-  `station_stats.py` (both re-exported here), the summary table in `station_report.py`.
+- Configuration dataclasses live in `config.py`, counters and the summary in `stats.py` (both
+  re-exported here), the API request queue in `requests.py`, the summary table in `report.py`.
 - `stop()` is "finish what is captured, then end" (free-running frames already buffered and
   pending triggers that can still be served are scored); `stop_on_signals()` maps the first
   Ctrl-C/SIGTERM to it.
