@@ -231,7 +231,7 @@ threshold = 1e-3
 )
 def test_config_errors(cameras, message):
     with pytest.raises(UniadError, match=message):
-        StationConfig(cameras=cameras)
+        StationConfig(cameras=cameras).require_cameras()
 
 
 def test_camera_config_errors():

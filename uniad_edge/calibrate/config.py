@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..artifacts import WARN_FALSE_ALARM_RATE
 from ..errors import UniadError
 from .policy import Policy
 from .stats import CONFIDENCE
@@ -12,7 +13,10 @@ from .stats import CONFIDENCE
 
 @dataclass
 class CalibrateConfig:
-    """One calibration: exactly one of target_fpr, target_recall, f1 (or rollback)."""
+    """One calibration: exactly one of target_fpr, target_recall, f1 (or rollback).
+
+    `force` rewrites a read-only model; `warn_false_alarm_rate` is the false-alarm rate on the
+    calibration images above which a chosen threshold is warned about."""
 
     model: Path
     data: Path | None = None
@@ -26,6 +30,8 @@ class CalibrateConfig:
     backend: str = "auto"
     batch_size: int = 8
     confidence: float = CONFIDENCE
+    force: bool = False
+    warn_false_alarm_rate: float = WARN_FALSE_ALARM_RATE
 
     def __post_init__(self) -> None:
         self.model = Path(self.model)

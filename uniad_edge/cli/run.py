@@ -6,6 +6,7 @@ Exit codes: 0 done, 2 bad input (one-line error), 3 a live camera gave up reconn
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.text import Text
 from ..errors import UniadError
 from ..runtime.backends import registry
 from ..runtime.backends.model_choice import default_model
+from ..runtime.capture.video import DEVICE_PATIENCE_S
 from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
@@ -59,21 +61,15 @@ def station_config(
     station: Path | None, cameras: list[CameraConfig], options: dict[str, Any]
 ) -> StationConfig:
     """The --station file with the given options over it, or the cameras with them alone
-    (options left None keep `StationConfig`'s defaults)."""
+    (options left None keep `StationConfig`'s defaults); with no model named anywhere, the
+    default model (a new config, so every check runs on it)."""
     if station is not None:
-        return load_station_file(station, cameras=cameras, **options)
-    return StationConfig(cameras=cameras, **given(**options))
-
-
-def parse_reconnect_tries(value: str | None) -> int | None | str:
-    """`N` or `forever`; "default" when not given (StationConfig's default applies)."""
-    if value is None:
-        return "default"
-    if value.strip().lower() == "forever":
-        return None
-    if value.strip().isdigit():
-        return int(value)
-    raise UniadError(f"--reconnect-tries must be a number or 'forever', got {value!r}")
+        config = load_station_file(station, cameras=cameras, **options)
+    else:
+        config = StationConfig(cameras=cameras, **given(**options))
+    if config.model is None:
+        config = dataclasses.replace(config, model=default_model())
+    return config
 
 
 @app.command()
@@ -137,7 +133,9 @@ def run(
     reconnect_tries: Annotated[
         str | None,
         typer.Option(
-            help="reopen a failed (or not yet up) live source N times or 'forever' (default)"
+            help="reopen a failed (or not yet up) live source N times, or 'forever'",
+            show_default=f"a camera index gives up after {DEVICE_PATIENCE_S:g} s, a URL or "
+            "pipeline waits forever",
         ),
     ] = None,
     reconnect_max_wait: Annotated[
@@ -155,7 +153,6 @@ def run(
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     cameras = parse_cameras(source or [], camera, class_name, threshold)
-    tries = parse_reconnect_tries(reconnect_tries)
     options = {
         "name": name,
         "providers": split_providers(providers),
@@ -171,14 +168,11 @@ def run(
         "max_frames": max_frames,
         "reconnect_max_wait": reconnect_max_wait,
         "write_retry_s": write_retry,
+        "reconnect_tries": reconnect_tries,
         "model": model,
         "backend": backend,
     }
-    config = station_config(station, cameras, options)
-    if tries != "default":  # None means forever, so it cannot ride the None-filtered options
-        config.reconnect_tries = tries  # type: ignore[assignment]
-    if config.model is None:
-        config.model = default_model()
+    config = station_config(station, cameras, options).require_cameras()
     with Station(config) as inspection, inspection.stop_on_signals():
         err = Console(stderr=True)
         err.print(f"thresholds: {escape(inspection.threshold_provenance)}", highlight=False)
@@ -193,7 +187,8 @@ def run(
     if summary.failed_cameras:
         Console(stderr=True).print(
             f"[bold red]error:[/] live source gave up: {escape(', '.join(summary.failed_cameras))} "
-            "(see --reconnect-tries)",
+            "(see --reconnect-tries; `--reconnect-tries forever` waits for a camera that is "
+            "not up yet)",
             highlight=False,
         )
         raise typer.Exit(EXIT_SOURCE_FAILED)

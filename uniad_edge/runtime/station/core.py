@@ -82,6 +82,7 @@ from ..sinks.callback import CallbackSink
 from .config import SAVE_POLICIES, CameraConfig, StationConfig
 from .requests import API_CAMERA, API_SOURCE, Request, Requests
 from .stats import CameraState, CameraStats, StationSummary
+from .triggers import TRIGGERS, trigger_kind
 
 log = logging.getLogger(__name__)
 __all__ = [
@@ -275,12 +276,12 @@ class Station(Closeable):
     def _begin(self) -> None:
         if self._started_at is not None:
             raise UniadError("a station can be started once; make a new Station to run again")
-        from .triggers import TRIGGERS, trigger_kind
-
         self._open_streams()
         try:
             if self.config.trigger is not None:
-                self.trigger_sources.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
+                self.trigger_sources.append(
+                    TRIGGERS[trigger_kind(self.config.trigger)](self, self.config.trigger)
+                )
         except BaseException:
             for camera in self.cameras.values():
                 if camera.stream is not None:
