@@ -53,6 +53,7 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "reconnect_max_wait": NUMBER,
     "write_retry_s": NUMBER,
     "opcua": (OpcuaConfig,),
+    "api_queue": (int,),
 }
 NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
@@ -173,6 +174,7 @@ class StationConfig:
     reconnect_wait: float = 0.5
     reconnect_max_wait: float = 8.0
     write_retry_s: float = 10.0
+    api_queue: int = 0  # > 0: also score API requests (camera "api"), up to this many waiting
 
     def __post_init__(self) -> None:
         check_types(self, STATION_TYPES, "")
