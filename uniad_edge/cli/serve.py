@@ -196,10 +196,11 @@ def serve(
         on_listening=lambda: err.print(f"serving {escape(str(config.station.model))} on {url}"),
     )
     table = Table(title="uniad-edge serve")
-    for column in ("camera", "scored", "OK", "NG"):
+    for column in ("camera", "scored", "OK", "NG", "ERROR"):
         table.add_column(column, justify="left" if column == "camera" else "right")
     for camera, counts in sorted(summary.counters.items()):
-        table.add_row(escape(camera), str(counts["total"]), str(counts["OK"]), str(counts["NG"]))
+        counted = [str(counts[key]) for key in ("total", "OK", "NG", "ERROR")]
+        table.add_row(escape(camera), *counted)
     Console().print(table)
     if summary.station is not None:
         Console().print(summary_table(summary.station, title="uniad-edge serve: station"))
