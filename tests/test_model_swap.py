@@ -165,7 +165,7 @@ def test_an_unknown_class_is_refused(models, tmp_path):
         assert line.model_id == "model-wood"
 
 
-def test_the_swap_releases_the_old_model_and_takes_the_new_thresholds(models, tmp_path):
+def test_the_swap_closes_the_old_model_and_the_station_closes_the_new_one(models, tmp_path):
     line = station(models, tmp_path, {"top": Conveyor()})
     old = line.detector
     line.start()
