@@ -6,15 +6,14 @@ immutable; `Thresholds.resolve` is the one threshold rule."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
 import pytest
-from onnx_fixtures import build_model, defect_frame, good_frame
+from onnx_fixtures import defect_frame, good_frame
 from runtime_helpers import FRAME_SIZE
 from service_helpers import Mosquitto, Subscriber
-from verdict_helpers import SpoiledBackend
+from verdict_helpers import SpoiledBackend, read_log, threshold_40_model
 
 from uniad_edge.metadata import Thresholds
 from uniad_edge.runtime.capture import Reader
@@ -24,9 +23,7 @@ from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("verdict") / "model.onnx"
-    build_model(path, threshold=40.0)
-    return path
+    return threshold_40_model(tmp_path_factory)
 
 
 class Frames(Reader):
@@ -49,10 +46,6 @@ class Frames(Reader):
 
     def close(self) -> None:
         pass
-
-
-def read_log(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.mark.parametrize(("spoil", "reason"), [("score", "non-finite score"), ("map", "map")])

@@ -4,10 +4,13 @@ overflow or a broken engine would."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
+from onnx_fixtures import build_model
 
 from uniad_edge.runtime.backends.base import Backend
 from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
@@ -43,3 +46,14 @@ class SpoiledBackend(Backend):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def threshold_40_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fixture model with a global threshold of 40, for a module-scoped `model` fixture."""
+    path = tmp_path_factory.mktemp("verdict") / "model.onnx"
+    build_model(path, threshold=40.0)
+    return path
+
+
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]

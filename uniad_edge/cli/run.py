@@ -6,6 +6,7 @@ Exit codes: 0 done, 2 bad input (one-line error), 3 a live camera gave up reconn
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -28,6 +29,7 @@ from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
 from .app import app
+from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
 from .options import Providers, StationFile, Threads, Threshold, default, given, split_providers
 
 EXIT_SOURCE_FAILED = 3
@@ -175,6 +177,17 @@ def run(
             help="station name in records and MQTT", show_default=default(StationConfig, "name")
         ),
     ] = None,
+    opcua: OpcuaUrl = None,
+    opcua_user: OpcuaUser = None,
+    opcua_password: OpcuaPassword = None,
+    opcua_cert: OpcuaCert = None,
+    opcua_key: OpcuaKey = None,
+    watch_model: Annotated[
+        bool,
+        typer.Option(
+            "--watch-model", help="swap in the model file whenever it is replaced (SIGHUP always)"
+        ),
+    ] = False,
 ) -> None:
     """Score one or several cameras: OK/NG per frame, JSONL log, NG evidence, MQTT."""
     if camera is None and not source and station is None:
@@ -200,9 +213,16 @@ def run(
         "reconnect_tries": reconnect_tries,
         "model": model,
         "backend": backend,
+        "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
     }
     config = station_config(station, cameras, options).require_cameras()
-    with Station(config) as inspection, inspection.stop_on_signals():
+    logging.getLogger("uniad_edge.runtime.station.swap").setLevel(logging.INFO)
+    with contextlib.ExitStack() as stack:
+        inspection = stack.enter_context(Station(config))
+        stack.enter_context(inspection.stop_on_signals())
+        stack.enter_context(inspection.reload_on_sighup())
+        if watch_model:
+            stack.enter_context(inspection.watch_model())
         err = Console(stderr=True)
         err.print(f"thresholds: {escape(inspection.threshold_provenance)}", highlight=False)
         with Live(

@@ -21,6 +21,7 @@ from ..runtime.backends import registry
 from ..runtime.station import StationConfig
 from ..serve.config import ServeConfig, is_loopback
 from .app import app
+from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
 from .options import Providers, StationFile, Threads, Threshold, default, split_providers
 from .run import DEFAULT_MODEL_HELP, parse_cameras, station_config
 
@@ -130,6 +131,11 @@ def serve(
             show_default=default(ServeConfig, "mjpeg_fps"),
         ),
     ] = None,
+    opcua: OpcuaUrl = None,
+    opcua_user: OpcuaUser = None,
+    opcua_password: OpcuaPassword = None,
+    opcua_cert: OpcuaCert = None,
+    opcua_key: OpcuaKey = None,
 ) -> None:
     """Serve the model over HTTP: scoring API, cameras, live dashboard, Prometheus metrics."""
     try:
@@ -152,9 +158,13 @@ def serve(
         "save_dir": save_dir,
         "mqtt": mqtt,
         "trigger_only": trigger_only or None,
+        "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
     }
+    station_settings = station_config(station, cameras, station_options)
+    if station_settings.opcua is not None and not station_settings.cameras:
+        raise UniadError("--opcua serves cameras' verdicts: give --source or --station too")
     config = ServeConfig.from_options(
-        station=station_config(station, cameras, station_options),
+        station=station_settings,
         host=host,
         port=port,
         allowed_hosts=tuple(allowed_host) if allowed_host else None,
@@ -186,10 +196,11 @@ def serve(
         on_listening=lambda: err.print(f"serving {escape(str(config.station.model))} on {url}"),
     )
     table = Table(title="uniad-edge serve")
-    for column in ("camera", "scored", "OK", "NG"):
+    for column in ("camera", "scored", "OK", "NG", "ERROR"):
         table.add_column(column, justify="left" if column == "camera" else "right")
     for camera, counts in sorted(summary.counters.items()):
-        table.add_row(escape(camera), str(counts["total"]), str(counts["OK"]), str(counts["NG"]))
+        counted = [str(counts[key]) for key in ("total", "OK", "NG", "ERROR")]
+        table.add_row(escape(camera), *counted)
     Console().print(table)
     if summary.station is not None:
         Console().print(summary_table(summary.station, title="uniad-edge serve: station"))

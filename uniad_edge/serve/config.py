@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import socket
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
+from ..hosts import LOOPBACK_NAMES, is_loopback
 from ..runtime.station import StationConfig
 
-LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 LOOPBACK_HOSTS = LOOPBACK_NAMES | {"127.0.0.1", "::1", "[::1]"}
 MAX_UPLOAD_MB = 4096  # a finite cap: the limit is compared with byte counts
 
@@ -113,18 +111,3 @@ class ServeConfig:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
-
-
-def is_loopback(host: str) -> bool:
-    """True when `host` can only be reached from this machine."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import callback, display, images, jsonl, mqtt
+from . import callback, display, images, jsonl, mqtt, opcua
 from .base import PauseOnError, Sink, SinkContext, SinkSettings, Verdict
 
 SINKS: dict[str, Callable[[SinkContext], Sink | None]] = {
     "images": images.from_context,
     "jsonl": jsonl.from_context,
     "mqtt": mqtt.from_context,
+    "opcua": opcua.from_context,
     "display": display.from_context,
     "callback": callback.from_context,
 }

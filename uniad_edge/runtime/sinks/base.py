@@ -17,6 +17,7 @@ import numpy as np
 from ...errors import UniadError
 from ..capture import Frame
 from ..detector import Detection
+from ..opcua.config import OpcuaConfig
 
 log = logging.getLogger("uniad_edge.runtime.sinks")
 
@@ -52,6 +53,7 @@ class SinkSettings(Protocol):
     mqtt: str | None
     mqtt_buffer: int
     mqtt_drain_s: float
+    opcua: OpcuaConfig | None
     show: bool
 
 
@@ -68,7 +70,8 @@ class SinkContext:
     - `counters()`: per camera, a JSON-ready dict (`status`, `fps`, `frames`, `ok`, `ng`,
       `errors`, `dropped`, `reconnects`, `source`, `class_name`, `threshold`), read when called.
     - `model_id()`: the id of the model scoring now (name@checkpoint hash prefix).
-    - `threshold_provenance`: where the cameras' thresholds come from, one line.
+    - `threshold_provenance()`: where the cameras' thresholds come from, one line (it changes
+      with a model swap, as `model_id()` does).
     - `subscribe(callback)`: `callback(verdict)` for every verdict on the output thread;
       returns the function that unsubscribes.
     - `trigger(camera, part_id)`: ask for the verdict of the camera's next frame; the future
@@ -80,7 +83,7 @@ class SinkContext:
     cameras: tuple[str, ...]
     counters: Callable[[], Mapping[str, Mapping[str, Any]]]
     model_id: Callable[[], str]
-    threshold_provenance: str
+    threshold_provenance: Callable[[], str]
     subscribe: Callable[[Subscriber], Callable[[], None]]
     trigger: Callable[[str, str | None], Future[dict[str, Any]]]
     stop: Callable[[str], None]
@@ -94,6 +97,9 @@ class Sink(ABC):
     @abstractmethod
     def emit(self, verdict: Verdict) -> None:
         """Deliver one verdict (write, publish, call back)."""
+
+    def event(self, record: dict[str, Any]) -> None:  # noqa: B027 (most sinks keep no log)
+        """A station event that is not a verdict (e.g. `model_changed`), in verdict order."""
 
     def close(self) -> None:  # noqa: B027 (most sinks hold nothing to release)
         """Flush and release; called once when the station ends."""

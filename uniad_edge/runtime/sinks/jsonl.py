@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..recorder import JsonlLog
 from .base import PauseOnError, Sink, SinkContext, Verdict
 
@@ -15,6 +17,9 @@ class JsonlSink(Sink):
 
     def emit(self, verdict: Verdict) -> None:
         self.guard.attempt(lambda: self.log.write(verdict.record))
+
+    def event(self, record: dict[str, Any]) -> None:
+        self.guard.attempt(lambda: self.log.write(record))
 
     def close(self) -> None:
         self.log.close()

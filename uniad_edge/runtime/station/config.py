@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UniadError
-from ...metadata import DEFAULT_MAX_BATCH
+from ...metadata import DEFAULT_MAX_BATCH, check_threshold
 from ..capture import AUTO, FOREVER, Reader
 from ..mqtt_url import parse_mqtt_url
+from ..opcua.config import OpcuaConfig
 from .triggers import trigger_kind
 
 SAVE_POLICIES = ("ng", "all", "none")
@@ -51,20 +52,28 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "reconnect_wait": NUMBER,
     "reconnect_max_wait": NUMBER,
     "write_retry_s": NUMBER,
+    "opcua": (OpcuaConfig,),
+    "api_queue": (int,),
 }
 NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
-def check_types(obj: Any, types: dict[str, tuple[type, ...]], where: str) -> None:
+def check_types(
+    obj: Any,
+    types: dict[str, tuple[type, ...]],
+    where: str,
+    finite_checked: frozenset[str] | set[str] = frozenset(),
+) -> None:
     """Refuse a setting of the wrong type (None means "not set" everywhere): `max_batch = "8"`
-    is a one-line error naming the key, not a traceback later."""
+    is a one-line error naming the key, not a traceback later. Fields in `finite_checked` have
+    their own rule for inf and NaN (with its own fix in the message)."""
     for f in fields(obj):
         value = getattr(obj, f.name)
         allowed = types[f.name]
         if value is None:
             continue
         wrong = not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value) and f.name not in finite_checked:
             wrong = True
         if wrong:
             expected = " or ".join(NAMES.get(t, "a " + t.__name__.lower()) for t in allowed)
@@ -116,7 +125,12 @@ class CameraConfig:
     save: str = "ng"
 
     def __post_init__(self) -> None:
-        check_types(self, CAMERA_TYPES, f"camera {self.name}: ")
+        check_types(self, CAMERA_TYPES, f"camera {self.name}: ", finite_checked={"threshold"})
+        if self.threshold is not None:
+            try:
+                check_threshold(self.threshold, f"camera {self.name}: threshold")
+            except ValueError as exc:
+                raise UniadError(str(exc)) from None
         if not self.name or any(ch.isspace() for ch in self.name):
             raise UniadError(f"camera name {self.name!r} must be non-empty and without spaces")
         if self.save not in SAVE_POLICIES:
@@ -162,6 +176,7 @@ class StationConfig:
     mqtt: str | None = None
     mqtt_buffer: int = 1000
     mqtt_drain_s: float = 10.0  # at the end, how long unacknowledged verdicts may take to go
+    opcua: OpcuaConfig | None = None  # an OPC UA server for PLCs (the [opcua] extra)
     show: bool = False
     max_frames: int | None = None
     # live sources only (files never reconnect): a count, FOREVER, or AUTO: a camera index
@@ -170,6 +185,7 @@ class StationConfig:
     reconnect_wait: float = 0.5
     reconnect_max_wait: float = 8.0
     write_retry_s: float = 10.0
+    api_queue: int = 0  # > 0: also score API requests (camera "api"), up to this many waiting
 
     def __post_init__(self) -> None:
         check_types(self, STATION_TYPES, "")

@@ -13,6 +13,9 @@ class_name = "bottle"
 threshold = 0.8                      # raw score, overrides the model's
 roi = [0, 40, 640, 400]              # x, y, width, height
 save = "ng"                          # ng | all | none
+
+[opcua]                              # an OPC UA server for PLCs (pip install 'uniad-edge[opcua]')
+url = "opc.tcp://127.0.0.1:4840/uniad"
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UniadError
+from ..opcua.config import OpcuaConfig
 from .config import CameraConfig, StationConfig
 
 if sys.version_info >= (3, 11):
@@ -59,12 +63,27 @@ def load_station_file(path: str | Path, **overrides: Any) -> StationConfig:
         if isinstance(data.get(key), str) and "://" not in data[key]:
             data[key] = (path.parent / Path(data[key]).expanduser()).resolve()
     try:
+        if "opcua" in data:
+            data["opcua"] = _opcua(path, data["opcua"])
         cameras = [_camera(path, name, table) for name, table in cameras_table.items()]
         extra = overrides.pop("cameras", None) or []
         data |= {k: v for k, v in overrides.items() if v is not None}
         return StationConfig(cameras=cameras + list(extra), **data)
     except UniadError as exc:
         raise UniadError(f"station file {path}: {exc}") from None
+
+
+def _opcua(path: Path, table: Any) -> OpcuaConfig:
+    """`[opcua]`: url, user, password, cert, key (files relative to the station file)."""
+    known = set(OpcuaConfig.__dataclass_fields__)
+    if not isinstance(table, dict) or "url" not in table or set(table) - known:
+        raise UniadError(f"[opcua] needs url and may have {', '.join(sorted(known))}")
+    files = {
+        k: (path.parent / Path(table[k]).expanduser()).resolve()
+        for k in ("cert", "key")
+        if k in table
+    }
+    return OpcuaConfig(**{**table, **files})
 
 
 def _camera(path: Path, name: str, table: Any) -> CameraConfig:

@@ -39,6 +39,9 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
         if stats.trigger_ms:
             p50, p99 = np.percentile(stats.trigger_ms, [50, 99])
             rows[f"{prefix}trigger to verdict p50/p99 ms"] = f"{p50:.1f} / {p99:.1f}"
+    if summary.api is not None:
+        api = summary.api
+        rows["API requests (OK/NG/ERROR)"] = f"{api.frames} ({api.ok}/{api.ng}/{api.errors})"
     rows |= {k: v for k, v in summary.sinks.items() if v or "not" in k}
     if summary.thresholds:
         rows["thresholds"] = summary.thresholds

@@ -81,19 +81,24 @@ class StationSummary:
     sinks: dict[str, int]
     failed_cameras: list[str]
     thresholds: str = ""  # where the thresholds in use came from (`describe_provenance`)
+    api: CameraStats | None = None  # API requests ("api"), when the station took them
+
+    @property
+    def _all(self) -> list[CameraStats]:
+        return [*self.cameras.values(), *([self.api] if self.api is not None else [])]
 
     @property
     def frames(self) -> int:
-        return sum(s.frames for s in self.cameras.values())
+        return sum(s.frames for s in self._all)
 
     @property
     def ok(self) -> int:
-        return sum(s.ok for s in self.cameras.values())
+        return sum(s.ok for s in self._all)
 
     @property
     def ng(self) -> int:
-        return sum(s.ng for s in self.cameras.values())
+        return sum(s.ng for s in self._all)
 
     @property
     def errors(self) -> int:
-        return sum(s.errors for s in self.cameras.values())
+        return sum(s.errors for s in self._all)
