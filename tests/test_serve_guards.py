@@ -138,14 +138,16 @@ def test_a_token_that_is_not_printable_ascii_is_refused_at_start(token):
         ServeConfig.from_options(model="m.onnx", token=token)
 
 
-def test_serve_refuses_a_non_ascii_token_from_the_environment(model, capsys, monkeypatch):
+# These two name a model that does not exist: the setting must be refused before any model is
+# loaded (and a server that wrongly accepted it could not start and block the test).
+def test_serve_refuses_a_non_ascii_token_from_the_environment(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("UNIAD_EDGE_TOKEN", "pässwört-long")
-    assert run_main("serve", "--model", model, "--port", free_port()) == 2
+    assert run_main("serve", "--model", tmp_path / "none.onnx", "--port", free_port()) == 2
     assert "printable ASCII" in capsys.readouterr().err
 
 
-def test_an_infinite_upload_limit_is_a_one_line_error(model, capsys):
-    assert run_main("serve", "--model", model, "--max-upload-mb", "inf") == 2
+def test_an_infinite_upload_limit_is_a_one_line_error(tmp_path, capsys):
+    assert run_main("serve", "--model", tmp_path / "none.onnx", "--max-upload-mb", "inf") == 2
     err = capsys.readouterr().err
     assert "--max-upload-mb must be > 0" in err and "Traceback" not in err
 
