@@ -1,4 +1,6 @@
 """`evaluate`: a checkpoint on a test split -> image AUROC (max/mean/std), pixel AUROC, AU-PRO.
+Any other artifact the runtime runs (an exported ONNX, an engine, a served model) is scored
+through `Detector`, as `calibrate` does: its own image score and map, its own thresholds.
 
 Per class, then the mean over classes where the metric is defined. A class without anomalous
 test images (or without pixel masks) gets None with a note instead of a misleading number.
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts import CHECKPOINT, ENGINE, ONNX, URL, require_kind
 from ..calibrate.stats import threshold_rates
 from ..data import open_dataset
 from ..metadata import Thresholds
@@ -21,7 +24,7 @@ from ..model.deployment import checkpoint_thresholds
 from ..presets import SCORE_REDUCTIONS
 from ..train.distributed import resolve_device
 from .metrics import aupro, auroc
-from .scoring import Scored, score_samples
+from .scoring import Scored, score_samples, score_with_detector
 
 GRID_PER_CLASS = 2  # good and defective examples per class kept for the heatmap grid
 
@@ -92,7 +95,7 @@ def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[
     names = np.array([s.class_name for s in scored.samples])
     labels = np.array([s.label for s in scored.samples])
     result: dict[str, Any] = {
-        "image": {r: {} for r in SCORE_REDUCTIONS},
+        "image": {r: {} for r in SCORE_REDUCTIONS if r in scored.scores},
         "pixel": {},
         "aupro": {},
         "counts": {},
@@ -103,7 +106,7 @@ def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[
         rows = np.flatnonzero(names == name)
         anomalous = int(labels[rows].sum())
         result["counts"][name] = {"good": len(rows) - anomalous, "anomalous": anomalous}
-        for each in SCORE_REDUCTIONS:
+        for each in result["image"]:
             result["image"][each][name] = auroc(labels[rows], scored.scores[each][rows])
         if anomalous == 0:
             result["notes"].append(f"{name}: no anomalous test images, AUROC undefined (null)")
@@ -141,11 +144,16 @@ def evaluate(
     advance: Callable[[int], None] | None = None,
     keep_scored: bool = False,
 ) -> EvalReport:
-    """Score the test split of `data` with `ckpt` and compute every metric.
+    """Score the test split of `data` with `ckpt` (a checkpoint, or any artifact the runtime
+    runs) and compute every metric.
 
     `advance(n)` is called after each batch (progress bars); `keep_scored` keeps maps and a few
     images on the report for plots.
     """
+    if not isinstance(ckpt, Checkpoint):
+        kind = require_kind(ckpt, (CHECKPOINT, ONNX, ENGINE, URL), "evaluate")
+        if kind.name != CHECKPOINT:
+            return _evaluate_artifact(str(ckpt), data, classes, batch_size, advance, keep_scored)
     checkpoint = ckpt if isinstance(ckpt, Checkpoint) else load_checkpoint(ckpt)
     test = open_dataset(data, "test", classes)
     keep = _grid_indices([s.label for s in test], [s.class_name for s in test])
@@ -169,6 +177,42 @@ def evaluate(
         preset=checkpoint.preset.name,
         score_reduction=reduction,
         backbone_pretrained=checkpoint.model.backbone.pretrained,
+        classes=test.class_names,
+        image_auroc_by_reduction=found["image"],
+        pixel_auroc=found["pixel"],
+        aupro=found["aupro"],
+        counts=found["counts"],
+        at_threshold=found["at_threshold"],
+        notes=notes,
+        scored=scored if keep_scored else None,
+    )
+
+
+def _evaluate_artifact(
+    model: str,
+    data: str | os.PathLike[str],
+    classes: Sequence[str] | None,
+    batch_size: int,
+    advance: Callable[[int], None] | None,
+    keep_scored: bool,
+) -> EvalReport:
+    """An exported or served model, scored through the runtime's `Detector`."""
+    from ..runtime.detector import Detector
+
+    test = open_dataset(data, "test", classes)
+    keep = _grid_indices([s.label for s in test], [s.class_name for s in test])
+    with Detector(model) as detector:
+        meta = detector.metadata
+        scored = score_with_detector(detector, test.samples, batch_size, keep, advance)
+    found = metrics_for(scored, meta.score_reduction, meta.thresholds)
+    notes = [*test.warnings, *unknown_classes(meta.class_names, test.class_names), *found["notes"]]
+    if not meta.backbone_pretrained:
+        notes.insert(0, "random-init backbone: these numbers say little about real performance")
+    return EvalReport(
+        checkpoint=model,
+        preset=meta.preset,
+        score_reduction=meta.score_reduction,
+        backbone_pretrained=meta.backbone_pretrained,
         classes=test.class_names,
         image_auroc_by_reduction=found["image"],
         pixel_auroc=found["pixel"],
