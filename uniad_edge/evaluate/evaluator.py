@@ -17,7 +17,7 @@ import numpy as np
 
 from ..artifacts import CHECKPOINT, ENGINE, ONNX, URL, require_kind
 from ..calibrate.stats import threshold_rates
-from ..data import open_dataset
+from ..data import SampleSet, open_dataset
 from ..metadata import Thresholds
 from ..model import Checkpoint, load_checkpoint
 from ..model.deployment import checkpoint_thresholds
@@ -155,41 +155,37 @@ def evaluate(
         if kind.name != CHECKPOINT:
             return _evaluate_artifact(str(ckpt), data, classes, batch_size, advance, keep_scored)
     checkpoint = ckpt if isinstance(ckpt, Checkpoint) else load_checkpoint(ckpt)
+    model = _Evaluated(
+        str(checkpoint.path),
+        checkpoint.preset.name,
+        checkpoint.preset.score,
+        checkpoint.model.backbone.pretrained,
+        checkpoint.class_names,
+        checkpoint_thresholds(checkpoint),
+    )
     test = open_dataset(data, "test", classes)
     keep = _grid_indices([s.label for s in test], [s.class_name for s in test])
+    device_ = resolve_device(device)
     scored = score_samples(
-        checkpoint.model,
-        test.samples,
-        resolve_device(device),
-        batch_size=batch_size,
-        workers=workers,
-        keep_images=keep,
-        advance=advance,
+        checkpoint.model, test.samples, device_, batch_size, workers, keep, advance
     )
-    reduction = checkpoint.preset.score
-    found = metrics_for(scored, reduction, checkpoint_thresholds(checkpoint))
-    notes = [*test.warnings, *unknown_classes(checkpoint.class_names, test.class_names)]
-    notes += found["notes"]
-    if not checkpoint.model.backbone.pretrained:
-        notes.insert(0, "random-init backbone: these numbers say little about real performance")
-    return EvalReport(
-        checkpoint=str(checkpoint.path),
-        preset=checkpoint.preset.name,
-        score_reduction=reduction,
-        backbone_pretrained=checkpoint.model.backbone.pretrained,
-        classes=test.class_names,
-        image_auroc_by_reduction=found["image"],
-        pixel_auroc=found["pixel"],
-        aupro=found["aupro"],
-        counts=found["counts"],
-        at_threshold=found["at_threshold"],
-        notes=notes,
-        scored=scored if keep_scored else None,
-    )
+    return _report(model, test, scored, keep_scored)
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """What the report says about the model, whichever way it was scored."""
+
+    path: str
+    preset: str
+    reduction: str
+    pretrained: bool
+    class_names: list[str]
+    thresholds: Thresholds
 
 
 def _evaluate_artifact(
-    model: str,
+    path: str,
     data: str | os.PathLike[str],
     classes: Sequence[str] | None,
     batch_size: int,
@@ -201,18 +197,31 @@ def _evaluate_artifact(
 
     test = open_dataset(data, "test", classes)
     keep = _grid_indices([s.label for s in test], [s.class_name for s in test])
-    with Detector(model) as detector:
+    with Detector(path) as detector:
         meta = detector.metadata
         scored = score_with_detector(detector, test.samples, batch_size, keep, advance)
-    found = metrics_for(scored, meta.score_reduction, meta.thresholds)
-    notes = [*test.warnings, *unknown_classes(meta.class_names, test.class_names), *found["notes"]]
-    if not meta.backbone_pretrained:
+    model = _Evaluated(
+        path,
+        meta.preset,
+        meta.score_reduction,
+        meta.backbone_pretrained,
+        meta.class_names,
+        meta.thresholds,
+    )
+    return _report(model, test, scored, keep_scored)
+
+
+def _report(model: _Evaluated, test: SampleSet, scored: Scored, keep_scored: bool) -> EvalReport:
+    found = metrics_for(scored, model.reduction, model.thresholds)
+    notes = [*test.warnings, *unknown_classes(model.class_names, test.class_names)]
+    notes += found["notes"]
+    if not model.pretrained:
         notes.insert(0, "random-init backbone: these numbers say little about real performance")
     return EvalReport(
-        checkpoint=model,
-        preset=meta.preset,
-        score_reduction=meta.score_reduction,
-        backbone_pretrained=meta.backbone_pretrained,
+        checkpoint=model.path,
+        preset=model.preset,
+        score_reduction=model.reduction,
+        backbone_pretrained=model.pretrained,
         classes=test.class_names,
         image_auroc_by_reduction=found["image"],
         pixel_auroc=found["pixel"],
