@@ -202,7 +202,7 @@ def threshold_disagreement(
     if ours == theirs:
         return None
     return (
-        f"WARNING: the thresholds embedded in {path} (global {ours['global']}, per class "
+        f"the thresholds embedded in {path} (global {ours['global']}, per class "
         f"{ours['per_class']}) DISAGREE with its sidecar {sidecar_path(path)} (global "
         f"{theirs['global']}, per class {theirs['per_class']}); the embedded ones are used: "
         "re-run `uniad-edge calibrate` to write both"
