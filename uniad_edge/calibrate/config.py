@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..artifacts import WARN_FALSE_ALARM_RATE
 from ..errors import UniadError
+from ..metadata import DEFAULT_MAX_BATCH
 from .policy import Policy
 from .stats import CONFIDENCE
 
@@ -28,7 +29,7 @@ class CalibrateConfig:
     dry_run: bool = False
     rollback: bool = False
     backend: str = "auto"
-    batch_size: int = 8
+    batch_size: int = DEFAULT_MAX_BATCH
     confidence: float = CONFIDENCE
     force: bool = False
     warn_false_alarm_rate: float = WARN_FALSE_ALARM_RATE

@@ -18,7 +18,7 @@ import numpy as np
 from ..artifacts import CHECKPOINT, ENGINE, ONNX, URL, require_kind
 from ..calibrate.stats import threshold_rates
 from ..data import SampleSet, open_dataset
-from ..metadata import Thresholds
+from ..metadata import DEFAULT_MAX_BATCH, Thresholds
 from ..model import Checkpoint, load_checkpoint
 from ..model.deployment import checkpoint_thresholds
 from ..presets import SCORE_REDUCTIONS
@@ -138,7 +138,7 @@ def evaluate(
     data: str | os.PathLike[str],
     *,
     classes: Sequence[str] | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_MAX_BATCH,
     device: str = "cpu",
     workers: int = 0,
     advance: Callable[[int], None] | None = None,

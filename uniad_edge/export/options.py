@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UniadError
-from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
+from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
 
 if TYPE_CHECKING:
     from ..presets import Preset
@@ -85,11 +85,13 @@ class ExportOptions:
     verify: bool = True
     data: Path | None = None
     preset: str | Preset | None = None
-    engine_dir: Path = Path("engines")
+    engine_dir: Path = DEFAULT_ENGINE_DIR
     workspace_gib: float = DEFAULT_WORKSPACE_GIB
     max_batch: int = DEFAULT_MAX_BATCH
     engine_precision: str = "fp16"
     verbose: bool = False  # TensorRT's info and verbose messages in the progress log too
+    frame_size: tuple[int, int] | None = None  # (width, height): crop/resize baked in the graph
+    roi: tuple[int, int, int, int] | None = None  # (x, y, width, height) within frame_size
     triton: TritonOptions = field(default_factory=TritonOptions)
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 

@@ -25,6 +25,7 @@ from ..model.deployment import build_metadata
 from ..presets import Preset, get_preset
 from .checks import check_graph, graph_problems
 from .fold import fold_constants
+from .frame_size import camera_frames, check_host_parity, geometry
 from .graph import trace_to_onnx
 from .half import head_float_types, to_mixed_precision
 from .options import ExportOptions
@@ -44,6 +45,7 @@ class ExportResult:
     nodes: int
     parity: list[Parity] = field(default_factory=list)
     half_drift: Parity | None = None
+    host_parity: Parity | None = None  # --frame-size: baked preparation vs the host's
     seconds: float = 0.0
     traced_nodes: int = 0  # before constant folding
 
@@ -97,18 +99,23 @@ def export_onnx(
     preset: str | Preset | None = None,
     verify_batches: tuple[int, ...] | None = None,
     progress: ProgressFn | None = None,
+    frame_size: tuple[int, int] | None = None,
+    roi: tuple[int, int, int, int] | None = None,
 ) -> ExportResult:
     """Export a checkpoint (ours or official) to `out_dir/<name>.onnx` and its JSON sidecar.
 
     `batch=None` gives a dynamic batch; `precision="fp16"` (or `half`) a mixed-precision graph;
     `opset` defaults to 17 (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the
     ORT-vs-PyTorch parity check on the folded graph (and the float16 drift check for fp16).
+    `frame_size` (width, height) and `roi` (x, y, width, height) bake the crop and resize of
+    camera frames into the graph (see `frame_size.py`); verification then also compares it with
+    host-side preparation.
     Raises `UniadError` (one line) on bad input, failed checks or Ctrl-C; nothing partial stays.
     """
     options = ExportOptions(
         out=Path(out_dir), name=name, batch=batch, precision=precision, half=half, opset=opset,
         verify=verify, data=None if data is None else Path(data), preset=preset,
-        progress=progress,
+        progress=progress, frame_size=frame_size, roi=roi,
     )  # fmt: skip
     return export_graph(ckpt, options, verify_batches)
 
@@ -135,13 +142,15 @@ def _export(
     started = time.perf_counter()
     if batch is not None and batch < 1:
         raise UniadError(f"--batch {batch} must be at least 1 (omit it for a dynamic batch)")
+    frame = geometry(options.frame_size, options.roi)
     report("loading checkpoint")
     ckpt = _resolve_checkpoint(ckpt_arg, options.preset)
     name = options.name or default_name(ckpt.path)
     onnx_path = out_dir / f"{name}.onnx"
     sidecar = onnx_path.with_suffix(".json")
     _check_writable(out_dir)
-    fused = FusedUniAD(ckpt.model.eval()).eval()
+    baked = {} if frame is None else {"frame_size": frame.size, "roi": frame.roi}
+    fused = FusedUniAD(ckpt.model.eval(), **baked).eval()
 
     report(f"exporting {ckpt.preset.name} to ONNX (opset {opset}, torch.export + onnxscript)")
     traced = trace_to_onnx(fused, batch, opset)
@@ -153,7 +162,7 @@ def _export(
     if verify:
         report("ONNX checker (full) and shape inference")
         check_graph(graph, opset)
-    fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32")
+    fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32", **baked)
     fp32_bytes = _serialize(graph, fp32_meta)
     final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
 
@@ -166,16 +175,21 @@ def _export(
             raise UniadError(f"distance head is not float32 in the --half graph: {wide}")
         if verify:
             check_graph(half_graph, opset)
-        metadata = build_metadata(ckpt, name, batch, opset, "fp16")
+        metadata = build_metadata(ckpt, name, batch, opset, "fp16", **baked)
         final_bytes, nodes = _serialize(half_graph, metadata), len(half_graph.graph.node)
 
     parity: list[Parity] = []
-    drift = None
+    drift = host = None
     if verify:
         batches = verify_batches or ((batch,) if batch else DYNAMIC_VERIFY_BATCHES)
         report(f"verifying ONNX Runtime vs PyTorch at batch {', '.join(map(str, batches))}")
         frames = sample_frames(ckpt.preset, max(batches), data)
+        if frame is not None:
+            frames = camera_frames(frames, frame)
         parity = check_parity(fused, fp32_bytes, frames, batches)
+        if frame is not None:
+            report("comparing in-graph frame preparation with the host's (cv2 bilinear)")
+            host = check_host_parity(fused, FusedUniAD(ckpt.model).eval(), frames, frame)
         if half:
             report("measuring float16 drift against the float32 graph")
             drift = check_half_drift(fp32_bytes, final_bytes, frames[: batches[-1]])
@@ -186,6 +200,7 @@ def _export(
         "verification": {
             "parity": [p.__dict__ for p in parity],
             "half_drift": drift.__dict__ if drift else None,
+            "host_preparation": host.__dict__ if host else None,
         },
     }
     with atomic_path(onnx_path) as tmp_onnx:
@@ -193,6 +208,6 @@ def _export(
         with atomic_path(sidecar) as tmp_json:
             tmp_json.write_text(json.dumps(sidecar_data, indent=2, sort_keys=True) + "\n")
     return ExportResult(
-        onnx_path, sidecar, metadata, nodes, parity, drift, time.perf_counter() - started,
+        onnx_path, sidecar, metadata, nodes, parity, drift, host, time.perf_counter() - started,
         traced_nodes=len(traced.graph.node),
     )  # fmt: skip

@@ -230,7 +230,7 @@ class TritonBackend(Backend):
 
     def _check_signature(self, config: dict[str, Any]) -> None:
         """Refuse a served model whose tensors differ from the metadata, before any frame."""
-        h, w = self.metadata.input_size
+        h, w = self.metadata.graph_input_size
         inputs = {i.get("name"): i for i in config.get("input") or []}
         outputs = {o.get("name") for o in config.get("output") or []}
         image = inputs.get(INPUT_NAME, {})
