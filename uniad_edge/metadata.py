@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 METADATA_KEY = "uniad_edge"
@@ -23,6 +24,8 @@ DEFAULT_MAX_BATCH = 8
 """Largest batch of an exported dynamic graph's engine profile, and of one backend call."""
 DEFAULT_WORKSPACE_GIB = 4.0
 """TensorRT builder workspace, for engines built by export, adopt, Triton and ORT's TRT EP."""
+DEFAULT_ENGINE_DIR = Path("engines")
+"""Where engines are built and looked for (export, `run`'s default model, ORT's TRT caches)."""
 
 
 HOLDOUT = "holdout"
@@ -68,6 +71,19 @@ class Thresholds:
         if class_name is not None and class_name in self.per_class:
             return self.per_class[class_name]
         return self.global_
+
+    def resolve(self, class_name: str | None, override: float | None) -> tuple[float | None, str]:
+        """The threshold a camera or request of `class_name` uses, and where it comes from:
+        `override` if given ("given"), else this set's for the class ("model, class NAME"), else
+        the global one ("model, global"); (None, "none") when there is none. The one rule every
+        surface uses; an unusable value raises ValueError naming it."""
+        if override is not None:
+            return check_threshold(override, "the given threshold"), "given"
+        if class_name is not None and class_name in self.per_class:
+            return self.per_class[class_name], f"model, class {class_name}"
+        if self.global_ is not None:
+            return self.global_, "model, global"
+        return None, "none"
 
     @property
     def empty(self) -> bool:

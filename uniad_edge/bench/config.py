@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import kind_of, url_scheme
 from ..errors import UniadError
 from ..metadata import PRECISIONS
 from ..presets import Preset
 from ..runtime.backends.registry import BACKENDS as REGISTRY
-from ..runtime.backends.registry import url_scheme
 
 BASELINE = "torch"
 DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")
@@ -56,7 +56,8 @@ class BenchConfig:
         if isinstance(self.model, str) and scheme is None:
             self.model = Path(self.model)  # a file; a URL stays a string (Path mangles "//")
         if self.backends is None:
-            served = [spec.name for spec in REGISTRY.values() if scheme in spec.schemes]
+            kind = kind_of(self.model) if scheme else None
+            served = [s.name for s in REGISTRY.values() if kind and s.artifact == kind.name]
             self.backends = tuple(served) if scheme else DEFAULT_BACKENDS
         known = bench_backends()
         unknown = [b for b in self.backends if b not in known]

@@ -21,15 +21,19 @@ def given(**options: Any) -> dict[str, Any]:
     return {name: value for name, value in options.items() if value is not None}
 
 
-def default(cls: type, name: str) -> str:
-    """A dataclass field's default as `--help` shows it (`show_default=`)."""
-    field = cls.__dataclass_fields__[name]
-    if field.default is not dataclasses.MISSING:
-        value = field.default
-    elif field.default_factory is not dataclasses.MISSING:
-        value = field.default_factory()
+def default(owner: type | Callable[..., Any], name: str) -> str:
+    """The default of a dataclass field, or of a function's keyword, as `--help` shows it
+    (`show_default=`)."""
+    if dataclasses.is_dataclass(owner):
+        field = owner.__dataclass_fields__[name]
+        if field.default is not dataclasses.MISSING:
+            value = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            raise ValueError(f"{owner.__name__}.{name} has no default")
     else:
-        raise ValueError(f"{cls.__name__}.{name} has no default")
+        value = defaults(owner)[name]
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return str(value)
@@ -68,3 +72,42 @@ Threads = Annotated[int | None, typer.Option(min=1, help="ONNX Runtime intra-op 
 Providers = Annotated[
     str | None, typer.Option(help="comma-separated ONNX Runtime providers, e.g. cuda,cpu")
 ]
+OpcuaUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--opcua",
+        help="serve verdicts to PLCs over OPC UA at opc.tcp://host:port/path (anonymous on "
+        "loopback only)",
+    ),
+]
+OpcuaUser = Annotated[str | None, typer.Option(help="OPC UA user clients must log in as")]
+OpcuaPassword = Annotated[
+    str | None,
+    typer.Option(
+        envvar="UNIAD_EDGE_OPCUA_PASSWORD",
+        help="password of --opcua-user (env UNIAD_EDGE_OPCUA_PASSWORD keeps it out of the "
+        "process list)",
+    ),
+]
+OpcuaCert = Annotated[
+    Path | None, typer.Option(help="OPC UA server certificate (PEM/DER): Basic256Sha256")
+]
+OpcuaKey = Annotated[Path | None, typer.Option(help="private key of --opcua-cert")]
+
+
+def opcua_config(
+    url: str | None,
+    user: str | None = None,
+    password: str | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+) -> Any:
+    """`--opcua URL` and its security options as an `OpcuaConfig` (None without a URL)."""
+    from ..errors import UniadError
+    from ..runtime.opcua.config import OpcuaConfig
+
+    if url is None:
+        if user is not None or cert is not None or key is not None:
+            raise UniadError("--opcua-user/--opcua-cert/--opcua-key need --opcua URL")
+        return None
+    return OpcuaConfig(url, **given(user=user, password=password, cert=cert, key=key))

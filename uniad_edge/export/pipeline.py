@@ -16,6 +16,7 @@ from pathlib import Path
 
 import onnx
 
+from ..artifacts import stem
 from ..errors import UniadError
 from ..fileio import atomic_path
 from ..metadata import METADATA_KEY, ModelMetadata
@@ -31,7 +32,6 @@ from .options import MIN_OPSET, ExportOptions
 from .verify import Parity, check_half_drift, check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
-CHECKPOINT_SUFFIXES = (".tar", ".pth", ".pt", ".ckpt")
 DYNAMIC_VERIFY_BATCHES = (1, 3)
 
 
@@ -52,10 +52,7 @@ class ExportResult:
 
 def default_name(checkpoint: Path) -> str:
     """`runs/a/best.pth` -> `best`, `ckpt.pth.tar` -> `ckpt`; `model` when nothing is left."""
-    name = checkpoint.name
-    while (suffix := Path(name).suffix.lower()) in CHECKPOINT_SUFFIXES:
-        name = name[: -len(suffix)]
-    return name or "model"
+    return stem(checkpoint) or "model"
 
 
 def _check_writable(folder: Path) -> None:

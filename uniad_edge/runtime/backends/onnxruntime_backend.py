@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ...artifacts import model_metadata
 from ...errors import UniadError
 from ...metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
 from .base import Backend
-from .sidecar import model_metadata
 
 PREFERRED_PROVIDERS = (
     "TensorrtExecutionProvider",

@@ -20,10 +20,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
+from ...artifacts import parse_metadata
 from ...errors import UniadError
 from ...metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
 from .base import Backend
-from .sidecar import parse_metadata
 
 SCHEMES = ("grpc", "http")
 DEFAULT_PORTS = {"grpc": 8001, "http": 8000}
