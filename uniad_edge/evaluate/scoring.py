@@ -94,7 +94,7 @@ def score_samples(
 def score_with_detector(
     detector: Detector,
     samples: Sequence[Sample],
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_MAX_BATCH,
     keep_images: Sequence[int] = (),
     advance: Callable[[int], None] | None = None,
 ) -> Scored:
