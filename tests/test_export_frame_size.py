@@ -127,3 +127,12 @@ def test_bad_geometry_is_refused_in_one_line():
         geometry((1280, 720), (1000, 0, 400, 100))
     with pytest.raises(UniadError, match="needs --frame-size"):
         geometry(None, (0, 0, 10, 10))
+
+
+def test_a_triton_config_takes_whole_frames_and_returns_maps_at_the_input_size():
+    from uniad_edge.export.options import TritonOptions
+    from uniad_edge.export.triton_repo import config_text
+
+    meta = ModelMetadata("m", "tiny-64", (64, 64), "max", frame_size=HD, roi=ROI)
+    text = config_text(meta, TritonOptions())
+    assert "dims: [ 720, 1280, 3 ]" in text and "dims: [ 64, 64 ]" in text
