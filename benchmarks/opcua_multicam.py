@@ -21,38 +21,8 @@ from pathlib import Path
 
 from _fixture import TESTS
 
-from uniad_edge.runtime.capture import Reader
 from uniad_edge.runtime.opcua.config import NAMESPACE_URI, OpcuaConfig
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
-
-
-class Paced(Reader):
-    """A live camera delivering `fps` frames a second."""
-
-    live = True
-    description = "paced camera"
-
-    def __init__(self, fps: float, size: int) -> None:
-        sys.path.insert(0, str(TESTS))
-        from onnx_fixtures import defect_frame, good_frame
-
-        self.frames = [good_frame((size, size), seed=i) for i in range(9)]
-        self.frames.append(defect_frame((size, size)))
-        self.period = 1.0 / fps
-        self.next = 0.0
-        self.count = 0
-
-    def open(self) -> None:
-        self.next = time.monotonic()
-
-    def read(self):
-        self.next += self.period
-        time.sleep(max(0.0, self.next - time.monotonic()))
-        self.count += 1
-        return self.frames[self.count % len(self.frames)], ""
-
-    def close(self) -> None:
-        pass
 
 
 def main() -> None:
@@ -65,6 +35,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=48400)
     parser.add_argument("--no-opcua", action="store_true", help="baseline: the same, no server")
     args = parser.parse_args()
+    sys.path.insert(0, str(TESTS))
+    from runtime_helpers import PacedCamera
+
     names = [f"cam{i}" for i in range(args.cameras)]
     url = f"opc.tcp://127.0.0.1:{args.port}/uniad"
     changes: dict[str, int] = defaultdict(int)
@@ -101,7 +74,7 @@ def main() -> None:
             build_model(model, input_size=(args.size, args.size))
         times: dict[str, list[float]] = defaultdict(list)
         config = StationConfig(
-            cameras=[CameraConfig(n, Paced(args.fps, args.size)) for n in names],
+            cameras=[CameraConfig(n, PacedCamera(args.fps, (args.size,) * 2)) for n in names],
             model=model,
             opcua=None if args.no_opcua else OpcuaConfig(url),
         )

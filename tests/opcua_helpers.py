@@ -107,6 +107,13 @@ class Collector:
         self.changes.append((key, value, seconds(stamp) if stamp else math.nan))
 
 
+async def subscribe(client: Any, handler: Any, node_ids: list[str], interval_ms: int = 10) -> Any:
+    """A subscription delivering every data change of `node_ids` to `handler`."""
+    subscription = await client.create_subscription(interval_ms, handler)
+    await subscription.subscribe_data_change([client.get_node(n) for n in node_ids])
+    return subscription
+
+
 def node_client_or_skip() -> list[str]:
     """The node-opcua read script's command, or skip with the reason."""
     node = shutil.which("node")

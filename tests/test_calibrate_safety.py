@@ -206,3 +206,18 @@ def test_table_never_splits_a_number_when_not_a_terminal(model, tmp_path) -> Non
     text = console.export_text()
     for row in result.rows:
         assert f"{row.threshold:.6g}" in text and f"{row.previous:.6g}" in text
+
+
+def test_run_warns_loudly_when_embedded_and_sidecar_thresholds_disagree(model, tmp_path, caplog):
+    """`run` logs it as a warning (stderr through its logging set-up; pytest captures it)."""
+    from runtime_helpers import write_video
+
+    data = json.loads(model.with_suffix(".json").read_text())
+    data["thresholds"]["global"] = 99.0
+    model.with_suffix(".json").write_text(json.dumps(data))
+    video = write_video(tmp_path / "v.mp4", good=2, bad=1)
+    assert run_main("run", "--model", model, "--source", video) == 0
+    (warning,) = [r for r in caplog.records if "DISAGREE" in r.getMessage()]
+    assert (
+        warning.levelname == "WARNING" and str(model.with_suffix(".json")) in warning.getMessage()
+    )

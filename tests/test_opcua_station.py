@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_main
-from onnx_fixtures import build_model, defect_frame, good_frame, named_model
+from onnx_fixtures import build_model, named_model
 from opcua_helpers import (
     CAMERA_VARIABLES,
     VERDICT_VARIABLES,
@@ -30,9 +30,10 @@ from opcua_helpers import (
     read_log,
     run,
     same,
+    subscribe,
 )
 from ports import free_port
-from runtime_helpers import FRAME_SIZE, Conveyor, write_folder
+from runtime_helpers import Conveyor, PacedCamera, write_folder
 
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime.capture import Reader
@@ -89,9 +90,9 @@ def test_subscriber_and_reads_see_whole_verdicts_equal_to_their_jsonl_records(mo
 
         async with Client(url) as c:
             idx = await namespace(c)
-            subscription = await c.create_subscription(10, collector)
-            nodes = [c.get_node(f"ns={idx};s=Cameras.top.{n}") for n in VERDICT_VARIABLES]
-            await subscription.subscribe_data_change(nodes)
+            await subscribe(
+                c, collector, [f"ns={idx};s=Cameras.top.{n}" for n in VERDICT_VARIABLES]
+            )
             deadline = time.monotonic() + WAIT_S
             while len(reads) < 60 and time.monotonic() < deadline:
                 values = await read_camera(c, idx, "top")
@@ -385,31 +386,6 @@ def test_certificate_only_server_offers_basic256sha256_and_no_open_endpoint(mode
         station.close()
 
 
-class PacedCamera(Reader):
-    """A live camera delivering `fps` frames a second, good parts with now and then a bad one."""
-
-    live = True
-    description = "paced camera"
-
-    def __init__(self, fps: float) -> None:
-        self.period = 1.0 / fps
-        self.next = 0.0
-        self.count = 0
-
-    def open(self) -> None:
-        self.next = time.monotonic()
-
-    def read(self):
-        self.next += self.period
-        time.sleep(max(0.0, self.next - time.monotonic()))
-        self.count += 1
-        maker = defect_frame if self.count % 10 == 0 else good_frame
-        return maker(FRAME_SIZE, seed=self.count % 7), ""
-
-    def close(self) -> None:
-        pass
-
-
 def test_four_cameras_at_30_fps_with_a_subscriber_hand_over_every_verdict(model, tmp_path):
     names = [f"cam{i}" for i in range(4)]
     station = make_station(model, tmp_path, {n: PacedCamera(30) for n in names})
@@ -422,9 +398,7 @@ def test_four_cameras_at_30_fps_with_a_subscriber_hand_over_every_verdict(model,
 
         async with Client(url) as c:
             idx = await namespace(c)
-            subscription = await c.create_subscription(20, collector)
-            nodes = [c.get_node(f"ns={idx};s=Cameras.{n}.FrameIndex") for n in names]
-            await subscription.subscribe_data_change(nodes)
+            await subscribe(c, collector, [f"ns={idx};s=Cameras.{n}.FrameIndex" for n in names])
             subscribed.set()
             while not done.is_set():
                 await asyncio.sleep(0.05)
@@ -515,14 +489,14 @@ def test_opcua_model_ids_follow_a_model_swap(tmp_path):
     station = make_station(first, tmp_path, {"top": Conveyor()})
     url = station.config.opcua.url
 
-    async def model_ids() -> tuple[str, str]:
+    async def model_ids() -> tuple[str, ...]:
         from asyncua import Client
 
         async with Client(url) as c:
             idx = await namespace(c)
-            nodes = [c.get_node(f"ns={idx};s={k}.ModelId") for k in ("Station", "Cameras.top")]
-            values = await c.read_values(nodes)
-            return values[0], values[1]
+            keys = ("Station.ModelId", "Cameras.top.ModelId", "Station.ThresholdProvenance")
+            values = await c.read_values([c.get_node(f"ns={idx};s={k}") for k in keys])
+            return tuple(values[:2])
 
     station.start()
     try:

@@ -41,14 +41,14 @@ def test_every_sink_builds_from_a_context_alone(tmp_path):
         cameras=("top",),
         counters=lambda: {"top": {"frames": 0}},
         model_id=lambda: "m@0",
-        threshold_provenance="",
+        threshold_provenance=lambda: "",
         subscribe=lambda callback: lambda: None,
         trigger=lambda camera, part: Future(),
         stop=stopped.append,
     )
     made = {name: make(context) for name, make in SINKS.items()}
     assert made["jsonl"] is not None and made["images"] is None and made["mqtt"] is None
-    assert made["display"] is None and made["callback"] is not None
+    assert made["display"] is None and made["callback"] is not None and made["opcua"] is None
     for sink in made.values():
         if sink is not None:
             sink.close()

@@ -29,21 +29,8 @@ from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
 from .app import app
-from .options import (
-    OpcuaCert,
-    OpcuaKey,
-    OpcuaPassword,
-    OpcuaUrl,
-    OpcuaUser,
-    Providers,
-    StationFile,
-    Threads,
-    Threshold,
-    default,
-    given,
-    opcua_config,
-    split_providers,
-)
+from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
+from .options import Providers, StationFile, Threads, Threshold, default, given, split_providers
 
 EXIT_SOURCE_FAILED = 3
 DEFAULT_MODEL_HELP = f"newest usable engine in {DEFAULT_ENGINE_DIR}/, else {DEFAULT_ONNX}"

@@ -21,20 +21,8 @@ from ..runtime.backends import registry
 from ..runtime.station import StationConfig
 from ..serve.config import ServeConfig, is_loopback
 from .app import app
-from .options import (
-    OpcuaCert,
-    OpcuaKey,
-    OpcuaPassword,
-    OpcuaUrl,
-    OpcuaUser,
-    Providers,
-    StationFile,
-    Threads,
-    Threshold,
-    default,
-    opcua_config,
-    split_providers,
-)
+from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
+from .options import Providers, StationFile, Threads, Threshold, default, split_providers
 from .run import DEFAULT_MODEL_HELP, parse_cameras, station_config
 
 

@@ -28,7 +28,7 @@ from .fold import fold_constants
 from .frame_size import camera_frames, check_host_parity, geometry
 from .graph import trace_to_onnx
 from .half import head_float_types, to_mixed_precision
-from .options import MIN_OPSET, ExportOptions
+from .options import ExportOptions
 from .verify import Parity, check_half_drift, check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
@@ -91,7 +91,8 @@ def export_onnx(
     name: str | None = None,
     *,
     batch: int | None = None,
-    half: bool = ExportOptions.half,
+    half: bool = False,
+    precision: str = ExportOptions.precision,
     opset: int = ExportOptions.opset,
     verify: bool = ExportOptions.verify,
     data: str | os.PathLike[str] | None = None,
@@ -103,46 +104,48 @@ def export_onnx(
 ) -> ExportResult:
     """Export a checkpoint (ours or official) to `out_dir/<name>.onnx` and its JSON sidecar.
 
-    `batch=None` gives a dynamic batch; `half` a mixed-precision graph; `opset` defaults to 17
-    (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the ORT-vs-PyTorch parity
-    check on the folded graph (and the float16 drift check with `half`). `frame_size` (width,
-    height) and `roi` (x, y, width, height) bake the crop and resize of camera frames into the
-    graph (see `frame_size.py`); verification then also compares it with host-side preparation.
+    `batch=None` gives a dynamic batch; `precision="fp16"` (or `half`) a mixed-precision graph;
+    `opset` defaults to 17 (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the
+    ORT-vs-PyTorch parity check on the folded graph (and the float16 drift check for fp16).
+    `frame_size` (width, height) and `roi` (x, y, width, height) bake the crop and resize of
+    camera frames into the graph (see `frame_size.py`); verification then also compares it with
+    host-side preparation.
     Raises `UniadError` (one line) on bad input, failed checks or Ctrl-C; nothing partial stays.
     """
+    options = ExportOptions(
+        out=Path(out_dir), name=name, batch=batch, precision=precision, half=half, opset=opset,
+        verify=verify, data=None if data is None else Path(data), preset=preset,
+        progress=progress, frame_size=frame_size, roi=roi,
+    )  # fmt: skip
+    return export_graph(ckpt, options, verify_batches)
+
+
+def export_graph(
+    ckpt: str | os.PathLike[str] | Checkpoint,
+    options: ExportOptions,
+    verify_batches: tuple[int, ...] | None = None,
+) -> ExportResult:
+    """`export_onnx` with its settings as one `ExportOptions` (what every format step gets)."""
     try:
-        return _export(
-            ckpt, Path(out_dir), name, batch, half, opset, verify, data, preset,
-            verify_batches, progress or (lambda message: None), frame_size, roi,
-        )  # fmt: skip
+        return _export(ckpt, options, verify_batches)
     except KeyboardInterrupt:
         raise UniadError("export interrupted; no .onnx or .json was left behind") from None
 
 
 def _export(
     ckpt_arg: str | os.PathLike[str] | Checkpoint,
-    out_dir: Path,
-    name: str | None,
-    batch: int | None,
-    half: bool,
-    opset: int,
-    verify: bool,
-    data: str | os.PathLike[str] | None,
-    preset: str | Preset | None,
+    options: ExportOptions,
     verify_batches: tuple[int, ...] | None,
-    report: ProgressFn,
-    frame_size: tuple[int, int] | None = None,
-    roi: tuple[int, int, int, int] | None = None,
 ) -> ExportResult:
+    out_dir, batch, opset, verify = options.out, options.batch, options.opset, options.verify
+    half, data, report = options.is_half, options.data, options.report
     started = time.perf_counter()
-    if opset < MIN_OPSET:
-        raise UniadError(f"--opset {opset} is too old: LayerNormalization needs {MIN_OPSET}+")
     if batch is not None and batch < 1:
         raise UniadError(f"--batch {batch} must be at least 1 (omit it for a dynamic batch)")
-    frame = geometry(frame_size, roi)
+    frame = geometry(options.frame_size, options.roi)
     report("loading checkpoint")
-    ckpt = _resolve_checkpoint(ckpt_arg, preset)
-    name = name or default_name(ckpt.path)
+    ckpt = _resolve_checkpoint(ckpt_arg, options.preset)
+    name = options.name or default_name(ckpt.path)
     onnx_path = out_dir / f"{name}.onnx"
     sidecar = onnx_path.with_suffix(".json")
     _check_writable(out_dir)

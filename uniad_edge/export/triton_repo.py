@@ -342,16 +342,8 @@ def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
     loose = [result.onnx_path, result.sidecar_path]
     try:
         if triton.backend.lower() == "tensorrt":
-            options.report("TensorRT FP16 engine for model.plan")
-            engine = export_engine(
-                result.onnx_path,
-                True,
-                options.engine_dir,
-                options.workspace_gib,
-                options.max_batch,
-                options.progress,
-                options.verbose,
-            )
+            options.report(f"TensorRT {options.engine_precision.upper()} engine for model.plan")
+            engine = export_engine(result.onnx_path, True, options)
             assert engine.path is not None  # required=True raises instead
             repository = export_triton(engine.path, options.out, triton)
         else:

@@ -155,7 +155,8 @@ def trtexec_lines(
                 onnx.input_size,
                 profile,
                 mode=mode,
-                head_layers=onnx.head_layers,
+                head_layers=onnx.fp32_layers,
+                preview=(features.TRTEXEC_PROFILE_SHARING,) if target == "8.6" else (),
                 workspace_gib=workspace_gib,
                 timing_cache=Path(out_dir) / "timing.cache",
                 dynamic=onnx.batch is None,
@@ -311,12 +312,20 @@ def _build(
     config = builder.create_builder_config()
     features.set_workspace(trt, config, plan.workspace_bytes)
     features.apply_flags(trt, config, mode)
+    if features.enable_profile_sharing(trt, config):
+        report("profile sharing on (PROFILE_SHARING_0806): worker threads share profile 0")
     pinned: list[str] = []
     if mode.pin_fp32:
         if not builder.platform_has_fast_fp16:
             report("warning: this GPU has no fast FP16; the FP16 engine may not be faster")
-        pinned = features.keep_fp32(trt, network)
-        report(f"{len(pinned)} layers kept in FP32 (distance head and outputs)")
+        if plan.onnx.metadata.get("fp32_nodes") is None:
+            report(
+                "warning: this ONNX has no float16 range contract (exported without "
+                "verification); re-export it so layers near float16's limit stay FP32"
+            )
+        pinned = features.keep_fp32(trt, network, extra=plan.onnx.range_pinned)
+        ranged = len(plan.onnx.range_pinned)
+        report(f"{len(pinned)} layers kept in FP32 (distance head, outputs, {ranged} by range)")
     _add_profile(builder, config, network, plan)
     _attach_timing_cache(config, plan, report)
     serialized = builder.build_serialized_network(network, config)

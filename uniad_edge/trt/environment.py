@@ -107,13 +107,15 @@ def trtexec_command(
     workspace_gib: float = DEFAULT_WORKSPACE_GIB,
     timing_cache: str | os.PathLike[str] | None = None,
     dynamic: bool = True,
+    preview: tuple[str, ...] = (),
 ) -> str:
     """The `trtexec` line that builds the engine `build_engine` would, with the head in FP32.
 
     trtexec ships with TensorRT (/usr/src/tensorrt/bin/trtexec on JetPack). `strongly-typed`
     follows the mixed-precision ONNX's own types (TensorRT 10+); `fp16-pinned` is the FP16 flag
     with the distance-head layers (`head_layers`, named after their ONNX nodes) constrained to
-    FP32 (8.6, 10.x); `fp32` disables TF32 so fp32 means fp32.
+    FP32 (8.6, 10.x); `fp32` disables TF32 so fp32 means fp32. `preview` are trtexec
+    `--preview=` flags (8.6: profile sharing for a second worker thread).
     """
     if mode not in TRTEXEC_MODES:
         raise UniadError(f"trtexec mode {mode!r} is not one of {', '.join(TRTEXEC_MODES)}")
@@ -134,4 +136,5 @@ def trtexec_command(
     args.append(f"--memPoolSize=workspace:{int(round(workspace_gib * 1024))}")
     if timing_cache is not None:
         args.append(f"--timingCacheFile={timing_cache}")
+    args += list(preview)
     return " ".join(shlex.quote(a) for a in args)

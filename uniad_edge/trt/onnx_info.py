@@ -39,6 +39,16 @@ class OnnxInfo:
     def precision(self) -> str:
         return str(self.metadata.get("precision", "fp32"))
 
+    @property
+    def range_pinned(self) -> tuple[str, ...]:
+        """Nodes the export's float16 range contract keeps float32 (metadata `fp32_nodes`)."""
+        return tuple(str(n) for n in self.metadata.get("fp32_nodes") or ())
+
+    @property
+    def fp32_layers(self) -> tuple[str, ...]:
+        """Every layer an FP16-flag build pins to FP32: the head, then the range-pinned nodes."""
+        return self.head_layers + tuple(n for n in self.range_pinned if n not in self.head_layers)
+
 
 def read_onnx_info(path: str | os.PathLike[str]) -> OnnxInfo:
     """Describe `path`; one-line `UniadError` when it is missing or not a uniad-edge model."""

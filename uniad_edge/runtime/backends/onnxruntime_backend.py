@@ -46,6 +46,24 @@ def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
     return chosen
 
 
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def check_started(path: Path, asked: Sequence[str], running: Sequence[str]) -> None:
+    """A GPU provider that was asked for but did not start is an error, not a silent CPU run.
+
+    ONNX Runtime drops a provider whose libraries or options it cannot use (missing CUDA or
+    TensorRT libraries, `trt_timing_cache_path` before 1.17) with only a log warning.
+    """
+    missing = [p for p in asked if p in GPU_PROVIDERS and p not in running]
+    if missing:
+        raise UniadError(
+            f"{path}: onnxruntime did not start {', '.join(missing)} (running: "
+            f"{', '.join(running) or 'none'}); check onnxruntime-gpu >= 1.17 and the CUDA/"
+            "TensorRT libraries it needs, or choose the cpu provider"
+        )
+
+
 class OnnxRuntimeBackend(Backend):
     """One InferenceSession over a fused uniad-edge graph."""
 
@@ -86,6 +104,8 @@ class OnnxRuntimeBackend(Backend):
                 f"cannot load ONNX model {self.path}: {first}; the file is corrupt or not a "
                 "uniad-edge export, re-run `uniad-edge export`"
             ) from None
+        if providers:  # the automatic choice may still run on what actually started
+            check_started(self.path, self.providers, self.session.get_providers())
         super().__init__(self._read_metadata())
         self._check_signature()
 

@@ -99,7 +99,7 @@ class OpcuaServer:
         trigger: Trigger,
         states: Callable[[], Mapping[str, str]],
         model_id: Callable[[], str],
-        provenance: str,
+        provenance: Callable[[], str],
     ) -> None:
         _import_asyncua()
         self.config = config
@@ -107,11 +107,10 @@ class OpcuaServer:
         self.cameras = tuple(cameras)
         self._trigger = trigger
         self._states = states
-        self._model_id = model_id
+        self._station_now = lambda: {"ModelId": model_id(), "ThresholdProvenance": provenance()}
         self._station_values: dict[str, Any] = {
             "Name": station,
-            "ModelId": model_id(),
-            "ThresholdProvenance": provenance,
+            **self._station_now(),
         }
         self._lock = threading.Lock()
         self._pending: dict[str, dict[str, Any]] = {}
@@ -344,23 +343,24 @@ class OpcuaServer:
             )
 
     async def _write_states(self, before: dict[str, str]) -> dict[str, str]:
-        """Camera `State` variables and the station's ModelId (written when they change), and
-        its Uptime."""
+        """Camera `State` variables and the station's ModelId and ThresholdProvenance (written
+        when they change), and its Uptime."""
         now = datetime.now(timezone.utc)
         try:
             states = {name: camera_state(status) for name, status in self._states().items()}
-            model_id = self._model_id()
+            station = self._station_now()
         except Exception:
             log.exception("reading the station's state for OPC UA failed")
-            states, model_id = before, self._station_values["ModelId"]
+            states, station = before, {}
         changed = {
             f"Cameras.{name}.State": ("String", state)
             for name, state in states.items()
             if before.get(name) != state and name in self.cameras
         }
-        if model_id != self._station_values["ModelId"]:
-            self._station_values["ModelId"] = model_id
-            changed["Station.ModelId"] = ("String", model_id)
+        for name, value in station.items():
+            if value != self._station_values[name]:
+                self._station_values[name] = value
+                changed[f"Station.{name}"] = ("String", value)
         changed["Station.Uptime"] = ("Double", round(time.time() - self.started_at, 1))
         await self._write(changed, now)
         return states

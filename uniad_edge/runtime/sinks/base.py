@@ -70,7 +70,8 @@ class SinkContext:
     - `counters()`: per camera, a JSON-ready dict (`status`, `fps`, `frames`, `ok`, `ng`,
       `errors`, `dropped`, `reconnects`, `source`, `class_name`, `threshold`), read when called.
     - `model_id()`: the id of the model scoring now (name@checkpoint hash prefix).
-    - `threshold_provenance`: where the cameras' thresholds come from, one line.
+    - `threshold_provenance()`: where the cameras' thresholds come from, one line (it changes
+      with a model swap, as `model_id()` does).
     - `subscribe(callback)`: `callback(verdict)` for every verdict on the output thread;
       returns the function that unsubscribes.
     - `trigger(camera, part_id)`: ask for the verdict of the camera's next frame; the future
@@ -82,7 +83,7 @@ class SinkContext:
     cameras: tuple[str, ...]
     counters: Callable[[], Mapping[str, Mapping[str, Any]]]
     model_id: Callable[[], str]
-    threshold_provenance: str
+    threshold_provenance: Callable[[], str]
     subscribe: Callable[[Subscriber], Callable[[], None]]
     trigger: Callable[[str, str | None], Future[dict[str, Any]]]
     stop: Callable[[str], None]

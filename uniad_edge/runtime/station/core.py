@@ -249,7 +249,7 @@ class Station(Closeable):
             cameras=tuple(self.cameras),
             counters=lambda: {name: dataclasses.asdict(s) for name, s in self.states().items()},
             model_id=lambda: self.model_id,
-            threshold_provenance=self.threshold_provenance,
+            threshold_provenance=lambda: self.threshold_provenance,
             subscribe=self.subscribe,
             trigger=self.trigger_async,
             stop=self.stop,
@@ -258,14 +258,7 @@ class Station(Closeable):
     def _load_detector(self) -> Detector:
         if self.config.model is None:
             raise UniadError("no model given: pass --model (or set model in the station file)")
-        return Detector(
-            self.config.model,
-            backend=self.config.backend,
-            providers=self.config.providers,
-            threads=self.config.threads,
-            bit_depth=self.config.bit_depth,
-            max_batch=self.config.max_batch,
-        )
+        return station_opener(self.config)(str(self.config.model))
 
     # -- lifecycle -------------------------------------------------------------------------
 
