@@ -115,7 +115,7 @@ def test_the_station_runs_the_graph_on_a_1280x720_video(exports, tmp_path):
     cut = [r for r in records if r["camera"] == "cut"]
     assert len(top) == len(cut) == 6
     assert all(r["score"] is not None and "error" not in r for r in top)
-    assert all(r["verdict"] is None and "exported for 1280x720" in r["error"] for r in cut)
+    assert all(r["verdict"] == "ERROR" and "exported for 1280x720" in r["error"] for r in cut)
 
 
 def test_bad_geometry_is_refused_in_one_line():
