@@ -86,11 +86,12 @@ def test_torch_autocast_float16_is_finite_on_the_stress_frames(exported) -> None
     assert drift.map_rel_l2 <= 2e-2, (preset, drift.describe())
 
 
-def test_info_shows_the_float32_nodes(exported) -> None:
+def test_info_shows_the_float32_nodes(exported, capsys) -> None:
     _, _, result = exported
-    out = run_main(["info", str(result.onnx_path), "--json"])
-    assert json.loads(out)["fp32_nodes"] == result.metadata.fp32_nodes
-    table = run_main(["info", str(result.onnx_path)])
+    assert run_main("info", result.onnx_path, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["fp32_nodes"] == result.metadata.fp32_nodes
+    assert run_main("info", result.onnx_path) == 0
+    table = capsys.readouterr().out
     assert "fp32_nodes" in table and result.metadata.fp32_nodes[0] in table
 
 
