@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import cv2
 
-from uniad_edge.calibrate.artifact import read_thresholds
+from uniad_edge.artifacts import read_thresholds
 from uniad_edge.demo.config import QUICK
 from uniad_edge.demo.steps import run_demo
 from uniad_edge.runtime.detector import Detector

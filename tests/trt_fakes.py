@@ -543,7 +543,12 @@ def fake_tensorrt(release: str, memory: FakeMemory | None = None) -> ModuleType:
 
 
 class FakeCuda(CudaApi):
-    """A CUDA binding over `FakeMemory`: copies are numpy copies, streams are counters."""
+    """A CUDA binding over `FakeMemory` with real stream semantics where they can bite: copies
+    are queued on their stream and run (reading or writing the host array then, as a DMA does)
+    only when that stream is synchronized or an event recorded after them is waited for. So a
+    backend that reads results without waiting, or refills a pinned buffer a queued copy still
+    reads, gets wrong numbers here as it would on a GPU. The fake engine runs at enqueue: what
+    it reads must have been made visible by `wait_event` on the copy's event first."""
 
     name = "fake-cuda"
 
@@ -551,6 +556,9 @@ class FakeCuda(CudaApi):
         self.memory = memory
         self.streams = 0
         self.freed: list[int] = []
+        self.queues: dict[int, list[Any]] = {}
+        self.allocations = 0  # malloc and pinned_empty calls: none may happen per batch
+        self.pinned: list[np.ndarray] = []
 
     def device_count(self) -> int:
         return 1
@@ -563,32 +571,88 @@ class FakeCuda(CudaApi):
 
     def create_stream(self) -> Any:
         self.streams += 1
+        self.queues[self.streams] = []
         return self.streams
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream)
 
     def destroy_stream(self, stream: Any) -> None:
-        pass
+        self.queues.pop(stream, None)
+
+    def _run(self, stream: Any, until: Any = None) -> None:
+        """Run `stream`'s queued work, all of it or up to the recording of event `until`."""
+        queue = self.queues.setdefault(stream, [])
+        while queue:
+            op = queue.pop(0)
+            if isinstance(op, FakeEvent):
+                op.happened = True
+                if op is until:
+                    return
+            else:
+                op()
 
     def synchronize(self, stream: Any) -> None:
-        pass
+        self._run(stream)
+
+    def create_event(self) -> Any:
+        return FakeEvent()
+
+    def destroy_event(self, event: Any) -> None:
+        assert isinstance(event, FakeEvent)
+
+    def record_event(self, event: Any, stream: Any) -> None:
+        event.stream, event.happened = stream, False
+        self.queues.setdefault(stream, []).append(event)
+
+    def wait_event(self, stream: Any, event: Any) -> None:
+        if event.stream is not None and not event.happened:
+            self._run(event.stream, until=event)
+
+    def synchronize_event(self, event: Any) -> None:
+        self.wait_event(None, event)
 
     def malloc(self, nbytes: int) -> int:
+        self.allocations += 1
         return self.memory.malloc(nbytes)
 
     def free(self, ptr: int) -> None:
         self.freed.append(ptr)
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        return np.empty(shape, dtype)
+        self.allocations += 1
+        array = np.empty(shape, dtype)
+        self.pinned.append(array)
+        return array
 
     def free_pinned(self, array: np.ndarray) -> None:
         pass
 
+    def _check_pinned(self, array: np.ndarray) -> None:
+        """Async copies need page-locked memory (pageable ones are silently synchronous)."""
+        assert any(np.shares_memory(array, p) for p in self.pinned), "copy from pageable memory"
+
     def htod_async(self, dst: int, src: np.ndarray, stream: Any) -> None:
-        self.memory.buffers[dst][: src.nbytes] = np.ascontiguousarray(src).tobytes()
+        self._check_pinned(src)
+
+        def copy() -> None:
+            self.memory.buffers[dst][: src.nbytes] = np.ascontiguousarray(src).tobytes()
+
+        self.queues.setdefault(stream, []).append(copy)
 
     def dtoh_async(self, dst: np.ndarray, src: int, stream: Any) -> None:
-        flat = np.frombuffer(self.memory.buffers[src], dst.dtype, count=dst.size)
-        dst[...] = flat.reshape(dst.shape)
+        self._check_pinned(dst)
+
+        def copy() -> None:
+            flat = np.frombuffer(self.memory.buffers[src], dst.dtype, count=dst.size)
+            dst[...] = flat.reshape(dst.shape)
+
+        self.queues.setdefault(stream, []).append(copy)
+
+
+class FakeEvent:
+    """A CUDA event: where in which stream it was recorded, and whether that point was passed."""
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+        self.happened = False

@@ -10,7 +10,7 @@ import typer
 
 from ..demo.config import QUICK, DemoConfig
 from .app import app
-from .options import given
+from .options import default, given
 
 
 @app.command()
@@ -25,7 +25,10 @@ def demo(
         Path | None,
         typer.Option(help="EfficientNet-B4 ImageNet weights (else hub cache, else random-init)."),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs.")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Training epochs.", show_default=default(DemoConfig, "epochs")),
+    ] = None,
     quick: Annotated[
         bool, typer.Option(help="Tiny data and 2 epochs: checks the pipeline in about a minute.")
     ] = False,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ..artifacts import stem
 from ..errors import UniadError
 from ..fileio import atomic_path
 from ..metadata import METADATA_KEY, ModelMetadata
@@ -26,14 +27,14 @@ from ..presets import Preset, get_preset
 from .checks import check_graph, graph_problems
 from .fold import fold_constants
 from .fp16_range import RangeContract, half_within_contract, range_contract
+from .frame_size import camera_frames, check_host_parity, geometry
 from .graph import trace_to_onnx
 from .half import head_float_types
-from .options import MIN_OPSET, ExportOptions
+from .options import ExportOptions
 from .stress import stress_frames
 from .verify import Parity, check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
-CHECKPOINT_SUFFIXES = (".tar", ".pth", ".pt", ".ckpt")
 DYNAMIC_VERIFY_BATCHES = (1, 3)
 
 
@@ -47,16 +48,14 @@ class ExportResult:
     nodes: int
     parity: list[Parity] = field(default_factory=list)
     half_drift: Parity | None = None
+    host_parity: Parity | None = None  # --frame-size: baked preparation vs the host's
     seconds: float = 0.0
     traced_nodes: int = 0  # before constant folding
 
 
 def default_name(checkpoint: Path) -> str:
     """`runs/a/best.pth` -> `best`, `ckpt.pth.tar` -> `ckpt`; `model` when nothing is left."""
-    name = checkpoint.name
-    while (suffix := Path(name).suffix.lower()) in CHECKPOINT_SUFFIXES:
-        name = name[: -len(suffix)]
-    return name or "model"
+    return stem(checkpoint) or "model"
 
 
 def _check_writable(folder: Path) -> None:
@@ -95,26 +94,43 @@ def export_onnx(
     name: str | None = None,
     *,
     batch: int | None = None,
-    half: bool = ExportOptions.half,
+    half: bool = False,
+    precision: str = ExportOptions.precision,
     opset: int = ExportOptions.opset,
     verify: bool = ExportOptions.verify,
     data: str | os.PathLike[str] | None = None,
     preset: str | Preset | None = None,
     verify_batches: tuple[int, ...] | None = None,
     progress: ProgressFn | None = None,
+    frame_size: tuple[int, int] | None = None,
+    roi: tuple[int, int, int, int] | None = None,
 ) -> ExportResult:
     """Export a checkpoint (ours or official) to `out_dir/<name>.onnx` and its JSON sidecar.
 
-    `batch=None` gives a dynamic batch; `half` a mixed-precision graph; `opset` defaults to 17
-    (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the ORT-vs-PyTorch parity
-    check on the folded graph (and the float16 drift check with `half`).
+    `batch=None` gives a dynamic batch; `precision="fp16"` (or `half`) a mixed-precision graph;
+    `opset` defaults to 17 (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the
+    ORT-vs-PyTorch parity check on the folded graph (and the float16 drift check for fp16).
+    `frame_size` (width, height) and `roi` (x, y, width, height) bake the crop and resize of
+    camera frames into the graph (see `frame_size.py`); verification then also compares it with
+    host-side preparation.
     Raises `UniadError` (one line) on bad input, failed checks or Ctrl-C; nothing partial stays.
     """
+    options = ExportOptions(
+        out=Path(out_dir), name=name, batch=batch, precision=precision, half=half, opset=opset,
+        verify=verify, data=None if data is None else Path(data), preset=preset,
+        progress=progress, frame_size=frame_size, roi=roi,
+    )  # fmt: skip
+    return export_graph(ckpt, options, verify_batches)
+
+
+def export_graph(
+    ckpt: str | os.PathLike[str] | Checkpoint,
+    options: ExportOptions,
+    verify_batches: tuple[int, ...] | None = None,
+) -> ExportResult:
+    """`export_onnx` with its settings as one `ExportOptions` (what every format step gets)."""
     try:
-        return _export(
-            ckpt, Path(out_dir), name, batch, half, opset, verify, data, preset,
-            verify_batches, progress or (lambda message: None),
-        )  # fmt: skip
+        return _export(ckpt, options, verify_batches)
     except KeyboardInterrupt:
         raise UniadError("export interrupted; no .onnx or .json was left behind") from None
 
@@ -127,29 +143,23 @@ def _contract(
 
 def _export(
     ckpt_arg: str | os.PathLike[str] | Checkpoint,
-    out_dir: Path,
-    name: str | None,
-    batch: int | None,
-    half: bool,
-    opset: int,
-    verify: bool,
-    data: str | os.PathLike[str] | None,
-    preset: str | Preset | None,
+    options: ExportOptions,
     verify_batches: tuple[int, ...] | None,
-    report: ProgressFn,
 ) -> ExportResult:
+    out_dir, batch, opset, verify = options.out, options.batch, options.opset, options.verify
+    half, data, report = options.is_half, options.data, options.report
     started = time.perf_counter()
-    if opset < MIN_OPSET:
-        raise UniadError(f"--opset {opset} is too old: LayerNormalization needs {MIN_OPSET}+")
     if batch is not None and batch < 1:
         raise UniadError(f"--batch {batch} must be at least 1 (omit it for a dynamic batch)")
+    frame = geometry(options.frame_size, options.roi)
     report("loading checkpoint")
-    ckpt = _resolve_checkpoint(ckpt_arg, preset)
-    name = name or default_name(ckpt.path)
+    ckpt = _resolve_checkpoint(ckpt_arg, options.preset)
+    name = options.name or default_name(ckpt.path)
     onnx_path = out_dir / f"{name}.onnx"
     sidecar = onnx_path.with_suffix(".json")
     _check_writable(out_dir)
-    fused = FusedUniAD(ckpt.model.eval()).eval()
+    baked = {} if frame is None else {"frame_size": frame.size, "roi": frame.roi}
+    fused = FusedUniAD(ckpt.model.eval(), **baked).eval()
 
     report(f"exporting {ckpt.preset.name} to ONNX (opset {opset}, torch.export + onnxscript)")
     traced = trace_to_onnx(fused, batch, opset)
@@ -165,16 +175,21 @@ def _export(
     measured = verify or half  # a --half graph is never built without its range contract
     frames = sample_frames(ckpt.preset, max(batches), data) if measured else None
     stress = stress_frames(ckpt.preset.input_size) if measured else {}
+    if frame is not None and frames is not None:
+        frames = camera_frames(frames, frame)
+        stress = dict(
+            zip(stress, camera_frames(np.stack(list(stress.values())), frame), strict=True)
+        )
     contract = None
     if frames is not None:
         report("float16 range contract: float32 ranges on verification and stress frames")
         contract = _contract(graph, frames, stress, batch)
-    fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32")
+    fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32", **baked)
     fp32_meta = replace(fp32_meta, fp32_nodes=contract.pinned if contract else None)
     fp32_bytes = _serialize(graph, fp32_meta)
     final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
 
-    drift = None
+    drift = host = None
     if half and frames is not None and contract is not None:
         report("converting to mixed precision (float16, float32 head and range-pinned nodes)")
         half_graph, contract, drift = half_within_contract(
@@ -194,6 +209,9 @@ def _export(
     if verify and frames is not None:
         report(f"verifying ONNX Runtime vs PyTorch at batch {', '.join(map(str, batches))}")
         parity = check_parity(fused, fp32_bytes, frames, batches)
+        if frame is not None:
+            report("comparing in-graph frame preparation with the host's (cv2 bilinear)")
+            host = check_host_parity(fused, FusedUniAD(ckpt.model).eval(), frames, frame)
 
     report(f"writing {onnx_path} and {sidecar.name}")
     sidecar_data = {
@@ -201,6 +219,7 @@ def _export(
         "verification": {
             "parity": [p.__dict__ for p in parity],
             "half_drift": drift.__dict__ if drift else None,
+            "host_preparation": host.__dict__ if host else None,
             "fp16_range": contract.to_dict() if contract else None,
         },
     }
@@ -209,6 +228,6 @@ def _export(
         with atomic_path(sidecar) as tmp_json:
             tmp_json.write_text(json.dumps(sidecar_data, indent=2, sort_keys=True) + "\n")
     return ExportResult(
-        onnx_path, sidecar, metadata, nodes, parity, drift, time.perf_counter() - started,
+        onnx_path, sidecar, metadata, nodes, parity, drift, host, time.perf_counter() - started,
         traced_nodes=len(traced.graph.node),
     )  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UniadError
 from ..fileio import sha256_file, write_bytes_atomic
-from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
+from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
 from . import features
 from .environment import (
     TensorRTUnavailableError,
@@ -133,7 +133,7 @@ def trtexec_modes(precision: str, onnx_precision: str) -> dict[str, str | None]:
 
 def trtexec_lines(
     onnx_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str] = "engines",
+    out_dir: str | os.PathLike[str] = DEFAULT_ENGINE_DIR,
     precision: str = "fp16",
     min_batch: int = 1,
     opt_batch: int = 1,
@@ -171,7 +171,7 @@ def _trtexec_engine(out_dir: str | os.PathLike[str], name: str, precision: str) 
 
 def equivalent_trtexec(
     onnx_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str] = "engines",
+    out_dir: str | os.PathLike[str] = DEFAULT_ENGINE_DIR,
     precision: str = "fp16",
     **limits: Any,
 ) -> str:
@@ -197,7 +197,7 @@ def equivalent_trtexec(
 
 def build_engine(
     onnx_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str] = "engines",
+    out_dir: str | os.PathLike[str] = DEFAULT_ENGINE_DIR,
     precision: str = "fp16",
     min_batch: int = 1,
     opt_batch: int = 1,

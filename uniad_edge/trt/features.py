@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UniadError
-from .environment import INSTALL_HINT, TensorRTUnavailableError
+from .unavailable import INSTALL_HINT, TensorRTUnavailableError
 
 DISTANCE_HEAD_PREFIX = "distance_head"
 """ONNX node-name prefix of the distance head; the exporter names that subgraph's nodes so."""

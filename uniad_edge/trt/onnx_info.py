@@ -109,7 +109,7 @@ def _from_sidecar(path: Path) -> OnnxInfo:
     metadata = data.get("metadata", data) if isinstance(data, dict) else {}
     if "input_size" not in metadata:
         raise UniadError(f"{sidecar} has no input_size; re-export the model")
-    height, width = (int(v) for v in metadata["input_size"])
+    height, width = (int(v) for v in metadata.get("frame_size") or metadata["input_size"])
     batch = metadata.get("batch")
     info = _info(path, INPUT_NAME, [batch, height, width, 3], metadata)
     return replace(info, opset=int(metadata.get("opset", 0)))
@@ -122,7 +122,7 @@ def _info(path: Path, input_name: str, dims: list[Any], metadata: dict[str, Any]
         )
     height, width = dims[1], dims[2]
     if (height is None or width is None) and "input_size" in metadata:
-        height, width = (int(v) for v in metadata["input_size"])
+        height, width = (int(v) for v in metadata.get("frame_size") or metadata["input_size"])
     if not height or not width:
         raise UniadError(f"{path}: input height and width must be fixed; re-export the model")
     batch = int(dims[0]) if dims[0] else None

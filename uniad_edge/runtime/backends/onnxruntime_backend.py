@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ...artifacts import model_metadata
 from ...errors import UniadError
 from ...metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
 from .base import Backend
-from .sidecar import model_metadata
 
 PREFERRED_PROVIDERS = (
     "TensorrtExecutionProvider",
@@ -126,7 +126,7 @@ class OnnxRuntimeBackend(Backend):
         batch = image.shape[0]
         if isinstance(batch, int) and batch > 0:
             self.metadata.batch = batch
-        h, w = self.metadata.input_size
+        h, w = self.metadata.graph_input_size
         if list(image.shape[1:]) != [h, w, 3]:
             raise UniadError(
                 f"{self.path}: input shape {image.shape} does not match the metadata's input "
