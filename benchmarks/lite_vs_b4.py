@@ -37,7 +37,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=DemoConfig.epochs)
     parser.add_argument("--train-per-class", type=int, default=DemoConfig.train_per_class)
     parser.add_argument("--test-per-class", type=int, default=DemoConfig.test_per_class)
-    parser.add_argument("--datasets", default="demo,textures")
+    parser.add_argument("--classes", type=int, default=DemoConfig.classes, help="demo set only")
+    parser.add_argument("--datasets", default="textures,demo")
+    parser.add_argument(
+        "--control-on", default="textures", help="datasets that also get random-init lite0-224"
+    )
     parser.add_argument("--json", type=Path)
     return parser.parse_args()
 
@@ -90,6 +94,18 @@ def _grass(rng: np.random.Generator, size: int) -> np.ndarray:
 TEXTURES = {"brick": _brick, "gravel": _gravel, "grass": _grass}
 
 
+def _ellipse(
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    centre: tuple[int, int],
+    long_axis: tuple[int, int],
+    short_axis: tuple[int, int],
+) -> None:
+    """Fill an ellipse of random half-axes (ranges) and angle into `mask`."""
+    axes = (int(rng.integers(*long_axis)), int(rng.integers(*short_axis)))
+    cv2.ellipse(mask, centre, axes, rng.uniform(0, 180), 0, 360, 255, -1)
+
+
 def _defect(kind: str, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Paint one defect into `image` in place; returns its mask (uint8 0/255)."""
     size = image.shape[0]
@@ -110,16 +126,7 @@ def _defect(kind: str, image: np.ndarray, rng: np.random.Generator) -> np.ndarra
         cv2.polylines(mask, [np.array(points, np.int32)], False, 255, int(rng.integers(2, 4)))
         image[mask > 0] *= 0.25
     elif kind == "stain":
-        cv2.ellipse(
-            mask,
-            (cx, cy),
-            (int(rng.integers(8, 18)), int(rng.integers(6, 14))),
-            rng.uniform(0, 180),
-            0,
-            360,
-            255,
-            -1,
-        )
+        _ellipse(mask, rng, (cx, cy), (8, 18), (6, 14))
         alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (9, 9), 0)[..., None] * 0.6
         tint = np.array([40, 70, 90], np.float32)
         image[:] = image * (1 - alpha) + tint * alpha
@@ -127,16 +134,7 @@ def _defect(kind: str, image: np.ndarray, rng: np.random.Generator) -> np.ndarra
         cv2.circle(mask, (cx, cy), int(rng.integers(5, 11)), 255, -1)
         image[mask > 0] = 12
     else:  # a foreign body: a small piece of blue plastic
-        cv2.ellipse(
-            mask,
-            (cx, cy),
-            (int(rng.integers(4, 9)), int(rng.integers(3, 7))),
-            rng.uniform(0, 180),
-            0,
-            360,
-            255,
-            -1,
-        )
+        _ellipse(mask, rng, (cx, cy), (4, 9), (3, 7))
         image[mask > 0] = np.array([200, 120, 40], np.float32) * rng.uniform(0.85, 1.1)
     return mask
 
@@ -199,7 +197,7 @@ def main() -> None:
         if name == "demo":
             generate(
                 root,
-                classes=DemoConfig.classes,
+                classes=args.classes,
                 train_per_class=args.train_per_class,
                 test_per_class=args.test_per_class,
                 size=DemoConfig.size,
@@ -212,6 +210,8 @@ def main() -> None:
     rows = []
     for name, root in sets.items():
         for preset, pretrained in RUNS:
+            if preset.startswith("lite0") and not pretrained and name not in args.control_on:
+                continue
             tag = f"{name}-{preset}-{'imagenet' if pretrained else 'random'}"
             row = {
                 "dataset": name,

