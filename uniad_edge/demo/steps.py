@@ -36,24 +36,34 @@ class DemoResult:
     report_html: Path
     pretrained: bool
     image_auroc: float | None
+    backbone: str
     steps: list[tuple[str, float]] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def weights_hint(spec: BackboneSpec) -> str:
-    return f"pass --backbone-weights {spec.weights_file} for ImageNet features"
-
-
 def resolve_backbone(weights: Path | None, spec: BackboneSpec) -> Path | None:
-    """ImageNet weights if given or already in the torch hub cache; never a download."""
-    from ..model.backbone import hub_weights_path
+    """ImageNet weights if given, installed as a package or in the torch hub cache; never a
+    download (None: the demo runs random-init and says so)."""
+    from ..model.backbone import local_imagenet_weights, resolve_imagenet_weights
 
     if weights is not None:
-        if not weights.is_file():
-            raise UniadError(f"{weights}: no such file; {weights_hint(spec)}")
-        return weights
-    cached = hub_weights_path(spec)
-    return cached if cached.is_file() else None
+        return resolve_imagenet_weights(spec, weights)  # checks the file is there
+    return local_imagenet_weights(spec)
+
+
+def backbone_note(spec: BackboneSpec, pretrained: bool) -> str:
+    """What the report and summary say about the features the model was trained on."""
+    return f"ImageNet-pretrained ({spec.label})" if pretrained else f"random-init ({spec.label})"
+
+
+def random_backbone_warning(spec: BackboneSpec) -> str:
+    from ..model.backbone import missing_weights_hint
+
+    return (
+        f"the {spec.name} backbone is random-init (no ImageNet weights available offline): "
+        f"numbers show the pipeline works, not real accuracy; for ImageNet features "
+        f"{missing_weights_hint(spec)}"
+    )
 
 
 class _Steps:
@@ -78,15 +88,15 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     preset = get_preset(config.preset) if isinstance(config.preset, str) else config.preset
-    weights = resolve_backbone(config.backbone_weights, preset.backbone_spec)
+    spec = preset.backbone_spec
+    weights = resolve_backbone(config.backbone_weights, spec)
     warnings = []
     if weights is None:
-        warnings.append(
-            f"the {preset.backbone} backbone is random-init (no ImageNet weights available "
-            "offline): numbers show the pipeline works, not real accuracy; "
-            + weights_hint(preset.backbone_spec)
-        )
+        warnings.append(random_backbone_warning(spec))
         console.print(f"[bold yellow]WARNING:[/] {escape(warnings[0])}")
+    else:
+        console.print(f"backbone: {escape(backbone_note(spec, True))}")
+    backbone = backbone_note(spec, weights is not None)
     steps = _Steps(console, 9)
     data = steps("Synthetic inspection dataset", lambda: _synth(config, out / "data"))
     train = steps("Training (cached backbone features)", lambda: _train(config, data, weights))
@@ -105,14 +115,21 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
         **run,
         "thresholds": thresholds["numbers"],
     }
-    sections = _sections(config, data, train, evaluation, exported, run, bench, out)
+    sections = _sections(config, data, train, evaluation, exported, run, bench, out, backbone)
     sections.insert(4, _thresholds_section(config, thresholds))
     md, page = steps(
         "Report", lambda: write_report(out, "uniad-edge demo report", warnings, sections)
     )
     write_json_atomic(out / "summary.json", {"steps": steps.done, "numbers": numbers})
     result = DemoResult(
-        out, md, page, weights is not None, numbers["image_auroc_mean"], steps.done, numbers
+        out,
+        md,
+        page,
+        weights is not None,
+        numbers["image_auroc_mean"],
+        backbone,
+        steps.done,
+        numbers,
     )
     _print_summary(result, console)
     return result
@@ -401,6 +418,7 @@ def _sections(
     run: dict[str, Any],
     bench: Any,
     out: Path,
+    backbone: str,
 ) -> list[Section]:
     from ..metadata import Thresholds, describe_provenance
 
@@ -437,7 +455,8 @@ def _sections(
         Section(
             "Training",
             [
-                f"Preset {evaluation.preset}, {train.epochs} epochs on cached backbone features, "
+                f"Preset {evaluation.preset} ({backbone} backbone), {train.epochs} epochs on "
+                "cached backbone features, "
                 f"{train.seconds_per_epoch:.2f} s per epoch, final loss {train.final_loss:.4f}; "
                 f"checkpoint `{train.best}`. Thresholds from held-out good images: "
                 f"global {fmt(train.thresholds.get('global'))} ({train.thresholds.get('rule')}). "
@@ -548,7 +567,9 @@ def _print_summary(result: DemoResult, console: Console) -> None:
         table.add_row(name, f"{seconds:.1f}")
     table.add_row("[bold]total", f"[bold]{sum(s for _, s in result.steps):.1f}")
     console.print(table)
-    backbone = "ImageNet" if result.pretrained else "[yellow]random-init[/]"
+    backbone = escape(result.backbone)
+    if not result.pretrained:
+        backbone = f"[yellow]{backbone}[/]"
     console.print(
         f"image AUROC (mean) {fmt(result.image_auroc)}, backbone {backbone}\n"
         f"report: [bold]{escape(str(result.report_html))}[/] (and {escape(result.report_md.name)})"

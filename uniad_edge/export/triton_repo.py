@@ -124,6 +124,7 @@ def config_text(metadata: ModelMetadata, options: TritonOptions) -> str:
     """config.pbtxt for the fused graph: uint8 [H, W, 3] in, float32 [H, W] map and scalar score
     out (dims [1] reshaped to [], Triton's form for a [batch] output)."""
     h, w = metadata.input_size
+    fh, fw = metadata.graph_input_size  # whole camera frames with `--frame-size`
     lines = [f"name: {pbtxt_string(options.name)}"]
     if options.backend == "python":
         lines.append('backend: "python"')
@@ -133,7 +134,7 @@ def config_text(metadata: ModelMetadata, options: TritonOptions) -> str:
     lines += [
         f"max_batch_size: {options.max_batch_size}",
         "input [",
-        f'  {{ name: "{INPUT_NAME}" data_type: TYPE_UINT8 dims: {_dims((h, w, 3))} }}',
+        f'  {{ name: "{INPUT_NAME}" data_type: TYPE_UINT8 dims: {_dims((fh, fw, 3))} }}',
         "]",
         "output [",
         f'  {{ name: "{OUTPUT_MAP}" data_type: TYPE_FP32 dims: {_dims((h, w))} }},',

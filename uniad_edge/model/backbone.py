@@ -2,11 +2,13 @@
 names in `uniad_edge.backbones`, and loads its ImageNet weights or initialises it at random.
 
 `Backbone` holds what every backbone shares (frozen, eval-only, weights provenance, loading an
-ImageNet state dict by key); a subclass adds its layers and `forward` (see `efficientnet.py`).
+ImageNet state dict by key); a subclass adds its layers and `forward` (see `efficientnet.py`,
+`efficientnet_lite.py`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -37,6 +39,15 @@ class Backbone(nn.Module):
         self.taps = tuple(taps)
         self.pretrained = False
         self.weights_sha256: str | None = None
+
+    def tapped(self, x: Tensor, blocks: nn.ModuleList) -> list[Tensor]:
+        """Run `blocks` in order on the stem's output, keeping the tapped blocks' outputs."""
+        features = []
+        for idx, block in enumerate(blocks):
+            x = block(x)
+            if idx in self.taps:
+                features.append(x)
+        return features
 
     def freeze(self) -> None:
         self.requires_grad_(False)
@@ -92,8 +103,45 @@ def hub_weights_path(spec: BackboneSpec) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / spec.weights_file
 
 
+def packaged_weights_path(spec: BackboneSpec) -> Path | None:
+    """The ImageNet file inside the installed pip package that ships it, else None.
+
+    Found without importing the package (its code never runs)."""
+    package = spec.weights_package
+    if package is None:
+        return None
+    try:
+        found = importlib.util.find_spec(package.module)
+    except (ImportError, ValueError):
+        return None
+    if found is None or found.origin is None:
+        return None
+    path = Path(found.origin).parent / package.path
+    return path if path.is_file() else None
+
+
+def local_imagenet_weights(spec: BackboneSpec) -> Path | None:
+    """The installed weights package's file, else the torch hub cache's; never a download."""
+    packaged = packaged_weights_path(spec)
+    if packaged is not None:
+        return packaged
+    cached = hub_weights_path(spec)
+    return cached if cached.is_file() else None
+
+
+def missing_weights_hint(spec: BackboneSpec) -> str:
+    """How to get `spec`'s ImageNet weights: install its package, or pass the file."""
+    ways = [f"pass {spec.weights_file} with {WEIGHTS_FLAG}"]
+    if spec.weights_package is not None:
+        ways.insert(0, spec.weights_package.install_hint)
+    elif spec.weights_url:
+        ways[0] = f"download {spec.weights_url} and pass it with {WEIGHTS_FLAG}"
+    return " or ".join(ways)
+
+
 def resolve_imagenet_weights(spec: BackboneSpec, path: str | os.PathLike[str] | None) -> Path:
-    """Explicit path, else the torch hub cache, else download into it (one-line error offline)."""
+    """Explicit path, else the installed weights package, else the torch hub cache, else
+    download into it where the backbone has a URL (one-line error offline)."""
     if path is not None:
         explicit = Path(path)
         if not explicit.is_file():
@@ -101,15 +149,21 @@ def resolve_imagenet_weights(spec: BackboneSpec, path: str | os.PathLike[str] | 
                 f"{explicit}: no such file; pass {spec.weights_file} with {WEIGHTS_FLAG}"
             )
         return explicit
+    local = local_imagenet_weights(spec)
+    if local is not None:
+        return local
+    if not spec.weights_url:
+        raise UniadError(
+            f"{spec.name} ImageNet weights are not installed; {missing_weights_hint(spec)}, "
+            "or use --random-backbone"
+        )
     cached = hub_weights_path(spec)
-    if cached.is_file():
-        return cached
     try:
         torch.hub.download_url_to_file(spec.weights_url, str(cached), progress=True)
     except Exception as exc:  # noqa: BLE001  (offline, proxy, DNS: all mean the same to the user)
         raise UniadError(
             f"cannot download {spec.name} ImageNet weights ({type(exc).__name__}: offline?); "
-            f"download {spec.weights_url} and pass it with {WEIGHTS_FLAG}, or use --random-backbone"
+            f"{missing_weights_hint(spec)}, or use --random-backbone"
         ) from None
     return cached
 
@@ -121,7 +175,7 @@ def build_backbone(
 
     `init`: "none" leaves the constructor's weights (a checkpoint or the meta device fills them),
     "random" is the explicit random-init choice (tests, benchmarks, offline demo), "imagenet"
-    loads `weights`, else the hub cache, else a download.
+    loads `weights`, else the installed weights package, else the hub cache, else a download.
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, not {init!r}")

@@ -60,7 +60,8 @@ class Checkpoint:
         info = self.model.backbone_info
         if not info.pretrained:
             return "random-init"
-        return f"ImageNet weights sha256 {info.weights_sha256 or 'unrecorded'}"
+        label = self.preset.backbone_spec.label
+        return f"{label} ImageNet weights sha256 {info.weights_sha256 or 'unrecorded'}"
 
 
 def save_checkpoint(
@@ -213,6 +214,8 @@ def infer_official_preset(state: dict[str, Any], file: Path) -> Preset:
         )
     }
     for known in PRESETS.values():
+        if known.backbone != DEFAULT_BACKBONE:
+            continue  # official checkpoints are all EfficientNet-B4
         shape = (known.channels, known.feature_size, known.hidden_dim, known.dim_feedforward)
         depth = (known.num_encoder_layers, known.num_decoder_layers)
         if shape == (channels, (fh, fw), dim, ffn) and depth == (layers["enc"], layers["dec"]):

@@ -30,10 +30,4 @@ class EfficientNetBackbone(Backbone):
         self.freeze()
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        x = self._swish(self._bn0(self._conv_stem(x)))
-        features = []
-        for idx, block in enumerate(self._blocks):
-            x = block(x)
-            if idx in self.taps:
-                features.append(x)
-        return features
+        return self.tapped(self._swish(self._bn0(self._conv_stem(x))), self._blocks)
