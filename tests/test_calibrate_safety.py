@@ -221,3 +221,19 @@ def test_run_warns_loudly_when_embedded_and_sidecar_thresholds_disagree(model, t
     assert (
         warning.levelname == "WARNING" and str(model.with_suffix(".json")) in warning.getMessage()
     )
+
+
+def test_a_station_warns_at_start_about_a_flooding_threshold(model, tmp_path, caplog) -> None:
+    """Issue 21 item 9: `run` and `serve` (both a Station) say at start that the model's
+    calibrated threshold flooded its own calibration images with false alarms."""
+    from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
+
+    rates = {"global": {"false_alarm_rate": 0.7, "lowest_good": 1.0}}
+    write_thresholds(model, Thresholds(global_=40.0, provenance={"rates": rates}))
+    source = _folder(tmp_path / "frames", 2, 0) / "part" / "good"
+    config = StationConfig(cameras=[CameraConfig("cam", str(source))], model=model)
+    with caplog.at_level("WARNING", logger="uniad_edge.runtime.station"), Station(config) as st:
+        st.run()
+    assert any(
+        "calls 70% of the good calibration images NG" in r.getMessage() for r in caplog.records
+    )
