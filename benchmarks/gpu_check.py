@@ -343,12 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cpu" if wanted == "auto" else wanted)
     chosen = {k: v for k, v in presets(args.quick).items() if k in (args.presets or PRESETS)}
     results: dict[str, Any] = {"quick": args.quick}
-    section(results, "environment", lambda: environment(device))
-    section(results, "parity", lambda: parity(chosen, device))
-    section(results, "fp16", lambda: fp16(chosen, device, not args.no_onnx))
-    section(results, "bench", lambda: bench(chosen, device, args.quick))
-    section(results, "tensorrt", lambda: tensorrt(chosen))
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    sections: dict[str, Callable[[], Any]] = {
+        "environment": lambda: environment(device),
+        "parity": lambda: parity(chosen, device),
+        "fp16": lambda: fp16(chosen, device, not args.no_onnx),
+        "bench": lambda: bench(chosen, device, args.quick),
+        "tensorrt": lambda: tensorrt(chosen),
+    }
+    for name, fn in sections.items():
+        print(f"== {name}", flush=True)
+        section(results, name, fn)
+        # after every section: a run stopped by a time limit keeps what it measured
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(summary(results))
     print(f"written: {args.out}")
     return 0
