@@ -146,7 +146,8 @@ class _Fused(torch.nn.Module):
 
 
 def _fused(model: torch.nn.Module) -> _Fused:
-    return _Fused(model).eval()
+    """On the model's device: the wrapper builds its own preprocessing buffers (on the CPU)."""
+    return _Fused(model).to(next(model.parameters()).device).eval()
 
 
 def _map(fn: Callable[[torch.Tensor], Any], frames: np.ndarray, device: torch.device) -> np.ndarray:
