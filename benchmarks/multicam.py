@@ -2,9 +2,12 @@
 
     python benchmarks/multicam.py [--model export/model.onnx] [--frames 200] [--cameras 4]
                                   [--fps 30] [--seconds 10] [--json multicam.json]
+    python benchmarks/multicam.py --backend torch [--model best.pth | --preset mvtec-224]
+                                  [--precision fp16] --cameras 1,4,8
 
 Two scenarios, each measured with 1 camera and with N in the same run (ratios against the
-1-camera baseline):
+1-camera baseline; `--cameras 4,8` measures each count):
+
 
 - files: every camera is a video file (MJPG, 640x480) scored to the end, nothing dropped; total
   images/s shows what batching frames of several cameras on one backend buys.
@@ -13,7 +16,9 @@ Two scenarios, each measured with 1 camera and with N in the same run (ratios ag
   p50/p99 (from the end of the frame's capture to its verdict reaching a subscriber).
 
 Without --model the test fixture graph is used, widened with convolutions so that inference,
-not Python, dominates as it does for a real UniAD model.
+not Python, dominates as it does for a real UniAD model. `--backend torch` runs PyTorch eager
+(on CUDA when PyTorch sees a GPU, else the CPU) on a checkpoint (--model) or on random weights
+of --preset, so the same scenario runs wherever a GPU is at hand without exporting anything.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ import cv2
 import numpy as np
 from _fixture import model_or_fixture, synthetic_frames, write_video
 
+from uniad_edge.presets import get_preset
+from uniad_edge.runtime.backends.base import Backend
+from uniad_edge.runtime.backends.registry import construct, load_backend
 from uniad_edge.runtime.capture import Reader
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.sinks import Verdict
@@ -121,11 +129,30 @@ def print_table(title: str, rows: list[dict], base: dict) -> None:
         )
 
 
+def open_model(args: argparse.Namespace, work: Path) -> Backend:
+    """The backend the scenario runs: PyTorch on a checkpoint or a preset's random weights, or
+    the model (default: the fixture graph) with the backend its file type names."""
+    if args.backend == "torch":
+        source = args.model or get_preset(args.preset)
+        return construct("torch", source, threads=args.threads, precision=args.precision)
+    model = model_or_fixture(args.model, work, size=224, extra_work=8)
+    return load_backend(model, threads=args.threads)
+
+
+def describe_default(args: argparse.Namespace) -> str:
+    if args.backend == "torch":
+        return f"{args.preset} random weights ({args.precision}, speed only)"
+    return "fixture 224x224 + 8 convs"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="exported .onnx or .engine (default: test fixture)")
     parser.add_argument("--frames", type=int, default=200, help="frames per video (files)")
-    parser.add_argument("--cameras", type=int, default=4)
+    parser.add_argument("--cameras", default="4", help="camera count(s), e.g. 4 or 1,4,8")
+    parser.add_argument("--backend", default="auto", help="auto (from --model) or torch")
+    parser.add_argument("--preset", default="mvtec-224", help="torch without --model: weights")
+    parser.add_argument("--precision", default="fp32", help="torch: fp32 or fp16 (autocast)")
     parser.add_argument("--fps", type=float, default=30.0, help="live replay rate per camera")
     parser.add_argument("--seconds", type=float, default=10.0, help="live scenario duration")
     parser.add_argument("--threads", type=int, default=None)
@@ -133,20 +160,29 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = model_or_fixture(args.model, work, size=224, extra_work=8)
+        counts = sorted({1, *(int(c) for c in args.cameras.split(","))})
         video = write_video(work / "line.avi", synthetic_frames(args.frames))
-        detector = Detector(model, threads=args.threads, max_batch=max(8, args.cameras))
+        detector = Detector(open_model(args, work), max_batch=max(8, *counts))
         detector.predict(synthetic_frames(2))  # warm-up
+        device = detector.backend.device_type
         results: dict[str, list[dict]] = {"files": [], "live": []}
-        for count in (1, args.cameras):
+        for count in counts:
             cams = [CameraConfig(f"cam{i}", str(video)) for i in range(count)]
             results["files"].append(measure(detector, cams))
-        for count in (1, args.cameras):
+        for count in counts:
             cams = [CameraConfig(f"cam{i}", LiveReplay(video, args.fps)) for i in range(count)]
             results["live"].append(measure(detector, cams, args.seconds))
         detector.close()
-    info = {"model": args.model or "fixture 224x224 + 8 convs", "cpus": os.cpu_count()}
-    print(f"model: {info['model']}; {info['cpus']} CPUs; load average {os.getloadavg()[0]:.2f}")
+    info = {
+        "model": args.model or describe_default(args),
+        "backend": args.backend,
+        "device": device,
+        "cpus": os.cpu_count(),
+    }
+    print(
+        f"model: {info['model']}; backend {args.backend} on {device}; {info['cpus']} CPUs; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     print_table("files: every frame of each video", results["files"], results["files"][0])
     print_table(
         f"live: each camera at {args.fps:g} fps for {args.seconds:g} s (newest frame kept)",

@@ -7,6 +7,7 @@ colour score ~0; a bright blob scores high, like a defect on a uniform part.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -171,3 +172,13 @@ def export_real_graphs(root: Path) -> tuple[Path, Path]:
     half_path = root / "export" / "small-half.onnx"
     onnx.save(half, half_path)
     return fp32, half_path
+
+
+def named_model(path: Path, name: str, **options) -> Path:
+    """A fixture model whose metadata says `name` (so its model id differs)."""
+    meta = dataclasses.replace(build_model(path, **options), name=name)
+    model = onnx.load(path)
+    helper.set_model_props(model, {METADATA_KEY: meta.to_json()})
+    onnx.save(model, path)
+    path.with_suffix(".json").write_text(json.dumps(meta.to_dict()))
+    return path

@@ -56,3 +56,29 @@ class Conveyor(Reader):
 
     def close(self) -> None:
         pass
+
+
+class PacedCamera(Reader):
+    """A live camera delivering `fps` frames a second: good parts, every tenth one defective."""
+
+    live = True
+    description = "paced camera"
+
+    def __init__(self, fps: float, size: tuple[int, int] = FRAME_SIZE) -> None:
+        self.period = 1.0 / fps
+        self.size = size
+        self.next = 0.0
+        self.count = 0
+
+    def open(self) -> None:
+        self.next = time.monotonic()
+
+    def read(self):
+        self.next += self.period
+        time.sleep(max(0.0, self.next - time.monotonic()))
+        self.count += 1
+        maker = defect_frame if self.count % 10 == 0 else good_frame
+        return maker(self.size, seed=self.count % 7), ""
+
+    def close(self) -> None:
+        pass

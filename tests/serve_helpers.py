@@ -18,7 +18,6 @@ from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.station import CameraConfig, StationConfig
 from uniad_edge.serve.config import ServeConfig
 from uniad_edge.serve.server import BackgroundServer, build_service
-from uniad_edge.serve.service import ScoringService
 
 
 def png(image: np.ndarray) -> bytes:
@@ -41,8 +40,9 @@ def running(
     elif cameras:
         options["station"] = StationConfig(
             cameras=[CameraConfig(name, uri) for name, uri in cameras.items()],
-            log=options.get("log"),
-            save_dir=options.get("save_dir"),
+            model=model,
+            log=options.pop("log", None),
+            save_dir=options.pop("save_dir", None),
             **(station or {}),
         )
     options.setdefault("port", free_port())
@@ -83,6 +83,6 @@ def running_gated(model: Path, **options: Any) -> Iterator[tuple[BackgroundServe
     """Like `running`, on a `GatedBackend` (the gate starts closed)."""
     config = ServeConfig.from_options(model=model, host="127.0.0.1", port=free_port(), **options)
     backend = GatedBackend(model)
-    service = ScoringService(config, Detector(backend, max_batch=config.max_batch))
+    service = build_service(config, Detector(backend, max_batch=config.station.max_batch))
     with BackgroundServer(service) as server:
         yield server, backend

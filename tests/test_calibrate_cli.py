@@ -15,7 +15,7 @@ import pytest
 from cli_helpers import run_main
 from onnx_fixtures import build_model, defect_frame, good_frame
 
-from uniad_edge.calibrate.artifact import read_thresholds, write_thresholds
+from uniad_edge.artifacts import read_thresholds, write_thresholds
 from uniad_edge.calibrate.stats import upper_bound
 from uniad_edge.errors import UniadError
 from uniad_edge.metadata import METADATA_KEY, Thresholds

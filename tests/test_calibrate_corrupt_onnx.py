@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from uniad_edge.calibrate.artifact import read_thresholds
+from uniad_edge.artifacts import read_thresholds
 from uniad_edge.errors import UniadError
 
 

@@ -13,8 +13,8 @@ import pytest
 from cli_helpers import run_main
 from onnx_fixtures import build_model, good_frame
 
+from uniad_edge.artifacts import read_thresholds
 from uniad_edge.calibrate import Policy, calibrate_scores
-from uniad_edge.calibrate.artifact import read_thresholds
 from uniad_edge.metadata import Thresholds
 
 SIZE = (48, 64)

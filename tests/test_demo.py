@@ -11,8 +11,8 @@ from dataclasses import replace
 import cv2
 import pytest
 
+from uniad_edge.artifacts import read_thresholds
 from uniad_edge.backbones import get_backbone
-from uniad_edge.calibrate.artifact import read_thresholds
 from uniad_edge.demo.config import QUICK
 from uniad_edge.demo.steps import run_demo
 from uniad_edge.model.backbone import packaged_weights_path

@@ -18,6 +18,7 @@ from cli_helpers import run_main
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
+from uniad_edge.artifacts import read_sidecar
 from uniad_edge.cli.app import app
 from uniad_edge.errors import UniadError
 from uniad_edge.export import (
@@ -43,7 +44,6 @@ from uniad_edge.fileio import sha256_file
 from uniad_edge.metadata import METADATA_KEY, ModelMetadata
 from uniad_edge.model import FusedUniAD, build_model, load_checkpoint, save_checkpoint
 from uniad_edge.presets import PRESETS
-from uniad_edge.runtime.backends.sidecar import read_sidecar
 from uniad_edge.trt import detect
 from uniad_edge.trt.features import in_distance_head
 

@@ -4,11 +4,13 @@ is one table entry plus its own module (proved with a backend defined here)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from onnx_fixtures import build_model, fixture_metadata
 
+from uniad_edge.artifacts import KINDS, ArtifactKind
 from uniad_edge.bench.config import BenchConfig, bench_backends
 from uniad_edge.bench.worker import open_backend
 from uniad_edge.errors import UniadError
@@ -34,36 +36,38 @@ class EchoBackend(Backend):
         return np.repeat(means[:, None, None], 64, axis=1).reshape(-1, 8, 8), means
 
 
+ECHO_KIND = ArtifactKind("echo", "test artifact", suffixes=(".echo",), schemes=("echo",))
 ECHO = BackendSpec(
     "echo",
     f"{__name__}:EchoBackend",
-    "url",
+    "echo",
     "test backend",
-    suffixes=(".echo",),
-    schemes=("echo",),
-    explicit_suffixes=(".onnx",),
     precisions=("fp32",),
     options=("threads",),
 )
+ECHO_ONNX = replace(ECHO, name="echo-onnx", artifact="onnx", auto=False)
 
 
 @pytest.fixture
 def echo(monkeypatch):
+    monkeypatch.setitem(KINDS, "echo", ECHO_KIND)
     monkeypatch.setitem(registry.BACKENDS, "echo", ECHO)
+    monkeypatch.setitem(registry.BACKENDS, "echo-onnx", ECHO_ONNX)
 
 
 def test_every_suffix_in_the_table_resolves_to_its_backend():
     for spec in registry.BACKENDS.values():
-        for suffix in spec.suffixes:
+        for suffix in KINDS[spec.artifact].suffixes if spec.auto else ():
             assert registry.resolve(f"dir/model{suffix.upper()}") == spec.name
     assert registry.resolve("m.onnx") == "onnxruntime"
     assert registry.resolve("m.plan") == "tensorrt"
     assert registry.resolve("ckpt.pth.tar") == "torch"
     assert registry.names()[0] == "auto" and set(registry.names()[1:]) == set(registry.BACKENDS)
+    assert all(spec.artifact in KINDS for spec in registry.BACKENDS.values())
 
 
 def test_unknown_or_mismatched_artifacts_are_one_line_errors(tmp_path):
-    with pytest.raises(UniadError, match="from its suffix; use a .onnx, .engine/.plan, .pth"):
+    with pytest.raises(UniadError, match=r"from its suffix; use \.onnx, \.engine/\.plan, \.pth/"):
         registry.resolve("m.bin")
     with pytest.raises(UniadError, match="from its URL scheme"):
         registry.resolve("rtsp://localhost:8554/model")
@@ -102,18 +106,18 @@ def test_explicit_suffixes_only_when_the_backend_is_named(echo, tmp_path):
     onnx = tmp_path / "m.onnx"
     build_model(onnx)
     assert isinstance(registry.load_backend(onnx), OnnxRuntimeBackend)
-    assert isinstance(registry.load_backend(onnx, backend="echo"), EchoBackend)
-    with pytest.raises(UniadError, match="backend 'echo' runs fp32, not precision 'fp16'"):
-        registry.load_backend(onnx, backend="echo", precision="fp16")
+    assert isinstance(registry.load_backend(onnx, backend="echo-onnx"), EchoBackend)
+    with pytest.raises(UniadError, match="backend 'echo-onnx' runs fp32, not precision 'fp16'"):
+        registry.load_backend(onnx, backend="echo-onnx", precision="fp16")
 
 
 def test_a_backend_that_cannot_import_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(KINDS, "broken", ArtifactKind("broken", "test", suffixes=(".broken",)))
     broken = BackendSpec(
         "broken",
         "uniad_edge_no_such_module:Nope",
-        "onnx",
+        "broken",
         "missing",
-        suffixes=(".broken",),
         unavailable="cannot run {path}: install the broken extra ({exc})",
     )
     monkeypatch.setitem(registry.BACKENDS, "broken", broken)
@@ -145,12 +149,12 @@ def test_run_backend_option_goes_through_the_registry(echo, tmp_path, capsys):
     assert code == 2 and "backend 'tensorrt' takes .engine/.plan" in err
     log = tmp_path / "echo.jsonl"
     args = ("run", "--model", onnx, "--source", video, "--log", log)
-    assert run_main(*args, "--backend", "echo") == 0
+    assert run_main(*args, "--backend", "echo-onnx") == 0
     scores = [json.loads(line)["score"] for line in log.read_text().splitlines()]
     assert len(scores) == 3 and all(1000 < s < 1256 for s in scores)  # echo's, not ORT's
 
 
 def test_a_table_entry_declares_only_known_options():
     with pytest.raises(ValueError, match="options must be of"):
-        BackendSpec("x", "m:C", "onnx", "x", suffixes=(".x",), options=("gpu",))
+        BackendSpec("x", "m:C", "onnx", "x", options=("gpu",))
     assert all(f"{name}: " in registry.describe() for name in registry.BACKENDS)

@@ -38,10 +38,10 @@ class CountingDetector(Detector):
         super().__init__(*args, **kwargs)
         self.batches: list[int] = []
 
-    def predict(self, frames):
+    def predict(self, frames, thresholds=None):
         frames = list(frames)
         self.batches.append(len(frames))
-        return super().predict(frames)
+        return super().predict(frames, thresholds)
 
 
 def test_several_videos_batched_with_camera_names_and_own_thresholds(model, tmp_path):
@@ -105,7 +105,8 @@ def test_roi_is_cropped_before_scoring_and_a_bad_roi_is_an_error_record(model, t
     assert verdicts["crop"].record["verdict"] == "OK"
     assert verdicts["crop"].image.shape == (h // 2, w // 2, 3)
     assert "does not fit" in verdicts["wrong"].record["error"]
-    assert verdicts["wrong"].record["verdict"] is None
+    assert verdicts["wrong"].record["verdict"] == "ERROR"
+    assert verdicts["wrong"].record["is_ok"] is False
     evidence = verdicts["crop"].record["evidence"]
     assert evidence["frame"] == verdicts["crop"].evidence_stem + "_frame.png"
     kept = cv2.imread(str(tmp_path / "ev" / evidence["frame"]))
@@ -173,7 +174,7 @@ def test_unreadable_image_and_16_bit_frames(model, tmp_path, caplog):
         station.run()
     records = read_log(log)
     assert [r["name"] for r in records] == ["a_good_000.png", "b_broken.png", "c_twelve_bit.png"]
-    assert "cannot read image" in records[1]["error"] and records[1]["verdict"] is None
+    assert "cannot read image" in records[1]["error"] and records[1]["verdict"] == "ERROR"
     assert records[2]["verdict"] == "NG"  # read as 8 bits by its top byte: nearly black
     assert "pass --bit-depth 12" in caplog.text
     caplog.clear()
@@ -230,7 +231,7 @@ threshold = 1e-3
 )
 def test_config_errors(cameras, message):
     with pytest.raises(UniadError, match=message):
-        StationConfig(cameras=cameras)
+        StationConfig(cameras=cameras).require_cameras()
 
 
 def test_camera_config_errors():

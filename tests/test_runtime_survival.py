@@ -18,6 +18,7 @@ from runtime_helpers import write_folder
 from service_helpers import MjpegCamera
 
 from uniad_edge.runtime import recorder
+from uniad_edge.runtime.capture import AUTO
 from uniad_edge.runtime.recorder import JsonlLog
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
 
@@ -80,7 +81,7 @@ def test_dead_live_camera_reconnects_forever_by_default(model, camera, tmp_path)
     config = StationConfig(
         cameras=[CameraConfig("cam", camera.url)], model=model, reconnect_max_wait=0.2
     )
-    assert config.reconnect_tries is None  # forever
+    assert config.reconnect_tries == AUTO  # a URL: forever
     station = Station(config).start()
     try:
         wait_until(lambda: station.state("cam").frames >= 5)

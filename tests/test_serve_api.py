@@ -190,7 +190,7 @@ def _wait_scored(client: httpx.Client, camera: str, frames: int) -> None:
     deadline = time.monotonic() + 20
     while True:
         latest = client.get(f"/v1/cameras/{camera}/latest").json().get("verdict") or {}
-        if latest.get("frame_index") == frames - 1:
+        if latest.get("index") == frames - 1:
             break
         assert time.monotonic() < deadline, f"camera {camera} never scored {frames} frames"
         time.sleep(0.05)
@@ -244,7 +244,8 @@ def test_station_cameras_latest_health_model_metrics_gallery_and_log(model, dete
         assert m[("uniad_reconnects_total", top)] == 0
         assert m[("uniad_ng_total", (("camera", "api"),))] == 1
         assert ("uniad_queue_depth", ()) in m
-        assert m[("uniad_station_outputs", (("what", "images saved"),))] == 4
+        # one evidence sink saves camera and API NG frames alike: 4 of "top", 1 of "api"
+        assert m[("uniad_station_outputs", (("what", "images saved"),))] == 5
         assert m[("uniad_station_outputs", (("what", "log records not written"),))] == 0
 
         gallery = client.get("/v1/gallery").json()["items"]
@@ -292,7 +293,7 @@ def test_trigger_only_station_scores_the_next_frame_per_trigger(model, detector,
             assert record["verdict"] == ("OK", "NG")[i] and record["trigger_ms"] >= 0
         latest = client.get("/v1/cameras/top/latest").json()["verdict"]
         assert latest["part_id"] == "P-2"  # the trigger answers once the service recorded it
-        assert latest["verdict"] == "NG" and latest["frame_index"] == 1
+        assert latest["verdict"] == "NG" and latest["index"] == 1
 
 
 def test_event_stream_and_mjpeg(model, detector, tmp_path):

@@ -57,7 +57,7 @@ def test_calibrate_checkpoint_then_eval_reports_the_same_rates(trained, tmp_path
     the provenance, and `eval` (another scoring path) measures the rates calibrate printed."""
     import shutil
 
-    from uniad_edge.calibrate.artifact import read_thresholds
+    from uniad_edge.artifacts import read_thresholds
     from uniad_edge.model import load_checkpoint
 
     data, run = trained

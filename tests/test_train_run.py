@@ -175,3 +175,29 @@ def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys) -> None:
     _one_line_error(capsys, code, "unknown preset")
     code = run_main("eval", "--ckpt", tmp_path / "none.pth", "--data", data)
     _one_line_error(capsys, code, "no such checkpoint")
+
+
+def test_ctrl_c_leaves_no_exit_time_collection_to_wait_for(data, tmp_path, monkeypatch) -> None:
+    """Issue 21: under load, Ctrl-C took over a minute to end training, spent in the
+    interpreter's exit-time garbage collection over torch's object graph. An interrupted run
+    freezes the live objects out of the collector, so the process ends as soon as the message
+    is printed."""
+    import gc
+
+    calls = []
+    real_step = trainer_module.train_step
+
+    def step_then_interrupt(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    monkeypatch.setattr(trainer_module, "train_step", step_then_interrupt)
+    assert gc.get_freeze_count() == 0
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(_config(data, tmp_path / "run"), show_progress=False)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

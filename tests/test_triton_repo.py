@@ -17,6 +17,7 @@ from uniad_edge.export import pipeline
 from uniad_edge.export.triton_repo import TritonOptions, export_triton, pbtxt_string
 from uniad_edge.fileio import sha256_file
 from uniad_edge.metadata import METADATA_KEY, ModelMetadata, Thresholds
+from uniad_edge.trt.sidecar import Profile
 
 model_config_pb2 = pytest.importorskip(
     "tritonclient.grpc.model_config_pb2", reason="tritonclient[grpc] not installed"
@@ -94,7 +95,7 @@ def test_python_backend_and_engine_repositories(fixture_onnx, tmp_path) -> None:
     assert repo.model_path.read_bytes() == b"serialized engine bytes"
     assert served_metadata(config).class_names == meta.class_names
 
-    profile = {"min_batch": 1, "opt_batch": 2, "max_batch": 4}
+    profile = Profile(1, 2, 4).to_dict()  # as the engine builder writes it
     engine.with_suffix(".json").write_text(
         json.dumps({**meta.to_dict(), "engine": {"profile": profile}})
     )

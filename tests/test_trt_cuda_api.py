@@ -48,6 +48,32 @@ def fake_cudart() -> ModuleType:
     rt.cudaMalloc = record("cudaMalloc", (Err.cudaErrorMemoryAllocation, 0))  # type: ignore[attr-defined]
     rt.cudaMemcpyAsync = record("cudaMemcpyAsync", (Err.cudaSuccess,))  # type: ignore[attr-defined]
     rt.cudaGetErrorString = lambda err: (Err.cudaSuccess, b"out of memory")  # type: ignore[attr-defined]
+
+    # Events, with cuda-python's signatures: every argument positional and required.
+    def event_create() -> tuple[Err, int]:
+        rt.calls.append(("cudaEventCreate", ()))  # type: ignore[attr-defined]
+        return Err.cudaSuccess, 77
+
+    def stream_wait_event(stream: Any, event: Any, flags: int) -> tuple[Err]:
+        rt.calls.append(("cudaStreamWaitEvent", (stream, event, flags)))  # type: ignore[attr-defined]
+        return (Err.cudaSuccess,)
+
+    def event_record(event: Any, stream: Any) -> tuple[Err]:
+        rt.calls.append(("cudaEventRecord", (event, stream)))  # type: ignore[attr-defined]
+        return (Err.cudaSuccess,)
+
+    def event_one(name: str) -> Any:
+        def call(event: Any) -> tuple[Err]:
+            rt.calls.append((name, (event,)))  # type: ignore[attr-defined]
+            return (Err.cudaSuccess,)
+
+        return call
+
+    rt.cudaEventCreate = event_create  # type: ignore[attr-defined]
+    rt.cudaEventRecord = event_record  # type: ignore[attr-defined]
+    rt.cudaStreamWaitEvent = stream_wait_event  # type: ignore[attr-defined]
+    rt.cudaEventSynchronize = event_one("cudaEventSynchronize")  # type: ignore[attr-defined]
+    rt.cudaEventDestroy = event_one("cudaEventDestroy")  # type: ignore[attr-defined]
     props = SimpleNamespace(name=b"Orin\x00\x00\x00", major=8, minor=7)
     rt.cudaGetDeviceProperties = lambda device: (Err.cudaSuccess, props)  # type: ignore[attr-defined]
     return rt
@@ -101,3 +127,21 @@ def test_pinned_array_shape_dtype_and_copy_arguments(cudart: ModuleType) -> None
 def test_cuda_errors_become_one_line_errors(cudart: ModuleType) -> None:
     with pytest.raises(UniadError, match="CUDA error: out of memory"):
         load_cuda_api().malloc(1 << 40)
+
+
+def test_events_order_the_copy_and_compute_streams_with_cuda_python_signatures(
+    cudart: ModuleType,
+) -> None:
+    api = load_cuda_api()
+    event = api.create_event()
+    api.record_event(event, "copy")
+    api.wait_event("compute", event)
+    api.synchronize_event(event)
+    api.destroy_event(event)
+    assert cudart.calls[-5:] == [
+        ("cudaEventCreate", ()),
+        ("cudaEventRecord", (77, "copy")),
+        ("cudaStreamWaitEvent", ("compute", 77, 0)),
+        ("cudaEventSynchronize", (77,)),
+        ("cudaEventDestroy", (77,)),
+    ]

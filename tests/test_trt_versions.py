@@ -180,6 +180,62 @@ def test_second_worker_thread_selects_profile_0(release, graphs, tmp_path, monke
     np.testing.assert_allclose(maps, want, rtol=1e-6)
     np.testing.assert_allclose(scores, want.max((1, 2)), rtol=1e-6)
     assert len(contexts) == 2
+    if release == "8.6":
+        assert built(engine)["preview"] == ["PROFILE_SHARING_0806"]
+
+
+def test_86_second_context_on_profile_0_needs_profile_sharing(graphs, tmp_path, monkeypatch):
+    """NvInfer.h 8.6.1: contexts share a profile only with PROFILE_SHARING_0806 (default off);
+    an engine built without it fails its second worker thread."""
+    install(monkeypatch, "8.6")
+    monkeypatch.setattr(features, "enable_profile_sharing", lambda trt, config: False)
+    engine = builder.build_engine(graphs[1], tmp_path, precision="fp16", max_batch=2)
+    assert built(engine)["preview"] == []
+    frames = np.zeros((1, 224, 224, 3), np.uint8)
+    errors: list[BaseException] = []
+    with TensorRTBackend(engine) as backend:
+        backend.infer(frames)
+        thread = threading.Thread(target=lambda: _record(errors, backend.infer, frames))
+        thread.start()
+        thread.join()
+    assert errors and "optimization profile 0" in str(errors[0])
+
+
+def _record(errors: list[BaseException], call, *args) -> None:
+    try:
+        call(*args)
+    except BaseException as exc:  # noqa: BLE001 - reported by the test
+        errors.append(exc)
+
+
+def test_86_trtexec_line_shares_profiles_and_pins_range_nodes(graphs, tmp_path) -> None:
+    """The 8.6 line carries --preview=+profileSharing0806 (10.x needs none) and pins the nodes
+    the export's range contract listed, besides the head."""
+    model = onnx.load(str(graphs[0]))
+    meta = json.loads(model.metadata_props[0].value)
+    pinned = [n.name for n in model.graph.node if n.op_type == "Softmax"][:1]
+    assert pinned
+    meta["fp32_nodes"] = pinned
+    model.metadata_props[0].value = json.dumps(meta)
+    path = tmp_path / "pinned.onnx"
+    onnx.save(model, path)
+    lines = builder.trtexec_lines(path)
+    assert "--preview=+profileSharing0806" in lines["8.6"]
+    assert "--preview" not in lines["10.x"]
+    assert f"{pinned[0]}:fp32" in lines["8.6"].replace("'", "")
+
+
+@pytest.mark.parametrize("release", ["8.6", "10.3"])
+def test_fp16_flag_build_pins_the_range_contract_nodes(release, graphs, tmp_path, monkeypatch):
+    install(monkeypatch, release)
+    model = onnx.load(str(graphs[0]))
+    meta = json.loads(model.metadata_props[0].value)
+    meta["fp32_nodes"] = [n.name for n in model.graph.node if n.op_type == "Softmax"]
+    model.metadata_props[0].value = json.dumps(meta)
+    path = tmp_path / "pinned.onnx"
+    onnx.save(model, path)
+    record = built(builder.build_engine(path, tmp_path, precision="fp16"))
+    assert meta["fp32_nodes"] and set(meta["fp32_nodes"]) <= set(record["pinned"])
 
 
 def test_timing_cache_rejected_by_tensorrt_starts_fresh(graphs, tmp_path, monkeypatch) -> None:

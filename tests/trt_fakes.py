@@ -10,6 +10,9 @@ raise on a device. Behaviour modelled from TensorRT's documentation, enough to c
 - a strongly typed network refuses per-layer precision and the FP16 flag;
 - TF32 is on by default in a builder config;
 - an engine's first execution context has profile 0, later ones none until they select it;
+  on 8.x a second context may select a profile another context holds only when the engine was
+  built with PreviewFeature.PROFILE_SHARING_0806 (NvInfer.h 8.6.1: "defaults to false"; always
+  on from TensorRT 10);
 - "execution" computes map = mean over BGR / 255 and score = max of the map.
 """
 
@@ -256,6 +259,13 @@ class _Config:
         self._pools: dict[Any, int] = {}
         self._cache: Any = None
         self._profiles: list[Any] = []
+        self._preview: set[Any] = set()
+
+    def set_preview_feature(self, feature: Any, enable: bool) -> None:
+        (self._preview.add if enable else self._preview.discard)(feature)
+
+    def get_preview_feature(self, feature: Any) -> bool:
+        return feature in self._preview
 
     def set_flag(self, flag: Any) -> None:
         self._flags.add(flag)
@@ -330,6 +340,7 @@ class _Builder:
             "version": trt.__version__,
             "strongly_typed": network._strongly_typed,
             "flags": sorted(names),
+            "preview": sorted(m.name for m in config._preview),
             "pinned": pinned,
             "tensors": [
                 {"name": t.name, "shape": list(t.shape), "dtype": t.dtype.name, "input": True}
@@ -351,6 +362,7 @@ class _Engine:
     def __init__(self, trt: Any, record: dict[str, Any]) -> None:
         self._trt, self._record, self._contexts = trt, record, 0
         self._tensors = record["tensors"]
+        self._profile_holders: dict[int, set[int]] = {}
 
     @property
     def num_io_tensors(self) -> int:
@@ -378,23 +390,35 @@ class _Engine:
 
     def create_execution_context(self) -> Any:
         self._contexts += 1
-        return _make(self._trt, "IExecutionContext", self, self._contexts == 1)
+        return _make(self._trt, "IExecutionContext", self, self._contexts)
+
+    def _may_share_profiles(self) -> bool:
+        major = int(str(self._record["version"]).split(".")[0])
+        return major >= 10 or "PROFILE_SHARING_0806" in self._record.get("preview", [])
 
     def get_binding_shape(self, index: int) -> tuple[int, ...]:
         return tuple(self._tensors[index]["shape"])
 
 
 class _Context:
-    def __init__(self, engine: Any, first: bool) -> None:
-        self._engine = engine
-        self._profile = 0 if first else -1
+    def __init__(self, engine: Any, number: int) -> None:
+        self._engine, self._number = engine, number
+        self._profile = 0 if number == 1 else -1
+        if number == 1:
+            engine._profile_holders.setdefault(0, set()).add(number)
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._addresses: dict[str, int] = {}
         self._executions = 0
 
     def set_optimization_profile_async(self, index: int, stream: int) -> bool:
-        if not 0 <= index < self._engine.num_optimization_profiles:
+        engine = self._engine
+        if not 0 <= index < engine.num_optimization_profiles:
             return False
+        others = engine._profile_holders.get(index, set()) - {self._number}
+        if others and not engine._may_share_profiles():
+            return False  # 8.6: "profile already in use by another execution context"
+        engine._profile_holders.get(self._profile, set()).discard(self._number)
+        engine._profile_holders.setdefault(index, set()).add(self._number)
         self._profile = index
         return True
 
@@ -488,8 +512,10 @@ def fake_tensorrt(release: str, memory: FakeMemory | None = None) -> ModuleType:
     trt = ModuleType("tensorrt")
     trt.__version__ = surface["version"]
     trt._memory = memory or FakeMemory()
-    for owner in ("NetworkDefinitionCreationFlag", "BuilderFlag", "MemoryPoolType", "TensorIOMode"):
-        setattr(trt, owner, _enum(owner, surface[owner]))
+    for owner in ("NetworkDefinitionCreationFlag", "BuilderFlag", "MemoryPoolType", "TensorIOMode",
+                  "PreviewFeature"):  # fmt: skip
+        if owner in surface:
+            setattr(trt, owner, _enum(owner, surface[owner]))
     for name in ("float32", "float16", "int32", "int8", "uint8", "bool"):
         if name in surface["module"]:
             setattr(trt, name, Member("DataType", name, len(name)))
@@ -517,7 +543,12 @@ def fake_tensorrt(release: str, memory: FakeMemory | None = None) -> ModuleType:
 
 
 class FakeCuda(CudaApi):
-    """A CUDA binding over `FakeMemory`: copies are numpy copies, streams are counters."""
+    """A CUDA binding over `FakeMemory` with real stream semantics where they can bite: copies
+    are queued on their stream and run (reading or writing the host array then, as a DMA does)
+    only when that stream is synchronized or an event recorded after them is waited for. So a
+    backend that reads results without waiting, or refills a pinned buffer a queued copy still
+    reads, gets wrong numbers here as it would on a GPU. The fake engine runs at enqueue: what
+    it reads must have been made visible by `wait_event` on the copy's event first."""
 
     name = "fake-cuda"
 
@@ -525,6 +556,9 @@ class FakeCuda(CudaApi):
         self.memory = memory
         self.streams = 0
         self.freed: list[int] = []
+        self.queues: dict[int, list[Any]] = {}
+        self.allocations = 0  # malloc and pinned_empty calls: none may happen per batch
+        self.pinned: list[np.ndarray] = []
 
     def device_count(self) -> int:
         return 1
@@ -537,32 +571,88 @@ class FakeCuda(CudaApi):
 
     def create_stream(self) -> Any:
         self.streams += 1
+        self.queues[self.streams] = []
         return self.streams
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream)
 
     def destroy_stream(self, stream: Any) -> None:
-        pass
+        self.queues.pop(stream, None)
+
+    def _run(self, stream: Any, until: Any = None) -> None:
+        """Run `stream`'s queued work, all of it or up to the recording of event `until`."""
+        queue = self.queues.setdefault(stream, [])
+        while queue:
+            op = queue.pop(0)
+            if isinstance(op, FakeEvent):
+                op.happened = True
+                if op is until:
+                    return
+            else:
+                op()
 
     def synchronize(self, stream: Any) -> None:
-        pass
+        self._run(stream)
+
+    def create_event(self) -> Any:
+        return FakeEvent()
+
+    def destroy_event(self, event: Any) -> None:
+        assert isinstance(event, FakeEvent)
+
+    def record_event(self, event: Any, stream: Any) -> None:
+        event.stream, event.happened = stream, False
+        self.queues.setdefault(stream, []).append(event)
+
+    def wait_event(self, stream: Any, event: Any) -> None:
+        if event.stream is not None and not event.happened:
+            self._run(event.stream, until=event)
+
+    def synchronize_event(self, event: Any) -> None:
+        self.wait_event(None, event)
 
     def malloc(self, nbytes: int) -> int:
+        self.allocations += 1
         return self.memory.malloc(nbytes)
 
     def free(self, ptr: int) -> None:
         self.freed.append(ptr)
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        return np.empty(shape, dtype)
+        self.allocations += 1
+        array = np.empty(shape, dtype)
+        self.pinned.append(array)
+        return array
 
     def free_pinned(self, array: np.ndarray) -> None:
         pass
 
+    def _check_pinned(self, array: np.ndarray) -> None:
+        """Async copies need page-locked memory (pageable ones are silently synchronous)."""
+        assert any(np.shares_memory(array, p) for p in self.pinned), "copy from pageable memory"
+
     def htod_async(self, dst: int, src: np.ndarray, stream: Any) -> None:
-        self.memory.buffers[dst][: src.nbytes] = np.ascontiguousarray(src).tobytes()
+        self._check_pinned(src)
+
+        def copy() -> None:
+            self.memory.buffers[dst][: src.nbytes] = np.ascontiguousarray(src).tobytes()
+
+        self.queues.setdefault(stream, []).append(copy)
 
     def dtoh_async(self, dst: np.ndarray, src: int, stream: Any) -> None:
-        flat = np.frombuffer(self.memory.buffers[src], dst.dtype, count=dst.size)
-        dst[...] = flat.reshape(dst.shape)
+        self._check_pinned(dst)
+
+        def copy() -> None:
+            flat = np.frombuffer(self.memory.buffers[src], dst.dtype, count=dst.size)
+            dst[...] = flat.reshape(dst.shape)
+
+        self.queues.setdefault(stream, []).append(copy)
+
+
+class FakeEvent:
+    """A CUDA event: where in which stream it was recorded, and whether that point was passed."""
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+        self.happened = False

@@ -25,7 +25,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     OSError while writing (disk full) becomes a one-line `UniadError` naming the file.
     """
     target = Path(path)
-    tmp_path = _temp_beside(target)
+    tmp_path = temp_beside(target)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -55,7 +55,7 @@ def write_bytes_new(path: str | os.PathLike[str], data: bytes) -> None:
     taken by an exclusive create, then the complete file moved onto it.
     """
     target = Path(path)
-    tmp_path = _temp_beside(target)
+    tmp_path = temp_beside(target)
     try:
         tmp_path.write_bytes(data)
         try:
@@ -69,7 +69,7 @@ def write_bytes_new(path: str | os.PathLike[str], data: bytes) -> None:
         tmp_path.unlink(missing_ok=True)
 
 
-def _temp_beside(target: Path) -> Path:
+def temp_beside(target: Path) -> Path:
     """An empty temporary file in `target`'s folder (created if needed), readable by all."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 METADATA_KEY = "uniad_edge"
@@ -23,6 +24,8 @@ DEFAULT_MAX_BATCH = 8
 """Largest batch of an exported dynamic graph's engine profile, and of one backend call."""
 DEFAULT_WORKSPACE_GIB = 4.0
 """TensorRT builder workspace, for engines built by export, adopt, Triton and ORT's TRT EP."""
+DEFAULT_ENGINE_DIR = Path("engines")
+"""Where engines are built and looked for (export, `run`'s default model, ORT's TRT caches)."""
 
 
 HOLDOUT = "holdout"
@@ -68,6 +71,19 @@ class Thresholds:
         if class_name is not None and class_name in self.per_class:
             return self.per_class[class_name]
         return self.global_
+
+    def resolve(self, class_name: str | None, override: float | None) -> tuple[float | None, str]:
+        """The threshold a camera or request of `class_name` uses, and where it comes from:
+        `override` if given ("given"), else this set's for the class ("model, class NAME"), else
+        the global one ("model, global"); (None, "none") when there is none. The one rule every
+        surface uses; an unusable value raises ValueError naming it."""
+        if override is not None:
+            return check_threshold(override, "the given threshold"), "given"
+        if class_name is not None and class_name in self.per_class:
+            return self.per_class[class_name], f"model, class {class_name}"
+        if self.global_ is not None:
+            return self.global_, "model, global"
+        return None, "none"
 
     @property
     def empty(self) -> bool:
@@ -175,6 +191,10 @@ class ModelMetadata:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     preset_config: dict[str, Any] = field(default_factory=dict)
     gflops: float | None = None  # per image, counted by PyTorch at export (None: older exports)
+    # `export --frame-size/--roi`: the graph takes whole camera frames (height, width), crops
+    # `roi` (x, y, width, height) and resizes to `input_size` itself; None: frames at input_size.
+    frame_size: tuple[int, int] | None = None
+    roi: tuple[int, int, int, int] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,6 +202,8 @@ class ModelMetadata:
         data["thresholds"] = self.thresholds.to_dict()
         data["input_size"] = list(self.input_size)
         data["feature_map"] = list(self.feature_map)
+        data["frame_size"] = None if self.frame_size is None else list(self.frame_size)
+        data["roi"] = None if self.roi is None else list(self.roi)
         return data
 
     def to_json(self) -> str:
@@ -200,7 +222,15 @@ class ModelMetadata:
         kwargs["input_size"] = tuple(int(v) for v in data["input_size"])
         kwargs["feature_map"] = tuple(int(v) for v in data.get("feature_map", (0, 0, 0)))
         kwargs["thresholds"] = Thresholds.from_dict(data.get("thresholds"))
+        for key in ("frame_size", "roi"):
+            if data.get(key) is not None:
+                kwargs[key] = tuple(int(v) for v in data[key])
         return cls(**kwargs)
+
+    @property
+    def graph_input_size(self) -> tuple[int, int]:
+        """(height, width) of the frames the graph takes: the camera's with `--frame-size`."""
+        return self.frame_size or self.input_size
 
     @classmethod
     def from_json(cls, text: str) -> ModelMetadata:

@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import kind_of, url_scheme
 from ..errors import UniadError
 from ..metadata import PRECISIONS
 from ..presets import Preset
 from ..runtime.backends.registry import BACKENDS as REGISTRY
-from ..runtime.backends.registry import url_scheme
 
 BASELINE = "torch"
 DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")
+E2E_MAPS = ("all", "ng", "none")  # which frames' full-resolution maps the end-to-end column makes
 
 
 def bench_backends() -> tuple[str, ...]:
@@ -27,7 +28,8 @@ class BenchConfig:
     says what to measure. `backends` None: the defaults, or only the URL's backend for a URL.
 
     `seconds`, when set, replaces `runs`: each row is timed for that long (at least 3 calls).
-    `frame_wh` is the camera frame (width, height) of the end-to-end column.
+    `frame_wh` is the camera frame (width, height) of the end-to-end column; `e2e_maps` says
+    whose full-resolution maps it computes: a station's default makes them for NG evidence only.
     """
 
     model: Path | str | None = None
@@ -41,6 +43,7 @@ class BenchConfig:
     threads: int | None = None
     frame_wh: tuple[int, int] = (1280, 720)
     e2e: bool = True
+    e2e_maps: str = "ng"
     roofline: bool = False
     providers: tuple[str, ...] | None = None
     workdir: Path | None = None
@@ -53,7 +56,8 @@ class BenchConfig:
         if isinstance(self.model, str) and scheme is None:
             self.model = Path(self.model)  # a file; a URL stays a string (Path mangles "//")
         if self.backends is None:
-            served = [spec.name for spec in REGISTRY.values() if scheme in spec.schemes]
+            kind = kind_of(self.model) if scheme else None
+            served = [s.name for s in REGISTRY.values() if kind and s.artifact == kind.name]
             self.backends = tuple(served) if scheme else DEFAULT_BACKENDS
         known = bench_backends()
         unknown = [b for b in self.backends if b not in known]
@@ -70,6 +74,8 @@ class BenchConfig:
             raise UniadError(f"seconds must be > 0, got {self.seconds}")
         if self.threads is not None and self.threads < 1:
             raise UniadError(f"threads must be >= 1, got {self.threads}")
+        if self.e2e_maps not in E2E_MAPS:
+            raise UniadError(f"--e2e-maps is one of {', '.join(E2E_MAPS)}, got {self.e2e_maps!r}")
         if min(self.frame_wh) < 1:
             raise UniadError(f"frame size must be positive, got {self.frame_wh}")
 
@@ -87,6 +93,7 @@ class BenchConfig:
             "threads": self.threads,
             "frame_wh": list(self.frame_wh),
             "e2e": self.e2e,
+            "e2e_maps": self.e2e_maps,
             "roofline": self.roofline,
         }
 

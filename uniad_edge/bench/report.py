@@ -33,6 +33,10 @@ class BenchRow:
     e2e_images_per_s: float | None = None
     speedup_vs_torch: float | None = None
     e2e_speedup_vs_torch: float | None = None
+    e2e_ratio: float | None = None  # end-to-end img/s over engine-only img/s
+    e2e_split_ms: dict[str, float] | None = None  # median ms per batch: prepare/engine/maps/other
+    e2e_maps: str | None = None  # whose full-resolution maps the end-to-end column computed
+    e2e_map_share: float | None = None  # share of end-to-end frames whose map was computed
     peak_rss_mb: float | None = None
     baseline_rss_mb: float | None = None
     gpu_mem_mb: float | None = None
@@ -94,6 +98,8 @@ COLUMNS = (
     "img/s",
     "e2e p50 ms",
     "e2e img/s",
+    "e2e/engine",
+    "e2e split prep/engine/maps/other ms",
     "vs torch",
     "peak RSS MB",
     "GPU MB",
@@ -123,12 +129,33 @@ def _cells(row: BenchRow) -> list[str]:
         _num(row.images_per_s),
         _num(e2e.get("p50")),
         _num(row.e2e_images_per_s),
+        _num(row.e2e_ratio, 2),
+        _split(row.e2e_split_ms),
         speedup or "-",
         _num(row.peak_rss_mb, 0),
         _num(row.gpu_mem_mb, 0),
         _num(row.achieved_gflops_per_s),
         peak or "-",
     ]
+
+
+def _split(split: dict[str, float] | None) -> str:
+    """ "1.2/20.4/0.9/0.3": where an end-to-end batch's median time went."""
+    if not split:
+        return "-"
+    return "/".join(f"{split.get(k, 0.0):.1f}" for k in ("prepare", "engine", "maps", "other"))
+
+
+def maps_phrase(config: dict[str, Any], rows: list[BenchRow]) -> str:
+    """Which full-resolution maps the end-to-end column computed, with the share it measured."""
+    mode = config.get("e2e_maps") or "all"
+    shares = sorted({f"{100 * r.e2e_map_share:.0f}%" for r in rows if r.e2e_map_share is not None})
+    what = {
+        "all": "every frame's map resized to the frame",
+        "ng": "maps resized for NG frames only, as a station saving evidence",
+        "none": "verdicts only, no map resized",
+    }[mode]
+    return f"{what} (maps for {', '.join(shares) or '-'} of frames)"
 
 
 def machine_line(machine: dict[str, Any]) -> str:
@@ -192,7 +219,7 @@ def render_markdown(report: BenchReport, title: str = "uniad-edge bench") -> str
             else f"{config.get('runs')} timed runs"
         )
         + f" per row, threads {config.get('threads') or 'default'}, end-to-end frames "
-        f"{config.get('frame_wh')} (WxH)",
+        f"{config.get('frame_wh')} (WxH): {maps_phrase(config, report.rows)}",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
@@ -227,6 +254,8 @@ def rich_table(report: BenchReport) -> Table:
         cells_shown = (escape(row_cells[i]) for i in keep)
         table.add_row(*cells_shown, style=styles.get(row.status, ""))
     caption = [machine_line(report.machine)]
+    if any(row.e2e_split_ms for row in report.rows):
+        caption.append("end-to-end: " + maps_phrase(report.config, report.rows))
     if report.roofline:
         caption.append("peaks GFLOP/s: " + _peaks_line(report.roofline))
     caption += _footnotes(report)

@@ -108,6 +108,7 @@ def _job(row: BenchRow, source: ModelSource, config: BenchConfig, workdir: Path)
         "threads": config.threads,
         "frame_size": [config.frame_wh[1], config.frame_wh[0]],
         "e2e": config.e2e,
+        "e2e_maps": config.e2e_maps,
         "providers": list(config.providers) if config.providers else None,
     }
     try:
@@ -198,6 +199,7 @@ def _fill(row: BenchRow, result: dict[str, Any], gflops: float | None) -> None:
     row.images_per_s = images_per_second(row.latency_ms, row.batch)
     if row.e2e_latency_ms is not None:
         row.e2e_images_per_s = images_per_second(row.e2e_latency_ms, row.batch)
+        row.e2e_ratio = row.e2e_images_per_s / row.images_per_s
     if gflops is not None:
         row.gflops = gflops
         row.achieved_gflops_per_s = gflops * row.images_per_s

@@ -7,6 +7,7 @@ scores the station will see.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,10 +16,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..artifacts import (
+    RATES,
+    WARN_FALSE_ALARM_RATE,
+    lock_artifact,
+    rate_warning,
+    read_thresholds,
+    write_thresholds,
+)
 from ..data import Sample, load_image, open_dataset
 from ..errors import UniadError
 from ..metadata import CALIBRATION, Thresholds
-from .artifact import read_thresholds, write_thresholds
 from .config import CalibrateConfig
 from .policy import Policy, choose
 from .stats import images_needed, threshold_rates, upper_bound
@@ -46,6 +54,19 @@ class Row:
     previous_false_alarm_rate: float | None = None
     previous_detection_rate: float | None = None
     warning: str | None = None
+    calibrated: bool = False  # the policy chose this row's threshold here
+    lowest_good: float | None = None  # the lowest good score, for the "below every good" check
+
+    def rates(self) -> dict:
+        """What this row's threshold did on the calibration images, kept in the provenance so
+        `--rollback` and the station can show it later."""
+        return {
+            "good": self.good,
+            "defective": self.defective,
+            "false_alarm_rate": self.false_alarm_rate,
+            "detection_rate": self.detection_rate,
+            "lowest_good": self.lowest_good,
+        }
 
 
 @dataclass
@@ -60,6 +81,7 @@ class Calibration:
     notes: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     confidence: float = 0.95
+    dry_run: bool = False
 
 
 def now() -> str:
@@ -73,6 +95,7 @@ def _row(
     policy: Policy,
     previous: float | None,
     confidence: float,
+    warn_rate: float = WARN_FALSE_ALARM_RATE,
 ) -> Row:
     chosen = choose(policy, good, bad)
     if chosen is not None and not chosen > 0:
@@ -91,6 +114,8 @@ def _row(
         fpr_bound=upper_bound(false, good.size, confidence) if false is not None else None,
         previous_false_alarm_rate=old_fpr,
         previous_detection_rate=old_detected,
+        calibrated=chosen is not None,
+        lowest_good=float(good.min()) if good.size else None,
     )
     if chosen is None:
         need = "defective" if policy.needs_defective and not bad.size else "good"
@@ -102,6 +127,9 @@ def _row(
             f"{images_needed(policy.target, confidence)} are needed to bound it near "
             f"{policy.target:.1%}"
         )
+    if chosen is not None:
+        loud = rate_warning(chosen, row.rates(), warn_rate)
+        row.warning = "; ".join(filter(None, (loud, row.warning))) or None
     return row
 
 
@@ -140,6 +168,7 @@ def calibrate_scores(
     provenance: dict,
     confidence: float = 0.95,
     model_classes: Sequence[str] | None = None,
+    warn_rate: float = WARN_FALSE_ALARM_RATE,
 ) -> tuple[Thresholds, list[Row]]:
     """New thresholds (per class and pooled global) from scored validation images.
 
@@ -158,7 +187,7 @@ def calibrate_scores(
     for name in used:
         mine = names_array == name
         good, bad = scores[mine & (labels == 0)], scores[mine & (labels == 1)]
-        rows.append(_row(name, good, bad, policy, before.for_class(name), confidence))
+        rows.append(_row(name, good, bad, policy, before.for_class(name), confidence, warn_rate))
     if missing:
         rows.append(_kept_global(scores, labels, before, used, missing))
         global_ = before.global_
@@ -167,13 +196,15 @@ def calibrate_scores(
         scope = f"per class on {', '.join(used)}; the global threshold is kept from before"
     else:
         pooled = _row(
-            GLOBAL, scores[labels == 0], scores[labels == 1], policy, before.global_, confidence
-        )
+            GLOBAL, scores[labels == 0], scores[labels == 1], policy, before.global_, confidence,
+            warn_rate,
+        )  # fmt: skip
         rows.append(pooled)
         global_ = pooled.threshold if pooled.threshold is not None else before.global_
         scope = "per class and pooled over classes (global)"
     per_class = dict(before.per_class)
     per_class.update({r.name: r.threshold for r in rows[:-1] if r.threshold is not None})
+    provenance[RATES] = {r.name: r.rates() for r in rows if r.calibrated}
     new = Thresholds(
         global_=global_,
         per_class=per_class,
@@ -184,6 +215,17 @@ def calibrate_scores(
         provenance=provenance,
     )
     return before.superseded_by(new, provenance.get("date", now())), rows
+
+
+def check_finite(scores: np.ndarray, samples: Sequence[Sample]) -> None:
+    """A NaN or infinite score cannot place a threshold: name the images, write nothing."""
+    broken = [str(s.path) for s, v in zip(samples, scores, strict=True) if not np.isfinite(v)]
+    if broken:
+        shown = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        raise UniadError(
+            f"{len(broken)} image(s) scored NaN or infinity ({shown}); the model or these images "
+            "are broken (re-export the model, check the files): nothing was written"
+        )
 
 
 def score_samples(
@@ -213,14 +255,31 @@ def calibrate(
     samples: Sequence[Sample] | None = None,
     advance: Callable[[int], None] | None = None,
 ) -> Calibration:
-    """Score `samples` (default: the config's data) and store the chosen thresholds."""
-    from ..runtime.detector import Detector
-
+    """Score `samples` (default: the config's data) and store the chosen thresholds, holding
+    the artifact's lock from reading the old thresholds to writing the new ones."""
     if config.rollback:
         return rollback(config)
     notes: list[str] = []
     if samples is None:
         samples, notes = open_validation(config)
+    with _writing(config):
+        return _calibrate(config, samples, notes, advance)
+
+
+def _writing(config: CalibrateConfig) -> contextlib.AbstractContextManager:
+    """The artifact's lock, from reading the old thresholds to writing the new ones (a dry
+    run writes nothing and takes none)."""
+    return contextlib.nullcontext() if config.dry_run else lock_artifact(config.model)
+
+
+def _calibrate(
+    config: CalibrateConfig,
+    samples: Sequence[Sample],
+    notes: list[str],
+    advance: Callable[[int], None] | None,
+) -> Calibration:
+    from ..runtime.detector import Detector
+
     policy = config.policy()
     before = read_thresholds(config.model)
     with Detector(config.model, backend=config.backend) as detector:
@@ -236,6 +295,7 @@ def calibrate(
             raise UniadError(f"{config.data}: no validation images of the model's classes")
         scores = score_samples(detector, samples, config.batch_size, advance)
         backend = detector.backend.name
+    check_finite(scores, samples)
     labels = np.array([s.label for s in samples])
     names = [s.class_name for s in samples]
     provenance = {
@@ -250,23 +310,53 @@ def calibrate(
         "backend": backend,
     }
     after, rows = calibrate_scores(
-        scores, labels, names, policy, before, provenance, config.confidence, known
+        scores, labels, names, policy, before, provenance, config.confidence, known,
+        config.warn_false_alarm_rate,
+    )  # fmt: skip
+    if not any(row.calibrated for row in rows):
+        why = "; ".join(f"{r.name}: {r.warning}" for r in rows if r.warning)
+        raise UniadError(
+            f"nothing was calibrated on {config.data} ({why}); {config.model} was not changed"
+        )
+    written = [] if config.dry_run else write_thresholds(config.model, after, config.force)
+    return Calibration(
+        config.model, policy, rows, before, after, notes, written, config.confidence,
+        config.dry_run,
+    )  # fmt: skip
+
+
+def _recorded_row(name: str, after: Thresholds, before: Thresholds) -> Row:
+    """A rollback row: each set's rates as measured when it was calibrated (dashes only for
+    sets that recorded none, such as hold-out thresholds)."""
+    new = (after.provenance.get(RATES) or {}).get(name) or {}
+    old = (before.provenance.get(RATES) or {}).get(name) or {}
+    threshold = after.global_ if name == GLOBAL else after.for_class(name)
+    previous = before.global_ if name == GLOBAL else before.for_class(name)
+    return Row(
+        name,
+        int(new.get("good") or 0),
+        int(new.get("defective") or 0),
+        threshold,
+        previous,
+        false_alarm_rate=new.get("false_alarm_rate"),
+        detection_rate=new.get("detection_rate"),
+        previous_false_alarm_rate=old.get("false_alarm_rate"),
+        previous_detection_rate=old.get("detection_rate"),
+        warning=None if new else "no rates recorded for the restored thresholds",
     )
-    written = [] if config.dry_run else write_thresholds(config.model, after)
-    return Calibration(config.model, policy, rows, before, after, notes, written, config.confidence)
 
 
 def rollback(config: CalibrateConfig) -> Calibration:
     """Restore the newest thresholds in the history (unless a dry run)."""
-    before = read_thresholds(config.model)
-    try:
-        after = before.rolled_back()
-    except ValueError as exc:
-        raise UniadError(f"{config.model}: {exc}") from None
-    written = [] if config.dry_run else write_thresholds(config.model, after)
-    rows = [
-        Row(name, 0, 0, after.for_class(name), before.for_class(name))
-        for name in sorted(set(before.per_class) | set(after.per_class))
-    ]
-    rows.append(Row(GLOBAL, 0, 0, after.global_, before.global_))
-    return Calibration(config.model, None, rows, before, after, [], written, config.confidence)
+    with _writing(config):
+        before = read_thresholds(config.model)
+        try:
+            after = before.rolled_back()
+        except ValueError as exc:
+            raise UniadError(f"{config.model}: {exc}") from None
+        written = [] if config.dry_run else write_thresholds(config.model, after, config.force)
+    names = sorted(set(before.per_class) | set(after.per_class))
+    rows = [_recorded_row(name, after, before) for name in [*names, GLOBAL]]
+    return Calibration(
+        config.model, None, rows, before, after, [], written, config.confidence, config.dry_run
+    )

@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..artifacts import WARN_FALSE_ALARM_RATE
 from ..errors import UniadError
+from ..metadata import DEFAULT_MAX_BATCH
 from .policy import Policy
 from .stats import CONFIDENCE
 
 
 @dataclass
 class CalibrateConfig:
-    """One calibration: exactly one of target_fpr, target_recall, f1 (or rollback)."""
+    """One calibration: exactly one of target_fpr, target_recall, f1 (or rollback).
+
+    `force` rewrites a read-only model; `warn_false_alarm_rate` is the false-alarm rate on the
+    calibration images above which a chosen threshold is warned about."""
 
     model: Path
     data: Path | None = None
@@ -24,8 +29,10 @@ class CalibrateConfig:
     dry_run: bool = False
     rollback: bool = False
     backend: str = "auto"
-    batch_size: int = 8
+    batch_size: int = DEFAULT_MAX_BATCH
     confidence: float = CONFIDENCE
+    force: bool = False
+    warn_false_alarm_rate: float = WARN_FALSE_ALARM_RATE
 
     def __post_init__(self) -> None:
         self.model = Path(self.model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from ..metadata import describe_provenance
@@ -21,8 +22,8 @@ def _num(value: float | None) -> str:
 def print_calibration(result: Calibration, console: Console) -> None:
     """Per class and global: threshold before/after, measured rates and the false-alarm bound.
 
-    Cells fold instead of ending in an ellipsis: at 80 columns (a log, a pipe) a cut
-    threshold would be a lost number."""
+    Cells fold instead of ending in an ellipsis on a narrow terminal; when stdout is not a
+    terminal (a log, a pipe) the table is printed at its full width, so no number is split."""
     title = "rollback" if result.policy is None else escape(result.policy.describe())
     table = Table(title=f"calibrate {escape(str(result.model))}: {title} (rates in %)")
     for column in ("class", "good", "defective", "threshold", "previous"):
@@ -46,6 +47,9 @@ def print_calibration(result: Calibration, console: Console) -> None:
             f"{_pct(row.previous_false_alarm_rate)} / {_pct(row.previous_detection_rate)}",
             end_section=row.name == result.rows[-1].name,
         )
+    if not console.is_terminal:
+        wide = console.options.update_width(10_000)
+        console.width = max(console.width, Measurement.get(console, wide, table).maximum)
     console.print(table)
     console.print(
         "false alarms: good images called NG; detected: defective images called NG; the bound "
@@ -56,8 +60,9 @@ def print_calibration(result: Calibration, console: Console) -> None:
             console.print(f"[yellow]warning:[/] {escape(row.name)}: {escape(row.warning)}")
     for note in result.notes:
         console.print(f"[yellow]warning:[/] {escape(note)}")
-    console.print(f"thresholds: {escape(describe_provenance(result.after))}")
-    if result.written:
-        console.print(f"wrote {escape(', '.join(str(p) for p in result.written))}")
-    else:
+    if result.dry_run:
+        console.print(f"thresholds in use: {escape(describe_provenance(result.before))}")
         console.print("[yellow]dry run: nothing written[/]")
+        return
+    console.print(f"thresholds: {escape(describe_provenance(result.after))}")
+    console.print(f"wrote {escape(', '.join(str(p) for p in result.written))}")

@@ -84,6 +84,14 @@ def bench(
             show_default=default(BenchConfig, "e2e"),
         ),
     ] = None,
+    e2e_maps: Annotated[
+        str | None,
+        typer.Option(
+            help="Full-resolution maps in the end-to-end column: all, ng (NG frames, as a "
+            "station saving evidence) or none.",
+            show_default=default(BenchConfig, "e2e_maps"),
+        ),
+    ] = None,
     roofline: Annotated[
         bool, typer.Option(help="Also measure dense matmul peaks and print achieved/peak.")
     ] = False,
@@ -110,6 +118,7 @@ def bench(
             threads=threads,
             frame_wh=parse_frame(frame_size) if frame_size is not None else None,
             e2e=e2e,
+            e2e_maps=e2e_maps,
             roofline=roofline or None,
             providers=tuple(split_list(providers)) if providers else None,
             engine_dir=engine_dir,

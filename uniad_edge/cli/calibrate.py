@@ -37,6 +37,9 @@ def calibrate(
         ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print, write nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rewrite a read-only model (its mode is kept).")
+    ] = False,
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Restore the previous thresholds from the history.")
     ] = False,
@@ -69,6 +72,7 @@ def calibrate(
         classes=names or None,
         split=split,
         dry_run=dry_run or None,
+        force=force or None,
         rollback=rollback or None,
         backend=backend,
         batch_size=batch_size,

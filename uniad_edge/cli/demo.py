@@ -35,7 +35,10 @@ def demo(
             "package or the hub cache, else random-init)."
         ),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs.")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Training epochs.", show_default=default(DemoConfig, "epochs")),
+    ] = None,
     quick: Annotated[
         bool, typer.Option(help="Tiny data and 2 epochs: checks the pipeline in about a minute.")
     ] = False,

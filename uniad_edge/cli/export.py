@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..bench.config import parse_frame
 from ..errors import UniadError
 from ..export.formats import DEFAULT_FORMAT, FORMATS, Exported
+from ..export.frame_size import parse_roi
 from ..export.options import ExportOptions, TritonOptions
 from .app import app
 from .options import default, given
@@ -44,6 +46,8 @@ def _summary(exported: Exported, seconds: float) -> Table:
         table.add_row("ORT vs PyTorch", "[yellow]not verified (--no-verify)[/]")
     if result.half_drift is not None:
         table.add_row("fp16 vs fp32", result.half_drift.describe())
+    if result.host_parity is not None:
+        table.add_row("in-graph vs host resize", result.host_parity.describe())
     for artifact in exported.artifacts:
         path = artifact.path
         written = f"{escape(str(path))} ({_size(path)})" if path else "[yellow]not built[/]"
@@ -119,6 +123,16 @@ def export(
     ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Dataset whose frames verify the export (else synthetic).")
+    ] = None,
+    frame_size: Annotated[
+        str | None,
+        typer.Option(
+            help="Camera frame WIDTHxHEIGHT: the graph crops (--roi) and resizes it on the "
+            "device (for TensorRT; on a CPU the host resize is faster)."
+        ),
+    ] = None,
+    roi: Annotated[
+        str | None, typer.Option(help="X,Y,WIDTH,HEIGHT of --frame-size to crop in the graph.")
     ] = None,
     preset: Annotated[
         str | None, typer.Option(help="Preset for an ambiguous official checkpoint.")
@@ -249,6 +263,8 @@ def export(
                 verify=verify,
                 data=data,
                 preset=preset,
+                frame_size=parse_frame(frame_size) if frame_size else None,
+                roi=parse_roi(roi) if roi else None,
                 workspace_gib=workspace,
                 max_batch=max_batch,
                 engine_dir=engine_dir,

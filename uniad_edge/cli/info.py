@@ -11,13 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..artifacts import ENGINE, ONNX, Artifact, is_kind, open_artifact
 from ..errors import UniadError
 from ..presets import DEFAULT_PRESET, PRESETS, get_preset
 from .app import app
 
-ONNX_SUFFIXES = (".onnx",)
-ENGINE_SUFFIXES = (".engine", ".plan")
 PROVENANCE = "threshold_provenance"
+WARNINGS = "warnings"
 
 
 def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any]:
@@ -43,28 +43,37 @@ def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any
     }
 
 
-def _onnx_info(path: Path) -> dict[str, Any]:
-    """Read the metadata with ONNX Runtime only, so this works on a lean runtime install."""
+def _artifact_info(artifact: Artifact) -> dict[str, Any]:
+    """An exported ONNX (ONNX Runtime reads its graph, so a lean runtime install works) or an
+    engine (its sidecar; TensorRT is not needed): metadata, provenance and warnings."""
+    from ..artifacts import threshold_warnings
+    from ..metadata import describe_provenance
+
+    assert artifact.metadata is not None
+    meta = artifact.metadata.to_dict()
+    meta["metadata_source"] = artifact.source
+    meta[PROVENANCE] = describe_provenance(artifact.metadata.thresholds)
+    if artifact.kind.name == ONNX:
+        meta.update(_graph_io(Path(artifact.path)))
+    meta["path"] = str(artifact.path)
+    warnings = [*artifact.warnings, *threshold_warnings(artifact.metadata.thresholds)]
+    if warnings:
+        meta[WARNINGS] = warnings
+    return meta
+
+
+def _graph_io(path: Path) -> dict[str, Any]:
     import onnxruntime as ort
 
-    from ..metadata import describe_provenance
-    from ..runtime.backends.sidecar import model_metadata
-
-    if not path.is_file():
-        raise UniadError(f"{path}: no such file; run `uniad-edge export` first")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001  (ORT raises several unrelated types for bad files)
         reason = type(exc).__name__
         raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
-    metadata, source = model_metadata(path, session.get_modelmeta().custom_metadata_map)
-    meta = metadata.to_dict()
-    meta["metadata_source"] = source
-    meta[PROVENANCE] = describe_provenance(metadata.thresholds)
-    meta["inputs"] = {i.name: [i.type, i.shape] for i in session.get_inputs()}
-    meta["outputs"] = {o.name: [o.type, o.shape] for o in session.get_outputs()}
-    meta["path"] = str(path)
-    return meta
+    return {
+        "inputs": {i.name: [i.type, i.shape] for i in session.get_inputs()},
+        "outputs": {o.name: [o.type, o.shape] for o in session.get_outputs()},
+    }
 
 
 def _cell(key: str, value: Any) -> str:
@@ -84,24 +93,9 @@ def _cell(key: str, value: Any) -> str:
         text = str(value)
     if key == PROVENANCE and "PROVISIONAL" in text:
         return f"[yellow]{escape(text)}[/]"
+    if key == WARNINGS:
+        return "\n".join(f"[bold red]{escape(w)}[/]" for w in value)
     return escape(text)
-
-
-def _engine_info(path: Path) -> dict[str, Any]:
-    """An engine describes itself through its sidecar (TensorRT is not needed to read it)."""
-    from ..metadata import describe_provenance
-    from ..runtime.backends.sidecar import read_sidecar
-
-    if not path.is_file():
-        raise UniadError(f"{path}: no such file; build it with `uniad-edge export`")
-    metadata = read_sidecar(path)
-    if metadata is None:
-        raise UniadError(f"{path}: no sidecar {path.with_suffix('.json').name} beside it")
-    return {
-        **metadata.to_dict(),
-        PROVENANCE: describe_provenance(metadata.thresholds),
-        "path": str(path),
-    }
 
 
 def _print(info: dict[str, Any]) -> None:
@@ -128,15 +122,15 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Input size, taps, feature map, tokens, parameters, GFLOPs, classes and thresholds."""
-    if artifact is not None and artifact.suffix in ONNX_SUFFIXES:
-        data = _onnx_info(artifact)
-    elif artifact is not None and artifact.suffix in ENGINE_SUFFIXES:
-        data = _engine_info(artifact)
+    if artifact is not None and is_kind(artifact, ONNX, ENGINE):
+        data = _artifact_info(open_artifact(artifact))
     else:
         try:
             data = _model_info(preset, artifact)
         except ValueError as exc:
             raise UniadError(str(exc)) from None
+    for warning in data.get(WARNINGS, ()):
+        Console(stderr=True, highlight=False).print(f"[bold red]{escape(warning)}[/]")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:

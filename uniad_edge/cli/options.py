@@ -21,15 +21,19 @@ def given(**options: Any) -> dict[str, Any]:
     return {name: value for name, value in options.items() if value is not None}
 
 
-def default(cls: type, name: str) -> str:
-    """A dataclass field's default as `--help` shows it (`show_default=`)."""
-    field = cls.__dataclass_fields__[name]
-    if field.default is not dataclasses.MISSING:
-        value = field.default
-    elif field.default_factory is not dataclasses.MISSING:
-        value = field.default_factory()
+def default(owner: type | Callable[..., Any], name: str) -> str:
+    """The default of a dataclass field, or of a function's keyword, as `--help` shows it
+    (`show_default=`)."""
+    if dataclasses.is_dataclass(owner):
+        field = owner.__dataclass_fields__[name]
+        if field.default is not dataclasses.MISSING:
+            value = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            raise ValueError(f"{owner.__name__}.{name} has no default")
     else:
-        raise ValueError(f"{cls.__name__}.{name} has no default")
+        value = defaults(owner)[name]
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return str(value)

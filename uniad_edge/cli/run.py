@@ -6,6 +6,8 @@ Exit codes: 0 done, 2 bad input (one-line error), 3 a live camera gave up reconn
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -19,15 +21,19 @@ from rich.markup import escape
 from rich.text import Text
 
 from ..errors import UniadError
+from ..metadata import DEFAULT_ENGINE_DIR
 from ..runtime.backends import registry
-from ..runtime.backends.model_choice import default_model
+from ..runtime.backends.model_choice import DEFAULT_ONNX, default_model
+from ..runtime.capture.video import DEVICE_PATIENCE_S
 from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
 from .app import app
-from .options import Providers, StationFile, Threads, Threshold, given, split_providers
+from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
+from .options import Providers, StationFile, Threads, Threshold, default, given, split_providers
 
 EXIT_SOURCE_FAILED = 3
+DEFAULT_MODEL_HELP = f"newest usable engine in {DEFAULT_ENGINE_DIR}/, else {DEFAULT_ONNX}"
 NAMED_SOURCE = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
 
 
@@ -59,21 +65,15 @@ def station_config(
     station: Path | None, cameras: list[CameraConfig], options: dict[str, Any]
 ) -> StationConfig:
     """The --station file with the given options over it, or the cameras with them alone
-    (options left None keep `StationConfig`'s defaults)."""
+    (options left None keep `StationConfig`'s defaults); with no model named anywhere, the
+    default model (a new config, so every check runs on it)."""
     if station is not None:
-        return load_station_file(station, cameras=cameras, **options)
-    return StationConfig(cameras=cameras, **given(**options))
-
-
-def parse_reconnect_tries(value: str | None) -> int | None | str:
-    """`N` or `forever`; "default" when not given (StationConfig's default applies)."""
-    if value is None:
-        return "default"
-    if value.strip().lower() == "forever":
-        return None
-    if value.strip().isdigit():
-        return int(value)
-    raise UniadError(f"--reconnect-tries must be a number or 'forever', got {value!r}")
+        config = load_station_file(station, cameras=cameras, **options)
+    else:
+        config = StationConfig(cameras=cameras, **given(**options))
+    if config.model is None:
+        config = dataclasses.replace(config, model=default_model())
+    return config
 
 
 @app.command()
@@ -81,8 +81,8 @@ def run(
     model: Annotated[
         str | None,
         typer.Option(
-            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad); default: "
-            "newest usable engine in engines/, else export/model.onnx"
+            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad)",
+            show_default=DEFAULT_MODEL_HELP,
         ),
     ] = None,
     camera: Annotated[int | None, typer.Option(help="camera index (e.g. 0)")] = None,
@@ -112,7 +112,10 @@ def run(
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option(help=f"{registry.describe()}; default: auto (from the suffix or URL)"),
+        typer.Option(
+            help=f"{registry.describe()}; auto: from the suffix or URL",
+            show_default=default(StationConfig, "backend"),
+        ),
     ] = None,
     threads: Threads = None,
     providers: Providers = None,
@@ -121,14 +124,24 @@ def run(
         typer.Option(min=9, max=16, help="bits a 16-bit camera/PNG/TIFF really uses (e.g. 12)"),
     ] = None,
     batch: Annotated[
-        int | None, typer.Option(min=1, help="most frames scored together (one per camera)")
+        int | None,
+        typer.Option(
+            min=1,
+            help="most frames scored together (one per camera)",
+            show_default=default(StationConfig, "max_batch"),
+        ),
     ] = None,
     mqtt: Annotated[
         str | None,
         typer.Option(help="publish each verdict to mqtt://host:port/topic (QoS 1)"),
     ] = None,
     mqtt_buffer: Annotated[
-        int | None, typer.Option(min=1, help="unsent MQTT verdicts kept while the broker is away")
+        int | None,
+        typer.Option(
+            min=1,
+            help="unsent MQTT verdicts kept while the broker is away",
+            show_default=default(StationConfig, "mqtt_buffer"),
+        ),
     ] = None,
     trigger: Annotated[
         str | None,
@@ -137,17 +150,44 @@ def run(
     reconnect_tries: Annotated[
         str | None,
         typer.Option(
-            help="reopen a failed (or not yet up) live source N times or 'forever' (default)"
+            help="reopen a failed (or not yet up) live source N times, or 'forever'",
+            show_default=f"a camera index gives up after {DEVICE_PATIENCE_S:g} s, a URL or "
+            "pipeline waits forever",
         ),
     ] = None,
     reconnect_max_wait: Annotated[
-        float | None, typer.Option(min=0.01, help="longest wait between reconnects, seconds")
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="longest wait between reconnects, seconds",
+            show_default=default(StationConfig, "reconnect_max_wait"),
+        ),
     ] = None,
     write_retry: Annotated[
         float | None,
-        typer.Option(min=0.01, help="after a write error (full disk), retry every S seconds"),
+        typer.Option(
+            min=0.01,
+            help="after a write error (full disk), retry every S seconds",
+            show_default=default(StationConfig, "write_retry_s"),
+        ),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="station name in records and MQTT")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="station name in records and MQTT", show_default=default(StationConfig, "name")
+        ),
+    ] = None,
+    opcua: OpcuaUrl = None,
+    opcua_user: OpcuaUser = None,
+    opcua_password: OpcuaPassword = None,
+    opcua_cert: OpcuaCert = None,
+    opcua_key: OpcuaKey = None,
+    watch_model: Annotated[
+        bool,
+        typer.Option(
+            "--watch-model", help="swap in the model file whenever it is replaced (SIGHUP always)"
+        ),
+    ] = False,
 ) -> None:
     """Score one or several cameras: OK/NG per frame, JSONL log, NG evidence, MQTT."""
     if camera is None and not source and station is None:
@@ -155,7 +195,6 @@ def run(
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     cameras = parse_cameras(source or [], camera, class_name, threshold)
-    tries = parse_reconnect_tries(reconnect_tries)
     options = {
         "name": name,
         "providers": split_providers(providers),
@@ -171,15 +210,19 @@ def run(
         "max_frames": max_frames,
         "reconnect_max_wait": reconnect_max_wait,
         "write_retry_s": write_retry,
+        "reconnect_tries": reconnect_tries,
         "model": model,
         "backend": backend,
+        "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
     }
-    config = station_config(station, cameras, options)
-    if tries != "default":  # None means forever, so it cannot ride the None-filtered options
-        config.reconnect_tries = tries  # type: ignore[assignment]
-    if config.model is None:
-        config.model = default_model()
-    with Station(config) as inspection, inspection.stop_on_signals():
+    config = station_config(station, cameras, options).require_cameras()
+    logging.getLogger("uniad_edge.runtime.station.swap").setLevel(logging.INFO)
+    with contextlib.ExitStack() as stack:
+        inspection = stack.enter_context(Station(config))
+        stack.enter_context(inspection.stop_on_signals())
+        stack.enter_context(inspection.reload_on_sighup())
+        if watch_model:
+            stack.enter_context(inspection.watch_model())
         err = Console(stderr=True)
         err.print(f"thresholds: {escape(inspection.threshold_provenance)}", highlight=False)
         with Live(
@@ -193,7 +236,8 @@ def run(
     if summary.failed_cameras:
         Console(stderr=True).print(
             f"[bold red]error:[/] live source gave up: {escape(', '.join(summary.failed_cameras))} "
-            "(see --reconnect-tries)",
+            "(see --reconnect-tries; `--reconnect-tries forever` waits for a camera that is "
+            "not up yet)",
             highlight=False,
         )
         raise typer.Exit(EXIT_SOURCE_FAILED)

@@ -1,7 +1,8 @@
 """`uniad-edge serve`: the scoring service, cameras and live dashboard on one HTTP port.
 
-Option parsing only: defaults live in `ServeConfig`, the work in `uniad_edge.serve`. FastAPI
-and uvicorn are imported inside the command, so other commands run without the serve extra.
+Option parsing only: defaults live in `ServeConfig` and its `StationConfig`, the work in
+`uniad_edge.serve`. FastAPI and uvicorn are imported inside the command, so other commands run
+without the serve extra (`serve.config` needs neither).
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from rich.table import Table
 
 from ..errors import UniadError
 from ..runtime.backends import registry
+from ..runtime.station import StationConfig
+from ..serve.config import ServeConfig, is_loopback
 from .app import app
-from .options import Providers, StationFile, Threads, Threshold, split_providers
+from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
+from .options import Providers, StationFile, Threads, Threshold, default, split_providers
+from .run import DEFAULT_MODEL_HELP, parse_cameras, station_config
 
 
 @app.command()
@@ -26,8 +31,8 @@ def serve(
     model: Annotated[
         str | None,
         typer.Option(
-            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad); default as "
-            "for `run`"
+            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad)",
+            show_default=DEFAULT_MODEL_HELP,
         ),
     ] = None,
     source: Annotated[
@@ -46,8 +51,20 @@ def serve(
     mqtt: Annotated[
         str | None, typer.Option(help="publish camera verdicts to mqtt://host:port/topic")
     ] = None,
-    host: Annotated[str | None, typer.Option(help="address to bind [127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port [8080]")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="address to bind", show_default=default(ServeConfig, "host"))
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port", show_default=default(ServeConfig, "port"))
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="another name clients may use in the Host header (a DNS name of this machine); "
+            "repeatable. Others get 421, so a DNS-rebinding page cannot read the API",
+            show_default="loopback names and --host",
+        ),
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option(
@@ -64,13 +81,31 @@ def serve(
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
     max_upload_mb: Annotated[
-        float | None, typer.Option(help="larger request bodies get 413 [20]")
+        float | None,
+        typer.Option(
+            help="larger request bodies get 413", show_default=default(ServeConfig, "max_upload_mb")
+        ),
+    ] = None,
+    max_pixels: Annotated[
+        int | None,
+        typer.Option(
+            help="images whose header says more pixels get 413, before decoding",
+            show_default=default(ServeConfig, "max_pixels"),
+        ),
     ] = None,
     queue_size: Annotated[
-        int | None, typer.Option(help="images waiting to be scored before 503 [64]")
+        int | None,
+        typer.Option(
+            help="images waiting to be scored before 503",
+            show_default=default(ServeConfig, "queue_size"),
+        ),
     ] = None,
     max_batch: Annotated[
-        int | None, typer.Option(help="images per backend call (dynamic-batch models) [8]")
+        int | None,
+        typer.Option(
+            help="images per backend call (dynamic-batch models)",
+            show_default=default(StationConfig, "max_batch"),
+        ),
     ] = None,
     save_dir: Annotated[
         Path | None, typer.Option(help="folder for NG frames and overlays (the gallery)")
@@ -82,66 +117,66 @@ def serve(
     threshold: Threshold = None,
     backend: Annotated[
         str | None,
-        typer.Option(help=f"one of {', '.join(registry.names())}; default: from the suffix"),
+        typer.Option(
+            help=f"one of {', '.join(registry.names())}; auto: from the suffix or URL",
+            show_default=default(StationConfig, "backend"),
+        ),
     ] = None,
     threads: Threads = None,
     providers: Providers = None,
     mjpeg_fps: Annotated[
-        float | None, typer.Option(help="frame-rate cap of the live MJPEG streams [5]")
+        float | None,
+        typer.Option(
+            help="frame-rate cap of the live MJPEG streams",
+            show_default=default(ServeConfig, "mjpeg_fps"),
+        ),
     ] = None,
+    opcua: OpcuaUrl = None,
+    opcua_user: OpcuaUser = None,
+    opcua_password: OpcuaPassword = None,
+    opcua_cert: OpcuaCert = None,
+    opcua_key: OpcuaKey = None,
 ) -> None:
     """Serve the model over HTTP: scoring API, cameras, live dashboard, Prometheus metrics."""
     try:
-        from ..serve.config import ServeConfig, is_loopback
         from ..serve.server import serve as run_server
     except ImportError as exc:
         raise UniadError(
             f"serve needs FastAPI and uvicorn ({exc.name} is missing); "
             "pip install 'uniad-edge[serve]'"
         ) from None
-    from ..runtime.backends.model_choice import default_model
-    from ..runtime.station import StationConfig
     from ..runtime.station.report import summary_table
-    from .run import parse_cameras, station_config
 
     cameras = parse_cameras(source or [], None, class_name, threshold)
-    provider_list = split_providers(providers)
-    camera_options = {
+    station_options = {
         "model": model,
         "backend": backend,
-        "providers": provider_list,
+        "providers": split_providers(providers),
         "threads": threads,
         "max_batch": max_batch,
         "log": log,
         "save_dir": save_dir,
         "mqtt": mqtt,
         "trigger_only": trigger_only or None,
+        "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
     }
-    cameras_config: StationConfig | None = None
-    if station is not None or cameras:
-        cameras_config = station_config(station, cameras, camera_options)
-        # the API's log and evidence go where the cameras' go
-        model = model or cameras_config.model
-        log, save_dir = cameras_config.log, cameras_config.save_dir
+    station_settings = station_config(station, cameras, station_options)
+    if station_settings.opcua is not None and not station_settings.cameras:
+        raise UniadError("--opcua serves cameras' verdicts: give --source or --station too")
     config = ServeConfig.from_options(
-        model=model or default_model(),
-        station=cameras_config,
+        station=station_settings,
         host=host,
         port=port,
+        allowed_hosts=tuple(allowed_host) if allowed_host else None,
         token=token,
         insecure=insecure or None,
         tls_cert=tls_cert,
         tls_key=tls_key,
         max_upload_mb=max_upload_mb,
+        max_pixels=max_pixels,
         queue_size=queue_size,
-        max_batch=max_batch,
-        save_dir=save_dir,
-        log=log,
         class_name=class_name,
         threshold=threshold,
-        backend=backend,
-        threads=threads,
-        providers=tuple(provider_list) if provider_list else None,
         mjpeg_fps=mjpeg_fps,
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -157,13 +192,15 @@ def serve(
         )
     url = f"{config.scheme}://{escape(config.host)}:{config.port}/"
     summary = run_server(
-        config, on_listening=lambda: err.print(f"serving {escape(str(config.model))} on {url}")
+        config,
+        on_listening=lambda: err.print(f"serving {escape(str(config.station.model))} on {url}"),
     )
     table = Table(title="uniad-edge serve")
-    for column in ("camera", "scored", "OK", "NG"):
+    for column in ("camera", "scored", "OK", "NG", "ERROR"):
         table.add_column(column, justify="left" if column == "camera" else "right")
     for camera, counts in sorted(summary.counters.items()):
-        table.add_row(escape(camera), str(counts["total"]), str(counts["OK"]), str(counts["NG"]))
+        counted = [str(counts[key]) for key in ("total", "OK", "NG", "ERROR")]
+        table.add_row(escape(camera), *counted)
     Console().print(table)
     if summary.station is not None:
         Console().print(summary_table(summary.station, title="uniad-edge serve: station"))

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ..data.synth import generate
 from .app import app
-from .options import counting_bar, defaults, given
+from .options import counting_bar, default, defaults, given
 
 SIZE_OPTIONS = ("classes", "train_per_class", "test_per_class", "size", "seed")
 
@@ -16,16 +17,34 @@ SIZE_OPTIONS = ("classes", "train_per_class", "test_per_class", "size", "seed")
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option(help="Folder to create (MVTec layout).")],
-    classes: Annotated[int | None, typer.Option(help="Number of classes (1-6).")] = None,
+    classes: Annotated[
+        int | None,
+        typer.Option(help="Number of classes (1-6).", show_default=default(generate, "classes")),
+    ] = None,
     train_per_class: Annotated[
-        int | None, typer.Option(help="Good training images per class.")
+        int | None,
+        typer.Option(
+            help="Good training images per class.",
+            show_default=default(generate, "train_per_class"),
+        ),
     ] = None,
     test_per_class: Annotated[
-        int | None, typer.Option(help="Test images per class, about half defective.")
+        int | None,
+        typer.Option(
+            help="Test images per class, about half defective.",
+            show_default=default(generate, "test_per_class"),
+        ),
     ] = None,
-    size: Annotated[int | None, typer.Option(help="Image side in pixels.")] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(help="Image side in pixels.", show_default=default(generate, "size")),
+    ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Random seed; the same seed gives identical files.")
+        int | None,
+        typer.Option(
+            help="Random seed; the same seed gives identical files.",
+            show_default=default(generate, "seed"),
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option(help="Replace a synthetic dataset already at --out.")
@@ -35,8 +54,6 @@ def synth(
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
-
-    from ..data.synth import generate
 
     chosen = given(
         classes=classes,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..calibrate.stats import threshold_rates
 from ..data import open_dataset
-from ..metadata import Thresholds
+from ..metadata import DEFAULT_MAX_BATCH, Thresholds
 from ..model import Checkpoint, load_checkpoint
 from ..model.deployment import checkpoint_thresholds
 from ..presets import SCORE_REDUCTIONS
@@ -135,7 +135,7 @@ def evaluate(
     data: str | os.PathLike[str],
     *,
     classes: Sequence[str] | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_MAX_BATCH,
     device: str = "cpu",
     workers: int = 0,
     advance: Callable[[int], None] | None = None,

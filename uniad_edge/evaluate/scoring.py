@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..data import Sample, load_image, load_mask
+from ..metadata import DEFAULT_MAX_BATCH
 from ..model import UniAD
 from ..model.head import reduce_score
 from ..model.preprocess import Preprocess
@@ -52,7 +53,7 @@ def score_samples(
     model: UniAD,
     samples: Sequence[Sample],
     device: torch.device,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_MAX_BATCH,
     workers: int = 0,
     keep_images: Sequence[int] = (),
     advance: Callable[[int], None] | None = None,

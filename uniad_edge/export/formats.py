@@ -119,5 +119,7 @@ def export(ckpt: str | Path | Checkpoint, format: str = DEFAULT_FORMAT, **option
         data=settings.data,
         preset=settings.preset,
         progress=settings.progress,
+        frame_size=settings.frame_size,
+        roi=settings.roi,
     )
     return Exported(result, [_step(target)(result, settings) for target in fmt.steps])

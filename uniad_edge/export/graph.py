@@ -50,7 +50,7 @@ def trace_to_onnx(fused: FusedUniAD, batch: int | None, opset: int) -> onnx.Mode
 
     Traced at opset 18 or newer (the exporter's native opsets) and lowered to 17 here when asked.
     """
-    h, w = fused.model.preset.input_size
+    h, w = fused.frame_size or fused.model.preset.input_size
     # A batch-1 example would specialise the batch dimension to 1; 2 keeps it symbolic.
     example = torch.zeros((batch or 2, h, w, 3), dtype=torch.uint8)
     dynamic = None

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import UniadError
-from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
+from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
 
 MIN_OPSET = 17
 DEFAULT_OPSET = 17
@@ -66,10 +66,12 @@ class ExportOptions:
     verify: bool = True
     data: Path | None = None
     preset: str | None = None
-    engine_dir: Path = Path("engines")
+    engine_dir: Path = DEFAULT_ENGINE_DIR
     workspace_gib: float = DEFAULT_WORKSPACE_GIB
     max_batch: int = DEFAULT_MAX_BATCH
     verbose: bool = False  # TensorRT's info and verbose messages in the progress log too
+    frame_size: tuple[int, int] | None = None  # (width, height): crop/resize baked in the graph
+    roi: tuple[int, int, int, int] | None = None  # (x, y, width, height) within frame_size
     triton: TritonOptions = field(default_factory=TritonOptions)
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 

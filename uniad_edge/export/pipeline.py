@@ -16,6 +16,7 @@ from pathlib import Path
 
 import onnx
 
+from ..artifacts import stem
 from ..errors import UniadError
 from ..fileio import atomic_path
 from ..metadata import METADATA_KEY, ModelMetadata
@@ -24,13 +25,13 @@ from ..model.deployment import build_metadata
 from ..presets import Preset, get_preset
 from .checks import check_graph, graph_problems
 from .fold import fold_constants
+from .frame_size import camera_frames, check_host_parity, geometry
 from .graph import trace_to_onnx
 from .half import head_float_types, to_mixed_precision
 from .options import MIN_OPSET, ExportOptions
 from .verify import Parity, check_half_drift, check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
-CHECKPOINT_SUFFIXES = (".tar", ".pth", ".pt", ".ckpt")
 DYNAMIC_VERIFY_BATCHES = (1, 3)
 
 
@@ -44,16 +45,14 @@ class ExportResult:
     nodes: int
     parity: list[Parity] = field(default_factory=list)
     half_drift: Parity | None = None
+    host_parity: Parity | None = None  # --frame-size: baked preparation vs the host's
     seconds: float = 0.0
     traced_nodes: int = 0  # before constant folding
 
 
 def default_name(checkpoint: Path) -> str:
     """`runs/a/best.pth` -> `best`, `ckpt.pth.tar` -> `ckpt`; `model` when nothing is left."""
-    name = checkpoint.name
-    while (suffix := Path(name).suffix.lower()) in CHECKPOINT_SUFFIXES:
-        name = name[: -len(suffix)]
-    return name or "model"
+    return stem(checkpoint) or "model"
 
 
 def _check_writable(folder: Path) -> None:
@@ -99,18 +98,22 @@ def export_onnx(
     preset: str | Preset | None = None,
     verify_batches: tuple[int, ...] | None = None,
     progress: ProgressFn | None = None,
+    frame_size: tuple[int, int] | None = None,
+    roi: tuple[int, int, int, int] | None = None,
 ) -> ExportResult:
     """Export a checkpoint (ours or official) to `out_dir/<name>.onnx` and its JSON sidecar.
 
     `batch=None` gives a dynamic batch; `half` a mixed-precision graph; `opset` defaults to 17
     (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the ORT-vs-PyTorch parity
-    check on the folded graph (and the float16 drift check with `half`).
+    check on the folded graph (and the float16 drift check with `half`). `frame_size` (width,
+    height) and `roi` (x, y, width, height) bake the crop and resize of camera frames into the
+    graph (see `frame_size.py`); verification then also compares it with host-side preparation.
     Raises `UniadError` (one line) on bad input, failed checks or Ctrl-C; nothing partial stays.
     """
     try:
         return _export(
             ckpt, Path(out_dir), name, batch, half, opset, verify, data, preset,
-            verify_batches, progress or (lambda message: None),
+            verify_batches, progress or (lambda message: None), frame_size, roi,
         )  # fmt: skip
     except KeyboardInterrupt:
         raise UniadError("export interrupted; no .onnx or .json was left behind") from None
@@ -128,19 +131,23 @@ def _export(
     preset: str | Preset | None,
     verify_batches: tuple[int, ...] | None,
     report: ProgressFn,
+    frame_size: tuple[int, int] | None = None,
+    roi: tuple[int, int, int, int] | None = None,
 ) -> ExportResult:
     started = time.perf_counter()
     if opset < MIN_OPSET:
         raise UniadError(f"--opset {opset} is too old: LayerNormalization needs {MIN_OPSET}+")
     if batch is not None and batch < 1:
         raise UniadError(f"--batch {batch} must be at least 1 (omit it for a dynamic batch)")
+    frame = geometry(frame_size, roi)
     report("loading checkpoint")
     ckpt = _resolve_checkpoint(ckpt_arg, preset)
     name = name or default_name(ckpt.path)
     onnx_path = out_dir / f"{name}.onnx"
     sidecar = onnx_path.with_suffix(".json")
     _check_writable(out_dir)
-    fused = FusedUniAD(ckpt.model.eval()).eval()
+    baked = {} if frame is None else {"frame_size": frame.size, "roi": frame.roi}
+    fused = FusedUniAD(ckpt.model.eval(), **baked).eval()
 
     report(f"exporting {ckpt.preset.name} to ONNX (opset {opset}, torch.export + onnxscript)")
     traced = trace_to_onnx(fused, batch, opset)
@@ -152,7 +159,7 @@ def _export(
     if verify:
         report("ONNX checker (full) and shape inference")
         check_graph(graph, opset)
-    fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32")
+    fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32", **baked)
     fp32_bytes = _serialize(graph, fp32_meta)
     final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
 
@@ -165,16 +172,21 @@ def _export(
             raise UniadError(f"distance head is not float32 in the --half graph: {wide}")
         if verify:
             check_graph(half_graph, opset)
-        metadata = build_metadata(ckpt, name, batch, opset, "fp16")
+        metadata = build_metadata(ckpt, name, batch, opset, "fp16", **baked)
         final_bytes, nodes = _serialize(half_graph, metadata), len(half_graph.graph.node)
 
     parity: list[Parity] = []
-    drift = None
+    drift = host = None
     if verify:
         batches = verify_batches or ((batch,) if batch else DYNAMIC_VERIFY_BATCHES)
         report(f"verifying ONNX Runtime vs PyTorch at batch {', '.join(map(str, batches))}")
         frames = sample_frames(ckpt.preset, max(batches), data)
+        if frame is not None:
+            frames = camera_frames(frames, frame)
         parity = check_parity(fused, fp32_bytes, frames, batches)
+        if frame is not None:
+            report("comparing in-graph frame preparation with the host's (cv2 bilinear)")
+            host = check_host_parity(fused, FusedUniAD(ckpt.model).eval(), frames, frame)
         if half:
             report("measuring float16 drift against the float32 graph")
             drift = check_half_drift(fp32_bytes, final_bytes, frames[: batches[-1]])
@@ -185,6 +197,7 @@ def _export(
         "verification": {
             "parity": [p.__dict__ for p in parity],
             "half_drift": drift.__dict__ if drift else None,
+            "host_preparation": host.__dict__ if host else None,
         },
     }
     with atomic_path(onnx_path) as tmp_onnx:
@@ -192,6 +205,6 @@ def _export(
         with atomic_path(sidecar) as tmp_json:
             tmp_json.write_text(json.dumps(sidecar_data, indent=2, sort_keys=True) + "\n")
     return ExportResult(
-        onnx_path, sidecar, metadata, nodes, parity, drift, time.perf_counter() - started,
+        onnx_path, sidecar, metadata, nodes, parity, drift, host, time.perf_counter() - started,
         traced_nodes=len(traced.graph.node),
     )  # fmt: skip

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..artifacts import ENGINE, ONNX, is_kind, open_artifact, require_kind
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic
 from ..metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
 MODEL_FILES = {"onnxruntime": "model.onnx", "python": "model.onnx", "tensorrt": "model.plan"}
-ENGINE_SUFFIXES = (".engine", ".plan")
 PYTHON_MODEL = Path(__file__).with_name("triton_python_model.py")
 THREADS_PARAMETER = "ort_intra_op_threads"
 
@@ -55,7 +55,7 @@ def check_options(options: TritonOptions, artifact: Path) -> TritonOptions:
     """One-line errors for options that no Triton server would accept; the backend follows the
     artifact (an engine can only be `tensorrt`)."""
     backend = options.backend.lower()
-    if artifact.suffix.lower() in ENGINE_SUFFIXES:
+    if is_kind(artifact, ENGINE):
         if backend not in ("onnxruntime", "tensorrt"):
             raise UniadError(f"{artifact} is a TensorRT engine; --triton-backend must be tensorrt")
         backend = "tensorrt"
@@ -169,26 +169,15 @@ def config_text(metadata: ModelMetadata, options: TritonOptions) -> str:
 def read_artifact_metadata(artifact: Path) -> ModelMetadata:
     """The metadata of an exported ONNX (embedded, else its sidecar) or an engine (sidecar),
     checked against the fused-graph contract Triton's config will declare."""
-    if not artifact.is_file():
-        raise UniadError(f"{artifact} not found; run `uniad-edge export` to create it")
-    sidecar = artifact.with_suffix(".json")
-    text = None
-    if artifact.suffix.lower() == ".onnx":
-        text = _onnx_metadata_text(artifact)
-    if text is None and sidecar.is_file():
-        text = sidecar.read_text(encoding="utf-8")
-    if text is None:
-        raise UniadError(
-            f"{artifact} carries no uniad-edge metadata and has no {sidecar.name}; export it "
-            "with `uniad-edge export`"
-        )
-    try:
-        return ModelMetadata.from_json(text)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UniadError(f"invalid uniad-edge metadata for {artifact}: {exc}") from None
+    require_kind(artifact, (ONNX, ENGINE), "serve with Triton")
+    opened = open_artifact(artifact)
+    if opened.kind.name == ONNX:
+        _check_fused_graph(artifact)
+    assert opened.metadata is not None
+    return opened.metadata
 
 
-def _onnx_metadata_text(path: Path) -> str | None:
+def _check_fused_graph(path: Path) -> None:
     import onnx
 
     try:
@@ -220,8 +209,6 @@ def _onnx_metadata_text(path: Path) -> str | None:
             f"{path} has a static batch of {batch.dim_value}; Triton batches requests itself, "
             "export with a dynamic batch (omit --batch)"
         )
-    props = {p.key: p.value for p in model.metadata_props}
-    return props.get(METADATA_KEY)
 
 
 def export_triton(
@@ -288,14 +275,19 @@ def _refuse_existing_version(version_dir: Path, force: bool) -> None:
 def _check_engine_profile(artifact: Path, max_batch_size: int) -> None:
     """An engine serves only the batches of its optimisation profile (recorded in its sidecar
     by `uniad-edge export`): Triton must send from 1 up to at most its maximum."""
-    if artifact.suffix.lower() not in ENGINE_SUFFIXES:
-        return
-    try:
-        data = json.loads(artifact.with_suffix(".json").read_text(encoding="utf-8"))
-        profile = data["engine"]["profile"]
-        low, high = int(profile["min_batch"]), int(profile["max_batch"])
-    except (OSError, ValueError, KeyError, TypeError):
+    from ..trt.sidecar import Profile
+
+    opened = open_artifact(artifact)
+    if opened.kind.name != ENGINE or opened.build is None:
         return  # a sidecar without a build section: Triton checks the plan when it loads it
+    try:
+        profile = Profile.from_dict(opened.build["profile"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UniadError(
+            f"{artifact}: the engine section of its sidecar has no valid batch profile ({exc}); "
+            "rebuild the engine with `uniad-edge export --format engine`"
+        ) from None
+    low, high = profile.min_batch, profile.max_batch
     if low > 1 or max_batch_size > high:
         raise UniadError(
             f"{artifact} was built for batches {low}..{high} but Triton sends 1..{max_batch_size};"

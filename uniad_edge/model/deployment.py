@@ -13,13 +13,25 @@ from .checkpoint import Checkpoint
 from .summary import gflops
 
 
-def preprocessing(preset: Preset) -> dict[str, object]:
+def preprocessing(
+    preset: Preset,
+    frame_size: tuple[int, int] | None = None,
+    roi: tuple[int, int, int, int] | None = None,
+) -> dict[str, object]:
     """What the caller does (resize) and what the graph does (everything else)."""
     h, w = preset.input_size
+    tail = "BGR->RGB, /255, ImageNet mean/std, NHWC->NCHW"
+    steps = f"cast to float32, {tail}"
+    caller = f"resize each frame to {w}x{h} (cv2.resize, INTER_LINEAR)"
+    if frame_size is not None:
+        crop = "" if roi is None else f"crop x,y,w,h {list(roi)}, "
+        steps = f"cast to float32, {crop}bilinear resize to {w}x{h}, {tail}"
+        h, w = frame_size
+        caller = f"pass whole {w}x{h} camera frames"
     return {
         "input": f"{INPUT_NAME}: uint8 [B, {h}, {w}, 3] BGR (OpenCV order)",
-        "caller": f"resize each frame to {w}x{h} (cv2.resize, INTER_LINEAR)",
-        "in_graph": "cast to float32, BGR->RGB, /255, ImageNet mean/std, NHWC->NCHW",
+        "caller": caller,
+        "in_graph": steps,
         "mean_rgb": list(preset.mean),
         "std_rgb": list(preset.std),
     }
@@ -34,7 +46,13 @@ def checkpoint_thresholds(ckpt: Checkpoint) -> Thresholds:
 
 
 def build_metadata(
-    ckpt: Checkpoint, name: str, batch: int | None, opset: int, precision: str
+    ckpt: Checkpoint,
+    name: str,
+    batch: int | None,
+    opset: int,
+    precision: str,
+    frame_size: tuple[int, int] | None = None,
+    roi: tuple[int, int, int, int] | None = None,
 ) -> ModelMetadata:
     preset = ckpt.preset
     return ModelMetadata(
@@ -54,7 +72,9 @@ def build_metadata(
         batch=batch,
         opset=opset,
         versions=package_versions(),
-        preprocessing=preprocessing(preset),
+        preprocessing=preprocessing(preset, frame_size, roi),
         preset_config=json.loads(json.dumps(preset.to_dict())),  # tuples -> lists, as read
         gflops=round(gflops(preset), 3),
+        frame_size=frame_size,
+        roi=roi,
     )

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
 
 def neighbour_mask(feature_size: tuple[int, int], neighbor_size: tuple[int, int]) -> Tensor:
     """Boolean [HW, HW] mask, True where token (h1, w1) may not attend: its clipped kh x kw
@@ -64,17 +67,38 @@ class Attention(nn.Module):
         return y.unflatten(-1, (self.nhead, dim // self.nhead)).transpose(1, 2)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> Tensor:
-        q, k, v = self._heads(query, 0), self._heads(key, 1), self._heads(value, 2)
-        logits = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
-        if mask is not None:
-            # Replaced, not added to: an additive finite mask is overcome by logits larger than
-            # it, and -inf may not enter the graph. No finite logit is below the dtype's lowest
-            # value, so masked keys get exactly zero weight (the --half converter clamps this
-            # float32 constant to float16's lowest, -65504).
-            logits = logits.masked_fill(mask, torch.finfo(logits.dtype).min)
-        weights = F.dropout(logits.softmax(dim=-1), self.dropout, self.training)
+        # q is scaled by 1/sqrt(d) BEFORE the product, as fused attention kernels do: the
+        # unscaled q.k can overflow float16 (65504) even where the scaled logit fits.
+        q = self._heads(query, 0) * (1.0 / math.sqrt(query.shape[-1] // self.nhead))
+        k, v = self._heads(key, 1), self._heads(value, 2)
+        if q.dtype in HALF_DTYPES or _autocasting(q.device.type):
+            # Half or autocast (never traced: export runs in float32): logits and softmax in
+            # float32, so no logit a float32 model can reach is lost to float16's range.
+            with torch.autocast(q.device.type, enabled=False):
+                weights = _attention_weights(q.float(), k.float(), mask).to(v.dtype)
+        else:
+            weights = _attention_weights(q, k, mask)
+        weights = F.dropout(weights, self.dropout, self.training)
         out = (weights @ v).transpose(1, 2).flatten(2)
         return self.out_proj(out)
+
+
+def _autocasting(device_type: str) -> bool:
+    """Autocast is on for this device (False for devices autocast does not know, such as the
+    meta tensors of an export trace)."""
+    return device_type in AUTOCAST_DEVICES and torch.is_autocast_enabled(device_type)
+
+
+def _attention_weights(q: Tensor, k: Tensor, mask: Tensor | None) -> Tensor:
+    """softmax(q kᵀ) over the keys, with q already scaled by 1/sqrt(d)."""
+    logits = q @ k.transpose(-2, -1)
+    if mask is not None:
+        # Replaced, not added to: an additive finite mask is overcome by logits larger than
+        # it, and -inf may not enter the graph. No finite logit is below the dtype's lowest
+        # value, so masked keys get exactly zero weight (the --half converter clamps this
+        # float32 constant to float16's lowest, -65504).
+        logits = logits.masked_fill(mask, torch.finfo(logits.dtype).min)
+    return logits.softmax(dim=-1)
 
 
 class FeedForward(nn.Module):

@@ -55,11 +55,22 @@ class UniAD(nn.Module):
 
 
 class FusedUniAD(nn.Module):
-    """What gets exported: uint8 BGR [B, H, W, 3] frames in, map and score out."""
+    """What gets exported: uint8 BGR [B, H, W, 3] frames in, map and score out.
 
-    def __init__(self, model: UniAD) -> None:
+    `frame_size` (height, width) and `roi` (x, y, width, height): the graph takes whole camera
+    frames of that size and crops and resizes them to the preset's input itself.
+    """
+
+    def __init__(
+        self,
+        model: UniAD,
+        frame_size: tuple[int, int] | None = None,
+        roi: tuple[int, int, int, int] | None = None,
+    ) -> None:
         super().__init__()
-        self.preprocess = Preprocess(model.preset.mean, model.preset.std)
+        size = None if frame_size is None else model.preset.input_size
+        self.preprocess = Preprocess(model.preset.mean, model.preset.std, size, roi)
+        self.frame_size = frame_size
         self.model = model
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:

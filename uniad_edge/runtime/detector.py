@@ -7,6 +7,7 @@ inside the exported graph.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -21,22 +22,32 @@ from ..errors import UniadError
 from ..metadata import (
     DEFAULT_MAX_BATCH,
     ModelMetadata,
-    check_threshold,
     describe_provenance,
 )
 from .backends.base import Backend, Closeable
 from .backends.registry import load_backend
 from .frames import to_bgr8
+from .prepare import FramePreparer, check_frame_size
 
 OK_COLOUR = (60, 200, 60)
 NG_COLOUR = (40, 40, 230)
 UNKNOWN_COLOUR = (200, 200, 200)
 
 
-@dataclass
+ERROR = "ERROR"
+NON_FINITE_SCORE = "non-finite score"
+NON_FINITE_MAP = "non-finite map"
+
+
+@dataclass(frozen=True)
 class Detection:
-    """One frame's result. `threshold` None means the model ships none and none was given:
-    then `normalized_score`, `is_anomalous` and `verdict` are None rather than a guess."""
+    """One frame's result, judged once against the threshold of the camera or request it came
+    from (immutable: nothing re-judges it later).
+
+    `threshold` None means the model ships none and none was given: then `normalized_score`,
+    `is_anomalous` and `verdict` are None rather than a guess. `error` says why the result
+    cannot be trusted (a non-finite score or map); the verdict is then "ERROR", never "OK".
+    """
 
     score: float
     threshold: float | None
@@ -44,26 +55,47 @@ class Detection:
     frame_size: tuple[int, int] = (0, 0)
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
+    error: str | None = None
+    roi: tuple[int, int, int, int] | None = None  # (x, y, w, h) the map covers; None: all
 
     @property
     def normalized_score(self) -> float | None:
         """score / threshold: 1.0 is the decision boundary whatever the model's score scale."""
-        return None if self.threshold is None else self.score / self.threshold
+        if self.threshold is None or self.error is not None:
+            return None
+        return self.score / self.threshold
 
     @property
     def is_anomalous(self) -> bool | None:
-        """True when score >= threshold (NG)."""
+        """True when NG (score >= threshold) or ERROR: whatever is not OK is treated as a reject."""
+        if self.error is not None:
+            return True
         return None if self.threshold is None else self.score >= self.threshold
 
     @property
     def verdict(self) -> str | None:
+        """ "OK", "NG", "ERROR" (untrusted result), or None (no threshold)."""
+        if self.error is not None:
+            return ERROR
         flag = self.is_anomalous
         return None if flag is None else ("NG" if flag else "OK")
+
+    @property
+    def is_ok(self) -> bool:
+        """True only for an OK verdict: NG, ERROR and no verdict all count as not OK."""
+        return self.verdict == "OK"
 
     @cached_property
     def anomaly_map(self) -> np.ndarray:
         """float32 map at the frame's size (bilinear from the model's output), computed on use."""
         h, w = self.frame_size
+        if self.roi is not None:  # a graph that crops (`export --roi`): zero outside the crop
+            x, y, rw, rh = self.roi
+            full = np.zeros((h, w), np.float32)
+            full[y : y + rh, x : x + rw] = cv2.resize(
+                self.model_map, (rw, rh), interpolation=cv2.INTER_LINEAR
+            )
+            return full
         if self.model_map.shape == (h, w):
             return self.model_map
         return cv2.resize(self.model_map, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -84,7 +116,9 @@ class Detection:
                 f"on a {self.frame_size[1]}x{self.frame_size[0]} frame"
             )
         out = cv2.addWeighted(image, 1.0 - alpha, self.heatmap(), alpha, 0.0)
-        if self.verdict is None:
+        if self.error is not None:
+            text, colour = f"{ERROR} {self.error}", NG_COLOUR
+        elif self.verdict is None:
             text, colour = f"score {self.score:.3g}", UNKNOWN_COLOUR
         else:
             colour = NG_COLOUR if self.is_anomalous else OK_COLOUR
@@ -95,6 +129,16 @@ class Detection:
         cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2)
         cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness)
         return out
+
+
+def untrusted(score: float, model_map: np.ndarray) -> str | None:
+    """Why a result cannot be trusted (a float16 overflow, a broken engine), or None: a NaN
+    score compares False with every threshold and would otherwise pass as OK."""
+    if not math.isfinite(score):
+        return NON_FINITE_SCORE
+    if not np.isfinite(model_map).all():
+        return NON_FINITE_MAP
+    return None
 
 
 class Detector(Closeable):
@@ -122,7 +166,7 @@ class Detector(Closeable):
         self.metadata: ModelMetadata = self.backend.metadata
         self.class_name = class_name
         self.threshold_override = threshold
-        self.threshold = self._resolve_threshold(class_name, threshold)
+        self.threshold = self.threshold_for(class_name, threshold)
         if bit_depth is not None and not 9 <= bit_depth <= 16:
             raise UniadError(
                 f"bit_depth applies to uint16 frames and must be 9..16, got {bit_depth}"
@@ -132,8 +176,9 @@ class Detector(Closeable):
         capacity = self.static_batch or max_batch
         if capacity < 1:
             raise UniadError(f"max_batch must be >= 1, got {max_batch}")
-        h, w = self.input_size
+        h, w = self.metadata.graph_input_size
         self._buffer = np.zeros((capacity, h, w, 3), np.uint8)
+        self._preparer = FramePreparer()
         self._lock = threading.Lock()
 
     @property
@@ -143,25 +188,20 @@ class Detector(Closeable):
         return int(h), int(w)
 
     def threshold_for(self, class_name: str | None, threshold: float | None) -> float | None:
-        """The threshold a camera of `class_name` uses: `threshold` if given, else the model's
-        for that class, else its global one (None when the model ships none)."""
-        return self._resolve_threshold(class_name, threshold)
+        """The threshold a camera or request of `class_name` uses (`resolve_threshold`)."""
+        return self.resolve_threshold(class_name, threshold)[0]
 
-    def _resolve_threshold(self, class_name: str | None, threshold: float | None) -> float | None:
+    def resolve_threshold(
+        self, class_name: str | None, threshold: float | None
+    ) -> tuple[float | None, str]:
+        """`Thresholds.resolve` on this model's thresholds, refusing a class it does not know."""
         known = self.metadata.class_names
         if class_name is not None and known and class_name not in known:
             raise UniadError(
                 f"class {class_name!r} is not one this model was trained on: {', '.join(known)}"
             )
-        value = threshold
-        what = "the given threshold"
-        if value is None:
-            value = self.metadata.thresholds.for_class(class_name)
-            what = f"the model's threshold for {class_name or 'all classes'}"
-        if value is None:
-            return None
         try:
-            return check_threshold(value, what)
+            return self.metadata.thresholds.resolve(class_name, threshold)
         except ValueError as exc:
             raise UniadError(str(exc)) from None
 
@@ -173,25 +213,36 @@ class Detector(Closeable):
     def __call__(self, frame: np.ndarray) -> Detection:
         return self.predict([frame])[0]
 
-    def predict(self, frames: Iterable[np.ndarray] | np.ndarray) -> list[Detection]:
-        """Score a batch of frames (a sequence, or an NxHxWxC array), in chunks of the buffer."""
+    def predict(
+        self,
+        frames: Iterable[np.ndarray] | np.ndarray,
+        thresholds: Sequence[float | None] | None = None,
+    ) -> list[Detection]:
+        """Score a batch of frames (a sequence, or an NxHxWxC array), in chunks of the buffer,
+        each judged against its own threshold (`thresholds[i]`, resolved by the caller who
+        knows the frame's camera or request; default: this detector's `threshold`)."""
         images = [to_bgr8(f, self.bit_depth) for f in frames]
+        if thresholds is None:
+            thresholds = [self.threshold] * len(images)
+        elif len(thresholds) != len(images):
+            raise UniadError(f"{len(thresholds)} thresholds given for {len(images)} frames")
         step = len(self._buffer)
         results: list[Detection] = []
         for start in range(0, len(images), step):
-            results += self._predict_chunk(images[start : start + step])
+            chunk = slice(start, start + step)
+            results += self._predict_chunk(images[chunk], thresholds[chunk])
         return results
 
-    def _predict_chunk(self, images: list[np.ndarray]) -> list[Detection]:
+    def _predict_chunk(
+        self, images: list[np.ndarray], thresholds: Sequence[float | None]
+    ) -> list[Detection]:
         n = len(images)
         h, w = self.input_size
+        if self.metadata.frame_size is not None:
+            check_frame_size(images, self.metadata)
         with self._lock:
             t0 = time.perf_counter()
-            for slot, image in zip(self._buffer, images, strict=False):
-                if image.shape[:2] == (h, w):
-                    slot[...] = image
-                else:
-                    cv2.resize(image, (w, h), dst=slot, interpolation=cv2.INTER_LINEAR)
+            self._preparer.into(self._buffer, images)
             batch = self._buffer if self.static_batch else self._buffer[:n]
             t1 = time.perf_counter()
             maps, scores = self.backend.infer(batch)
@@ -201,18 +252,24 @@ class Detector(Closeable):
                     f"backend {self.backend.name} returned maps {maps.shape} and scores "
                     f"{scores.shape} for a batch of {n} {h}x{w} images"
                 )
-            # No copy: `Backend.infer` returns arrays the caller owns (see its contract).
-            return [
-                Detection(
-                    score=float(scores[i]),
-                    threshold=self.threshold,
-                    model_map=np.asarray(maps[i], dtype=np.float32),
-                    frame_size=images[i].shape[:2],
-                    preprocess_ms=(t1 - t0) * 1e3 / n,
-                    inference_ms=(t2 - t1) * 1e3 / n,
+            results = []
+            for i in range(n):
+                # No copy: `Backend.infer` returns arrays the caller owns (see its contract).
+                score, model_map = float(scores[i]), np.asarray(maps[i], dtype=np.float32)
+                results.append(
+                    Detection(
+                        score=score,
+                        threshold=thresholds[i],
+                        model_map=model_map,
+                        frame_size=images[i].shape[:2],
+                        preprocess_ms=(t1 - t0) * 1e3 / n,
+                        inference_ms=(t2 - t1) * 1e3 / n,
+                        error=untrusted(score, model_map),
+                        roi=self.metadata.roi,
+                    )
                 )
-                for i in range(n)
-            ]
+            return results
 
     def close(self) -> None:
+        self._preparer.close()
         self.backend.close()

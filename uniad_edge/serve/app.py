@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
-import functools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -23,12 +21,13 @@ from starlette.datastructures import UploadFile
 
 from .. import __version__
 from ..errors import UniadError
+from ..hosts import is_loopback
 from ..runtime.detector import Detection
+from ..runtime.station.requests import QueueFull
 from .auth import TokenGuard
-from .batching import QueueFull
-from .cameras import encode_jpeg
+from .cameras import StationCamera, encode_jpeg
 from .metrics import CONTENT_TYPE
-from .service import API_CAMERA, Camera, ScoringService
+from .service import ScoringService, SwapInProgress
 from .uploads import BodyLimit, UnsupportedMediaType, body_kind, decode_image
 
 STATIC = Path(__file__).parent / "static"
@@ -36,17 +35,6 @@ MAX_FILES = 64
 RETRY_AFTER_S = 1
 KEEPALIVE_S = 15.0
 MJPEG_REPEAT_S = 5.0
-ANSWER_FIELDS = (
-    "score",
-    "normalized_score",
-    "verdict",
-    "threshold",
-    "class_name",
-    "model",
-    "inference_ms",
-    "latency_ms",
-    "part_id",
-)
 
 
 def create_app(service: ScoringService) -> FastAPI:
@@ -78,7 +66,7 @@ def create_app(service: ScoringService) -> FastAPI:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, 500)
 
-    def camera(name: str) -> Camera:
+    def camera(name: str) -> StationCamera:
         if name not in service.cameras:
             known = ", ".join(service.cameras) or "none (serving without --source)"
             raise HTTPException(404, f"no camera {name!r}; cameras: {known}")
@@ -100,39 +88,32 @@ def create_app(service: ScoringService) -> FastAPI:
     ) -> Response:
         started = time.time()
         uploads = await _read_uploads(request)
-        service.threshold_for(class_name)  # unknown class: 400 before any work
+        service.station.api_threshold(class_name)  # unknown class: 400 before any work
         images = [
             await run_in_threadpool(decode_image, data, name or "request body", bit_depth)
             for name, data in uploads
         ]
         futures = []
         try:
-            for image in images:
-                futures.append(service.submit(image))
+            for (name, _), image in zip(uploads, images, strict=True):
+                futures.append(
+                    service.station.score_async(
+                        image, class_name=class_name, part_id=part_id, name=name
+                    )
+                )
         except QueueFull:
             for future in futures:
                 future.cancel()
             raise
-        detections = [await asyncio.wrap_future(f) for f in futures]
+        verdicts = [await asyncio.wrap_future(f) for f in futures]
         answers = []
-        for (name, _), image, detection in zip(uploads, images, detections, strict=True):
-            record = functools.partial(
-                service.record,
-                API_CAMERA,
-                image,
-                detection,
-                started=started,
-                class_name=class_name,
-                part_id=part_id,
-            )
-            # Without files to write, recording is quick: no hop to a worker thread for it.
-            event = await run_in_threadpool(record) if service.writes_files else record()
-            answer = {k: event[k] for k in ANSWER_FIELDS}
+        for (name, _), verdict in zip(uploads, verdicts, strict=True):
+            answer = service.answer(verdict, started)
             if name is not None:
                 answer["filename"] = name
-            if heatmap:
-                shown = dataclasses.replace(detection, threshold=event["threshold"])
-                png = await run_in_threadpool(_overlay_png, image, shown)
+            detection, image = verdict.detection, verdict.image
+            if heatmap and detection is not None and image is not None:
+                png = await run_in_threadpool(_overlay_png, image, detection)
                 if _wants_png(request) and len(uploads) == 1 and name is None:
                     return Response(png, media_type="image/png", headers=_score_headers(answer))
                 answer["heatmap_png"] = base64.b64encode(png).decode()
@@ -190,6 +171,25 @@ def create_app(service: ScoringService) -> FastAPI:
     async def model() -> dict[str, Any]:
         return service.model_info()
 
+    @app.post("/v1/model", dependencies=api, summary="Swap in another model without stopping")
+    async def swap_model(request: Request) -> dict[str, Any]:
+        config = service.config
+        if config.token is None and not is_loopback(config.host):
+            raise HTTPException(403, "POST /v1/model off loopback needs serve --token")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("path"), str):
+            raise HTTPException(422, 'send JSON {"path": "export/model.onnx"}')
+        try:
+            return await run_in_threadpool(service.swap_model, body["path"])
+        except SwapInProgress as exc:
+            raise HTTPException(409, str(exc)) from None
+        except UniadError as exc:
+            reason = f"model not swapped, the running one keeps scoring: {exc}"
+            raise HTTPException(422, reason) from None
+
     @app.get("/v1/events", dependencies=media, summary="Verdicts as Server-Sent Events")
     async def events() -> StreamingResponse:
         return StreamingResponse(
@@ -212,7 +212,7 @@ def create_app(service: ScoringService) -> FastAPI:
 
     @app.get("/metrics", dependencies=api, summary="Prometheus metrics")
     async def metrics() -> Response:
-        service.metrics.queue_depth.set(service.scorer.depth)
+        service.metrics.queue_depth.set(service.queue_depth)
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     return app
@@ -255,7 +255,7 @@ def _render(found: tuple[Any, Any, Any], overlay: bool) -> bytes:
 
 
 async def _mjpeg_frames(
-    service: ScoringService, cam: Camera, interval: float
+    service: ScoringService, cam: StationCamera, interval: float
 ) -> AsyncIterator[bytes]:
     """A part per new verdict, at most one per `interval`; ends when the server stops.
 

@@ -2,41 +2,38 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from dataclasses import dataclass, fields, replace
+import math
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
-from ..metadata import DEFAULT_MAX_BATCH
+from ..hosts import LOOPBACK_NAMES, is_loopback
 from ..runtime.station import StationConfig
 
-LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
+LOOPBACK_HOSTS = LOOPBACK_NAMES | {"127.0.0.1", "::1", "[::1]"}
+MAX_UPLOAD_MB = 4096  # a finite cap: the limit is compared with byte counts
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """What `uniad-edge serve` runs with; the CLI passes None for options the user left out."""
+    """What `uniad-edge serve` runs with: the HTTP settings, and the `StationConfig` that holds
+    the model, backend, batching, outputs and cameras (none: a pure scoring service). The CLI
+    passes None for options the user left out; defaults live only here and in StationConfig."""
 
-    model: Path | str  # a file, or a Triton URL (grpc://host:8001/uniad)
-    station: StationConfig | None = None  # cameras; None: a pure scoring service
+    station: StationConfig = field(default_factory=StationConfig)
     host: str = "127.0.0.1"
     port: int = 8080
+    allowed_hosts: tuple[str, ...] = ()  # Host header names accepted besides loopback and --host
     token: str | None = None
     insecure: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
     max_upload_mb: float = 20.0
+    max_pixels: int = 50_000_000  # per image, from its header, before it is decoded
     queue_size: int = 64
-    max_batch: int = DEFAULT_MAX_BATCH
-    save_dir: Path | None = None
-    log: Path | None = None
-    class_name: str | None = None
-    threshold: float | None = None
-    backend: str = "auto"
-    threads: int | None = None
-    providers: tuple[str, ...] | None = None
+    class_name: str | None = None  # the API's default class (cameras have their own)
+    threshold: float | None = None  # the API's threshold override
     mjpeg_fps: float = 5.0
     history_s: float = 300.0
     gallery_size: int = 24
@@ -44,37 +41,68 @@ class ServeConfig:
 
     @classmethod
     def from_options(cls, **options: Any) -> ServeConfig:
-        """A config from CLI options, None meaning "the default": defaults live only here."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(options) - known
+        """A config from CLI options, None meaning "the default": defaults live only here and
+        in `StationConfig`. `StationConfig` fields (model, log, max_batch, ...) go into
+        `station` (a given `station` is copied with them applied, so its checks run again)."""
+        own = {f.name for f in fields(cls)}
+        station_fields = {f.name for f in fields(StationConfig)} - {"cameras"}
+        unknown = set(options) - own - station_fields
         if unknown:
             raise TypeError(f"unknown serve options: {', '.join(sorted(unknown))}")
-        return cls(**{k: v for k, v in options.items() if v is not None}).validated()
+        given = {k: v for k, v in options.items() if v is not None}
+        for_station = {k: given.pop(k) for k in list(given) if k not in own}
+        station = given.pop("station", None)
+        if station is None:
+            station = StationConfig(**for_station)
+        elif for_station:
+            station = replace(station, **for_station)
+        return cls(station=station, **given).validated()
 
     def validated(self) -> ServeConfig:
         """Refuse what would be unsafe or cannot work, with the flag that fixes it."""
+        if self.station.model is None:
+            raise UniadError("serve needs a model: give --model (or model = in --station)")
         if not is_loopback(self.host) and not self.token and not self.insecure:
             raise UniadError(
                 f"--host {self.host} is reachable from the network: give --token SECRET (or "
                 "UNIAD_EDGE_TOKEN) so every request must carry it, or --insecure to serve "
                 "without one"
             )
-        if self.token is not None and len(self.token) < 8:
-            raise UniadError("--token must be at least 8 characters long")
+        if self.token is not None:
+            if not self.token.isascii() or not self.token.isprintable():
+                raise UniadError(
+                    "--token (UNIAD_EDGE_TOKEN) must be printable ASCII: HTTP headers carry "
+                    "bytes, and a non-ASCII token would never match one"
+                )
+            if len(self.token) < 8:
+                raise UniadError("--token must be at least 8 characters long")
         if not 0 < self.port < 65536:
             raise UniadError(f"--port must be 1..65535, got {self.port}")
-        if not self.max_upload_mb > 0:
-            raise UniadError(f"--max-upload-mb must be > 0, got {self.max_upload_mb}")
-        if self.queue_size < 1 or self.max_batch < 1:
-            raise UniadError("--queue-size and --max-batch must be >= 1")
+        if not 0 < self.max_upload_mb < MAX_UPLOAD_MB:
+            raise UniadError(
+                f"--max-upload-mb must be > 0 and below {MAX_UPLOAD_MB}, got {self.max_upload_mb}"
+            )
+        if self.max_pixels < 1:
+            raise UniadError(f"--max-pixels must be >= 1, got {self.max_pixels}")
+        if self.queue_size < 1:
+            raise UniadError("--queue-size must be >= 1")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise UniadError("HTTPS needs both --tls-cert and --tls-key (PEM files)")
         for path in (self.tls_cert, self.tls_key):
             if path is not None and not Path(path).is_file():
                 raise UniadError(f"TLS file {path} not found; give a PEM certificate and key")
-        if not self.mjpeg_fps > 0:
+        if not 0 < self.mjpeg_fps < math.inf:
             raise UniadError(f"--mjpeg-fps must be > 0, got {self.mjpeg_fps}")
-        return replace(self, providers=tuple(self.providers) if self.providers else None)
+        for name in self.allowed_hosts:
+            if not name or any(ch in name for ch in " /\\@") or not name.isascii():
+                raise UniadError(f"--allowed-host {name!r} is not a host name")
+        return replace(self, allowed_hosts=tuple(h.lower() for h in self.allowed_hosts))
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """Host header names (without port) a request may carry: loopback names, the bound
+        host and every --allowed-host; a DNS-rebinding page carries its own name, refused."""
+        return frozenset({*LOOPBACK_HOSTS, self.host.lower(), *self.allowed_hosts})
 
     @property
     def scheme(self) -> str:
@@ -83,18 +111,3 @@ class ServeConfig:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
-
-
-def is_loopback(host: str) -> bool:
-    """True when `host` can only be reached from this machine."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)

@@ -1,10 +1,12 @@
 """Verdicts fanned out to the dashboard's Server-Sent Event streams, plus recent history.
 
-Verdicts are published from scoring threads; each subscriber is an asyncio queue on the
-server's event loop, fed with `call_soon_threadsafe`. A client too slow to keep up loses
-events (its queue is bounded) rather than growing the server's memory; on connect every
-client first gets a snapshot (counters and the last minutes of verdicts), so a page opened
-late or reconnecting still draws the full chart.
+The hub is a sink of the station: every verdict (a camera's or an API request's) becomes one
+event, its JSONL record plus `seq` (a number per event) and `gallery` (the overlay the evidence
+sink saved, or None). Each subscriber is an asyncio queue on the server's event loop, fed with
+`call_soon_threadsafe`. A client too slow to keep up loses events (its queue is bounded) rather
+than growing the server's memory; on connect every client first gets a snapshot (counters and
+the last minutes of verdicts), so a page opened late or reconnecting still draws the full chart.
+The hub also keeps each camera's newest verdict, for the dashboard's images and triggers.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ import time
 from collections import deque
 from typing import Any
 
+import numpy as np
+
+from ..runtime.detector import Detection
+from ..runtime.sinks import Sink, Verdict
+
 SUBSCRIBER_QUEUE = 256
 CLOSED = None
+VERDICTS = ("OK", "NG", "ERROR")
+Latest = tuple[np.ndarray, dict[str, Any], Detection | None]
 
 
-class EventHub:
-    """Thread-safe publish, asyncio-side subscribe."""
+class EventHub(Sink):
+    """Thread-safe publish (the station's output thread), asyncio-side subscribe."""
+
+    name = "events"
 
     def __init__(self, history_s: float = 300.0, max_history: int = 5000) -> None:
         self.history_s = history_s
@@ -28,26 +39,45 @@ class EventHub:
         self._counters: dict[str, dict[str, int]] = {}
         self._subscribers: dict[asyncio.Queue[dict[str, Any] | None], asyncio.AbstractEventLoop]
         self._subscribers = {}
-        self._lock = threading.Lock()
+        self._latest: dict[str, Latest] = {}
+        self._lock = threading.Condition()
         self._seq = 0
         self.closed = False
 
-    def next_seq(self) -> int:
+    def emit(self, verdict: Verdict) -> None:
+        overlay = (verdict.record.get("evidence") or {}).get("overlay")
         with self._lock:
             self._seq += 1
-            return self._seq
+            event = {**verdict.record, "seq": self._seq, "gallery": overlay}
+            if verdict.image is not None:
+                self._latest[verdict.camera] = (verdict.image, event, verdict.detection)
+            self._lock.notify_all()
+        self.publish(event)
 
     def publish(self, event: dict[str, Any]) -> None:
         """Count, remember and send one verdict event to every open stream."""
         with self._lock:
-            counts = self._counters.setdefault(event["camera"], {"OK": 0, "NG": 0, "total": 0})
-            counts["total"] += 1
-            if event.get("verdict") in ("OK", "NG"):
+            counts = self._counters.setdefault(event["camera"], dict.fromkeys(VERDICTS, 0))
+            counts["total"] = counts.get("total", 0) + 1
+            if event.get("verdict") in VERDICTS:
                 counts[event["verdict"]] += 1
             self._history.append(event)
             targets = list(self._subscribers.items())
         for subscriber, loop in targets:
             loop.call_soon_threadsafe(_offer, subscriber, event)
+
+    def latest(self, camera: str) -> Latest | None:
+        """The camera's newest scored image, its event and its detection."""
+        with self._lock:
+            return self._latest.get(camera)
+
+    def wait_for(self, camera: str, index: int, timeout: float) -> None:
+        """Until the event of `camera`'s frame `index` (or a later one) was published."""
+        with self._lock:
+            self._lock.wait_for(
+                lambda: camera in self._latest and self._latest[camera][1]["index"] >= index,
+                timeout=timeout,
+            )
 
     def snapshot(self) -> dict[str, Any]:
         """Counters per camera and the verdicts of the last `history_s` seconds."""
@@ -55,7 +85,7 @@ class EventHub:
         with self._lock:
             return {
                 "counters": {k: dict(v) for k, v in self._counters.items()},
-                "history": [e for e in self._history if e["time"] >= since],
+                "history": [e for e in self._history if e["timestamp"] >= since],
                 "history_s": self.history_s,
             }
 
@@ -73,7 +103,7 @@ class EventHub:
             self._subscribers.pop(subscriber, None)
 
     def close(self) -> None:
-        """End every stream (server shutdown): each subscriber receives `CLOSED`."""
+        """End every stream (the station ended): each subscriber receives `CLOSED`."""
         with self._lock:
             self.closed = True
             targets = list(self._subscribers.items())

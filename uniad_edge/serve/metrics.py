@@ -1,14 +1,16 @@
 """Prometheus metrics of one service, in its own registry (two apps in one process never clash).
 
-Per camera (the HTTP API counts as camera "api"): frames scored, NG count, verdict latency,
-dropped frames, reconnects and write errors (the API's; the station's own sinks report
-theirs as `uniad_station_outputs`); for the service: queue depth, batch sizes and
-requests refused because the queue was full. Capture counters live in the camera objects and
-are read at scrape time, so they are never out of step with what the cameras report.
+The metrics are a sink of the station. Per camera (the HTTP API counts as camera "api"):
+frames scored, NG and ERROR counts, verdict latency, dropped frames and reconnects; the
+station's sinks report what they could not write as `uniad_station_outputs`; for the service:
+queue depth, batch sizes and requests refused because the queue was full. Capture counters live
+in the camera objects and are read at scrape time, so they are never out of step with what the
+cameras report.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import (
@@ -21,6 +23,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from ..runtime.sinks import Sink, Verdict
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -62,8 +66,10 @@ class _CaptureCollector(Collector):
         yield outputs
 
 
-class ServiceMetrics:
-    """The service's counters, gauges and histograms."""
+class ServiceMetrics(Sink):
+    """The service's counters, gauges and histograms; counts every verdict as a sink."""
+
+    name = "metrics"
 
     def __init__(
         self,
@@ -74,15 +80,18 @@ class ServiceMetrics:
         r = self.registry
         self.frames = Counter("uniad_frames_scored", "Images scored", ["camera"], registry=r)
         self.ng = Counter("uniad_ng", "Images judged NG", ["camera"], registry=r)
+        self.errors = Counter(
+            "uniad_errors",
+            "ERROR verdicts: frame not prepared, backend error, non-finite map or score",
+            ["camera"],
+            registry=r,
+        )
         self.latency = Histogram(
             "uniad_verdict_latency_seconds",
             "From frame capture (or request arrival) to verdict",
             ["camera"],
             buckets=LATENCY_BUCKETS,
             registry=r,
-        )
-        self.write_errors = Counter(
-            "uniad_write_errors", "NG evidence or log records not written", ["camera"], registry=r
         )
         self.queue_depth = Gauge("uniad_queue_depth", "Requests waiting to be scored", registry=r)
         self.rejected = Counter(
@@ -93,11 +102,15 @@ class ServiceMetrics:
         )
         r.register(_CaptureCollector(capture_stats, station_outputs))
 
-    def observe_verdict(self, camera: str, verdict: str | None, latency_s: float) -> None:
+    def emit(self, verdict: Verdict) -> None:
+        """Count one verdict; its latency runs from capture (or request arrival) to now."""
+        record, camera = verdict.record, verdict.camera
         self.frames.labels(camera).inc()
-        if verdict == "NG":
+        if record["verdict"] == "NG":
             self.ng.labels(camera).inc()
-        self.latency.labels(camera).observe(max(latency_s, 0.0))
+        elif record["verdict"] == "ERROR":
+            self.errors.labels(camera).inc()
+        self.latency.labels(camera).observe(max(time.time() - record["timestamp"], 0.0))
 
     def observe_batch(self, size: int, depth: int) -> None:
         self.batch_size.observe(size)

@@ -16,36 +16,26 @@ import uvicorn
 
 from ..errors import UniadError
 from ..runtime.detector import Detector
-from ..runtime.station import Station, StationSummary
+from ..runtime.station import StationSummary
 from .app import create_app
-from .cameras import StationCameras
 from .config import ServeConfig
-from .service import ScoringService
+from .service import ScoringService, detector_opener
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def build_service(config: ServeConfig) -> ScoringService:
-    """Load the model, open the cameras; on any failure release what was opened."""
-    detector = Detector(
-        config.model,
-        backend=config.backend,
-        providers=list(config.providers) if config.providers else None,
-        threads=config.threads,
-        class_name=config.class_name,
-        threshold=config.threshold,
-        max_batch=config.max_batch,
-    )
+def build_service(config: ServeConfig, detector: Detector | None = None) -> ScoringService:
+    """Load the model (unless given), open the cameras, start the station; on any failure
+    release what was opened."""
+    if detector is None:
+        detector = detector_opener(config)(config.station.model)  # type: ignore[arg-type]
     try:
         service = ScoringService(config, detector)
     except BaseException:
         detector.close()
         raise
     try:
-        if config.station is not None:
-            station = Station(config.station, detector=detector)
-            service.camera_group = StationCameras(station, service)
-            service.camera_group.start()
+        service.start()
     except BaseException:
         service.close()
         raise
@@ -155,10 +145,9 @@ def serve(
         service.close()
     if not server.started:
         raise _cannot_listen(config)
-    group = service.camera_group
     return ServeSummary(
         service.hub.snapshot()["counters"],
-        group.station.summary if isinstance(group, StationCameras) else None,
+        service.station.summary if config.station.cameras else None,
     )
 
 

@@ -1,199 +1,141 @@
-"""The scoring service: one detector behind the batching queue, and what follows each verdict
-(metrics, the dashboard's event stream, NG evidence, the JSONL log). HTTP-free, so the same
-object serves the API, the cameras and the tests.
+"""The scoring service: one `Station` runs the cameras and the API requests (camera "api") on
+one detector, in the same batches, through the same sinks (JSONL log, evidence, MQTT) and one
+record schema; the service adds its own sinks to it (metrics, the dashboard's event stream, the
+NG gallery). HTTP-free, so the same object serves the API, the cameras and the tests.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
+from typing import Any
 
 from ..errors import UniadError
 from ..runtime.backends.registry import url_scheme
-from ..runtime.detector import Detection, Detector
-from ..runtime.recorder import JsonlLog
-from .batching import BatchScorer
+from ..runtime.detector import Detector
+from ..runtime.sinks import Sink, Verdict
+from ..runtime.station import Station, StationConfig
+from ..runtime.station.swap import model_id, return_freed_memory
+from .cameras import StationCamera
 from .config import ServeConfig
 from .events import EventHub
 from .gallery import Gallery
 from .metrics import ServiceMetrics
 
-log = logging.getLogger(__name__)
-
-API_CAMERA = "api"
-
-
-class Camera(Protocol):
-    """What the service needs from a camera, whoever drives it (the station, today)."""
-
-    name: str
-
-    def info(self) -> dict[str, Any]:
-        """Name, source, state, `healthy`, threshold and counters (frames, dropped, ...)."""
-
-    def latest(self) -> tuple[np.ndarray, dict[str, Any] | None, Detection | None] | None:
-        """The newest frame with its verdict event and detection (None before the first)."""
-
-    def trigger(self, part_id: str | None) -> dict[str, Any]:
-        """The verdict record of the camera's next frame (blocking: call from a worker)."""
+ANSWER_FIELDS = (
+    "score",
+    "normalized_score",
+    "verdict",
+    "is_ok",
+    "threshold",
+    "class_name",
+    "model",
+    "part_id",
+)
 
 
-class CameraGroup(Protocol):
-    """Whatever runs the cameras (the station): started after the server is built, stopped
-    before the scoring queue closes."""
+SWAP_TIMEOUT_S = 300.0
 
-    cameras: dict[str, Camera]
 
-    def start(self) -> None: ...
+class SwapInProgress(UniadError):
+    """A second model swap while one is running (HTTP 409)."""
 
-    def outputs(self) -> dict[str, int]:
-        """Counters of the group's own result sinks (e.g. log records not written)."""
 
-    def stop(self) -> None: ...
+def station_config(config: ServeConfig) -> StationConfig:
+    """The station `serve` runs: its cameras (or none) taking API requests too, with the
+    service's log and evidence folder, so one log holds one schema."""
+    return replace(config.station, api_queue=config.queue_size)
+
+
+def detector_opener(config: ServeConfig) -> Callable[[str], Detector]:
+    """Opens a model the way `build_service` opened the first one."""
+    station = config.station
+
+    def open_model(path: str) -> Detector:
+        return Detector(
+            path,
+            backend=station.backend,
+            providers=list(station.providers) if station.providers else None,
+            threads=station.threads,
+            class_name=config.class_name,
+            threshold=config.threshold,
+            max_batch=station.max_batch,
+        )
+
+    return open_model
 
 
 class ScoringService:
-    """Owns the detector, the queue, the metrics, the event hub and the evidence writers."""
+    """Owns the detector and the station, plus the metrics, the event hub and the gallery."""
 
     def __init__(self, config: ServeConfig, detector: Detector) -> None:
         self.config = config
         self.detector = detector
-        self.camera_group: CameraGroup | None = None
         self.started = time.time()
         self.stopping = threading.Event()
+        self._swapping = threading.Lock()
         self.metrics = ServiceMetrics(self.capture_stats, self.station_outputs)
         self.hub = EventHub(history_s=config.history_s)
-        self.scorer = BatchScorer(
-            detector,
-            max_batch=detector.static_batch or config.max_batch,
-            queue_size=config.queue_size,
-            on_batch=self.metrics.observe_batch,
+        settings = station_config(config)
+        self.gallery = (
+            Gallery(settings.save_dir, config.gallery_size) if settings.save_dir else None
         )
-        self.gallery = Gallery(config.save_dir, config.gallery_size) if config.save_dir else None
-        self.journal = JsonlLog(config.log) if config.log else None
-        self._journal_lock = threading.Lock()
-        self._warned: set[str] = set()
+        sinks: list[Sink] = [self.metrics, self.hub]
+        if self.gallery is not None:
+            sinks.insert(1, self.gallery)
+        self.station = Station(settings, detector, sinks=sinks, on_batch=self._on_batch)
+        self.cameras = {
+            name: StationCamera(name, self.station, self.hub) for name in self.station.cameras
+        }
 
-    @property
-    def writes_files(self) -> bool:
-        """Whether `record` may touch the disk (NG evidence or the JSONL log)."""
-        return self.gallery is not None or self.journal is not None
+    def start(self) -> None:
+        self.station.start()
 
     @property
     def model_name(self) -> str:
-        return self.detector.metadata.name or model_label(self.config.model)
-
-    def threshold_for(self, class_name: str | None) -> float | None:
-        """The service's threshold, or the model's for `class_name` (unknown names refused)."""
-        if class_name is None:
-            return self.detector.threshold
-        known = self.detector.metadata.class_names
-        if known and class_name not in known:
-            raise UniadError(
-                f"class_name {class_name!r} is not one this model was trained on: "
-                f"{', '.join(known)}"
-            )
-        return self.detector.metadata.thresholds.for_class(class_name)
-
-    def submit(self, image: np.ndarray, *, wait: bool = False) -> Future[Detection]:
-        """Queue an image for scoring; `QueueFull` when the queue is full and not `wait`."""
-        try:
-            return self.scorer.submit(image, wait=wait)
-        finally:
-            self.metrics.queue_depth.set(self.scorer.depth)
-
-    def record(
-        self,
-        camera: str,
-        image: np.ndarray,
-        detection: Detection,
-        *,
-        started: float,
-        class_name: str | None = None,
-        part_id: str | None = None,
-        frame_index: int | None = None,
-        write: bool = True,
-        evidence: str | None = None,
-    ) -> dict[str, Any]:
-        """Everything that follows a verdict; returns its event (also the API's answer).
-
-        `write=False` for the station's verdicts: its own sinks wrote the log and the evidence
-        (`evidence` names the overlay it saved, for the gallery).
-        """
-        threshold = self.threshold_for(class_name) if class_name else detection.threshold
-        if threshold != detection.threshold:
-            detection = dataclasses.replace(detection, threshold=threshold)
-        now = time.time()
-        event: dict[str, Any] = {
-            "seq": self.hub.next_seq(),
-            "camera": camera,
-            "time": now,
-            "score": detection.score,
-            "normalized_score": detection.normalized_score,
-            "verdict": detection.verdict,
-            "threshold": detection.threshold,
-            "class_name": class_name or self.detector.class_name,
-            "model": self.model_name,
-            "inference_ms": round(detection.inference_ms, 3),
-            "latency_ms": round((now - started) * 1e3, 3),
-            "part_id": part_id,
-            "frame_index": frame_index,
-            "gallery": evidence,
-        }
-        self.metrics.observe_verdict(camera, detection.verdict, now - started)
-        if write and self.gallery is not None and detection.is_anomalous:
-            event["gallery"] = self._write(
-                camera, "NG evidence", self.gallery.save, event, image, detection
-            )
-        if event["gallery"] and self.gallery is not None:
-            self.gallery.add(event)
-        if write and self.journal is not None:
-            self._write(camera, "log", self._log, event)
-        self.hub.publish(event)
-        return event
-
-    def _log(self, event: dict[str, Any]) -> None:
-        with self._journal_lock:
-            self.journal.write(event)  # type: ignore[union-attr]
-
-    def _write(self, camera: str, what: str, write: Callable[..., Any], *args: Any) -> Any:
-        """Run one writer; a failure (full disk, ...) is counted and warned once, never fatal."""
-        try:
-            return write(*args)
-        except (OSError, UniadError) as exc:
-            self.metrics.write_errors.labels(camera).inc()
-            if what not in self._warned:
-                self._warned.add(what)
-                log.warning("cannot write %s (scoring goes on): %s", what, exc)
-            return None
+        return self.detector.metadata.name or model_label(self.config.station.model)
 
     @property
-    def cameras(self) -> dict[str, Camera]:
-        return self.camera_group.cameras if self.camera_group is not None else {}
+    def queue_depth(self) -> int:
+        requests = self.station.requests
+        return requests.depth if requests is not None else 0
+
+    def _on_batch(self, size: int) -> None:
+        self.metrics.observe_batch(size, self.queue_depth)
+
+    @staticmethod
+    def answer(verdict: Verdict, started: float) -> dict[str, Any]:
+        """The API's answer: the verdict fields of the record (its `error` when ERROR), the
+        inference time and the latency from the request's arrival."""
+        record = verdict.record
+        answer = {key: record.get(key) for key in ANSWER_FIELDS}
+        answer["inference_ms"] = record["latency_ms"].get("inference")
+        answer["latency_ms"] = round((time.time() - started) * 1e3, 3)
+        if "error" in record:
+            answer["error"] = record["error"]
+        return answer
 
     def station_outputs(self) -> dict[str, int]:
-        return self.camera_group.outputs() if self.camera_group is not None else {}
+        counts: dict[str, int] = {}
+        for sink in self.station.sinks:
+            counts |= sink.summary()
+        return counts
 
-    def capture_stats(self) -> dict[str, dict[str, int]]:
+    def capture_stats(self) -> dict[str, dict[str, Any]]:
         return {name: cam.info() for name, cam in self.cameras.items()}
 
     def health(self) -> dict[str, Any]:
-        cameras = {name: cam.info() for name, cam in self.cameras.items()}
+        cameras = self.capture_stats()
         ok = not self.stopping.is_set() and all(c["healthy"] for c in cameras.values())
         return {
             "status": "ok" if ok else "degraded",
             "model_loaded": True,
             "model": self.model_name,
             "backend": self.detector.backend.name,
-            "queue_depth": self.scorer.depth,
+            "queue_depth": self.queue_depth,
             "uptime_s": round(time.time() - self.started, 3),
             "cameras": cameras,
         }
@@ -201,23 +143,22 @@ class ScoringService:
     def model_info(self) -> dict[str, Any]:
         """The artifact's metadata and the thresholds in use, each with where it came from."""
         meta = self.detector.metadata
-        if self.config.threshold is not None:
-            source = "--threshold"
-        elif self.detector.class_name is not None:
-            source = f"model, class {self.detector.class_name}"
-        else:
-            source = "model, global" if self.detector.threshold is not None else "none"
+        _, source = self.detector.resolve_threshold(
+            self.detector.class_name, self.detector.threshold_override
+        )
         return {
-            "path": str(self.config.model),
+            "path": str(self.config.station.model),
+            "model_id": model_id(self.detector),
             "backend": self.detector.backend.name,
             "input_size": list(self.detector.input_size),
-            "max_batch": self.scorer.max_batch,
+            "max_batch": self.station.config.max_batch,
             "threshold_in_use": {
                 "value": self.detector.threshold,
                 "class_name": self.detector.class_name,
-                "source": source,
+                "source": "--threshold" if source == "given" else source,
             },
             "thresholds": {**meta.thresholds.to_dict(), "provenance": meta.thresholds.rule},
+            "threshold_provenance": self.station.threshold_provenance,
             "camera_thresholds": {
                 name: {"value": info["threshold"], "class_name": info["class_name"]}
                 for name, info in self.capture_stats().items()
@@ -225,15 +166,32 @@ class ScoringService:
             "metadata": meta.to_dict(),
         }
 
+    def swap_model(self, path: str, timeout_s: float = SWAP_TIMEOUT_S) -> dict[str, Any]:
+        """Open `path` as the service opened its model and have the station check it and score
+        API requests and cameras with it from its next batch on; the old model is closed then.
+        A one-line `UniadError` leaves the old model scoring."""
+        if not self._swapping.acquire(blocking=False):
+            raise SwapInProgress("a model swap is already in progress; try again when it is done")
+        try:
+            previous = model_id(self.detector)
+            new = detector_opener(self.config)(path)
+            try:
+                self.station.swap_model(path, new).result(timeout_s)
+            except BaseException:
+                new.close()
+                raise
+            old, self.detector = self.detector, new
+            self.config = replace(self.config, station=replace(self.config.station, model=path))
+            old.close()
+            return_freed_memory()
+            return {"model": model_id(new), "previous_model": previous, "path": path}
+        finally:
+            self._swapping.release()
+
     def close(self) -> None:
-        """Cameras first (captured frames finish), then the queue (in-flight answered), files."""
+        """Cameras first (captured frames and queued requests finish), then sinks, the model."""
         self.stopping.set()
-        if self.camera_group is not None:
-            self.camera_group.stop()
-        self.scorer.close()
-        self.hub.close()
-        if self.journal is not None:
-            self.journal.close()
+        self.station.close()
         self.detector.close()
 
 

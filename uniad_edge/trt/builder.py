@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UniadError
 from ..fileio import sha256_file, write_bytes_atomic
-from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
+from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
 from . import features
 from .environment import (
     TensorRTUnavailableError,
@@ -133,7 +133,7 @@ def trtexec_modes(precision: str, onnx_precision: str) -> dict[str, str | None]:
 
 def trtexec_lines(
     onnx_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str] = "engines",
+    out_dir: str | os.PathLike[str] = DEFAULT_ENGINE_DIR,
     precision: str = "fp16",
     min_batch: int = 1,
     opt_batch: int = 1,
@@ -155,7 +155,8 @@ def trtexec_lines(
                 onnx.input_size,
                 profile,
                 mode=mode,
-                head_layers=onnx.head_layers,
+                head_layers=onnx.fp32_layers,
+                preview=(features.TRTEXEC_PROFILE_SHARING,) if target == "8.6" else (),
                 workspace_gib=workspace_gib,
                 timing_cache=Path(out_dir) / "timing.cache",
                 dynamic=onnx.batch is None,
@@ -170,7 +171,7 @@ def _trtexec_engine(out_dir: str | os.PathLike[str], name: str, precision: str) 
 
 def equivalent_trtexec(
     onnx_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str] = "engines",
+    out_dir: str | os.PathLike[str] = DEFAULT_ENGINE_DIR,
     precision: str = "fp16",
     **limits: Any,
 ) -> str:
@@ -196,7 +197,7 @@ def equivalent_trtexec(
 
 def build_engine(
     onnx_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str] = "engines",
+    out_dir: str | os.PathLike[str] = DEFAULT_ENGINE_DIR,
     precision: str = "fp16",
     min_batch: int = 1,
     opt_batch: int = 1,
@@ -311,12 +312,20 @@ def _build(
     config = builder.create_builder_config()
     features.set_workspace(trt, config, plan.workspace_bytes)
     features.apply_flags(trt, config, mode)
+    if features.enable_profile_sharing(trt, config):
+        report("profile sharing on (PROFILE_SHARING_0806): worker threads share profile 0")
     pinned: list[str] = []
     if mode.pin_fp32:
         if not builder.platform_has_fast_fp16:
             report("warning: this GPU has no fast FP16; the FP16 engine may not be faster")
-        pinned = features.keep_fp32(trt, network)
-        report(f"{len(pinned)} layers kept in FP32 (distance head and outputs)")
+        if plan.onnx.metadata.get("fp32_nodes") is None:
+            report(
+                "warning: this ONNX has no float16 range contract (exported without "
+                "verification); re-export it so layers near float16's limit stay FP32"
+            )
+        pinned = features.keep_fp32(trt, network, extra=plan.onnx.range_pinned)
+        ranged = len(plan.onnx.range_pinned)
+        report(f"{len(pinned)} layers kept in FP32 (distance head, outputs, {ranged} by range)")
     _add_profile(builder, config, network, plan)
     _attach_timing_cache(config, plan, report)
     serialized = builder.build_serialized_network(network, config)

@@ -49,6 +49,24 @@ class CudaApi(ABC):
     def synchronize(self, stream: Any) -> None: ...
 
     @abstractmethod
+    def create_event(self) -> Any: ...
+
+    @abstractmethod
+    def destroy_event(self, event: Any) -> None: ...
+
+    @abstractmethod
+    def record_event(self, event: Any, stream: Any) -> None:
+        """Mark the point in `stream` that `wait_event` and `synchronize_event` wait for."""
+
+    @abstractmethod
+    def wait_event(self, stream: Any, event: Any) -> None:
+        """Work queued on `stream` from now on starts after `event` (on the device)."""
+
+    @abstractmethod
+    def synchronize_event(self, event: Any) -> None:
+        """Block the calling thread until `event` has happened."""
+
+    @abstractmethod
     def malloc(self, nbytes: int) -> int: ...
 
     @abstractmethod
@@ -106,6 +124,21 @@ class PyCudaApi(CudaApi):
 
     def synchronize(self, stream: Any) -> None:
         stream.synchronize()
+
+    def create_event(self) -> Any:
+        return self._drv.Event()
+
+    def destroy_event(self, event: Any) -> None:
+        del event
+
+    def record_event(self, event: Any, stream: Any) -> None:
+        event.record(stream)
+
+    def wait_event(self, stream: Any, event: Any) -> None:
+        stream.wait_for_event(event)
+
+    def synchronize_event(self, event: Any) -> None:
+        event.synchronize()
 
     def malloc(self, nbytes: int) -> int:
         allocation = self._drv.mem_alloc(max(nbytes, 1))
@@ -185,6 +218,21 @@ class CudaPythonApi(CudaApi):
 
     def synchronize(self, stream: Any) -> None:
         self._check(self._rt.cudaStreamSynchronize(stream))
+
+    def create_event(self) -> Any:
+        return self._check(self._rt.cudaEventCreate())
+
+    def destroy_event(self, event: Any) -> None:
+        self._check(self._rt.cudaEventDestroy(event))
+
+    def record_event(self, event: Any, stream: Any) -> None:
+        self._check(self._rt.cudaEventRecord(event, stream))
+
+    def wait_event(self, stream: Any, event: Any) -> None:
+        self._check(self._rt.cudaStreamWaitEvent(stream, event, 0))  # 0: cudaEventWaitDefault
+
+    def synchronize_event(self, event: Any) -> None:
+        self._check(self._rt.cudaEventSynchronize(event))
 
     def malloc(self, nbytes: int) -> int:
         return int(self._check(self._rt.cudaMalloc(max(nbytes, 1))))

@@ -7,30 +7,22 @@ human reason, the install hint and the equivalent `trtexec` command for building
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from ..errors import UniadError
 from ..metadata import DEFAULT_WORKSPACE_GIB
 from .cuda_api import CudaApi, load_cuda_api
+from .features import unsupported_reason
 from .sidecar import GpuInfo, Profile
-
-INSTALL_HINT = (
-    'install it with `pip install "uniad-edge[tensorrt]"` on x86-64 with CUDA, or on a Jetson '
-    "use JetPack's TensorRT (`sudo apt install python3-libnvinfer`) plus `pip install pycuda`"
+from .unavailable import (  # noqa: F401 - re-exported, where callers look for them
+    INSTALL_HINT,
+    TensorRTUnavailableError,
+    import_tensorrt,
+    tensorrt_missing_message,
 )
-
-
-class TensorRTUnavailableError(UniadError):
-    """TensorRT or a usable GPU is missing; carries the trtexec command to build elsewhere."""
-
-    def __init__(self, message: str, trtexec: str = "") -> None:
-        super().__init__(message)
-        self.trtexec = trtexec
 
 
 @dataclass(frozen=True)
@@ -59,20 +51,6 @@ def nvidia_driver_present() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or is_jetson()
 
 
-def import_tensorrt() -> ModuleType:
-    """Import tensorrt or raise `TensorRTUnavailableError` with the install hint."""
-    try:
-        return importlib.import_module("tensorrt")
-    except (ImportError, OSError) as exc:
-        raise TensorRTUnavailableError(tensorrt_missing_message(str(exc))) from None
-
-
-def tensorrt_missing_message(detail: str = "") -> str:
-    """The one line shown wherever an engine is wanted but TensorRT cannot be imported."""
-    why = f" ({detail})" if detail and "No module named" not in detail else ""
-    return f"TensorRT is not installed{why}; {INSTALL_HINT}"
-
-
 @functools.lru_cache(maxsize=1)
 def detect() -> TensorRTStatus:
     """Probe once per process: tensorrt import, a CUDA binding, a driver and at least one GPU."""
@@ -81,8 +59,6 @@ def detect() -> TensorRTStatus:
     except TensorRTUnavailableError as exc:
         return TensorRTStatus(False, str(exc))
     version = str(getattr(trt, "__version__", "unknown"))
-    from .features import unsupported_reason
-
     unsupported = unsupported_reason(trt)
     if unsupported is not None:
         return TensorRTStatus(False, unsupported, version)
@@ -131,13 +107,15 @@ def trtexec_command(
     workspace_gib: float = DEFAULT_WORKSPACE_GIB,
     timing_cache: str | os.PathLike[str] | None = None,
     dynamic: bool = True,
+    preview: tuple[str, ...] = (),
 ) -> str:
     """The `trtexec` line that builds the engine `build_engine` would, with the head in FP32.
 
     trtexec ships with TensorRT (/usr/src/tensorrt/bin/trtexec on JetPack). `strongly-typed`
     follows the mixed-precision ONNX's own types (TensorRT 10+); `fp16-pinned` is the FP16 flag
     with the distance-head layers (`head_layers`, named after their ONNX nodes) constrained to
-    FP32 (8.6, 10.x); `fp32` disables TF32 so fp32 means fp32.
+    FP32 (8.6, 10.x); `fp32` disables TF32 so fp32 means fp32. `preview` are trtexec
+    `--preview=` flags (8.6: profile sharing for a second worker thread).
     """
     if mode not in TRTEXEC_MODES:
         raise UniadError(f"trtexec mode {mode!r} is not one of {', '.join(TRTEXEC_MODES)}")
@@ -158,4 +136,5 @@ def trtexec_command(
     args.append(f"--memPoolSize=workspace:{int(round(workspace_gib * 1024))}")
     if timing_cache is not None:
         args.append(f"--timingCacheFile={timing_cache}")
+    args += list(preview)
     return " ".join(shlex.quote(a) for a in args)

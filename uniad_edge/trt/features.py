@@ -4,7 +4,8 @@ Every function takes the `tensorrt` module (or objects it made) as an argument, 
 are tested against fake modules with exactly the attribute surface of each release (recorded
 from the real bindings in tests/data/trt_surfaces/). What changes between them:
 8.6: FP16 builder flag + per-layer precision constraints, EXPLICIT_BATCH required, no strongly
-typed networks; a second execution context must select its optimization profile.
+typed networks; a second execution context must select its optimization profile, and may share
+profile 0 with the first only in an engine built with PreviewFeature.PROFILE_SHARING_0806.
 10.x: both the FP16 flag and STRONGLY_TYPED networks exist; EXPLICIT_BATCH is ignored.
 11.x: no FP16 flag, no precision constraints, no ILayer.precision/set_output_type, no
 EXPLICIT_BATCH: every network is strongly typed, so FP16 comes only from a float16 ONNX.
@@ -13,11 +14,12 @@ EXPLICIT_BATCH: every network is strongly typed, so FP16 comes only from a float
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UniadError
-from .environment import INSTALL_HINT, TensorRTUnavailableError
+from .unavailable import INSTALL_HINT, TensorRTUnavailableError
 
 DISTANCE_HEAD_PREFIX = "distance_head"
 """ONNX node-name prefix of the distance head; the exporter names that subgraph's nodes so."""
@@ -175,18 +177,44 @@ def apply_flags(trt: Any, config: Any, mode: BuildMode) -> None:
         config.clear_flag(getattr(trt.BuilderFlag, name))
 
 
+PROFILE_SHARING = "PROFILE_SHARING_0806"
+TRTEXEC_PROFILE_SHARING = "--preview=+profileSharing0806"
+"""TensorRT 8.6 lets two execution contexts (worker threads) use optimization profile 0 only
+with this preview feature, off by default (NvInfer.h 8.6.1); from 10.0 it is always on."""
+
+
+def needs_profile_sharing(trt_version: str) -> bool:
+    """Only 8.x engines need the preview feature for a second context on profile 0."""
+    return version_tuple(trt_version)[0] == 8
+
+
+def enable_profile_sharing(trt: Any, config: Any) -> bool:
+    """Set PROFILE_SHARING_0806 on an 8.x builder config where that name exists."""
+    if not needs_profile_sharing(str(getattr(trt, "__version__", ""))):
+        return False
+    feature = getattr(getattr(trt, "PreviewFeature", None), PROFILE_SHARING, None)
+    if feature is None or not hasattr(config, "set_preview_feature"):
+        return False
+    config.set_preview_feature(feature, True)
+    return True
+
+
 def in_distance_head(layer_name: str, prefix: str = DISTANCE_HEAD_PREFIX) -> bool:
     """Parser layer names derive from ONNX node names, e.g. '/distance_head/ReduceSum'."""
     name = layer_name.lstrip("/")
     return name == prefix or (name.startswith(prefix) and name[len(prefix)] in "/._:")
 
 
-def keep_fp32(trt: Any, network: Any, prefix: str = DISTANCE_HEAD_PREFIX) -> list[str]:
-    """Pin the distance head and every layer producing a network output to FP32.
+def keep_fp32(
+    trt: Any, network: Any, prefix: str = DISTANCE_HEAD_PREFIX, extra: Collection[str] = ()
+) -> list[str]:
+    """Pin the distance head, every layer producing a network output, and the `extra` layers
+    (the export's range contract: ONNX node names whose float32 range nears float16's) to FP32.
 
     In FP16 the squared-difference sum over 720 channels overflows 65504; only floating-point
     layers are touched (shape and index layers must keep their integer types). Returns the names.
     """
+    wanted = set(extra)
     floats = {trt.float32, trt.float16}
     pinned = []
     for index in range(network.num_layers):
@@ -194,7 +222,8 @@ def keep_fp32(trt: Any, network: Any, prefix: str = DISTANCE_HEAD_PREFIX) -> lis
         outputs = [layer.get_output(i) for i in range(layer.num_outputs)]
         if not any(t.dtype in floats for t in outputs):
             continue
-        if not (in_distance_head(layer.name, prefix) or any(t.is_network_output for t in outputs)):
+        head = in_distance_head(layer.name, prefix) or layer.name in wanted
+        if not (head or any(t.is_network_output for t in outputs)):
             continue
         layer.precision = trt.float32
         for i, tensor in enumerate(outputs):

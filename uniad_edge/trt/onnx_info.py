@@ -39,6 +39,16 @@ class OnnxInfo:
     def precision(self) -> str:
         return str(self.metadata.get("precision", "fp32"))
 
+    @property
+    def range_pinned(self) -> tuple[str, ...]:
+        """Nodes the export's float16 range contract keeps float32 (metadata `fp32_nodes`)."""
+        return tuple(str(n) for n in self.metadata.get("fp32_nodes") or ())
+
+    @property
+    def fp32_layers(self) -> tuple[str, ...]:
+        """Every layer an FP16-flag build pins to FP32: the head, then the range-pinned nodes."""
+        return self.head_layers + tuple(n for n in self.range_pinned if n not in self.head_layers)
+
 
 def read_onnx_info(path: str | os.PathLike[str]) -> OnnxInfo:
     """Describe `path`; one-line `UniadError` when it is missing or not a uniad-edge model."""
@@ -99,7 +109,7 @@ def _from_sidecar(path: Path) -> OnnxInfo:
     metadata = data.get("metadata", data) if isinstance(data, dict) else {}
     if "input_size" not in metadata:
         raise UniadError(f"{sidecar} has no input_size; re-export the model")
-    height, width = (int(v) for v in metadata["input_size"])
+    height, width = (int(v) for v in metadata.get("frame_size") or metadata["input_size"])
     batch = metadata.get("batch")
     info = _info(path, INPUT_NAME, [batch, height, width, 3], metadata)
     return replace(info, opset=int(metadata.get("opset", 0)))
@@ -112,7 +122,7 @@ def _info(path: Path, input_name: str, dims: list[Any], metadata: dict[str, Any]
         )
     height, width = dims[1], dims[2]
     if (height is None or width is None) and "input_size" in metadata:
-        height, width = (int(v) for v in metadata["input_size"])
+        height, width = (int(v) for v in metadata.get("frame_size") or metadata["input_size"])
     if not height or not width:
         raise UniadError(f"{path}: input height and width must be fixed; re-export the model")
     batch = int(dims[0]) if dims[0] else None

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import ENGINE, KINDS
 from ..errors import UniadError
 from ..fileio import write_json_atomic
 from ..metadata import PRECISIONS
 
 SIDECAR_VERSION = 1
-ENGINE_SUFFIX = ".engine"
+ENGINE_SUFFIX = KINDS[ENGINE].suffixes[0]  # what this builder names its engines
 SIDECAR_SUFFIX = ".json"
 ENGINE_KEY = "engine"
 

@@ -38,7 +38,7 @@ class Backend(Closeable, ABC):
     @property
     def input_shape(self) -> tuple[int | None, int, int, int]:
         """(batch or None when dynamic, height, width, 3): what `infer` accepts."""
-        h, w = self.metadata.input_size
+        h, w = self.metadata.graph_input_size
         return (self.metadata.batch, h, w, 3)
 
     @property

@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from ...errors import UniadError
+from ...metadata import DEFAULT_ENGINE_DIR
 
 DEFAULT_ONNX = Path("export/model.onnx")
-DEFAULT_ENGINES = Path("engines")
 
 
 def default_model() -> Path:
@@ -21,7 +21,7 @@ def default_model() -> Path:
 
     status = environment.detect()
     if status.usable and status.gpu is not None and status.tensorrt_version is not None:
-        engines = find_engines(DEFAULT_ENGINES, status.tensorrt_version, status.gpu)
+        engines = find_engines(DEFAULT_ENGINE_DIR, status.tensorrt_version, status.gpu)
         if engines:
             return engines[0]
     if DEFAULT_ONNX.is_file():
@@ -34,5 +34,5 @@ def default_model() -> Path:
         return exported[-1]
     raise UniadError(
         f"no model given and {DEFAULT_ONNX} does not exist (nor a usable engine in "
-        f"{DEFAULT_ENGINES}/); run `uniad-edge export` first or pass --model"
+        f"{DEFAULT_ENGINE_DIR}/); run `uniad-edge export` first or pass --model"
     )

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ...artifacts import model_metadata
 from ...errors import UniadError
 from ...metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
 from .base import Backend
-from .sidecar import model_metadata
 
 PREFERRED_PROVIDERS = (
     "TensorrtExecutionProvider",
@@ -44,6 +44,24 @@ def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
             f"available: {', '.join(available)}"
         )
     return chosen
+
+
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def check_started(path: Path, asked: Sequence[str], running: Sequence[str]) -> None:
+    """A GPU provider that was asked for but did not start is an error, not a silent CPU run.
+
+    ONNX Runtime drops a provider whose libraries or options it cannot use (missing CUDA or
+    TensorRT libraries, `trt_timing_cache_path` before 1.17) with only a log warning.
+    """
+    missing = [p for p in asked if p in GPU_PROVIDERS and p not in running]
+    if missing:
+        raise UniadError(
+            f"{path}: onnxruntime did not start {', '.join(missing)} (running: "
+            f"{', '.join(running) or 'none'}); check onnxruntime-gpu >= 1.17 and the CUDA/"
+            "TensorRT libraries it needs, or choose the cpu provider"
+        )
 
 
 class OnnxRuntimeBackend(Backend):
@@ -86,6 +104,8 @@ class OnnxRuntimeBackend(Backend):
                 f"cannot load ONNX model {self.path}: {first}; the file is corrupt or not a "
                 "uniad-edge export, re-run `uniad-edge export`"
             ) from None
+        if providers:  # the automatic choice may still run on what actually started
+            check_started(self.path, self.providers, self.session.get_providers())
         super().__init__(self._read_metadata())
         self._check_signature()
 
@@ -106,7 +126,7 @@ class OnnxRuntimeBackend(Backend):
         batch = image.shape[0]
         if isinstance(batch, int) and batch > 0:
             self.metadata.batch = batch
-        h, w = self.metadata.input_size
+        h, w = self.metadata.graph_input_size
         if list(image.shape[1:]) != [h, w, 3]:
             raise UniadError(
                 f"{self.path}: input shape {image.shape} does not match the metadata's input "

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import UniadError
-from ...metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
+from ...metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
 from ...trt.onnx_info import read_onnx_info
 from .onnxruntime_backend import OnnxRuntimeBackend, choose_providers
 
@@ -25,7 +25,7 @@ GIB = 1 << 30
 
 def tensorrt_ep_options(
     model: str | Path,
-    engine_dir: str | Path = "engines",
+    engine_dir: str | Path = DEFAULT_ENGINE_DIR,
     fp16: bool = True,
     max_batch: int = DEFAULT_MAX_BATCH,
     workspace_gib: float = DEFAULT_WORKSPACE_GIB,
@@ -58,7 +58,7 @@ class OrtTensorRTBackend(OnnxRuntimeBackend):
         self,
         path: str | Path,
         threads: int | None = None,
-        engine_dir: str | Path = "engines",
+        engine_dir: str | Path = DEFAULT_ENGINE_DIR,
         max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         try:

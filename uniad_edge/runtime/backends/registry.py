@@ -7,10 +7,10 @@ model package (PyTorch eager lives with the model, in `uniad_edge.model.torch_ba
 
 Adding a backend is one `BackendSpec` entry in `BACKENDS` plus its own module holding a
 `Backend` subclass whose constructor takes the artifact first and the keyword options listed in
-`options` (a subset of `OPTIONS`). Its `suffixes` and `schemes` are matched by
-`backend="auto"`; `explicit_suffixes` are accepted only when the backend is named, e.g. an
-ONNX Runtime TensorRT-EP backend that takes `.onnx` only as `backend="ort-tensorrt"`, or a
-Triton client taking `grpc://` and `http://` URLs.
+`options` (a subset of `OPTIONS`). Its `artifact` is a kind of `uniad_edge.artifacts.KINDS`
+(whose suffixes and URL schemes say what a path is); `backend="auto"` picks the first `auto`
+backend of the path's kind, and a backend with `auto=False` (ONNX Runtime's TensorRT EP on an
+`.onnx`) is used only when named.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...artifacts import describe_kinds, kind_of, url_scheme
 from ...errors import UniadError
 from ...metadata import PRECISIONS
 from ...targets import load_target
@@ -32,17 +33,16 @@ OPTIONS = ("providers", "threads", "precision")
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """One row of the table. `target` is "module:Class"; `artifact` names what it loads
-    ("onnx", "engine", "checkpoint" or "url"), so `bench` knows what to prepare for it;
-    `unavailable` is the one-line error when its module fails to import ({path}, {exc})."""
+    """One row of the table. `target` is "module:Class"; `artifact` is the kind it loads
+    (a key of `artifacts.KINDS`), so `bench` knows what to prepare for it; `auto` says whether
+    `backend="auto"` may pick it; `unavailable` is the one-line error when its module fails to
+    import ({path}, {exc})."""
 
     name: str
     target: str
     artifact: str
     description: str
-    suffixes: tuple[str, ...] = ()
-    schemes: tuple[str, ...] = ()
-    explicit_suffixes: tuple[str, ...] = ()
+    auto: bool = True
     precisions: tuple[str, ...] = PRECISIONS
     options: tuple[str, ...] = ()
     unavailable: str = "cannot open {path}: backend unavailable ({exc})"
@@ -53,12 +53,9 @@ class BackendSpec:
             raise ValueError(f"backend {self.name!r}: options must be of {OPTIONS}, not {unknown}")
 
     def accepts(self, model: str | Path, explicit: bool) -> bool:
-        """Whether this backend takes `model` by its URL scheme or file suffix."""
-        scheme = url_scheme(model)
-        if scheme is not None:
-            return scheme in self.schemes
-        suffix = Path(model).suffix.lower()
-        return suffix in self.suffixes or (explicit and suffix in self.explicit_suffixes)
+        """Whether this backend takes `model` (by its kind), picked by "auto" or named."""
+        kind = kind_of(model)
+        return kind is not None and kind.name == self.artifact and (explicit or self.auto)
 
     def load_class(self, path: str | Path) -> type[Backend]:
         """Import the backend's class now, or a one-line error saying what to install."""
@@ -76,7 +73,6 @@ BACKENDS: dict[str, BackendSpec] = {
             "uniad_edge.runtime.backends.onnxruntime_backend:OnnxRuntimeBackend",
             "onnx",
             "ONNX Runtime (CPU by default; CUDA/TensorRT EPs with --providers)",
-            suffixes=(".onnx",),
             options=("providers", "threads"),
         ),
         BackendSpec(
@@ -84,7 +80,7 @@ BACKENDS: dict[str, BackendSpec] = {
             "uniad_edge.runtime.backends.ort_tensorrt_backend:OrtTensorRTBackend",
             "onnx",
             "ONNX Runtime's TensorRT EP: FP16, engine and timing caches in engines/ort-trt",
-            explicit_suffixes=(".onnx",),
+            auto=False,
             options=("threads",),
         ),
         BackendSpec(
@@ -92,7 +88,6 @@ BACKENDS: dict[str, BackendSpec] = {
             "uniad_edge.runtime.backends.tensorrt_backend:TensorRTBackend",
             "engine",
             "native TensorRT engine (NVIDIA GPU, Jetson)",
-            suffixes=(".engine", ".plan"),
             unavailable=(
                 "cannot run engine {path}: the TensorRT backend failed to import ({exc}); install "
                 "`uniad-edge[tensorrt]` or run the ONNX model instead (--model export/model.onnx)"
@@ -103,7 +98,6 @@ BACKENDS: dict[str, BackendSpec] = {
             "uniad_edge.model.torch_backend:TorchBackend",
             "checkpoint",
             "PyTorch eager on a checkpoint (the reference bench measures against)",
-            suffixes=(".pth", ".pt", ".tar"),
             options=("threads", "precision"),
             unavailable=(
                 "cannot run checkpoint {path}: PyTorch backend unavailable ({exc}); install "
@@ -116,17 +110,9 @@ BACKENDS: dict[str, BackendSpec] = {
             "uniad_edge.runtime.backends.triton_backend:TritonBackend",
             "url",
             "Triton Inference Server client (grpc:// or http:// URL of a served model)",
-            schemes=("grpc", "http"),
         ),
     )
 }
-
-
-def url_scheme(model: str | Path) -> str | None:
-    """ "grpc://host:8001/m" -> "grpc"; None for a file path (Path() would mangle a URL)."""
-    if isinstance(model, Path) or "://" not in model:
-        return None
-    return model.split("://", 1)[0].lower()
 
 
 def names() -> tuple[str, ...]:
@@ -145,27 +131,24 @@ def get_spec(name: str) -> BackendSpec:
     return BACKENDS[name]
 
 
-def _accepted(spec: BackendSpec) -> str:
-    kinds = [*spec.suffixes, *spec.explicit_suffixes, *(f"{s}://" for s in spec.schemes)]
-    return "/".join(kinds)
-
-
 def resolve(model: str | Path, backend: str | None = AUTO) -> str:
     """The backend name that `load_backend` would use for `model` (a file or a URL); None is
     "auto", so a CLI option left unset passes straight through."""
     if backend not in (None, AUTO):
         spec = get_spec(backend)
         if not spec.accepts(model, explicit=True):
-            raise UniadError(f"backend {backend!r} takes {_accepted(spec)}, not {model}")
+            raise UniadError(
+                f"backend {backend!r} takes {describe_kinds([spec.artifact])}, not {model}"
+            )
         return backend
     for spec in BACKENDS.values():
         if spec.accepts(model, explicit=False):
             return spec.name
-    files = ", ".join("/".join(s.suffixes) for s in BACKENDS.values() if s.suffixes)
-    urls = " or ".join(f"{scheme}://" for s in BACKENDS.values() for scheme in s.schemes)
-    auto = f"{files} file" + (f" or a {urls} URL" if urls else "")
+    kinds = dict.fromkeys(spec.artifact for spec in BACKENDS.values() if spec.auto)
     what = "URL scheme" if url_scheme(model) else "suffix"
-    raise UniadError(f"cannot tell the backend of {model} from its {what}; use a {auto}")
+    raise UniadError(
+        f"cannot tell the backend of {model} from its {what}; use {describe_kinds(kinds)}"
+    )
 
 
 def construct(name: str, source: Any, **options: Any) -> Backend:

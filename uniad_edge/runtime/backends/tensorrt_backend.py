@@ -1,4 +1,5 @@
-"""Native TensorRT backend: one engine, one execution context and CUDA stream per worker thread.
+"""Native TensorRT backend: one engine; per worker thread an execution context, a copy and a
+compute stream, and two pinned batch slots so host-device copies overlap the engine.
 
 tensorrt and the CUDA binding are imported when a backend is constructed, never at module import,
 so the lean runtime imports without them. The engine's sidecar is checked before deserialising;
@@ -69,14 +70,28 @@ def _ensure_compatible(engine: Path, sidecar: EngineSidecar) -> Path:
     )
 
 
-@dataclass
-class _ThreadState:
-    """A worker thread's execution context, stream and buffers, allocated once for max batch."""
+SLOTS = 2  # batches in flight per thread: one being copied in while the other computes
 
-    context: Any
-    stream: Any
+
+@dataclass
+class _Slot:
+    """One batch's pinned host and device buffers (allocated once, for max batch) and the events
+    that say when its input copy and its whole run have finished."""
+
+    copied: Any
+    done: Any
     device: dict[str, int] = field(default_factory=dict)
     host: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class _ThreadState:
+    """A worker thread's execution context, its copy and compute streams, and `SLOTS` slots."""
+
+    context: Any
+    copy: Any
+    compute: Any
+    slots: list[_Slot] = field(default_factory=list)
 
 
 class TensorRTBackend(Backend):
@@ -132,7 +147,7 @@ class TensorRTBackend(Backend):
         if self._static:
             self._max_batch = int(self._engine.get_tensor_shape(self._input)[0])
             self.metadata.batch = self._max_batch
-        h, w = self.metadata.input_size
+        h, w = self.metadata.graph_input_size
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._dtypes: dict[str, np.dtype[Any]] = {}
         for name in (self._input, OUTPUT_MAP, OUTPUT_SCORE):
@@ -148,7 +163,7 @@ class TensorRTBackend(Backend):
             )
 
     def _state(self) -> _ThreadState:
-        """This thread's context, stream and buffers; created on the thread's first call."""
+        """This thread's context, streams and slots; created on the thread's first call."""
         state = getattr(self._local, "state", None)
         if state is not None:
             return state
@@ -157,15 +172,18 @@ class TensorRTBackend(Backend):
         context = self._engine.create_execution_context()
         if context is None:
             raise UniadError(f"TensorRT could not create an execution context for {self.path}")
-        state = _ThreadState(context, self._cuda.create_stream())
+        cuda = self._cuda
+        state = _ThreadState(context, cuda.create_stream(), cuda.create_stream())
         profiles = int(getattr(self._engine, "num_optimization_profiles", 0))
-        features.select_profile(context, self._cuda.stream_handle(state.stream), profiles)
+        features.select_profile(context, cuda.stream_handle(state.compute), profiles)
         with self._lock:
             self._states.append(state)
-        for name, shape in self._shapes.items():
-            state.host[name] = self._cuda.pinned_empty(shape, self._dtypes[name])
-            state.device[name] = self._cuda.malloc(state.host[name].nbytes)
-            context.set_tensor_address(name, state.device[name])
+        for _ in range(SLOTS):
+            slot = _Slot(cuda.create_event(), cuda.create_event())
+            for name, shape in self._shapes.items():
+                slot.host[name] = cuda.pinned_empty(shape, self._dtypes[name])
+                slot.device[name] = cuda.malloc(slot.host[name].nbytes)
+            state.slots.append(slot)
         self._local.state = state
         return state
 
@@ -174,40 +192,67 @@ class TensorRTBackend(Backend):
         return "cuda"
 
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Any batch size: run in chunks of the engine's max batch (static engines are padded)."""
-        h, w = self.metadata.input_size
+        """Any batch size, in chunks of the engine's max batch (static engines are padded).
+
+        Chunks are pipelined over two slots: while the engine computes chunk n on the compute
+        stream, chunk n+1 is staged in pinned memory and copied on the copy stream, and chunk
+        n-1's results are read back. Nothing is allocated per call but the returned arrays.
+        """
+        h, w = self.metadata.graph_input_size
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (h, w, 3):
             raise UniadError(
                 f"TensorRT backend expects uint8 [B, {h}, {w}, 3], got {images.dtype} "
                 f"{list(images.shape)}"
             )
         count = images.shape[0]
-        maps = np.empty((count, h, w), np.float32)
+        maps = np.empty((count, *self._shapes[OUTPUT_MAP][1:]), np.float32)
         scores = np.empty((count,), np.float32)
+        chunks = [(i, min(i + self._max_batch, count)) for i in range(0, count, self._max_batch)]
         with self._cuda.activate():
             state = self._state()
-            for start in range(0, count, self._max_batch):
-                stop = min(start + self._max_batch, count)
-                self._run(state, images[start:stop], maps[start:stop], scores[start:stop])
+            try:
+                for n, (start, stop) in enumerate(chunks):
+                    self._enqueue(state, state.slots[n % SLOTS], images[start:stop])
+                    if n > 0:
+                        self._collect(state.slots[(n - 1) % SLOTS], chunks[n - 1], maps, scores)
+                if chunks:
+                    last = len(chunks) - 1
+                    self._collect(state.slots[last % SLOTS], chunks[last], maps, scores)
+            except BaseException:
+                self._cuda.synchronize(state.copy)  # no copy may still read a slot we refill
+                self._cuda.synchronize(state.compute)
+                raise
         return maps, scores
 
-    def _run(
-        self, state: _ThreadState, images: np.ndarray, maps: np.ndarray, scores: np.ndarray
-    ) -> None:
+    def _enqueue(self, state: _ThreadState, slot: _Slot, images: np.ndarray) -> None:
+        """Stage `images` in the slot, copy them in on the copy stream, and queue the engine and
+        the copies out on the compute stream behind that copy."""
         batch = len(images)
         run = self._max_batch if self._static else batch
-        host, device, stream = state.host, state.device, state.stream
-        host[self._input][:batch] = images
+        cuda, context = self._cuda, state.context
+        slot.host[self._input][:batch] = images
+        cuda.htod_async(slot.device[self._input], slot.host[self._input][:run], state.copy)
+        cuda.record_event(slot.copied, state.copy)
+        cuda.wait_event(state.compute, slot.copied)
         if not self._static:
-            state.context.set_input_shape(self._input, (run, *self._shapes[self._input][1:]))
-        self._cuda.htod_async(device[self._input], host[self._input][:run], stream)
-        if not state.context.execute_async_v3(self._cuda.stream_handle(stream)):
+            context.set_input_shape(self._input, (run, *self._shapes[self._input][1:]))
+        for name, ptr in slot.device.items():
+            context.set_tensor_address(name, ptr)
+        if not context.execute_async_v3(cuda.stream_handle(state.compute)):
             raise UniadError(f"TensorRT inference failed on {self.path} (batch {run})")
         for name in (OUTPUT_MAP, OUTPUT_SCORE):
-            self._cuda.dtoh_async(host[name][:run], device[name], stream)
-        self._cuda.synchronize(stream)
-        maps[:] = host[OUTPUT_MAP][:batch]
-        scores[:] = host[OUTPUT_SCORE][:batch].reshape(batch)
+            cuda.dtoh_async(slot.host[name][:run], slot.device[name], state.compute)
+        cuda.record_event(slot.done, state.compute)
+
+    def _collect(
+        self, slot: _Slot, chunk: tuple[int, int], maps: np.ndarray, scores: np.ndarray
+    ) -> None:
+        """Wait for a slot's run and copy its results into the caller's arrays."""
+        start, stop = chunk
+        batch = stop - start
+        self._cuda.synchronize_event(slot.done)
+        maps[start:stop] = slot.host[OUTPUT_MAP][:batch]
+        scores[start:stop] = slot.host[OUTPUT_SCORE][:batch].reshape(batch)
 
     def close(self) -> None:
         """Free every thread's buffers and streams, then the engine (idempotent)."""
@@ -215,11 +260,15 @@ class TensorRTBackend(Backend):
             return
         with self._lock, self._cuda.activate():
             for state in self._states:
-                for ptr in state.device.values():
-                    self._cuda.free(ptr)
-                for array in state.host.values():
-                    self._cuda.free_pinned(array)
-                self._cuda.destroy_stream(state.stream)
+                for slot in state.slots:
+                    for ptr in slot.device.values():
+                        self._cuda.free(ptr)
+                    for array in slot.host.values():
+                        self._cuda.free_pinned(array)
+                    self._cuda.destroy_event(slot.copied)
+                    self._cuda.destroy_event(slot.done)
+                self._cuda.destroy_stream(state.copy)
+                self._cuda.destroy_stream(state.compute)
                 state.context = None
             self._states.clear()
             self._engine = None

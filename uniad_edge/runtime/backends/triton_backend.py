@@ -20,10 +20,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
+from ...artifacts import parse_metadata
 from ...errors import UniadError
 from ...metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
 from .base import Backend
-from .sidecar import parse_metadata
 
 SCHEMES = ("grpc", "http")
 DEFAULT_PORTS = {"grpc": 8001, "http": 8000}
@@ -230,7 +230,7 @@ class TritonBackend(Backend):
 
     def _check_signature(self, config: dict[str, Any]) -> None:
         """Refuse a served model whose tensors differ from the metadata, before any frame."""
-        h, w = self.metadata.input_size
+        h, w = self.metadata.graph_input_size
         inputs = {i.get("name"): i for i in config.get("input") or []}
         outputs = {o.get("name") for o in config.get("output") or []}
         image = inputs.get(INPUT_NAME, {})

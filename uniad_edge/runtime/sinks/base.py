@@ -1,19 +1,23 @@
-"""What every result sink receives and implements, and the pause-and-retry rule for writers."""
+"""What every result sink receives and implements (`Verdict`, `SinkContext`, `Sink`), and the
+pause-and-retry rule for writers."""
 
 from __future__ import annotations
 
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from ...errors import UniadError
 from ..capture import Frame
 from ..detector import Detection
+from ..opcua.config import OpcuaConfig
 
 log = logging.getLogger("uniad_edge.runtime.sinks")
 
@@ -38,6 +42,53 @@ class Verdict:
     evidence_stem: str = field(kw_only=True)
 
 
+class SinkSettings(Protocol):
+    """The station settings sinks read (the station passes its `StationConfig`). A sink that
+    needs a new setting adds the field to `StationConfig` and names it here."""
+
+    name: str
+    log: Path | None
+    save_dir: Path | None
+    write_retry_s: float
+    mqtt: str | None
+    mqtt_buffer: int
+    mqtt_drain_s: float
+    opcua: OpcuaConfig | None
+    show: bool
+
+
+Subscriber = Callable[[Verdict], None]
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """All a sink may know of the station that runs it: never the `Station` itself, so sinks
+    and the station import in one direction only.
+
+    - `config`: the station's settings (`SinkSettings`).
+    - `cameras`: the camera names, in configuration order.
+    - `counters()`: per camera, a JSON-ready dict (`status`, `fps`, `frames`, `ok`, `ng`,
+      `errors`, `dropped`, `reconnects`, `source`, `class_name`, `threshold`), read when called.
+    - `model_id()`: the id of the model scoring now (name@checkpoint hash prefix).
+    - `threshold_provenance()`: where the cameras' thresholds come from, one line (it changes
+      with a model swap, as `model_id()` does).
+    - `subscribe(callback)`: `callback(verdict)` for every verdict on the output thread;
+      returns the function that unsubscribes.
+    - `trigger(camera, part_id)`: ask for the verdict of the camera's next frame; the future
+      gets its record (as `Station.trigger_async`).
+    - `stop(reason)`: ask the station to finish what is captured and end.
+    """
+
+    config: SinkSettings
+    cameras: tuple[str, ...]
+    counters: Callable[[], Mapping[str, Mapping[str, Any]]]
+    model_id: Callable[[], str]
+    threshold_provenance: Callable[[], str]
+    subscribe: Callable[[Subscriber], Callable[[], None]]
+    trigger: Callable[[str, str | None], Future[dict[str, Any]]]
+    stop: Callable[[str], None]
+
+
 class Sink(ABC):
     """Takes every verdict on the station's output thread; must not raise for a bad day."""
 
@@ -46,6 +97,9 @@ class Sink(ABC):
     @abstractmethod
     def emit(self, verdict: Verdict) -> None:
         """Deliver one verdict (write, publish, call back)."""
+
+    def event(self, record: dict[str, Any]) -> None:  # noqa: B027 (most sinks keep no log)
+        """A station event that is not a verdict (e.g. `model_changed`), in verdict order."""
 
     def close(self) -> None:  # noqa: B027 (most sinks hold nothing to release)
         """Flush and release; called once when the station ends."""

@@ -5,15 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from .base import Sink, Verdict
-
-if TYPE_CHECKING:
-    from ..station.core import Station
+from .base import Sink, SinkContext, Subscriber, Verdict
 
 log = logging.getLogger(__name__)
-Subscriber = Callable[[Verdict], None]
 
 
 class CallbackSink(Sink):
@@ -50,5 +45,5 @@ class CallbackSink(Sink):
         return {"subscriber failures": self.failures} if self.failures else {}
 
 
-def from_station(station: Station) -> CallbackSink:
+def from_context(context: SinkContext) -> CallbackSink:
     return CallbackSink()

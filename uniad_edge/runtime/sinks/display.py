@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import cv2
 
 from ...errors import UniadError
-from .base import Sink, Verdict
-
-if TYPE_CHECKING:
-    from ..station.core import Station
+from .base import Sink, SinkContext, Verdict
 
 WINDOW = "uniad-edge"
 
@@ -35,20 +32,20 @@ def check_display() -> None:
 class DisplaySink(Sink):
     name = "display"
 
-    def __init__(self, station: Station) -> None:
+    def __init__(self, stop: Callable[[str], None]) -> None:
         check_display()
-        self.station = station
+        self.stop = stop
 
     def emit(self, verdict: Verdict) -> None:
         if verdict.detection is None or verdict.image is None:
             return
         cv2.imshow(f"{WINDOW} {verdict.camera}", verdict.detection.overlay(verdict.image))
         if (cv2.waitKey(1) & 0xFF) in (ord("q"), 27):
-            self.station.stop("key")
+            self.stop("key")
 
     def close(self) -> None:
         cv2.destroyAllWindows()
 
 
-def from_station(station: Station) -> DisplaySink | None:
-    return DisplaySink(station) if station.config.show else None
+def from_context(context: SinkContext) -> DisplaySink | None:
+    return DisplaySink(context.stop) if context.config.show else None

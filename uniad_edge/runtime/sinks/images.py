@@ -3,16 +3,11 @@ each verdict's own name; the record then names the files (`"evidence"`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ..detector import Detection
 from ..recorder import EvidenceSaver
-from .base import PauseOnError, Sink, Verdict
-
-if TYPE_CHECKING:
-    from ..station.core import Station
+from .base import PauseOnError, Sink, SinkContext, Verdict
 
 
 class EvidenceSink(Sink):
@@ -40,8 +35,8 @@ class EvidenceSink(Sink):
         return {"images saved": self.saver.saved, "images not saved": self.guard.not_written}
 
 
-def from_station(station: Station) -> EvidenceSink | None:
-    config = station.config
+def from_context(context: SinkContext) -> EvidenceSink | None:
+    config = context.config
     if config.save_dir is None:
         return None
     return EvidenceSink(EvidenceSaver(config.save_dir), config.write_retry_s)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..recorder import JsonlLog
-from .base import PauseOnError, Sink, Verdict
-
-if TYPE_CHECKING:
-    from ..station.core import Station
+from .base import PauseOnError, Sink, SinkContext, Verdict
 
 
 class JsonlSink(Sink):
@@ -21,6 +18,9 @@ class JsonlSink(Sink):
     def emit(self, verdict: Verdict) -> None:
         self.guard.attempt(lambda: self.log.write(verdict.record))
 
+    def event(self, record: dict[str, Any]) -> None:
+        self.guard.attempt(lambda: self.log.write(record))
+
     def close(self) -> None:
         self.log.close()
 
@@ -28,8 +28,8 @@ class JsonlSink(Sink):
         return {"log records not written": self.guard.not_written}
 
 
-def from_station(station: Station) -> JsonlSink | None:
-    config = station.config
+def from_context(context: SinkContext) -> JsonlSink | None:
+    config = context.config
     if config.log is None:
         return None
     return JsonlSink(JsonlLog(config.log), config.write_retry_s)

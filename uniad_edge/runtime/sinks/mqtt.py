@@ -15,14 +15,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...errors import UniadError
 from ..mqtt_url import MqttAddress, parse_mqtt_url
-from .base import Sink, Verdict
-
-if TYPE_CHECKING:
-    from ..station.core import Station
+from .base import Sink, SinkContext, Verdict
 
 log = logging.getLogger(__name__)
 MESSAGE_KEYS = (
@@ -37,6 +34,7 @@ MESSAGE_KEYS = (
     "normalized_score",
     "threshold",
     "verdict",
+    "is_ok",
     "model",
     "error",
 )
@@ -161,8 +159,8 @@ class MqttSink(Sink):
         }
 
 
-def from_station(station: Station) -> MqttSink | None:
-    config = station.config
+def from_context(context: SinkContext) -> MqttSink | None:
+    config = context.config
     if config.mqtt is None:
         return None
     return MqttSink(

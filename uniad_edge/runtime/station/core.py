@@ -27,17 +27,27 @@ API (embeddable)::
   frame must be captured after the trigger. A trigger's `part_id` and trigger-to-verdict
   latency (`trigger_ms`) go into the record. In free-running mode a trigger tags the camera's
   next scored frame.
-- Records (dicts, see `recorder.frame_record`) carry station, camera, unique frame name, part id,
-  score, normalised score, threshold, verdict, model id and latencies; an unreadable image gives
-  a record with "error"; a record whose evidence was saved names its files (`"evidence"`).
-  Sinks (`sinks/`, one module each, one `SINKS` entry) get a `Verdict` (record + frame + scored
-  image + detection + the evidence name, `recorder.evidence_stem`, decided here once) on one
-  output thread, in table order.
+- API requests (`StationConfig.api_queue > 0`, `score_async`; serve's `POST /v1/score`) are a
+  camera-less input, camera "api": waiting requests fill each batch beside the camera frames
+  (at least one per batch while any waits), and their verdicts go through the same sinks. A
+  station with an API input may have no camera and runs until `stop()`.
+- The verdict is applied once, here, where the camera (or request) is known: each frame goes
+  to `Detector.predict` with its own threshold (`Thresholds.resolve`), and its `Detection` is
+  immutable from then on.
+- Records (dicts, see `recorder.frame_record`; one schema for cameras and API requests) carry
+  station, camera, unique frame name, class name, part id, score, normalised score, threshold,
+  verdict, `is_ok`, model id and latencies. `verdict` is "ERROR" (with `error`, the reason, and
+  never OK) for a frame that could not be prepared, a backend error, or a non-finite map or
+  score; warned once per camera, counted in the summary. A record whose evidence was saved
+  names its files (`"evidence"`).
+  Sinks (`sinks/`, one module each, one `SINKS` entry, built from a `SinkContext`, plus an
+  embedder's own `sinks=`) get a `Verdict` (record + frame + scored image + detection + the
+  evidence name, `recorder.evidence_stem`, decided here once) on one output thread, in order.
 - Camera states: "connected", "reconnecting" (also a live camera that is down at start-up),
   "failed" (a live source gave up after `reconnect_tries`), "ended".
   `StationSummary.failed_cameras` lets the CLI exit non-zero.
-- Configuration dataclasses live in `station_config.py`, counters and the summary in
-  `station_stats.py` (both re-exported here), the summary table in `station_report.py`.
+- Configuration dataclasses live in `config.py`, counters and the summary in `stats.py` (both
+  re-exported here), the API request queue in `requests.py`, the summary table in `report.py`.
 - `stop()` is "finish what is captured, then end" (free-running frames already buffered and
   pending triggers that can still be served are scored); `stop_on_signals()` maps the first
   Ctrl-C/SIGTERM to it.
@@ -45,16 +55,18 @@ API (embeddable)::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -64,12 +76,26 @@ from ...errors import UniadError
 from ...metadata import describe_provenance
 from ..backends.base import Closeable
 from ..capture import Frame, FrameStream, Reader, open_source
-from ..detector import Detection, Detector
+from ..detector import ERROR, Detection, Detector
 from ..recorder import evidence_stem, frame_record
-from ..sinks import SINKS, Sink, Verdict
+from ..sinks import SINKS, Sink, SinkContext, Verdict
 from ..sinks.callback import CallbackSink
 from .config import SAVE_POLICIES, CameraConfig, StationConfig
+from .requests import API_CAMERA, API_SOURCE, Request, Requests
 from .stats import CameraState, CameraStats, StationSummary
+from .swap import (
+    WATCH_INTERVAL_S,
+    ModelSwap,
+    ModelWatcher,
+    PreparedModel,
+    changed_record,
+    model_id,
+    open_checked,
+    reload_on_sighup,
+    return_freed_memory,
+    station_opener,
+)
+from .triggers import TRIGGERS, trigger_kind
 
 log = logging.getLogger(__name__)
 __all__ = [
@@ -88,11 +114,40 @@ _END = object()
 
 
 @dataclass
+class _Event:
+    """A record for the log that is not a verdict (`model_changed`)."""
+
+    record: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.record.get("event"))
+
+
+@dataclass
 class _Trigger:
     wall: float
     started: float
     part_id: str | None
     future: Future[dict[str, Any]]
+
+
+@dataclass
+class _Work:
+    """One frame of a batch: a camera's (with its trigger, if any) or an API request's."""
+
+    camera: str
+    frame: Frame
+    image: np.ndarray | None
+    problem: str | None
+    threshold: float | None
+    class_name: str | None
+    source: str
+    save: str
+    part_id: str | None = None
+    owner: _Camera | None = None
+    trigger: _Trigger | None = None
+    request: Request | None = None
 
 
 class _Camera:
@@ -107,6 +162,7 @@ class _Camera:
         self.triggers: deque[_Trigger] = deque()
         self.latest_frame: Frame | None = None
         self.latest_verdict: Verdict | None = None
+        self.warned_error = False
 
     @property
     def description(self) -> str:
@@ -116,39 +172,47 @@ class _Camera:
         return source.description if isinstance(source, Reader) else str(source)
 
 
-def model_id(detector: Detector) -> str:
-    """Name plus checkpoint hash prefix: which model made a verdict, for the MES."""
-    meta = detector.metadata
-    return f"{meta.name}@{meta.checkpoint_sha256[:12]}" if meta.checkpoint_sha256 else meta.name
-
-
 class Station(Closeable):
     """Sources -> batched scoring on one detector -> records -> sinks (see the module docstring)."""
 
-    def __init__(self, config: StationConfig, detector: Detector | None = None) -> None:
+    def __init__(
+        self,
+        config: StationConfig,
+        detector: Detector | None = None,
+        *,
+        sinks: Sequence[Sink] = (),
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        """`sinks`: an embedder's own sinks (serve's metrics, event hub, gallery), run after
+        the `SINKS` table's; `on_batch(size)` is called after every backend batch."""
         self.config = config
         self._own_detector = detector is None
         self.detector = detector if detector is not None else self._load_detector()
         self.sinks: list[Sink] = []
+        self.on_batch = on_batch
         try:
             self.model_id = model_id(self.detector)
             self.cameras = {
                 c.name: _Camera(c, self.detector.threshold_for(c.class_name, c.threshold))
                 for c in config.cameras
             }
+            context = self.sink_context()
             for make in SINKS.values():
-                sink = make(self)
+                sink = make(context)
                 if sink is not None:
                     self.sinks.append(sink)
+            self.sinks += sinks
         except BaseException:
             self._close_sinks_and_detector()
             raise
         self.callbacks = next(s for s in self.sinks if isinstance(s, CallbackSink))
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self.requests = Requests(config.api_queue, self._wake.set) if config.api_queue else None
         self._stopping = threading.Event()
         self._ended_by: str | None = None
-        self._outputs: queue.Queue[object] = queue.Queue(maxsize=OUTPUT_QUEUE)
+        self._outputs: queue.Queue[tuple[Verdict, Request | None] | object]
+        self._outputs = queue.Queue(maxsize=OUTPUT_QUEUE)
         self._output_thread = threading.Thread(
             target=self._output_loop, name="uniad-station-out", daemon=True
         )
@@ -159,25 +223,42 @@ class Station(Closeable):
         self._summary: StationSummary | None = None
         self._closed = False
         self.trigger_sources: list[Closeable] = []  # stdin/MQTT trigger readers, once started
+        self._swap = ModelSwap(self._prepare_model)
 
     @property
     def threshold_provenance(self) -> str:
         """Where the cameras' thresholds come from: the model's (held out at training, or
-        calibrated on N images on date D) or one given explicitly."""
-        given = [c.config.threshold for c in self.cameras.values() if c.config.threshold]
-        return describe_provenance(self.detector.metadata.thresholds, given[0] if given else None)
+        calibrated on N images on date D), or, camera by camera, one given explicitly."""
+        thresholds = self.detector.metadata.thresholds
+        given = {
+            name: c.config.threshold
+            for name, c in self.cameras.items()
+            if c.config.threshold is not None
+        }
+        if len(self.cameras) == 1 or not given:
+            return describe_provenance(thresholds, next(iter(given.values()), None))
+        lines = [f"{name}: {describe_provenance(thresholds, v)}" for name, v in given.items()]
+        if len(given) < len(self.cameras):
+            lines.append(f"other cameras: {describe_provenance(thresholds)}")
+        return "; ".join(lines)
+
+    def sink_context(self) -> SinkContext:
+        """What the sinks may know of this station (see `sinks.SinkContext`)."""
+        return SinkContext(
+            config=self.config,
+            cameras=tuple(self.cameras),
+            counters=lambda: {name: dataclasses.asdict(s) for name, s in self.states().items()},
+            model_id=lambda: self.model_id,
+            threshold_provenance=lambda: self.threshold_provenance,
+            subscribe=self.subscribe,
+            trigger=self.trigger_async,
+            stop=self.stop,
+        )
 
     def _load_detector(self) -> Detector:
         if self.config.model is None:
             raise UniadError("no model given: pass --model (or set model in the station file)")
-        return Detector(
-            self.config.model,
-            backend=self.config.backend,
-            providers=self.config.providers,
-            threads=self.config.threads,
-            bit_depth=self.config.bit_depth,
-            max_batch=self.config.max_batch,
-        )
+        return station_opener(self.config)(str(self.config.model))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -207,12 +288,12 @@ class Station(Closeable):
     def _begin(self) -> None:
         if self._started_at is not None:
             raise UniadError("a station can be started once; make a new Station to run again")
-        from .triggers import TRIGGERS, trigger_kind
-
         self._open_streams()
         try:
             if self.config.trigger is not None:
-                self.trigger_sources.append(TRIGGERS[trigger_kind(self.config.trigger)](self))
+                self.trigger_sources.append(
+                    TRIGGERS[trigger_kind(self.config.trigger)](self, self.config.trigger)
+                )
         except BaseException:
             for camera in self.cameras.values():
                 if camera.stream is not None:
@@ -241,6 +322,8 @@ class Station(Closeable):
         if not self._stopping.is_set():
             self._ended_by = self._ended_by or reason
             self._stopping.set()
+        if self.requests is not None:
+            self.requests.close()
         for camera in self.cameras.values():
             if camera.stream is not None:
                 camera.stream.stop()
@@ -326,6 +409,31 @@ class Station(Closeable):
         Returns the function that unsubscribes."""
         return self.callbacks.subscribe(callback)
 
+    def api_threshold(self, class_name: str | None = None) -> float | None:
+        """The threshold an API request uses: the model's for `class_name` when given (an
+        unknown class is refused), else the detector's own (its class or override)."""
+        if class_name is None:
+            return self.detector.threshold
+        return self.detector.threshold_for(class_name, None)
+
+    def score_async(
+        self,
+        image: np.ndarray,
+        *,
+        class_name: str | None = None,
+        part_id: str | None = None,
+        name: str | None = None,
+    ) -> Future[Verdict]:
+        """Score one BGR image as camera "api", in the station's next batch; the future gets
+        its `Verdict` once every sink has run (the log line is written). Needs
+        `StationConfig.api_queue`; `QueueFull` when that many requests wait already."""
+        if self.requests is None:
+            raise UniadError("this station takes no API requests (StationConfig.api_queue is 0)")
+        threshold = self.api_threshold(class_name)
+        return self.requests.submit(
+            image, threshold, class_name=class_name, part_id=part_id, name=name
+        )
+
     def status_line(self) -> str:
         """One line for a live terminal display: per camera fps and OK/NG counts."""
         parts = []
@@ -367,6 +475,67 @@ class Station(Closeable):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def swap_model(self, path: str | Path, detector: Detector | None = None) -> Future[str]:
+        """Load `path` in the background and swap it in between two batches (see `swap.py`);
+        the future gets the new model id, or the one-line reason the old model stays. A caller
+        that opened the model itself (`serve`) passes it as `detector` and keeps owning it."""
+        return self._swap.request(path, self._swap_ready, detector)
+
+    def watch_model(
+        self, path: str | Path | None = None, interval_s: float = WATCH_INTERVAL_S
+    ) -> ModelWatcher:
+        """Swap in `path` (default: the station's model file) whenever it is replaced, until
+        the returned watcher is closed."""
+        target = path if path is not None else self.config.model
+        if target is None or "://" in str(target):
+            raise UniadError("--watch-model needs a model file (not a Triton URL)")
+        return ModelWatcher(target, self.swap_model, interval_s)
+
+    def reload_on_sighup(self) -> AbstractContextManager[None]:
+        """SIGHUP swaps in the station's model file again (e.g. after `calibrate`)."""
+        model = self.config.model
+        return reload_on_sighup(lambda: self.swap_model(model) if model is not None else None)
+
+    def _prepare_model(self, path: str, given: Detector | None) -> PreparedModel:
+        reference = None
+        for camera in self.cameras.values():
+            if camera.latest_frame is not None:
+                reference, _ = self._prepare(camera, camera.latest_frame)
+                if reference is not None:
+                    break
+        configs = {name: c.config for name, c in self.cameras.items()}
+        opener = station_opener(self.config) if given is None else lambda _path: given
+        prepared = open_checked(path, opener, self.detector, configs, reference)
+        prepared.owned = given is None
+        return prepared
+
+    def _swap_ready(self) -> None:
+        """A checked model waits: the scoring thread takes it between batches; a station that
+        is not scoring (not started, or ended) takes it now."""
+        with self._lock:
+            scoring = self._started_at is not None and not self._finished.is_set()
+        if scoring:
+            self._wake.set()
+        elif self._finished.is_set():
+            self._swap.cancel("the station has ended")
+        else:
+            self._apply_swap()
+
+    def _apply_swap(self) -> None:
+        prepared = self._swap.take()
+        if prepared is None:
+            return
+        old, previous = self.detector, self.model_id
+        self.detector, self.model_id = prepared.detector, prepared.model_id
+        for name, camera in self.cameras.items():
+            camera.threshold = prepared.thresholds[name]
+        if self._own_detector:
+            old.close()
+            return_freed_memory()
+        self._own_detector = prepared.owned
+        self._put_output(_Event(changed_record(self.config.name, previous, prepared)))
+        self._swap.finished(prepared, previous=previous)
+
     # -- scoring ---------------------------------------------------------------------------
 
     def _score_loop(self) -> None:
@@ -375,8 +544,9 @@ class Station(Closeable):
             turn = 0
             while True:
                 self._wake.clear()
+                self._apply_swap()
                 batch = self._collect(order[turn:] + order[:turn])
-                turn = (turn + 1) % len(order)
+                turn = (turn + 1) % max(1, len(order))
                 if batch:
                     self._score(batch)
                     self._check_max_frames()
@@ -390,10 +560,12 @@ class Station(Closeable):
         finally:
             self._finish()
 
-    def _collect(self, cameras: list[_Camera]) -> list[tuple[_Camera, Frame, _Trigger | None]]:
-        """At most one frame per camera that has one ready (and, when triggered, a trigger)."""
-        batch: list[tuple[_Camera, Frame, _Trigger | None]] = []
-        room = min(self.config.max_batch, self._frames_left())
+    def _collect(self, cameras: list[_Camera]) -> list[_Work]:
+        """At most one frame per camera that has one ready (and, when triggered, a trigger),
+        then waiting API requests up to the batch size (at least one when any waits)."""
+        batch: list[_Work] = []
+        api_waiting = self.requests is not None and self.requests.depth > 0
+        room = min(self.config.max_batch - int(api_waiting), self._frames_left())
         for camera in cameras:
             stream = camera.stream
             assert stream is not None
@@ -420,62 +592,110 @@ class Station(Closeable):
                     trigger = camera.triggers.popleft()
             if trigger is None and self.config.trigger_only:
                 continue  # a live frame captured before the trigger: too old for this part
-            batch.append((camera, frame, trigger))
+            image, problem = self._prepare(camera, frame)
+            batch.append(
+                _Work(
+                    camera.name,
+                    frame,
+                    image,
+                    problem,
+                    camera.threshold,
+                    camera.config.class_name,
+                    camera.description,
+                    camera.config.save,
+                    part_id=trigger.part_id if trigger is not None else None,
+                    owner=camera,
+                    trigger=trigger,
+                )
+            )
+        if self.requests is not None:
+            for request in self.requests.take(self.config.max_batch - len(batch)):
+                frame = request.frame
+                batch.append(
+                    _Work(
+                        API_CAMERA,
+                        frame,
+                        frame.image,
+                        None,
+                        request.threshold,
+                        request.class_name,
+                        API_SOURCE,
+                        "ng",
+                        part_id=request.part_id,
+                        request=request,
+                    )
+                )
         return batch
 
-    def _score(self, batch: list[tuple[_Camera, Frame, _Trigger | None]]) -> None:
-        images: list[np.ndarray | None] = []
-        problems: list[str | None] = []
-        for camera, frame, _ in batch:
-            image, problem = self._prepare(camera, frame)
-            images.append(image)
-            problems.append(problem)
-        ready = [i for i, image in enumerate(images) if image is not None]
-        detections = dict(
-            zip(ready, self._predict([images[i] for i in ready], problems, ready), strict=True)
-        )
-        for i, (camera, frame, trigger) in enumerate(batch):
+    def _score(self, batch: list[_Work]) -> None:
+        """One backend batch, then one record and one `Verdict` per frame, to the sinks."""
+        problems = [work.problem for work in batch]
+        jobs = {
+            i: (work.image, work.threshold)
+            for i, work in enumerate(batch)
+            if work.image is not None and work.problem is None
+        }
+        detections = self._predict(jobs, problems)
+        if self.on_batch is not None and jobs:
+            self.on_batch(len(jobs))
+        for i, work in enumerate(batch):
             t0 = time.perf_counter()
+            frame, trigger = work.frame, work.trigger
             detection = detections.get(i)
-            if detection is not None:
-                detection.threshold = camera.threshold
-            elif problems[i] is not None:
+            if detection is None and problems[i] is not None:
                 frame.error = problems[i]
             record = frame_record(
                 frame,
                 detection,
-                camera.description,
+                work.source,
                 0.0,
-                camera=camera.name,
+                camera=work.camera,
                 station=self.config.name,
                 model=self.model_id,
             )
-            record["part_id"] = trigger.part_id if trigger is not None else None
+            record["class_name"] = work.class_name
+            record["part_id"] = work.part_id
             if "postprocess" in record["latency_ms"]:
                 record["latency_ms"]["postprocess"] = round((time.perf_counter() - t0) * 1e3, 3)
             if trigger is not None:
                 record["trigger_ms"] = round((time.perf_counter() - trigger.started) * 1e3, 3)
                 log.info(
                     "trigger %s part %s: %s in %.1f ms",
-                    camera.name,
+                    work.camera,
                     trigger.part_id,
                     record["verdict"] or record.get("error"),
                     record["trigger_ms"],
                 )
+            counts = work.owner if work.owner is not None else self.requests
+            assert counts is not None
+            if record["verdict"] == ERROR:
+                self._warn_error(counts, work.camera, record["error"])
             verdict = Verdict(
-                camera.name,
+                work.camera,
                 record,
                 frame,
-                images[i],
+                work.image,
                 detection,
-                camera.config.save,
-                evidence_stem=evidence_stem(camera.name, frame.timestamp, frame.index),
+                work.save,
+                evidence_stem=evidence_stem(work.camera, frame.timestamp, frame.index),
             )
-            camera.stats.add(record)
-            camera.latest_verdict = verdict
+            counts.stats.add(record)
+            if work.owner is not None:
+                work.owner.latest_verdict = verdict
             if trigger is not None:
                 trigger.future.set_result(record)
-            self._put_output(verdict)
+            self._put_output((verdict, work.request))
+
+    def _warn_error(self, counts: _Camera | Requests, camera: str, reason: str) -> None:
+        """The first ERROR verdict of a camera is a warning; later ones are counted only."""
+        if not counts.warned_error:
+            counts.warned_error = True
+            log.warning(
+                "camera %s: ERROR verdict (%s); such frames are never OK, and are counted in "
+                "the summary and /metrics without a warning each",
+                camera,
+                reason,
+            )
 
     def _prepare(self, camera: _Camera, frame: Frame) -> tuple[np.ndarray | None, str | None]:
         """The image to score (ROI-cropped), or the reason there is none."""
@@ -494,23 +714,28 @@ class Station(Closeable):
         return frame.image[y : y + h, x : x + w], None
 
     def _predict(
-        self, images: list[np.ndarray], problems: list[str | None], index: list[int]
-    ) -> list[Detection]:
-        """One batch; if a frame is refused (e.g. a 16-bit frame without bit depth), score the
-        frames one by one so only the bad one gets an error record."""
-        if not images:
-            return []
+        self, jobs: dict[int, tuple[np.ndarray, float | None]], problems: list[str | None]
+    ) -> dict[int, Detection]:
+        """One batch, each frame judged against its camera's threshold. If the batch fails (a
+        16-bit frame without bit depth, a backend error), the frames are scored one by one so
+        only the failing ones get ERROR records, with the reason in `problems`."""
+        if not jobs:
+            return {}
+        index = list(jobs)
+        images = [jobs[i][0] for i in index]
+        thresholds = [jobs[i][1] for i in index]
         try:
-            return self.detector.predict(images)
-        except UniadError:
+            return dict(zip(index, self.detector.predict(images, thresholds), strict=True))
+        except Exception:  # noqa: BLE001 (retried one by one below, where the reason is kept)
             pass
-        results: list[Detection] = []
-        for i, image in zip(index, images, strict=True):
+        results: dict[int, Detection] = {}
+        for i in index:
             try:
-                results.append(self.detector.predict([image])[0])
+                results[i] = self.detector.predict([jobs[i][0]], [jobs[i][1]])[0]
             except UniadError as exc:
                 problems[i] = str(exc)
-                results.append(None)  # type: ignore[arg-type]
+            except Exception as exc:  # a backend error is an ERROR verdict, never OK
+                problems[i] = f"backend error: {type(exc).__name__}: {exc}"
         return results
 
     def _frames_left(self) -> int:
@@ -524,6 +749,13 @@ class Station(Closeable):
             self.stop("max frames")
 
     def _all_done(self) -> bool:
+        """Every camera is done and, when the station takes API requests, it was stopped and
+        none is waiting."""
+        if self.requests is not None and not (self._stopping.is_set() and not self.requests.depth):
+            return False
+        return self._cameras_done()
+
+    def _cameras_done(self) -> bool:
         """Free-running: every stream ended and drained. Triggered after stop(): no trigger
         can still be served."""
         streams = [c.stream for c in self.cameras.values()]
@@ -543,10 +775,14 @@ class Station(Closeable):
                 trigger.future.set_exception(UniadError(f"camera {camera.name}: {reason}"))
 
     def _finish(self) -> None:
+        self._swap.cancel("the station stopped before the new model could take over")
         for camera in self.cameras.values():
             if camera.stream is not None:
                 camera.stream.stop()
             self._fail_triggers(camera, "the station stopped")
+        if self.requests is not None:
+            self.requests.close()
+            self.requests.fail_waiting("the station stopped")
         for trigger_source in self.trigger_sources:
             trigger_source.close()
         self._put_output(_END, force=True)
@@ -569,6 +805,7 @@ class Station(Closeable):
             sinks=sink_counts,
             failed_cameras=failed,
             thresholds=self.threshold_provenance,
+            api=self.requests.stats if self.requests is not None else None,
         )
         self._finished.set()
 
@@ -597,9 +834,20 @@ class Station(Closeable):
             item = self._outputs.get()
             if item is _END:
                 return
-            assert isinstance(item, Verdict)
+            if isinstance(item, _Event):
+                for sink in self.sinks:
+                    try:
+                        sink.event(item.record)
+                    except Exception:
+                        log.exception("the %s sink failed on a %s event", sink.name, item.kind)
+                continue
+            verdict, request = item  # type: ignore[misc]
             for sink in self.sinks:
                 try:
-                    sink.emit(item)
+                    sink.emit(verdict)
                 except Exception:
-                    log.exception("the %s sink failed on a verdict of %s", sink.name, item.camera)
+                    log.exception(
+                        "the %s sink failed on a verdict of %s", sink.name, verdict.camera
+                    )
+            if request is not None:  # an API answer once its log line and evidence are out
+                request.future.set_result(verdict)

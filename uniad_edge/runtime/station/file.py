@@ -13,6 +13,9 @@ class_name = "bottle"
 threshold = 0.8                      # raw score, overrides the model's
 roi = [0, 40, 640, 400]              # x, y, width, height
 save = "ng"                          # ng | all | none
+
+[opcua]                              # an OPC UA server for PLCs (pip install 'uniad-edge[opcua]')
+url = "opc.tcp://127.0.0.1:4840/uniad"
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UniadError
+from ..opcua.config import OpcuaConfig
 from .config import CameraConfig, StationConfig
 
 if sys.version_info >= (3, 11):
@@ -45,28 +49,50 @@ def load_station_file(path: str | Path, **overrides: Any) -> StationConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UniadError(f"station file {path} is not valid TOML: {exc}") from None
     cameras_table = data.pop("cameras", {})
+    if not isinstance(cameras_table, dict):
+        raise UniadError(
+            f"station file {path}: cameras must be [cameras.NAME] tables, got {cameras_table!r}"
+        )
     unknown = set(data) - STATION_KEYS
     if unknown:
         raise UniadError(
             f"station file {path}: unknown settings {', '.join(sorted(unknown))}; known: "
             f"{', '.join(sorted(STATION_KEYS))}"
         )
-    for key in PATH_KEYS:
-        if key in data and "://" not in str(data[key]):  # a Triton URL is not a path
+    for key in PATH_KEYS:  # a Triton URL is not a path; a non-string is refused below
+        if isinstance(data.get(key), str) and "://" not in data[key]:
             data[key] = (path.parent / Path(data[key]).expanduser()).resolve()
-    cameras = [_camera(path, name, table) for name, table in cameras_table.items()]
-    extra = overrides.pop("cameras", None) or []
-    data |= {k: v for k, v in overrides.items() if v is not None}
-    return StationConfig(cameras=cameras + list(extra), **data)
+    try:
+        if "opcua" in data:
+            data["opcua"] = _opcua(path, data["opcua"])
+        cameras = [_camera(path, name, table) for name, table in cameras_table.items()]
+        extra = overrides.pop("cameras", None) or []
+        data |= {k: v for k, v in overrides.items() if v is not None}
+        return StationConfig(cameras=cameras + list(extra), **data)
+    except UniadError as exc:
+        raise UniadError(f"station file {path}: {exc}") from None
+
+
+def _opcua(path: Path, table: Any) -> OpcuaConfig:
+    """`[opcua]`: url, user, password, cert, key (files relative to the station file)."""
+    known = set(OpcuaConfig.__dataclass_fields__)
+    if not isinstance(table, dict) or "url" not in table or set(table) - known:
+        raise UniadError(f"[opcua] needs url and may have {', '.join(sorted(known))}")
+    files = {
+        k: (path.parent / Path(table[k]).expanduser()).resolve()
+        for k in ("cert", "key")
+        if k in table
+    }
+    return OpcuaConfig(**{**table, **files})
 
 
 def _camera(path: Path, name: str, table: Any) -> CameraConfig:
     if not isinstance(table, dict) or "source" not in table:
-        raise UniadError(f"station file {path}: [cameras.{name}] needs a source")
+        raise UniadError(f"[cameras.{name}] needs a source")
     unknown = set(table) - CAMERA_KEYS
     if unknown:
         raise UniadError(
-            f"station file {path}: [cameras.{name}] has unknown keys {', '.join(sorted(unknown))}"
+            f"[cameras.{name}] has unknown keys {', '.join(sorted(unknown))}"
             f"; known: {', '.join(sorted(CAMERA_KEYS))}"
         )
     source = table["source"]

@@ -19,7 +19,7 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
         "frames scored": summary.frames - summary.errors,
         "OK": summary.ok,
         "NG": summary.ng,
-        "unreadable frames": summary.errors,
+        "ERROR (unreadable frames, backend errors, non-finite scores)": summary.errors,
         "elapsed s": f"{elapsed:.2f}",
         "mean fps": f"{summary.frames / elapsed:.1f}" if elapsed > 0 else "-",
     }
@@ -28,7 +28,9 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
         state = summary.states[name]
         prefix = f"{name}: " if several else ""
         if several:
-            rows[f"{prefix}frames (OK/NG)"] = f"{stats.frames} ({stats.ok}/{stats.ng})"
+            rows[f"{prefix}frames (OK/NG/ERROR)"] = (
+                f"{stats.frames} ({stats.ok}/{stats.ng}/{stats.errors})"
+            )
         rows[f"{prefix}dropped (live)"] = state.dropped
         rows[f"{prefix}reconnects"] = state.reconnects
         rows[f"{prefix}state"] = state.status
@@ -37,6 +39,9 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
         if stats.trigger_ms:
             p50, p99 = np.percentile(stats.trigger_ms, [50, 99])
             rows[f"{prefix}trigger to verdict p50/p99 ms"] = f"{p50:.1f} / {p99:.1f}"
+    if summary.api is not None:
+        api = summary.api
+        rows["API requests (OK/NG/ERROR)"] = f"{api.frames} ({api.ok}/{api.ng}/{api.errors})"
     rows |= {k: v for k, v in summary.sinks.items() if v or "not" in k}
     if summary.thresholds:
         rows["thresholds"] = summary.thresholds

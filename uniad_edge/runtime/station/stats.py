@@ -18,8 +18,9 @@ class CameraStats:
     frames: int = 0
     ok: int = 0
     ng: int = 0
-    errors: int = 0
-    last_error: str | None = None  # what the newest unscorable frame's record said
+    errors: int = 0  # ERROR verdicts: not prepared, not scored, or not finite
+    scored: int = 0  # frames that reached the model (their latencies are summed)
+    last_error: str | None = None  # what the newest ERROR record said
     latency_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     trigger_ms: deque[float] = field(default_factory=lambda: deque(maxlen=TRIGGER_HISTORY))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=30))
@@ -28,19 +29,16 @@ class CameraStats:
         self.frames += 1
         self.ok += record["verdict"] == "OK"
         self.ng += record["verdict"] == "NG"
-        self.errors += "error" in record
+        self.errors += record["verdict"] == "ERROR"
         if "error" in record:
             self.last_error = str(record["error"])
-        else:
+        if "inference" in record["latency_ms"]:
+            self.scored += 1
             for key, value in record["latency_ms"].items():
                 self.latency_ms[key] += value
         if "trigger_ms" in record:
             self.trigger_ms.append(record["trigger_ms"])
         self.recent.append(time.perf_counter())
-
-    @property
-    def scored(self) -> int:
-        return self.frames - self.errors
 
     @property
     def fps(self) -> float:
@@ -83,19 +81,24 @@ class StationSummary:
     sinks: dict[str, int]
     failed_cameras: list[str]
     thresholds: str = ""  # where the thresholds in use came from (`describe_provenance`)
+    api: CameraStats | None = None  # API requests ("api"), when the station took them
+
+    @property
+    def _all(self) -> list[CameraStats]:
+        return [*self.cameras.values(), *([self.api] if self.api is not None else [])]
 
     @property
     def frames(self) -> int:
-        return sum(s.frames for s in self.cameras.values())
+        return sum(s.frames for s in self._all)
 
     @property
     def ok(self) -> int:
-        return sum(s.ok for s in self.cameras.values())
+        return sum(s.ok for s in self._all)
 
     @property
     def ng(self) -> int:
-        return sum(s.ng for s in self.cameras.values())
+        return sum(s.ng for s in self._all)
 
     @property
     def errors(self) -> int:
-        return sum(s.errors for s in self.cameras.values())
+        return sum(s.errors for s in self._all)

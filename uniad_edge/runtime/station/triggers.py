@@ -18,14 +18,23 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from ...errors import UniadError
 from ..backends.base import Closeable
 from ..mqtt_url import parse_mqtt_url
 
-if TYPE_CHECKING:
-    from .core import Station
+
+class TriggerTarget(Protocol):
+    """What a trigger source needs of a station (a protocol, so this module never imports the
+    station core that constructs it)."""
+
+    cameras: Any
+
+    def trigger_async(self, camera: str, part_id: str | None) -> Future[dict[str, Any]]: ...
+
+    def stop(self, reason: str) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,7 @@ def unknown_camera_word(payload: str, cameras: list[str]) -> str | None:
 
 
 class _TriggerSource(Closeable):
-    def __init__(self, station: Station) -> None:
+    def __init__(self, station: TriggerTarget) -> None:
         self.station = station
         self.received = 0
         self.rejected = 0
@@ -103,7 +112,7 @@ class StdinTriggers(_TriggerSource):
     """One trigger per line; at end of input the station finishes the pending triggers and
     stops (so `printf 'P1\\nP2\\n' | uniad-edge run --trigger stdin ...` scores two parts)."""
 
-    def __init__(self, station: Station, stream: IO[str] | None = None) -> None:
+    def __init__(self, station: TriggerTarget, stream: IO[str] | None = None) -> None:
         super().__init__(station)
         self.stream = stream if stream is not None else sys.stdin
         self._thread = threading.Thread(target=self._read, name="uniad-trigger-stdin", daemon=True)
@@ -120,7 +129,7 @@ class StdinTriggers(_TriggerSource):
 class MqttTriggers(_TriggerSource):
     """Subscribes to the topic of `mqtt://host:port/topic` (QoS 1) on its own paho client."""
 
-    def __init__(self, station: Station, url: str) -> None:
+    def __init__(self, station: TriggerTarget, url: str) -> None:
         from ..sinks.mqtt import connect_client
 
         super().__init__(station)
@@ -153,7 +162,7 @@ def trigger_kind(spec: str) -> str:
     raise UniadError(f"trigger {spec!r}: use stdin or mqtt://host:port/topic")
 
 
-TRIGGERS: dict[str, Callable[[Station], _TriggerSource]] = {
-    "stdin": StdinTriggers,
-    "mqtt": lambda station: MqttTriggers(station, station.config.trigger or ""),
+TRIGGERS: dict[str, Callable[[TriggerTarget, str], _TriggerSource]] = {
+    "stdin": lambda station, _spec: StdinTriggers(station),
+    "mqtt": MqttTriggers,
 }

@@ -167,7 +167,7 @@ function drawChart() {
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, height);
   const now = Date.now() / 1000, start = now - state.windowS;
-  state.history = state.history.filter((e) => e.time >= start);
+  state.history = state.history.filter((e) => e.timestamp >= start);
   const points = state.history.filter((e) => e.normalized_score !== null);
   const top = Math.max(2, Math.min(10, 1.1 * Math.max(0, ...points.map((e) => e.normalized_score))));
   const left = 36, bottom = height - 20, plotW = width - left - 8, plotH = bottom - 8;
@@ -185,7 +185,7 @@ function drawChart() {
   for (const event of points) {
     ctx.fillStyle = colour(event.camera);
     ctx.beginPath();
-    ctx.arc(x(event.time), y(event.normalized_score), event.verdict === "NG" ? 3.5 : 2.5, 0, 2 * Math.PI);
+    ctx.arc(x(event.timestamp), y(event.normalized_score), event.verdict === "NG" ? 3.5 : 2.5, 0, 2 * Math.PI);
     ctx.fill();
   }
   canvas.dataset.points = points.length;
@@ -214,7 +214,7 @@ function addToGallery(item) {
   const url = withToken("/v1/gallery/" + item.gallery.split("/").map(encodeURIComponent).join("/"));
   figure.append(el("img", { src: url, alt: "NG " + item.camera, loading: "lazy" }),
     el("figcaption", {}, (item.camera || "saved") + " " + fmt(item.normalized_score) + " " +
-      new Date(item.time * 1000).toLocaleTimeString()));
+      new Date(item.timestamp * 1000).toLocaleTimeString()));
   figure.addEventListener("click", () => {
     document.getElementById("zoom-img").src = url;
     document.getElementById("zoom-caption").textContent = (item.camera || item.gallery) + ", score " + fmt(item.score, 4) +

@@ -1,0 +1,208 @@
+"""Issue 21 items 5-9 and "Also": what `calibrate` must never do to a deployed model — lose a
+concurrent run's thresholds, leave a mixed ONNX/sidecar pair after Ctrl-C, write when nothing
+was calibrated, replace a symlink or change a file's mode, or set a threshold that floods the
+line with false alarms without saying so."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import stat
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+from cli_helpers import run_main
+from onnx_fixtures import build_model, defect_frame, good_frame
+from rich.console import Console
+
+from uniad_edge.artifacts import read_thresholds, threshold_warnings, write_thresholds
+from uniad_edge.calibrate.calibrator import calibrate_scores, check_finite
+from uniad_edge.calibrate.policy import Policy
+from uniad_edge.data import Sample
+from uniad_edge.errors import UniadError
+from uniad_edge.metadata import METADATA_KEY, Thresholds
+
+SIZE = (48, 64)
+
+
+def _folder(root: Path, good: int, bad: int) -> Path:
+    (root / "part" / "good").mkdir(parents=True)
+    for i in range(good):
+        frame = cv2.add(good_frame(SIZE, seed=i), np.full((*SIZE, 3), 2 * (i % 5), np.uint8))
+        cv2.imwrite(str(root / "part" / "good" / f"{i:03d}.png"), frame)
+    if bad:
+        (root / "part" / "bad").mkdir()
+        for i in range(bad):
+            cv2.imwrite(str(root / "part" / "bad" / f"{i:03d}.png"), defect_frame(SIZE, seed=i))
+    return root
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    path = tmp_path / "export" / "model.onnx"
+    build_model(path, per_class={"part": 40.0}, threshold=40.0)
+    return path
+
+
+def _embedded(path: Path) -> dict:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])["thresholds"]
+
+
+def _sidecar(path: Path) -> dict:
+    return json.loads(path.with_suffix(".json").read_text())["thresholds"]
+
+
+def _pair(path: Path) -> tuple[bytes, bytes]:
+    return path.read_bytes(), path.with_suffix(".json").read_bytes()
+
+
+def test_a_second_calibrate_on_a_locked_model_is_refused(model, tmp_path, capsys) -> None:
+    """Item 5: a run already holding the model's lock file makes the second one stop, unwritten."""
+    data = _folder(tmp_path / "val", 12, 4)
+    before = _pair(model)
+    with open(model.with_name(model.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        code = run_main("calibrate", "--model", model, "--data", data, "--f1")
+    assert code != 0 and "being calibrated by another process" in capsys.readouterr().err
+    assert _pair(model) == before
+    assert run_main("calibrate", "--model", model, "--data", data, "--f1") == 0  # lock released
+    assert _pair(model) != before and not model.with_name(model.name + ".lock").exists()
+
+
+def test_ctrl_c_while_writing_leaves_a_matching_pair(model, monkeypatch) -> None:
+    """Item 6: SIGINT arriving between the two file replacements must not split the pair."""
+    real_replace, calls = os.replace, []
+
+    def replace_then_interrupt(src, dst):
+        real_replace(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", replace_then_interrupt)
+    new = Thresholds(global_=7.5, per_class={"part": 8.5}, rule="new")
+    with pytest.raises(KeyboardInterrupt):
+        write_thresholds(model, new)
+    monkeypatch.undo()
+    assert _embedded(model) == _sidecar(model) and _embedded(model)["global"] == 7.5
+
+
+def test_info_warns_loudly_when_embedded_and_sidecar_thresholds_disagree(model, capsys) -> None:
+    data = json.loads(model.with_suffix(".json").read_text())
+    data["thresholds"]["global"] = 99.0
+    model.with_suffix(".json").write_text(json.dumps(data))
+    assert run_main("info", model) == 0
+    err = capsys.readouterr().err
+    assert "DISAGREE" in err and "99.0" in err and "40.0" in err
+
+
+def test_no_good_images_writes_nothing_and_fails(model, tmp_path, capsys) -> None:
+    """Item 7: --target-fpr on defective images only calibrates nothing: exit non-zero, the
+    hold-out provenance stays."""
+    data = tmp_path / "mvtec"  # a test split holding defects only
+    (data / "part" / "train" / "good").mkdir(parents=True)
+    cv2.imwrite(str(data / "part" / "train" / "good" / "0.png"), good_frame(SIZE))
+    (data / "part" / "test" / "crack").mkdir(parents=True)
+    for i in range(8):
+        cv2.imwrite(str(data / "part" / "test" / "crack" / f"{i}.png"), defect_frame(SIZE, seed=i))
+    before = _pair(model)
+    code = run_main("calibrate", "--model", model, "--data", data, "--target-fpr", "0.05")
+    err = capsys.readouterr().err
+    assert code != 0 and "nothing was calibrated" in err and "not changed" in err
+    assert _pair(model) == before
+
+
+def test_a_symlinked_model_writes_its_target_and_keeps_modes(model, tmp_path) -> None:
+    """Item 8: the link stays a link, the target gets the thresholds, each file its mode."""
+    link = tmp_path / "current.onnx"
+    link.symlink_to(model)
+    model.with_suffix(".json").chmod(0o640)
+    model.chmod(0o664)
+    write_thresholds(link, Thresholds(global_=5.0, rule="x"))
+    assert link.is_symlink() and read_thresholds(model).global_ == 5.0
+    assert stat.S_IMODE(model.stat().st_mode) == 0o664
+    assert stat.S_IMODE(model.with_suffix(".json").stat().st_mode) == 0o640
+
+
+def test_a_read_only_model_is_refused_without_force(model) -> None:
+    """Also for root, who may write anything: the mode bits say the file is not to be changed."""
+    model.chmod(0o444)
+    before = _pair(model)
+    with pytest.raises(UniadError, match="read-only.*--force"):
+        write_thresholds(model, Thresholds(global_=5.0, rule="x"))
+    assert _pair(model) == before
+    write_thresholds(model, Thresholds(global_=5.0, rule="x"), force=True)
+    assert stat.S_IMODE(model.stat().st_mode) == 0o444 and read_thresholds(model).global_ == 5.0
+
+
+def test_a_threshold_below_every_good_score_is_warned_and_recorded() -> None:
+    """Item 9: target-recall on defects that score lower than the good parts rejects every good
+    part; calibrate says so, and the station's start-up hook says so again from the file."""
+    good = np.linspace(5.0, 9.0, 20)
+    bad = np.array([1.0, 2.0, 3.0])
+    scores = np.concatenate([good, bad])
+    labels = np.array([0] * 20 + [1] * 3)
+    policy = Policy("target-recall", 0.9)
+    after, rows = calibrate_scores(scores, labels, ["p"] * 23, policy, Thresholds(), {})
+    assert all("below every good score" in (r.warning or "") for r in rows)
+    hook = threshold_warnings(Thresholds.from_dict(after.to_dict()))
+    assert hook and all("below every good score" in w for w in hook)
+
+
+def test_a_high_false_alarm_rate_is_warned() -> None:
+    good = np.linspace(1.0, 10.0, 50)
+    bad = np.array([6.0, 7.0, 8.0, 9.5])
+    scores, labels = np.concatenate([good, bad]), np.array([0] * 50 + [1] * 4)
+    after, rows = calibrate_scores(
+        scores, labels, ["p"] * 54, Policy("target-recall", 0.99), Thresholds(), {}
+    )
+    assert any(
+        "of the good calibration images NG (more than 10%)" in (r.warning or "") for r in rows
+    )
+    assert threshold_warnings(after)
+
+
+def test_non_finite_scores_are_refused_naming_the_files(tmp_path) -> None:
+    samples = [Sample(tmp_path / f"{i}.png", 0, "p") for i in range(3)]
+    with pytest.raises(UniadError, match=r"1 image\(s\) scored NaN .*1\.png.*nothing was written"):
+        check_finite(np.array([1.0, np.nan, 2.0]), samples)
+    check_finite(np.array([1.0, 2.0, 3.0]), samples)
+
+
+def test_dry_run_does_not_claim_new_thresholds(model, tmp_path, capsys) -> None:
+    data = _folder(tmp_path / "val", 12, 4)
+    before = _pair(model)
+    assert run_main("calibrate", "--model", model, "--data", data, "--f1", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "thresholds: calibrated" not in out and "dry run: nothing written" in out
+    assert _pair(model) == before
+
+
+def test_rollback_shows_the_recorded_rates(model, tmp_path, capsys) -> None:
+    data = _folder(tmp_path / "val", 12, 4)
+    assert run_main("calibrate", "--model", model, "--data", data, "--f1") == 0
+    assert run_main("calibrate", "--model", model, "--data", data, "--target-recall", "0.99") == 0
+    capsys.readouterr()
+    assert run_main("calibrate", "--model", model, "--rollback") == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("│ part")]
+    assert rows and "0/0" not in rows[0].replace(" ", "") and " 12 " in rows[0]
+    assert "- / -" not in rows[0]
+
+
+def test_table_never_splits_a_number_when_not_a_terminal(model, tmp_path) -> None:
+    from uniad_edge.calibrate import CalibrateConfig, calibrate
+    from uniad_edge.calibrate.table import print_calibration
+
+    data = _folder(tmp_path / "val", 12, 4)
+    result = calibrate(CalibrateConfig(model=model, data=data, f1=True, dry_run=True))
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    print_calibration(result, console)
+    text = console.export_text()
+    for row in result.rows:
+        assert f"{row.threshold:.6g}" in text and f"{row.previous:.6g}" in text

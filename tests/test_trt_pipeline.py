@@ -1,0 +1,63 @@
+"""The TensorRT backend's frame path against the fake tensorrt and CUDA (tests/trt_fakes.py):
+pinned slots, a copy and a compute stream, chunks pipelined, nothing allocated per batch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx_fixtures import build_model
+from trt_fakes import FakeCuda, FakeMemory, fake_tensorrt
+
+from uniad_edge.runtime.backends import tensorrt_backend
+from uniad_edge.runtime.backends.tensorrt_backend import SLOTS, TensorRTBackend
+from uniad_edge.trt import builder, environment
+
+
+def install(monkeypatch: pytest.MonkeyPatch, release: str) -> FakeCuda:
+    memory = FakeMemory()
+    cuda = FakeCuda(memory)
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(release, memory))
+    for module in (environment, builder, tensorrt_backend):
+        monkeypatch.setattr(module, "cuda_api", lambda: cuda)
+    environment.detect.cache_clear()
+    return cuda
+
+
+@pytest.fixture(autouse=True)
+def _forget_probe():
+    yield
+    environment.detect.cache_clear()
+
+
+def expected(frames: np.ndarray) -> np.ndarray:
+    """What the fake engine computes: mean over BGR / 255."""
+    return frames.astype(np.float32).mean(-1) / 255.0
+
+
+@pytest.mark.parametrize("release", ["8.6", "10.16"])
+def test_chunks_are_pipelined_over_two_streams_without_allocating_per_batch(
+    release: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cuda = install(monkeypatch, release)
+    onnx = tmp_path / "model.onnx"
+    build_model(onnx, input_size=(32, 32))
+    engine = builder.build_engine(onnx, tmp_path, precision="fp32", max_batch=2)
+    rng = np.random.default_rng(0)
+    with TensorRTBackend(engine) as backend:
+        first = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)  # 3 chunks of <= 2
+        maps, scores = backend.infer(first)
+        allocations = cuda.allocations
+        [state] = backend._states
+        for count in (1, 2, 7):
+            frames = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+            again, again_scores = backend.infer(frames)
+            np.testing.assert_allclose(again, expected(frames), rtol=1e-6)
+            np.testing.assert_allclose(again_scores, expected(frames).max((1, 2)), rtol=1e-6)
+        assert cuda.allocations == allocations == SLOTS * 3 * 2  # pinned + device, 3 tensors
+        assert state.copy != state.compute and len(state.slots) == SLOTS
+        assert not any(cuda.queues.values())  # every queued copy ran before infer returned
+    np.testing.assert_allclose(maps, expected(first), rtol=1e-6)
+    np.testing.assert_allclose(scores, expected(first).max((1, 2)), rtol=1e-6)

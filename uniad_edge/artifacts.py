@@ -1,0 +1,555 @@
+"""What a model artifact is: one table of kinds (suffixes, URL schemes, where metadata lives),
+`open_artifact` to read any of them, and the one place thresholds are read and rewritten.
+
+Kinds: an exported ONNX (metadata embedded and in a JSON sidecar), a TensorRT engine (sidecar
+only, with a build section), a PyTorch checkpoint (metadata in its `meta`) and a served model's
+URL (the server holds the metadata). Suffixes and schemes are matched case-insensitively.
+Every other module asks this one what a path is instead of comparing suffixes itself.
+
+Torch-free and import-light: the runtime uses it. `onnx` is used when installed (ONNX Runtime
+otherwise) to read embedded metadata; torch is loaded, through an import string, only to read
+or rewrite a checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import stat
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UniadError
+from .fileio import temp_beside
+from .metadata import METADATA_KEY, ModelMetadata, Thresholds
+from .targets import load_target
+
+log = logging.getLogger(__name__)
+
+ONNX = "onnx"
+ENGINE = "engine"
+CHECKPOINT = "checkpoint"
+URL = "url"
+SIDECAR_SUFFIX = ".json"
+ENGINE_SECTION = "engine"
+CHECKPOINT_READER = "uniad_edge.model.checkpoint:read_checkpoint_file"
+CHECKPOINT_FORMAT = "uniad-edge"  # the `format` field of our checkpoints (model.checkpoint)
+RATES = "rates"
+"""Provenance key: per class (and "global"), what the calibrated threshold did on the
+calibration images (good, defective, false_alarm_rate, detection_rate, lowest_good)."""
+WARN_FALSE_ALARM_RATE = 0.10
+"""A calibrated threshold calling more than this share of the good calibration images NG is
+warned about by `calibrate` and at the start of `run` and `serve`."""
+
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    """One row of the table: how a kind is recognised and where its metadata lives."""
+
+    name: str
+    description: str
+    suffixes: tuple[str, ...] = ()
+    schemes: tuple[str, ...] = ()
+    embedded: bool = False  # metadata inside the file
+    sidecar: bool = False  # metadata in <stem>.json beside it
+
+    def accepted(self) -> str:
+        """ ".engine/.plan" or "grpc:// or http://" for error messages."""
+        if self.schemes:
+            return " or ".join(f"{s}://" for s in self.schemes)
+        return "/".join(self.suffixes)
+
+
+KINDS: dict[str, ArtifactKind] = {
+    kind.name: kind
+    for kind in (
+        ArtifactKind(ONNX, "exported ONNX", (".onnx",), embedded=True, sidecar=True),
+        ArtifactKind(ENGINE, "TensorRT engine", (".engine", ".plan"), sidecar=True),
+        ArtifactKind(
+            CHECKPOINT,
+            "PyTorch checkpoint",
+            (".pth", ".pt", ".pth.tar", ".tar", ".ckpt"),
+            embedded=True,
+        ),  # fmt: skip
+        ArtifactKind(URL, "served model (Triton)", schemes=("grpc", "http")),
+    )
+}
+
+
+def url_scheme(model: str | os.PathLike[str]) -> str | None:
+    """ "GRPC://host:8001/m" -> "grpc"; None for a file path (Path() would mangle a URL)."""
+    if isinstance(model, os.PathLike) or "://" not in model:
+        return None
+    return model.split("://", 1)[0].lower()
+
+
+def _suffix_of(name: str, kind: ArtifactKind) -> str | None:
+    """The longest of `kind`'s suffixes that `name` ends with (".pth.tar" before ".tar")."""
+    lowered = name.lower()
+    found = [s for s in kind.suffixes if lowered.endswith(s) and len(lowered) > len(s)]
+    return max(found, key=len, default=None)
+
+
+def kind_of(model: str | os.PathLike[str]) -> ArtifactKind | None:
+    """The kind `model` is by its URL scheme or file suffix, or None when none matches."""
+    scheme = url_scheme(model)
+    for kind in KINDS.values():
+        if scheme is not None and scheme in kind.schemes:
+            return kind
+        if scheme is None and _suffix_of(Path(model).name, kind):
+            return kind
+    return None
+
+
+def is_kind(model: str | os.PathLike[str], *names: str) -> bool:
+    kind = kind_of(model)
+    return kind is not None and kind.name in names
+
+
+def describe_kinds(names: Iterable[str]) -> str:
+    """ "an .onnx, an .engine/.plan or a grpc:// or http:// URL" for one-line errors."""
+    parts = [KINDS[n].accepted() for n in names]
+    return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
+
+
+def require_kind(model: str | os.PathLike[str], names: Iterable[str], purpose: str) -> ArtifactKind:
+    """The kind of `model` when it is one of `names`, else a one-line error naming them."""
+    names = tuple(names)
+    kind = kind_of(model)
+    if kind is None or kind.name not in names:
+        raise UniadError(f"cannot {purpose} {model}: use {describe_kinds(names)}")
+    return kind
+
+
+def stem(path: str | os.PathLike[str]) -> str:
+    """`runs/a/best.pth` -> `best`, `ckpt.pth.tar` -> `ckpt`, `m.ONNX` -> `m`."""
+    name = Path(path).name
+    kind = kind_of(Path(name))
+    suffix = _suffix_of(name, kind) if kind is not None else None
+    return name[: -len(suffix)] if suffix else Path(name).stem
+
+
+def sidecar_path(model: str | os.PathLike[str]) -> Path:
+    """`export/model.onnx` -> `export/model.json`."""
+    return Path(model).with_suffix(SIDECAR_SUFFIX)
+
+
+def read_sidecar_data(model: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The JSON object beside `model`, or None when there is no sidecar file."""
+    path = sidecar_path(model)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UniadError(f"cannot read metadata sidecar {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UniadError(f"{path} is not a uniad-edge metadata sidecar (not a JSON object)")
+    return data
+
+
+def parse_metadata(data: str | dict[str, Any], origin: str) -> ModelMetadata:
+    """Metadata from its JSON text or object, with a one-line error naming where it came from."""
+    try:
+        if isinstance(data, str):
+            return ModelMetadata.from_json(data)
+        return ModelMetadata.from_dict(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UniadError(f"invalid uniad-edge metadata in {origin}: {exc}") from None
+
+
+def read_sidecar(model: str | os.PathLike[str]) -> ModelMetadata | None:
+    """The sidecar's metadata, or None when there is no sidecar file."""
+    data = read_sidecar_data(model)
+    return None if data is None else parse_metadata(data, str(sidecar_path(model)))
+
+
+def onnx_properties(path: str | os.PathLike[str]) -> dict[str, str]:
+    """An ONNX file's `metadata_props`: with `onnx` when installed, else with ONNX Runtime."""
+    path = Path(path)
+    try:
+        import onnx
+    except ImportError:
+        onnx = None
+    try:
+        if onnx is not None:
+            model = onnx.load(str(path), load_external_data=False)
+            return {p.key: p.value for p in model.metadata_props}
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return dict(session.get_modelmeta().custom_metadata_map)
+    except Exception as exc:  # noqa: BLE001  (protobuf and ORT raise several types)
+        reason = type(exc).__name__
+        raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
+
+
+def threshold_disagreement(
+    path: Path, embedded: ModelMetadata, sidecar: ModelMetadata
+) -> str | None:
+    """A loud line when the two copies of the thresholds differ (an interrupted or hand-made
+    write), else None."""
+    ours, theirs = embedded.thresholds.current(), sidecar.thresholds.current()
+    if ours == theirs:
+        return None
+    return (
+        f"WARNING: the thresholds embedded in {path} (global {ours['global']}, per class "
+        f"{ours['per_class']}) DISAGREE with its sidecar {sidecar_path(path)} (global "
+        f"{theirs['global']}, per class {theirs['per_class']}); the embedded ones are used: "
+        "re-run `uniad-edge calibrate` to write both"
+    )
+
+
+def _disagreement(path: Path, embedded: ModelMetadata) -> str | None:
+    """How the sidecar beside `path` contradicts `embedded`, or None (absent or identical)."""
+    try:
+        sidecar = read_sidecar(path)
+    except UniadError as exc:
+        return f"{sidecar_path(path)} is unreadable ({exc}) and cannot confirm the metadata"
+    if sidecar is None:
+        return None
+    loud = threshold_disagreement(path, embedded, sidecar)
+    if loud:
+        return loud
+    ours, theirs = embedded.to_dict(), sidecar.to_dict()
+    differing = sorted(k for k in ours if ours[k] != theirs.get(k))
+    if not differing:
+        return None
+    return (
+        f"{sidecar_path(path)} differs in {', '.join(differing)} from the metadata embedded in "
+        f"{path}; using the embedded copy: re-export to change it, or pass --threshold"
+    )
+
+
+_warned: set[Path] = set()
+
+
+def model_metadata(
+    model: str | os.PathLike[str], properties: dict[str, str]
+) -> tuple[ModelMetadata, str]:
+    """The metadata a model runs with (embedded `properties` first, else the sidecar) and where
+    it came from. A sidecar that disagrees is logged once per model, loudly for thresholds."""
+    path = Path(model)
+    if METADATA_KEY not in properties:
+        sidecar = read_sidecar(path)
+        if sidecar is None:
+            raise UniadError(
+                f"{path} has no uniad-edge metadata (no '{METADATA_KEY}' property and no "
+                f"{sidecar_path(path).name} beside it); export it with `uniad-edge export`"
+            )
+        return sidecar, str(sidecar_path(path))
+    embedded = parse_metadata(properties[METADATA_KEY], str(path))
+    if path.resolve() not in _warned:
+        problem = _disagreement(path, embedded)
+        if problem:
+            _warned.add(path.resolve())
+            log.warning("%s", problem)
+    return embedded, str(path)
+
+
+@dataclass
+class Artifact:
+    """An opened artifact: its kind, its metadata (None for a checkpoint or URL, whose metadata
+    needs torch or the server), where that came from, an engine's build section, and warnings
+    (such as embedded and sidecar thresholds that disagree)."""
+
+    path: Path | str
+    kind: ArtifactKind
+    metadata: ModelMetadata | None = None
+    source: str = ""
+    build: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def open_artifact(model: str | os.PathLike[str]) -> Artifact:
+    """Identify `model` and read its metadata (one reader for every kind); one-line errors for
+    an unknown kind, a missing file or unreadable metadata."""
+    kind = kind_of(model)
+    if kind is None:
+        raise UniadError(f"cannot tell what {model} is; use {describe_kinds(KINDS)}")
+    if kind.name == URL:
+        return Artifact(str(model), kind)
+    path = Path(model)
+    if not path.is_file():
+        raise UniadError(f"{path}: no such file; export or train the model first")
+    if kind.name == CHECKPOINT:
+        return Artifact(path, kind)
+    data = read_sidecar_data(path)
+    if kind.name == ENGINE:
+        if data is None:
+            raise UniadError(
+                f"{path}: no sidecar {sidecar_path(path).name} beside it; rebuild the engine with "
+                "`uniad-edge export --format engine` or adopt it with --adopt-engine"
+            )
+        build = data.get(ENGINE_SECTION)
+        metadata = parse_metadata(data, str(sidecar_path(path)))
+        return Artifact(path, kind, metadata, str(sidecar_path(path)), build)
+    properties = onnx_properties(path)
+    if METADATA_KEY not in properties:
+        metadata, source = model_metadata(path, properties)
+        return Artifact(path, kind, metadata, source)
+    embedded = parse_metadata(properties[METADATA_KEY], str(path))
+    problem = _disagreement(path, embedded)
+    return Artifact(path, kind, embedded, str(path), warnings=[problem] if problem else [])
+
+
+def rate_warning(
+    threshold: float, rates: dict[str, Any], warn_rate: float = WARN_FALSE_ALARM_RATE
+) -> str | None:
+    """Why a threshold would flood the line with false alarms on its own calibration images
+    (below every good score, or above `warn_rate` false alarms), or None."""
+    lowest, rate = rates.get("lowest_good"), rates.get("false_alarm_rate")
+    if lowest is not None and threshold <= lowest:
+        return (
+            f"threshold {threshold:.6g} lies below every good score (lowest {lowest:.6g}): "
+            "every good image is called NG; choose another policy or check the data"
+        )
+    if rate is not None and rate > warn_rate:
+        return (
+            f"threshold {threshold:.6g} calls {rate:.0%} of the good calibration images NG "
+            f"(more than {warn_rate:.0%}); expect that many false alarms"
+        )
+    return None
+
+
+def threshold_warnings(
+    thresholds: Thresholds, warn_rate: float = WARN_FALSE_ALARM_RATE
+) -> list[str]:
+    """The `rate_warning` of every calibrated threshold, from the rates recorded at calibration:
+    the hook `run` and `serve` call at start."""
+    recorded = thresholds.provenance.get(RATES) or {}
+    found = []
+    for name, rates in recorded.items():
+        value = thresholds.global_ if name == "global" else thresholds.per_class.get(name)
+        problem = None if value is None else rate_warning(value, rates, warn_rate)
+        if problem:
+            found.append(f"{name}: {problem}")
+    return found
+
+
+# --- thresholds: read, and rewrite every copy as one interrupt-safe pair ---------------------
+
+
+def _parse_thresholds(data: Any, origin: Path | str) -> Thresholds:
+    try:
+        return Thresholds.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise UniadError(f"{origin}: {exc}") from None
+
+
+def _checkpoint_payload(path: Path) -> dict[str, Any]:
+    payload = load_target(CHECKPOINT_READER)(path)
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise UniadError(
+            f"{path} is not a uniad-edge checkpoint (an official UniAD one has no place for "
+            "thresholds); export it with `uniad-edge export` and calibrate the .onnx"
+        )
+    return payload
+
+
+def _thresholds_kind(path: Path) -> ArtifactKind:
+    return require_kind(path, (ONNX, ENGINE, CHECKPOINT), "store thresholds in")
+
+
+def read_thresholds(model: str | os.PathLike[str]) -> Thresholds:
+    """The thresholds the runtime would load from `model` (embedded ONNX metadata first)."""
+    path = Path(model)
+    kind = _thresholds_kind(path)
+    if not path.is_file():
+        raise UniadError(f"{path}: no such file; export or train the model first")
+    if kind.name == CHECKPOINT:
+        return _parse_thresholds(
+            (_checkpoint_payload(path).get("meta") or {}).get("thresholds"), path
+        )
+    if kind.name == ONNX:
+        prop = onnx_properties(path).get(METADATA_KEY)
+        if prop is not None:
+            return _parse_thresholds(json.loads(prop).get("thresholds"), path)
+    data = read_sidecar_data(path)
+    if data is None:
+        raise UniadError(
+            f"{path} has no uniad-edge metadata and no sidecar {sidecar_path(path).name}"
+        )
+    return _parse_thresholds(data.get("thresholds"), sidecar_path(path))
+
+
+@contextlib.contextmanager
+def lock_artifact(model: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on `model` (a `.lock` file beside its real file) for one writer;
+    a second writer is refused with one line instead of silently losing one set of thresholds."""
+    import fcntl
+
+    lock = Path(os.path.realpath(model))
+    lock = lock.with_name(lock.name + ".lock")
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UniadError(f"cannot lock {model} ({lock}: {exc.strerror or exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UniadError(
+                f"{model} is being calibrated by another process (lock {lock}); wait for it to "
+                "finish and run again"
+            ) from None
+        try:  # the holder before us may have removed the file: lock the one on disk
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _writable_target(path: Path, force: bool) -> Path:
+    """The real file behind `path` (a symlink is followed, not replaced), refused when it is
+    read-only unless `force`."""
+    target = Path(os.path.realpath(path))
+    read_only = not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222
+    if read_only and not force:  # the mode bits too: root may write anything
+        raise UniadError(
+            f"{target} is read-only; make it writable or pass --force to rewrite it (its mode "
+            "is kept)"
+        )
+    return target
+
+
+def _stage(target: Path, data: bytes) -> Path:
+    """`data` in a temporary file beside `target`, with `target`'s mode."""
+    tmp = temp_beside(target)
+    try:
+        tmp.write_bytes(data)
+        tmp.chmod(stat.S_IMODE(target.stat().st_mode))
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UniadError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM are held until the block is done, then delivered (main thread only,
+    where Python runs its handlers): the files of a pair are replaced together or not at all."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for sig in received:
+            signal.raise_signal(sig)
+
+
+def _commit(staged: list[tuple[Path, Path]]) -> None:
+    """Move every staged file onto its target, sidecar first, with signals deferred; staged
+    files are removed when anything fails before the moves."""
+    try:
+        with _signals_deferred():
+            for tmp, target in staged:
+                os.replace(tmp, target)
+    except OSError as exc:
+        raise UniadError(
+            f"cannot replace {exc.filename2 or exc.filename}: {exc.strerror}"
+        ) from None
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _onnx_with_thresholds(path: Path, thresholds: Thresholds) -> bytes | None:
+    try:
+        import onnx
+    except ImportError:
+        raise UniadError(
+            f"rewriting {path} needs the onnx package: pip install onnx (or uniad-edge[train])"
+        ) from None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001  (protobuf raises several types for a bad file)
+        reason = type(exc).__name__
+        raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
+    prop = next((p for p in model.metadata_props if p.key == METADATA_KEY), None)
+    if prop is None:
+        return None
+    data = json.loads(prop.value)
+    data["thresholds"] = thresholds.to_dict()
+    prop.value = json.dumps(data, sort_keys=True)
+    return model.SerializeToString()
+
+
+def _checkpoint_with_thresholds(path: Path, thresholds: Thresholds) -> bytes:
+    import io
+
+    import torch
+
+    payload = _checkpoint_payload(path)
+    payload["meta"] = {**(payload.get("meta") or {}), "thresholds": thresholds.to_dict()}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def write_thresholds(
+    model: str | os.PathLike[str], thresholds: Thresholds, force: bool = False
+) -> list[Path]:
+    """Store `thresholds` in every place `model` keeps them; returns the files rewritten.
+
+    Every new file is written beside its target first, then all are moved into place together
+    with SIGINT/SIGTERM deferred, so an interrupt leaves the old pair or the new pair. A symlink
+    is followed (its target is rewritten), each file keeps its mode, and a read-only file is
+    refused unless `force`."""
+    path = Path(model)
+    kind = _thresholds_kind(path)
+    if not path.is_file():
+        raise UniadError(f"{path}: no such file; export or train the model first")
+    contents: list[tuple[Path, bytes]] = []
+    if kind.name == CHECKPOINT:
+        contents.append((path, _checkpoint_with_thresholds(path, thresholds)))
+    else:
+        data = read_sidecar_data(path)
+        if data is not None:
+            data["thresholds"] = thresholds.to_dict()
+            text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+            contents.append((sidecar_path(path), text.encode()))
+        if kind.name == ONNX:
+            onnx_bytes = _onnx_with_thresholds(path, thresholds)
+            if onnx_bytes is not None:
+                contents.append((path, onnx_bytes))
+    if not contents:
+        raise UniadError(
+            f"{path} has no uniad-edge metadata and no sidecar {sidecar_path(path).name}"
+        )
+    targets = [(_writable_target(p, force), data) for p, data in contents]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, data in targets:
+            staged.append((_stage(target, data), target))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    _commit(staged)
+    return [p for p, _ in contents]

@@ -1,0 +1,59 @@
+"""What every capture source shares: the frame it yields and the reader interface the stream
+thread drives. A new source type is a `Reader` in its own module plus one entry in
+`sources.SOURCES`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+FOREVER = None  # `max_reconnects` value: a live source is reopened until the stream is stopped
+AUTO = "auto"  # `max_reconnects` value: each reader's own `patience_s` (forever when None)
+
+
+@dataclass
+class Frame:
+    """A captured frame. `index` counts captured frames, so gaps in a log show drops. `image`
+    is None when the item could not be read; `error` then says why."""
+
+    index: int
+    image: np.ndarray | None
+    timestamp: float
+    capture_ms: float
+    name: str = ""
+    error: str | None = None
+
+
+@dataclass
+class Unreadable:
+    """What `Reader.read` returns in place of an image that exists but cannot be decoded."""
+
+    reason: str
+
+
+class Reader(ABC):
+    """A blocking frame producer; the `FrameStream` thread drives it."""
+
+    live: bool = False
+    description: str = ""
+    patience_s: float | None = None  # AUTO policy: give up after this long down (None: never)
+
+    @abstractmethod
+    def open(self) -> None:
+        """Open the source, raising `UniadError` with the fix when it cannot be opened."""
+
+    @abstractmethod
+    def read(self) -> tuple[np.ndarray | Unreadable, str] | None:
+        """Next (image, name), or None at the end of the stream or on failure. An empty name
+        lets the stream name the frame by its index and capture time."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device or file."""
+
+    def finished_note(self) -> str | None:
+        """At the end of the stream: something the user should know (e.g. a video that ended
+        before the frame count its container claims), or None."""
+        return None
