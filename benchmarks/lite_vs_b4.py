@@ -27,7 +27,7 @@ from uniad_edge.demo.config import DemoConfig
 from uniad_edge.evaluate import evaluate
 from uniad_edge.train import TrainConfig, train
 
-RUNS = (("mvtec-224", False), ("lite0-224", True), ("lite0-224", False))
+RUNS = "mvtec-224:random,lite0-224:imagenet,lite0-224:random"
 DEFECTS = ("crack", "stain", "hole", "foreign")
 
 
@@ -39,9 +39,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--test-per-class", type=int, default=DemoConfig.test_per_class)
     parser.add_argument("--classes", type=int, default=DemoConfig.classes, help="demo set only")
     parser.add_argument("--datasets", default="textures,demo")
-    parser.add_argument(
-        "--control-on", default="textures", help="datasets that also get random-init lite0-224"
-    )
+    parser.add_argument("--runs", default=RUNS, help="PRESET:imagenet|random, comma-separated")
     parser.add_argument("--json", type=Path)
     return parser.parse_args()
 
@@ -209,9 +207,8 @@ def main() -> None:
         sets[name] = root
     rows = []
     for name, root in sets.items():
-        for preset, pretrained in RUNS:
-            if preset.startswith("lite0") and not pretrained and name not in args.control_on:
-                continue
+        for preset, init in (run.split(":") for run in args.runs.split(",")):
+            pretrained = init == "imagenet"
             tag = f"{name}-{preset}-{'imagenet' if pretrained else 'random'}"
             row = {
                 "dataset": name,
