@@ -206,3 +206,34 @@ def test_table_never_splits_a_number_when_not_a_terminal(model, tmp_path) -> Non
     text = console.export_text()
     for row in result.rows:
         assert f"{row.threshold:.6g}" in text and f"{row.previous:.6g}" in text
+
+
+def test_run_warns_loudly_when_embedded_and_sidecar_thresholds_disagree(model, tmp_path, caplog):
+    """`run` logs it as a warning (stderr through its logging set-up; pytest captures it)."""
+    from runtime_helpers import write_video
+
+    data = json.loads(model.with_suffix(".json").read_text())
+    data["thresholds"]["global"] = 99.0
+    model.with_suffix(".json").write_text(json.dumps(data))
+    video = write_video(tmp_path / "v.mp4", good=2, bad=1)
+    assert run_main("run", "--model", model, "--source", video) == 0
+    (warning,) = [r for r in caplog.records if "DISAGREE" in r.getMessage()]
+    assert (
+        warning.levelname == "WARNING" and str(model.with_suffix(".json")) in warning.getMessage()
+    )
+
+
+def test_a_station_warns_at_start_about_a_flooding_threshold(model, tmp_path, caplog) -> None:
+    """Issue 21 item 9: `run` and `serve` (both a Station) say at start that the model's
+    calibrated threshold flooded its own calibration images with false alarms."""
+    from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
+
+    rates = {"global": {"false_alarm_rate": 0.7, "lowest_good": 1.0}}
+    write_thresholds(model, Thresholds(global_=40.0, provenance={"rates": rates}))
+    source = _folder(tmp_path / "frames", 2, 0) / "part" / "good"
+    config = StationConfig(cameras=[CameraConfig("cam", str(source))], model=model)
+    with caplog.at_level("WARNING", logger="uniad_edge.runtime.station"), Station(config) as st:
+        st.run()
+    assert any(
+        "calls 70% of the good calibration images NG" in r.getMessage() for r in caplog.records
+    )

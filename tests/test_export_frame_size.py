@@ -115,7 +115,7 @@ def test_the_station_runs_the_graph_on_a_1280x720_video(exports, tmp_path):
     cut = [r for r in records if r["camera"] == "cut"]
     assert len(top) == len(cut) == 6
     assert all(r["score"] is not None and "error" not in r for r in top)
-    assert all(r["verdict"] is None and "exported for 1280x720" in r["error"] for r in cut)
+    assert all(r["verdict"] == "ERROR" and "exported for 1280x720" in r["error"] for r in cut)
 
 
 def test_bad_geometry_is_refused_in_one_line():
@@ -127,3 +127,25 @@ def test_bad_geometry_is_refused_in_one_line():
         geometry((1280, 720), (1000, 0, 400, 100))
     with pytest.raises(UniadError, match="needs --frame-size"):
         geometry(None, (0, 0, 10, 10))
+
+
+def test_a_triton_config_takes_whole_frames_and_returns_maps_at_the_input_size():
+    from uniad_edge.export.options import TritonOptions
+    from uniad_edge.export.triton_repo import config_text
+
+    meta = ModelMetadata("m", "tiny-64", (64, 64), "max", frame_size=HD, roi=ROI)
+    text = config_text(meta, TritonOptions())
+    assert "dims: [ 720, 1280, 3 ]" in text and "dims: [ 64, 64 ]" in text
+
+
+def test_bench_feeds_a_frame_size_graph_whole_frames(exports):
+    from uniad_edge.bench.worker import measure_row
+
+    job = {
+        "backend": "onnxruntime", "artifact": str(exports["hd"]), "batch": 2, "threads": 1,
+        "precision": "fp32", "providers": None, "warmup": 0, "runs": 1, "seconds": None,
+        "e2e": True, "e2e_maps": "all", "frame_size": [48, 64],
+    }  # fmt: skip
+    result = measure_row(job, lambda fraction: None)
+    assert result["status"] == "ok" and result["e2e_map_share"] == 1.0
+    assert result["e2e_split_ms"]["engine"] > 0

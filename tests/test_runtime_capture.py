@@ -148,3 +148,29 @@ def test_file_source_never_drops_with_a_slow_consumer(tmp_path):
         time.sleep(0.003)
     assert len(frames) == 15 and stream.dropped == 0
     assert all(isinstance(f.image, np.ndarray) for f in frames)
+
+
+def test_each_source_kind_is_one_table_entry(tmp_path):
+    """`--source` strings go through `SOURCES` in order; each kind names its own reader."""
+    from uniad_edge.runtime.capture import SOURCES
+    from uniad_edge.runtime.capture.images import ImageListReader
+    from uniad_edge.runtime.capture.video import VideoReader
+
+    folder = write_folder(tmp_path / "imgs", good=1, bad=0)
+    video = write_video(tmp_path / "line[1].mp4", good=1, bad=0)
+    cases = {
+        "camera index": ("3", VideoReader),
+        "URL": ("rtsp://10.0.0.5/stream", VideoReader),
+        "image folder": (str(folder), ImageListReader),
+        "video or image file": (str(video), VideoReader),  # a file before a glob
+        "glob": (str(folder / "*.png"), ImageListReader),
+    }
+    kinds = [entry.kind for entry in SOURCES]
+    for kind, (text, reader_type) in cases.items():
+        chosen = next(entry for entry in SOURCES if entry.matches(text))
+        assert chosen.kind == kind, text
+        assert isinstance(chosen.reader(text, None), reader_type)
+    assert set(cases) | {"GStreamer pipeline"} == set(kinds)
+    camera = next(e for e in SOURCES if e.kind == "camera index").reader("3", None)
+    assert camera.patience_s == 10.0  # a local device gives up; a URL waits
+    assert next(e for e in SOURCES if e.kind == "URL").reader("rtsp://h/s", None).patience_s is None

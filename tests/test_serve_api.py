@@ -555,7 +555,8 @@ def test_health_degrades_when_a_live_camera_fails(model, tmp_path):
         assert body["cameras"]["side"]["state"] == "failed"
         assert body["cameras"]["side"]["healthy"] is False
         assert body["cameras"]["top"]["healthy"] is True
-        assert body["cameras"]["side"]["frames"] == 3
+        side = body["cameras"]["side"]
+        assert side["frames"] + side["dropped"] == 3  # live: on a busy machine one may be dropped
         metrics = client.get("/metrics").text
         assert 'uniad_reconnects_total{camera="side"}' in metrics
         score = client.post("/v1/score", content=png(good_frame()), headers=IMAGE_PNG)

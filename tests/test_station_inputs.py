@@ -4,6 +4,9 @@ local camera is an error within seconds; a truncated video says how much of it w
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -89,3 +92,22 @@ def test_an_output_below_a_file_says_the_parent_is_a_file(model, tmp_path, capsy
     target = video / "out" / "log.jsonl"
     assert run_main("run", "--model", model, "--source", video, option, target) == 2
     assert f"{video} is a file, not a folder" in capsys.readouterr().err.replace("\n", "")
+
+
+def test_stdin_part_ids_follow_the_one_rule(model, tmp_path):
+    """Blank lines trigger nothing, a 200,000-character or control-character part id is
+    refused (as the API refuses it), bytes that are not UTF-8 become U+FFFD, never lone
+    surrogates that other JSON readers reject."""
+    video = write_video(tmp_path / "v.mkv", good=8, bad=0, fourcc="MJPG")
+    log = tmp_path / "r.jsonl"
+    command = [
+        sys.executable, "-c", "from uniad_edge.cli import main; main()", "run",
+        "--model", str(model), "--source", str(video), "--trigger", "stdin", "--log", str(log),
+    ]  # fmt: skip
+    lines = b"\xff\xfeP1\n" + b"y" * 200_000 + b"\n\n   \nP\x01X\nP2\n"
+    done = subprocess.run(command, input=lines, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [r["part_id"] for r in records] == ["\ufffd\ufffdP1", "P2"]
+    err = done.stderr.decode()
+    assert "at most 200" in err and "control character U+0001" in err

@@ -163,13 +163,17 @@ def test_missing_tensorrt_message_says_how_to_install(no_tensorrt: None) -> None
     assert "\n" not in status.reason
 
 
+SHARING = "--preview=+profileSharing0806"
+
+
 def test_build_without_tensorrt_raises_with_trtexec(tmp_path: Path, no_tensorrt: None) -> None:
     path = write_onnx(tmp_path / "model.onnx", None)
     with pytest.raises(environment.TensorRTUnavailableError) as caught:
         builder.build_engine(path, out_dir=tmp_path / "engines", max_batch=4)
     message = str(caught.value)
     assert "TensorRT is not installed" in message and "trtexec" in message
-    assert caught.value.trtexec.startswith("TensorRT 8.6/10.x: trtexec ")
+    assert caught.value.trtexec.startswith("TensorRT 8.6: trtexec ")
+    assert "; TensorRT 10.x: trtexec " in caught.value.trtexec
     assert "--maxShapes=image:4x64x96x3" in caught.value.trtexec
     assert "uniad-edge export --adopt-engine" in caught.value.trtexec
     assert isinstance(caught.value, UniadError)
@@ -182,7 +186,7 @@ def test_trtexec_fp32_onnx_pins_the_head_with_precision_constraints(tmp_path: Pa
     lines = builder.trtexec_lines(path, "engines", max_batch=8, workspace_gib=4)
     assert lines["11.x"] is None
     line = lines["8.6"]
-    assert line == lines["10.x"]
+    assert line == f"{lines['10.x']} {SHARING}"  # 8.6: a second worker thread shares profile 0
     assert f"--onnx={path}" in line
     assert "--saveEngine=engines/model.fp16.engine" in line
     assert "--fp16" in line and "--precisionConstraints=obey" in line
@@ -209,6 +213,6 @@ def test_trtexec_half_onnx_strongly_typed_on_10_and_11(tmp_path: Path) -> None:
 def test_trtexec_fp32_disables_tf32_and_static_onnx_has_no_shapes(tmp_path: Path) -> None:
     path = write_onnx(tmp_path / "static.onnx", 2)
     lines = builder.trtexec_lines(path, precision="fp32")
-    assert set(lines.values()) == {lines["8.6"]}
+    assert lines["10.x"] == lines["11.x"] and lines["8.6"] == f"{lines['10.x']} {SHARING}"
     assert "Shapes" not in lines["8.6"] and "--fp16" not in lines["8.6"]
     assert "--noTF32" in lines["8.6"]

@@ -3,33 +3,16 @@ pinned slots, a copy and a compute stream, chunks pipelined, nothing allocated p
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from onnx_fixtures import build_model
-from trt_fakes import FakeCuda, FakeMemory, fake_tensorrt
+from test_trt_versions import _forget_probe, install  # noqa: F401 - autouse: forget the fake probe
 
 from uniad_edge.runtime.backends import tensorrt_backend
 from uniad_edge.runtime.backends.tensorrt_backend import SLOTS, TensorRTBackend
-from uniad_edge.trt import builder, environment
-
-
-def install(monkeypatch: pytest.MonkeyPatch, release: str) -> FakeCuda:
-    memory = FakeMemory()
-    cuda = FakeCuda(memory)
-    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(release, memory))
-    for module in (environment, builder, tensorrt_backend):
-        monkeypatch.setattr(module, "cuda_api", lambda: cuda)
-    environment.detect.cache_clear()
-    return cuda
-
-
-@pytest.fixture(autouse=True)
-def _forget_probe():
-    yield
-    environment.detect.cache_clear()
+from uniad_edge.trt import builder
 
 
 def expected(frames: np.ndarray) -> np.ndarray:
@@ -41,7 +24,8 @@ def expected(frames: np.ndarray) -> np.ndarray:
 def test_chunks_are_pipelined_over_two_streams_without_allocating_per_batch(
     release: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cuda = install(monkeypatch, release)
+    install(monkeypatch, release)
+    cuda = tensorrt_backend.cuda_api()
     onnx = tmp_path / "model.onnx"
     build_model(onnx, input_size=(32, 32))
     engine = builder.build_engine(onnx, tmp_path, precision="fp32", max_batch=2)

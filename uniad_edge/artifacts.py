@@ -143,10 +143,13 @@ def sidecar_path(model: str | os.PathLike[str]) -> Path:
 def read_sidecar_data(model: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The JSON object beside `model`, or None when there is no sidecar file."""
     path = sidecar_path(model)
-    if not path.is_file():
-        return None
+    return read_json_object(path) if path.is_file() else None
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A sidecar file's JSON object (the one way sidecars are read), or a one-line error."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UniadError(f"cannot read metadata sidecar {path}: {exc}") from None
     if not isinstance(data, dict):
@@ -199,7 +202,7 @@ def threshold_disagreement(
     if ours == theirs:
         return None
     return (
-        f"WARNING: the thresholds embedded in {path} (global {ours['global']}, per class "
+        f"the thresholds embedded in {path} (global {ours['global']}, per class "
         f"{ours['per_class']}) DISAGREE with its sidecar {sidecar_path(path)} (global "
         f"{theirs['global']}, per class {theirs['per_class']}); the embedded ones are used: "
         "re-run `uniad-edge calibrate` to write both"

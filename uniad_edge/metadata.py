@@ -191,6 +191,9 @@ class ModelMetadata:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     preset_config: dict[str, Any] = field(default_factory=dict)
     gflops: float | None = None  # per image, counted by PyTorch at export (None: older exports)
+    # Nodes kept float32 in every float16 build by the export's range contract (their float32
+    # range nears float16's limit); None: not measured (exported without verification).
+    fp32_nodes: list[str] | None = None
     # `export --frame-size/--roi`: the graph takes whole camera frames (height, width), crops
     # `roi` (x, y, width, height) and resizes to `input_size` itself; None: frames at input_size.
     frame_size: tuple[int, int] | None = None

@@ -1,6 +1,8 @@
-"""Turn `--model` or `--preset` into what each backend loads: a checkpoint for PyTorch, the fused
-ONNX (fp32, or the exporter's mixed-precision `--half` graph) for ONNX Runtime, and engines for
-TensorRT. Everything is made lazily, once, and only for rows that will run.
+"""Turn `--model` or `--preset` into what each backend loads: a checkpoint for PyTorch, and for
+every other backend the artifact of its kind in the row's precision, made by the export format
+that makes that kind (`export.formats.format_for`): the fused ONNX (fp32, or fp16, the
+mixed-precision graph) for ONNX Runtime, an engine for TensorRT. Everything is made lazily,
+once, and only for rows that will run.
 """
 
 from __future__ import annotations
@@ -8,11 +10,26 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..artifacts import (
+    CHECKPOINT,
+    ENGINE,
+    KINDS,
+    ONNX,
+    URL,
+    describe_kinds,
+    kind_of,
+    open_artifact,
+    stem,
+)
 from ..errors import UniadError
 from ..metadata import ModelMetadata
 from ..presets import Preset, get_preset
 from ..runtime.backends import registry
+
+if TYPE_CHECKING:
+    from ..export.pipeline import ExportResult
 
 
 class Unavailable(Exception):
@@ -30,17 +47,16 @@ def torch_missing() -> str | None:
 class ModelSource:
     """What `bench` measures, and the artifacts made from it so far."""
 
-    kind: str  # "preset", "checkpoint", "onnx", "engine" or "url"
+    kind: str  # "preset", or the artifact kind given: "checkpoint", "onnx", "engine" or "url"
     description: str
     workdir: Path
     preset: Preset | None = None
     checkpoint: Path | None = None
-    onnx: dict[str, Path] = field(default_factory=dict)
-    engines: dict[str, Path] = field(default_factory=dict)
+    prepared: dict[tuple[str, str], Path] = field(default_factory=dict)  # (kind, precision)
     metadata: ModelMetadata | None = None
     backbone_pretrained: bool | None = None
     url: str | None = None  # a served model (Triton): measured only by the backend of its scheme
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def gflops(self) -> float | None:
@@ -57,37 +73,68 @@ class ModelSource:
             raise Unavailable("the artifact does not say which architecture it is (no preset)")
         return self.checkpoint
 
-    def onnx_for(self, precision: str) -> Path:
-        """The fused ONNX of this precision, exported on first use."""
-        if precision in self.onnx:
-            return self.onnx[precision]
+    def artifact_for(self, kind: str, precision: str, max_batch: int, engine_dir: Path) -> Path:
+        """The artifact of `kind` in `precision`, made on first use by the export format that
+        makes that kind, from the fp32 ONNX graph (or the fp16 one for an fp16 ONNX)."""
+        if (kind, precision) in self.prepared:
+            return self.prepared[kind, precision]
+        from ..export.formats import format_for, run_steps
+        from ..export.options import ExportOptions
+        from ..trt import TensorRTUnavailableError
+
+        fmt = format_for(kind)
+        if fmt is None:
+            raise Unavailable(f"no export format makes a {kind} artifact to measure")
+        reason = fmt.unavailable()
+        if reason:
+            raise Unavailable(reason)
+        settings = ExportOptions(
+            out=self.workdir, engine_dir=engine_dir, max_batch=max_batch, verify=False,
+            **{fmt.precision_option: precision},
+        )  # fmt: skip
+        if (kind, precision) in self.errors:
+            raise UniadError(self.errors[kind, precision])
+        source = self._onnx(settings.precision)
+        try:
+            made = run_steps(fmt, source, settings)
+        except TensorRTUnavailableError as exc:
+            raise Unavailable(str(exc)) from None
+        except UniadError as exc:
+            self.errors[kind, precision] = f"{fmt.name} export failed: {exc}"
+            raise UniadError(self.errors[kind, precision]) from None
+        path = made[-1].path if made else source.onnx_path
+        assert path is not None  # a step that makes nothing raises instead
+        self.prepared[kind, precision] = path
+        return path
+
+    def _onnx(self, precision: str) -> ExportResult:
+        """The exported ONNX of this precision, as the format steps take it."""
+        from ..export.pipeline import ExportResult, export_graph
+
+        given = self.prepared.get((ONNX, precision))
+        if given is not None and self.metadata is not None:
+            return ExportResult(given, given.with_suffix(".json"), self.metadata, 0)
         if self.checkpoint is None:
-            want = "the mixed-precision (--half) " if precision == "fp16" else "an fp32 "
-            have = ",".join(self.onnx)
+            want = "the mixed-precision (fp16) " if precision == "fp16" else "an fp32 "
+            have = ",".join(p for k, p in self.prepared if k == ONNX)
             hint = f"--precision {have} to measure it, or " if have else ""
             raise Unavailable(
                 f"{self.description} is not {want}ONNX; pass {hint}{want}export with --model"
             )
-        if precision in self.errors:
-            raise UniadError(self.errors[precision])
+        if (ONNX, precision) in self.errors:
+            raise UniadError(self.errors[ONNX, precision])
+        from ..export.options import ExportOptions
+
+        name = f"{stem(self.checkpoint)}-{precision}"
+        options = ExportOptions(out=self.workdir, name=name, precision=precision, verify=False)
         try:
-            self.onnx[precision] = export(self.checkpoint, self.workdir, precision)
+            result = export_graph(self.checkpoint, options)
         except UniadError as exc:
-            self.errors[precision] = f"export failed: {exc}"
-            raise UniadError(self.errors[precision]) from None
-        return self.onnx[precision]
-
-    def engine_for(self, precision: str, max_batch: int, out_dir: Path) -> Path:
-        """A TensorRT engine of this precision, built here from the fp32 ONNX on first use."""
-        if precision in self.engines:
-            return self.engines[precision]
-        from ..trt import build_engine
-
-        onnx = self.onnx_for("fp32")
-        self.engines[precision] = build_engine(
-            onnx, out_dir=out_dir, precision=precision, max_batch=max_batch
-        )
-        return self.engines[precision]
+            self.errors[ONNX, precision] = f"export failed: {exc}"
+            raise UniadError(self.errors[ONNX, precision]) from None
+        self.prepared[ONNX, precision] = result.onnx_path
+        self.metadata = self.metadata or result.metadata
+        return result
 
 
 def resolve(model: Path | str | None, preset: str | Preset | None, workdir: Path) -> ModelSource:
@@ -96,19 +143,16 @@ def resolve(model: Path | str | None, preset: str | Preset | None, workdir: Path
     if preset is not None:
         return _from_preset(get_preset(preset) if isinstance(preset, str) else preset, workdir)
     assert model is not None
-    if isinstance(model, str) and registry.url_scheme(model) is not None:
-        return _from_url(model, workdir)
+    kind = kind_of(model)
+    if kind is not None and kind.name == URL:
+        return _from_url(str(model), workdir)
     model = Path(model)
     if not model.is_file():
         raise UniadError(f"model {model} not found")
-    try:
-        artifact = registry.get_spec(registry.resolve(model)).artifact
-    except UniadError as exc:
-        raise UniadError(f"cannot benchmark {model}: {exc}") from None
-    readers = {"onnx": _from_onnx, "engine": _from_engine, "checkpoint": _from_checkpoint}
-    if artifact not in readers:
-        raise UniadError(f"cannot benchmark {model}: bench reads no {artifact} artifact")
-    return readers[artifact](model, workdir)
+    readers = {ONNX: _from_artifact, ENGINE: _from_artifact, CHECKPOINT: _from_checkpoint}
+    if kind is None:
+        raise UniadError(f"cannot benchmark {model}: use {describe_kinds(KINDS)}")
+    return readers[kind.name](model, workdir)
 
 
 def _from_url(url: str, workdir: Path) -> ModelSource:
@@ -166,33 +210,18 @@ def _from_checkpoint(path: Path, workdir: Path) -> ModelSource:
     )
 
 
-def _from_onnx(path: Path, workdir: Path) -> ModelSource:
-    from ..runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-
-    with OnnxRuntimeBackend(path, providers=["cpu"]) as backend:
-        meta = backend.metadata
+def _from_artifact(path: Path, workdir: Path) -> ModelSource:
+    """An exported ONNX or an engine: measured as it is (other precisions need a checkpoint)."""
+    artifact = open_artifact(path)
+    meta = artifact.metadata
+    assert meta is not None
+    precision = (artifact.build or {}).get("precision", meta.precision)
     return ModelSource(
-        kind="onnx",
-        description=f"ONNX {path.name} ({meta.preset}, {meta.precision})",
+        kind=artifact.kind.name,
+        description=f"{artifact.kind.description} {path.name} ({meta.preset}, {precision})",
         workdir=workdir,
         preset=_preset_of(meta),
-        onnx={meta.precision: path},
-        metadata=meta,
-        backbone_pretrained=meta.backbone_pretrained,
-    )
-
-
-def _from_engine(path: Path, workdir: Path) -> ModelSource:
-    from ..trt.sidecar import EngineSidecar, sidecar_path
-
-    sidecar = EngineSidecar.read(sidecar_path(path))
-    meta = ModelMetadata.from_dict(sidecar.metadata)
-    return ModelSource(
-        kind="engine",
-        description=f"engine {path.name} ({meta.preset}, {sidecar.precision})",
-        workdir=workdir,
-        preset=_preset_of(meta),
-        engines={sidecar.precision: path},
+        prepared={(artifact.kind.name, precision): path},
         metadata=meta,
         backbone_pretrained=meta.backbone_pretrained,
     )
@@ -209,15 +238,3 @@ def _preset_of(meta: ModelMetadata) -> Preset | None:
         return get_preset(meta.preset)
     except ValueError:
         return None
-
-
-def export(checkpoint: Path, workdir: Path, precision: str) -> Path:
-    """The fused ONNX through the project's exporter (fp16: its mixed-precision `--half` graph).
-
-    Parity checks are left to `uniad-edge export`: a benchmark needs the graph, not its accuracy.
-    """
-    from ..export import export_onnx
-
-    name = f"{checkpoint.stem}-{precision}"
-    result = export_onnx(checkpoint, workdir, name, half=precision == "fp16", verify=False)
-    return result.onnx_path

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import CHECKPOINT, URL
 from ..errors import UniadError
 from ..runtime.backends.registry import get_spec
 from .artifacts import ModelSource, Unavailable, resolve, torch_missing
@@ -125,10 +126,13 @@ def _job(row: BenchRow, source: ModelSource, config: BenchConfig, workdir: Path)
 def _artifact(
     row: BenchRow, source: ModelSource, config: BenchConfig, workdir: Path
 ) -> tuple[str | None, dict[str, Any] | None]:
+    """What the row's backend loads: PyTorch a checkpoint (or random weights of the artifact's
+    architecture), Triton the served URL, every other backend the artifact of its kind that
+    the export format table makes (`ModelSource.artifact_for`)."""
     spec = get_spec(row.backend)
     if row.precision not in spec.precisions:
         raise Unavailable(f"{row.backend} does not run {row.precision}")
-    if spec.artifact == "checkpoint":
+    if spec.artifact == CHECKPOINT:
         missing = torch_missing()
         if missing:
             raise Unavailable(missing)
@@ -137,21 +141,13 @@ def _artifact(
             row.notes.append("random weights with the artifact's architecture (same shapes)")
         assert source.preset is not None
         return (None if checkpoint is None else str(checkpoint)), source.preset.to_dict()
-    if spec.artifact == "engine":
-        from ..trt import detect
-
-        status = detect()
-        if not status.usable:
-            raise Unavailable(status.reason)
-        out = config.engine_dir or workdir / "engines"
-        return str(source.engine_for(row.precision, max(config.batches), out)), None
-    if spec.artifact == "url":
+    if spec.artifact == URL:
         if source.url is None:
             raise Unavailable(f"{row.backend} measures a served model: pass its URL as --model")
         return source.url, None
-    if spec.artifact == "onnx":
-        return str(source.onnx_for(row.precision)), None
-    raise Unavailable(f"bench cannot prepare a {spec.artifact} artifact for {row.backend}")
+    engine_dir = config.engine_dir or workdir / "engines"
+    path = source.artifact_for(spec.artifact, row.precision, max(config.batches), engine_dir)
+    return str(path), None
 
 
 def run_worker(

@@ -9,6 +9,9 @@ import numpy as np
 PERCENTILES = (50, 90, 99)
 # A p99 above 5x the p50 means stalls from other work (a quiet CPU run stays within ~2x).
 TAIL_RATIO = 5.0
+# End-to-end without a map per frame is the engine plus a little: within this share below the
+# engine-only p50 it is timing noise, not a contradiction.
+E2E_NOISE = 0.1
 QUIET_HINT = (
     "for a quiet measurement stop other work (watch the load average in the header), pass "
     "--threads below the core count and --seconds 10, and compare rows from the same run"
@@ -39,11 +42,15 @@ def instability(
 ) -> str | None:
     """Why a row's numbers contradict themselves (the machine was busy), or None.
 
-    End-to-end time includes the engine call, so its p50 cannot be below the engine-only p50 on
-    a quiet machine; and a p99 above `TAIL_RATIO` x p50 is interference, not the model.
+    End-to-end time includes the engine call, so its p50 cannot be clearly (`E2E_NOISE`) below
+    the engine-only p50 on a quiet machine; and a p99 above `TAIL_RATIO` x p50 is interference.
     """
     reasons = []
-    if latency_ms and e2e_latency_ms and e2e_latency_ms["p50"] < latency_ms["p50"]:
+    if (
+        latency_ms
+        and e2e_latency_ms
+        and e2e_latency_ms["p50"] < (1 - E2E_NOISE) * latency_ms["p50"]
+    ):
         reasons.append(
             f"end-to-end p50 {e2e_latency_ms['p50']:.1f} ms below engine-only p50 "
             f"{latency_ms['p50']:.1f} ms"

@@ -132,7 +132,7 @@ def measure_row(job: dict[str, Any], report: Report) -> dict[str, Any]:
     baseline = rss_mb()
     backend, device = open_backend(job)
     batch = int(job["batch"])
-    h, w = backend.metadata.input_size
+    h, w = backend.metadata.graph_input_size  # whole frames for an `export --frame-size` graph
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (batch, h, w, 3), dtype=np.uint8)
     phases = 2 if job["e2e"] else 1
@@ -181,7 +181,8 @@ def measure_end_to_end(
     from ..runtime.detector import Detector
 
     batch, maps = int(job["batch"]), job.get("e2e_maps", "ng")
-    batches = frame_pool(batch, tuple(job["frame_size"]))
+    # A graph that prepares frames itself takes only its own frame size.
+    batches = frame_pool(batch, backend.metadata.frame_size or tuple(job["frame_size"]))
     probe = Detector(backend, max_batch=batch)
     scores = [d.score for frames in batches for d in probe.predict(frames)]
     detector = Detector(backend, max_batch=batch, threshold=share_threshold(scores, NG_SHARE))

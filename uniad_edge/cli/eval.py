@@ -1,4 +1,4 @@
-"""`uniad-edge eval`: AUROC (image, pixel) and AU-PRO of a checkpoint on a test split."""
+"""`uniad-edge eval`: AUROC (image, pixel) and AU-PRO of a model on a test split."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from .options import counting_bar, given
 
 @app.command("eval")
 def evaluate_command(
-    ckpt: Annotated[Path, typer.Option(help="Checkpoint to evaluate (.pth, or official .tar).")],
+    ckpt: Annotated[
+        str,
+        typer.Option(
+            "--ckpt",
+            "--model",
+            help="Checkpoint (.pth, official .tar), or any artifact `run` takes: exported .onnx, "
+            ".engine or a served grpc:// / http:// URL (scored through the runtime).",
+        ),
+    ],
     data: Annotated[Path, typer.Option(help="Dataset with a test split (MVTec layout etc.).")],
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the metrics as JSON here.")

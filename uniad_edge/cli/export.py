@@ -77,6 +77,13 @@ def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
         raise UniadError(message) from None
 
 
+def _precision(precision: str | None, half: bool) -> str | None:
+    """--half is --precision fp16; with another --precision it is a contradiction."""
+    if half and precision not in (None, "fp16"):
+        raise UniadError(f"--half means --precision fp16, not --precision {precision}")
+    return "fp16" if half else precision
+
+
 @app.command()
 def export(
     ckpt: Annotated[
@@ -97,10 +104,14 @@ def export(
         str | None,
         typer.Option(help="File stem; default: the checkpoint's stem (triton: uniad, the model)."),
     ] = None,
-    half: Annotated[
-        bool,
-        typer.Option("--half", help="Mixed-precision ONNX (float16, float32 distance head)."),
-    ] = False,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="fp32, or fp16: the mixed-precision ONNX (float16, float32 distance head).",
+            show_default=default(ExportOptions, "precision"),
+        ),
+    ] = None,
+    half: Annotated[bool, typer.Option("--half", help="Alias of --precision fp16.")] = False,
     batch: Annotated[
         int | None, typer.Option(help="Static batch size; default: dynamic batch.")
     ] = None,
@@ -258,7 +269,7 @@ def export(
                 name=name,
                 batch=batch,
                 dynamic=dynamic or None,
-                half=half or None,
+                precision=_precision(precision, half),
                 opset=opset,
                 verify=verify,
                 data=data,

@@ -130,7 +130,7 @@ def info(
         except ValueError as exc:
             raise UniadError(str(exc)) from None
     for warning in data.get(WARNINGS, ()):
-        Console(stderr=True, highlight=False).print(f"[bold red]{escape(warning)}[/]")
+        Console(stderr=True, highlight=False).print(f"[bold red]WARNING: {escape(warning)}[/]")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:

@@ -85,7 +85,13 @@ def run(
             show_default=DEFAULT_MODEL_HELP,
         ),
     ] = None,
-    camera: Annotated[int | None, typer.Option(help="camera index (e.g. 0)")] = None,
+    camera: Annotated[
+        int | None,
+        typer.Option(
+            help=f"camera index (e.g. 0); not up within {DEVICE_PATIENCE_S:g} s: exit 3, unless "
+            "--reconnect-tries forever"
+        ),
+    ] = None,
     source: Annotated[
         list[str] | None,
         typer.Option(

@@ -1,4 +1,6 @@
 """`evaluate`: a checkpoint on a test split -> image AUROC (max/mean/std), pixel AUROC, AU-PRO.
+Any other artifact the runtime runs (an exported ONNX, an engine, a served model) is scored
+through `Detector`, as `calibrate` does: its own image score and map, its own thresholds.
 
 Per class, then the mean over classes where the metric is defined. A class without anomalous
 test images (or without pixel masks) gets None with a note instead of a misleading number.
@@ -13,15 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts import CHECKPOINT, ENGINE, ONNX, URL, require_kind
 from ..calibrate.stats import threshold_rates
-from ..data import open_dataset
+from ..data import SampleSet, open_dataset
 from ..metadata import DEFAULT_MAX_BATCH, Thresholds
 from ..model import Checkpoint, load_checkpoint
 from ..model.deployment import checkpoint_thresholds
 from ..presets import SCORE_REDUCTIONS
 from ..train.distributed import resolve_device
 from .metrics import aupro, auroc
-from .scoring import Scored, score_samples
+from .scoring import Scored, score_samples, score_with_detector
 
 GRID_PER_CLASS = 2  # good and defective examples per class kept for the heatmap grid
 
@@ -92,7 +95,7 @@ def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[
     names = np.array([s.class_name for s in scored.samples])
     labels = np.array([s.label for s in scored.samples])
     result: dict[str, Any] = {
-        "image": {r: {} for r in SCORE_REDUCTIONS},
+        "image": {r: {} for r in SCORE_REDUCTIONS if r in scored.scores},
         "pixel": {},
         "aupro": {},
         "counts": {},
@@ -103,7 +106,7 @@ def metrics_for(scored: Scored, reduction: str, thresholds: Thresholds) -> dict[
         rows = np.flatnonzero(names == name)
         anomalous = int(labels[rows].sum())
         result["counts"][name] = {"good": len(rows) - anomalous, "anomalous": anomalous}
-        for each in SCORE_REDUCTIONS:
+        for each in result["image"]:
             result["image"][each][name] = auroc(labels[rows], scored.scores[each][rows])
         if anomalous == 0:
             result["notes"].append(f"{name}: no anomalous test images, AUROC undefined (null)")
@@ -141,34 +144,84 @@ def evaluate(
     advance: Callable[[int], None] | None = None,
     keep_scored: bool = False,
 ) -> EvalReport:
-    """Score the test split of `data` with `ckpt` and compute every metric.
+    """Score the test split of `data` with `ckpt` (a checkpoint, or any artifact the runtime
+    runs) and compute every metric.
 
     `advance(n)` is called after each batch (progress bars); `keep_scored` keeps maps and a few
     images on the report for plots.
     """
+    if not isinstance(ckpt, Checkpoint):
+        kind = require_kind(ckpt, (CHECKPOINT, ONNX, ENGINE, URL), "evaluate")
+        if kind.name != CHECKPOINT:
+            return _evaluate_artifact(str(ckpt), data, classes, batch_size, advance, keep_scored)
     checkpoint = ckpt if isinstance(ckpt, Checkpoint) else load_checkpoint(ckpt)
+    model = _Evaluated(
+        str(checkpoint.path),
+        checkpoint.preset.name,
+        checkpoint.preset.score,
+        checkpoint.model.backbone.pretrained,
+        checkpoint.class_names,
+        checkpoint_thresholds(checkpoint),
+    )
     test = open_dataset(data, "test", classes)
     keep = _grid_indices([s.label for s in test], [s.class_name for s in test])
+    device_ = resolve_device(device)
     scored = score_samples(
-        checkpoint.model,
-        test.samples,
-        resolve_device(device),
-        batch_size=batch_size,
-        workers=workers,
-        keep_images=keep,
-        advance=advance,
+        checkpoint.model, test.samples, device_, batch_size, workers, keep, advance
     )
-    reduction = checkpoint.preset.score
-    found = metrics_for(scored, reduction, checkpoint_thresholds(checkpoint))
-    notes = [*test.warnings, *unknown_classes(checkpoint.class_names, test.class_names)]
+    return _report(model, test, scored, keep_scored)
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """What the report says about the model, whichever way it was scored."""
+
+    path: str
+    preset: str
+    reduction: str
+    pretrained: bool
+    class_names: list[str]
+    thresholds: Thresholds
+
+
+def _evaluate_artifact(
+    path: str,
+    data: str | os.PathLike[str],
+    classes: Sequence[str] | None,
+    batch_size: int,
+    advance: Callable[[int], None] | None,
+    keep_scored: bool,
+) -> EvalReport:
+    """An exported or served model, scored through the runtime's `Detector`."""
+    from ..runtime.detector import Detector
+
+    test = open_dataset(data, "test", classes)
+    keep = _grid_indices([s.label for s in test], [s.class_name for s in test])
+    with Detector(path) as detector:
+        meta = detector.metadata
+        scored = score_with_detector(detector, test.samples, batch_size, keep, advance)
+    model = _Evaluated(
+        path,
+        meta.preset,
+        meta.score_reduction,
+        meta.backbone_pretrained,
+        meta.class_names,
+        meta.thresholds,
+    )
+    return _report(model, test, scored, keep_scored)
+
+
+def _report(model: _Evaluated, test: SampleSet, scored: Scored, keep_scored: bool) -> EvalReport:
+    found = metrics_for(scored, model.reduction, model.thresholds)
+    notes = [*test.warnings, *unknown_classes(model.class_names, test.class_names)]
     notes += found["notes"]
-    if not checkpoint.model.backbone.pretrained:
+    if not model.pretrained:
         notes.insert(0, "random-init backbone: these numbers say little about real performance")
     return EvalReport(
-        checkpoint=str(checkpoint.path),
-        preset=checkpoint.preset.name,
-        score_reduction=reduction,
-        backbone_pretrained=checkpoint.model.backbone.pretrained,
+        checkpoint=model.path,
+        preset=model.preset,
+        score_reduction=model.reduction,
+        backbone_pretrained=model.pretrained,
         classes=test.class_names,
         image_auroc_by_reduction=found["image"],
         pixel_auroc=found["pixel"],

@@ -1,4 +1,5 @@
-"""Score a test split with a checkpoint: full-resolution maps, image scores, masks.
+"""Score a test split with a checkpoint (or, through the runtime's `Detector`, any artifact it
+runs): full-resolution maps, image scores, masks.
 
 Maps are at the model's input size (the distance grid upsampled by the output stride), and
 ground-truth masks are resized to it with nearest neighbour, as in the official evaluation.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +23,9 @@ from ..model.head import reduce_score
 from ..model.preprocess import Preprocess
 from ..presets import SCORE_REDUCTIONS
 from ..train.images import ImageSet, resize_image, resize_mask
+
+if TYPE_CHECKING:
+    from ..runtime.detector import Detector
 
 
 class LabelledSet(ImageSet):
@@ -83,4 +88,37 @@ def score_samples(
         images.update({int(i): batch[j].numpy() for j, i in enumerate(rows) if int(i) in keep})
         if advance is not None:
             advance(len(rows))
+    return Scored(list(samples), scores, maps, masks, known, images)
+
+
+def score_with_detector(
+    detector: Detector,
+    samples: Sequence[Sample],
+    batch_size: int = DEFAULT_MAX_BATCH,
+    keep_images: Sequence[int] = (),
+    advance: Callable[[int], None] | None = None,
+) -> Scored:
+    """Score `samples` as the station would (an exported ONNX, an engine, a served model): the
+    artifact's own image score (its reduction only) and its map at the model's input size."""
+    reduction = detector.metadata.score_reduction
+    h, w = detector.input_size
+    count = len(samples)
+    maps = np.empty((count, h, w), np.float32)
+    masks = np.zeros((count, h, w), np.uint8)
+    known = np.zeros(count, bool)
+    scores = {reduction: np.empty(count, np.float64)}
+    keep, images = set(keep_images), {}
+    for start in range(0, count, batch_size):
+        chunk = range(start, min(start + batch_size, count))
+        frames = [load_image(samples[i]) for i in chunk]
+        for i, frame, found in zip(chunk, frames, detector.predict(frames), strict=True):
+            scores[reduction][i] = found.score
+            maps[i] = found.model_map
+            mask = load_mask(samples[i], frame.shape)
+            if mask is not None:
+                masks[i], known[i] = resize_mask(mask, (h, w)), True
+            if i in keep:
+                images[i] = np.ascontiguousarray(resize_image(frame, (h, w)))
+        if advance is not None:
+            advance(len(chunk))
     return Scored(list(samples), scores, maps, masks, known, images)

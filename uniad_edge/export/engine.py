@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,30 +27,33 @@ class EngineOutcome:
     trtexec: str = ""
 
 
+def tensorrt_unusable() -> str | None:
+    """Why TensorRT cannot build an engine here (the probe's reason), or None."""
+    from ..trt import detect
+
+    status = detect()
+    return None if status.usable else status.reason
+
+
 def export_engine(
-    onnx_path: str | os.PathLike[str],
-    required: bool,
-    engine_dir: str | os.PathLike[str] = ExportOptions.engine_dir,
-    workspace_gib: float = ExportOptions.workspace_gib,
-    max_batch: int = ExportOptions.max_batch,
-    progress: Callable[[str], None] | None = None,
-    verbose: bool = False,
+    onnx_path: str | os.PathLike[str], required: bool, options: ExportOptions
 ) -> EngineOutcome:
-    """Build the FP16 engine; without a TensorRT that can build it, raise when `required`, else
-    say how to get one (the trtexec lines and the `--adopt-engine` step)."""
+    """Build the engine (`options.engine_precision`, FP16 by default); without a TensorRT that
+    can build it, raise when `required`, else say how to get one (the trtexec lines and the
+    `--adopt-engine` step)."""
     from ..trt import TensorRTUnavailableError, build_engine
 
-    if max_batch < 1:
-        raise UniadError(f"--max-batch {max_batch} must be at least 1")
+    if options.max_batch < 1:
+        raise UniadError(f"--max-batch {options.max_batch} must be at least 1")
     try:
         path = build_engine(
             onnx_path,
-            engine_dir,
-            precision="fp16",
-            max_batch=max_batch,
-            workspace_gib=workspace_gib,
-            progress=progress,
-            verbose=verbose,
+            options.engine_dir,
+            precision=options.engine_precision,
+            max_batch=options.max_batch,
+            workspace_gib=options.workspace_gib,
+            progress=options.progress,
+            verbose=options.verbose,
         )
     except TensorRTUnavailableError as exc:
         if required:
@@ -63,16 +65,8 @@ def export_engine(
 def _engine_artifact(result: ExportResult, options: ExportOptions, required: bool) -> Artifact:
     from .formats import Artifact
 
-    options.report("TensorRT FP16 engine")
-    outcome = export_engine(
-        result.onnx_path,
-        required,
-        options.engine_dir,
-        options.workspace_gib,
-        options.max_batch,
-        options.progress,
-        options.verbose,
-    )
+    options.report(f"TensorRT {options.engine_precision.upper()} engine")
+    outcome = export_engine(result.onnx_path, required, options)
     return Artifact("engine", outcome.path, outcome.note, outcome.trtexec)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..artifacts import ENGINE, ONNX
 from ..errors import UniadError
 from ..targets import load_target
 from .options import ExportOptions
@@ -47,11 +48,23 @@ class Exported:
 
 @dataclass(frozen=True)
 class ExportFormat:
+    """`makes` is the artifact kind (`uniad_edge.artifacts.KINDS`) this format exists to make,
+    when it makes one a backend runs (`bench` prepares each row's artifact through it);
+    `precision_option` is the `ExportOptions` field that sets that artifact's precision;
+    `probe` ("module:function", no arguments) says why this machine cannot make it, or None."""
+
     name: str
     description: str
     steps: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     check: str | None = None
+    makes: str | None = None
+    precision_option: str = "precision"
+    probe: str | None = None
+
+    def unavailable(self) -> str | None:
+        """Why this machine cannot make this format's artifact (None: it can, or may)."""
+        return None if self.probe is None else load_target(self.probe)()
 
 
 FORMATS: dict[str, ExportFormat] = {
@@ -62,12 +75,15 @@ FORMATS: dict[str, ExportFormat] = {
             "ONNX, plus the FP16 engine where TensorRT works",
             ("uniad_edge.export.engine:optional_engine",),
         ),
-        ExportFormat("onnx", "the fused ONNX graph and its JSON sidecar"),
+        ExportFormat("onnx", "the fused ONNX graph and its JSON sidecar", makes=ONNX),
         ExportFormat(
             "engine",
             "ONNX and the TensorRT FP16 engine (an error without TensorRT)",
             ("uniad_edge.export.engine:required_engine",),
             aliases=("trt", "tensorrt"),
+            makes=ENGINE,
+            precision_option="engine_precision",
+            probe="uniad_edge.export.engine:tensorrt_unusable",
         ),
         ExportFormat(
             "triton",
@@ -94,6 +110,16 @@ def _step(target: str) -> Callable[[ExportResult, ExportOptions], Artifact]:
     return load_target(target)
 
 
+def format_for(kind: str) -> ExportFormat | None:
+    """The format that makes artifacts of `kind`, or None when no format does."""
+    return next((f for f in FORMATS.values() if f.makes == kind), None)
+
+
+def run_steps(fmt: ExportFormat, result: ExportResult, options: ExportOptions) -> list[Artifact]:
+    """`fmt`'s steps on an exported ONNX (`export` runs them; `bench` too, on an ONNX it has)."""
+    return [_step(target)(result, options) for target in fmt.steps]
+
+
 def export(ckpt: str | Path | Checkpoint, format: str = DEFAULT_FORMAT, **options: Any) -> Exported:
     """Export a checkpoint (ours or official) in `format`; `options` are `ExportOptions` fields.
 
@@ -106,20 +132,7 @@ def export(ckpt: str | Path | Checkpoint, format: str = DEFAULT_FORMAT, **option
         raise UniadError(f"export: {exc}; the options are ExportOptions' fields") from None
     if fmt.check is not None:
         load_target(fmt.check)(settings)
-    from .pipeline import export_onnx
+    from .pipeline import export_graph
 
-    result = export_onnx(
-        ckpt,
-        settings.out,
-        settings.name,
-        batch=settings.batch,
-        half=settings.half,
-        opset=settings.opset,
-        verify=settings.verify,
-        data=settings.data,
-        preset=settings.preset,
-        progress=settings.progress,
-        frame_size=settings.frame_size,
-        roi=settings.roi,
-    )
-    return Exported(result, [_step(target)(result, settings) for target in fmt.steps])
+    result = export_graph(ckpt, settings)
+    return Exported(result, run_steps(fmt, result, settings))

@@ -4,17 +4,34 @@ only what the user set, and `--help` shows these defaults."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UniadError
-from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
+from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
+
+if TYPE_CHECKING:
+    from ..presets import Preset
 
 MIN_OPSET = 17
+MAX_OPSET = 18
+"""The supported range: 17 is lowered from the exporter's native 18; torch writes nothing newer
+for this model (it silently wrote 18 for --opset 99)."""
 DEFAULT_OPSET = 17
 """The newest opset TensorRT 8.6 (JetPack 6.0) parses; 18+ only for TensorRT 10 and newer."""
 TRITON_BACKENDS = ("onnxruntime", "python", "tensorrt")
 KINDS = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
+
+
+def check_opset(opset: int) -> int:
+    """Refuse an opset outside the supported range before any tracing, naming the range."""
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UniadError(
+            f"--opset {opset} is not supported: choose {MIN_OPSET}..{MAX_OPSET} ({MIN_OPSET} for "
+            f"TensorRT 8.6, {MAX_OPSET} for TensorRT 10 and newer)"
+        )
+    return opset
 
 
 @dataclass(frozen=True)
@@ -52,34 +69,51 @@ class TritonOptions:
 
 @dataclass
 class ExportOptions:
-    """`batch` None is a dynamic batch (`dynamic=True` only says so explicitly); `half` gives the
-    mixed-precision graph; `verify` runs the ONNX checker and the ORT-vs-PyTorch parity check.
-    `engine_dir`, `workspace_gib` and `max_batch` apply to formats that build an engine (and
-    `max_batch` to Triton's batches); `triton` to the Triton model repository."""
+    """`batch` None is a dynamic batch (`dynamic=True` only says so explicitly); `precision`
+    "fp16" gives the mixed-precision graph (`half=True` is its alias); `verify` runs the ONNX
+    checker and the ORT-vs-PyTorch parity check. `engine_dir`, `workspace_gib`, `max_batch` and
+    `engine_precision` apply to formats that build an engine (and `max_batch` to Triton's
+    batches); `triton` to the Triton model repository. Every step receives this object whole."""
 
     out: Path = Path("export")
     name: str | None = None
     batch: int | None = None
     dynamic: bool = False
-    half: bool = False
+    precision: str = "fp32"
+    half: InitVar[bool | None] = None
     opset: int = DEFAULT_OPSET
     verify: bool = True
     data: Path | None = None
-    preset: str | None = None
+    preset: str | Preset | None = None
     engine_dir: Path = DEFAULT_ENGINE_DIR
     workspace_gib: float = DEFAULT_WORKSPACE_GIB
     max_batch: int = DEFAULT_MAX_BATCH
+    engine_precision: str = "fp16"
     verbose: bool = False  # TensorRT's info and verbose messages in the progress log too
     frame_size: tuple[int, int] | None = None  # (width, height): crop/resize baked in the graph
     roi: tuple[int, int, int, int] | None = None  # (x, y, width, height) within frame_size
     triton: TritonOptions = field(default_factory=TritonOptions)
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, half: bool | None) -> None:
         self.out = Path(self.out)
         self.engine_dir = Path(self.engine_dir)
+        if half:
+            self.precision = "fp16"
         if self.dynamic and self.batch is not None:
             raise UniadError("--dynamic and --batch exclude each other; pass one of them")
+        for what, value in (
+            ("--precision", self.precision),
+            ("engine precision", self.engine_precision),
+        ):
+            if value not in PRECISIONS:
+                raise UniadError(f"{what} {value!r} is not one of {', '.join(PRECISIONS)}")
+        check_opset(self.opset)
+
+    @property
+    def is_half(self) -> bool:
+        """The mixed-precision graph (float16, float32 distance head)."""
+        return self.precision == "fp16"
 
     def report(self, message: str) -> None:
         if self.progress is not None:

@@ -11,9 +11,10 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from ..artifacts import stem
@@ -25,11 +26,13 @@ from ..model.deployment import build_metadata
 from ..presets import Preset, get_preset
 from .checks import check_graph, graph_problems
 from .fold import fold_constants
+from .fp16_range import RangeContract, half_within_contract, range_contract
 from .frame_size import camera_frames, check_host_parity, geometry
 from .graph import trace_to_onnx
-from .half import head_float_types, to_mixed_precision
-from .options import MIN_OPSET, ExportOptions
-from .verify import Parity, check_half_drift, check_parity, sample_frames
+from .half import head_float_types
+from .options import ExportOptions
+from .stress import stress_frames
+from .verify import Parity, check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
 DYNAMIC_VERIFY_BATCHES = (1, 3)
@@ -91,7 +94,8 @@ def export_onnx(
     name: str | None = None,
     *,
     batch: int | None = None,
-    half: bool = ExportOptions.half,
+    half: bool = False,
+    precision: str = ExportOptions.precision,
     opset: int = ExportOptions.opset,
     verify: bool = ExportOptions.verify,
     data: str | os.PathLike[str] | None = None,
@@ -103,46 +107,54 @@ def export_onnx(
 ) -> ExportResult:
     """Export a checkpoint (ours or official) to `out_dir/<name>.onnx` and its JSON sidecar.
 
-    `batch=None` gives a dynamic batch; `half` a mixed-precision graph; `opset` defaults to 17
-    (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the ORT-vs-PyTorch parity
-    check on the folded graph (and the float16 drift check with `half`). `frame_size` (width,
-    height) and `roi` (x, y, width, height) bake the crop and resize of camera frames into the
-    graph (see `frame_size.py`); verification then also compares it with host-side preparation.
+    `batch=None` gives a dynamic batch; `precision="fp16"` (or `half`) a mixed-precision graph;
+    `opset` defaults to 17 (what TensorRT 8.6 parses); `verify` runs the ONNX checker and the
+    ORT-vs-PyTorch parity check on the folded graph (and the float16 drift check for fp16).
+    `frame_size` (width, height) and `roi` (x, y, width, height) bake the crop and resize of
+    camera frames into the graph (see `frame_size.py`); verification then also compares it with
+    host-side preparation.
     Raises `UniadError` (one line) on bad input, failed checks or Ctrl-C; nothing partial stays.
     """
+    options = ExportOptions(
+        out=Path(out_dir), name=name, batch=batch, precision=precision, half=half, opset=opset,
+        verify=verify, data=None if data is None else Path(data), preset=preset,
+        progress=progress, frame_size=frame_size, roi=roi,
+    )  # fmt: skip
+    return export_graph(ckpt, options, verify_batches)
+
+
+def export_graph(
+    ckpt: str | os.PathLike[str] | Checkpoint,
+    options: ExportOptions,
+    verify_batches: tuple[int, ...] | None = None,
+) -> ExportResult:
+    """`export_onnx` with its settings as one `ExportOptions` (what every format step gets)."""
     try:
-        return _export(
-            ckpt, Path(out_dir), name, batch, half, opset, verify, data, preset,
-            verify_batches, progress or (lambda message: None), frame_size, roi,
-        )  # fmt: skip
+        return _export(ckpt, options, verify_batches)
     except KeyboardInterrupt:
         raise UniadError("export interrupted; no .onnx or .json was left behind") from None
 
 
+def _contract(
+    graph: onnx.ModelProto, frames: np.ndarray, stress: dict[str, np.ndarray], batch: int | None
+) -> RangeContract:
+    return range_contract(graph, np.concatenate([frames, np.stack(list(stress.values()))]), batch)
+
+
 def _export(
     ckpt_arg: str | os.PathLike[str] | Checkpoint,
-    out_dir: Path,
-    name: str | None,
-    batch: int | None,
-    half: bool,
-    opset: int,
-    verify: bool,
-    data: str | os.PathLike[str] | None,
-    preset: str | Preset | None,
+    options: ExportOptions,
     verify_batches: tuple[int, ...] | None,
-    report: ProgressFn,
-    frame_size: tuple[int, int] | None = None,
-    roi: tuple[int, int, int, int] | None = None,
 ) -> ExportResult:
+    out_dir, batch, opset, verify = options.out, options.batch, options.opset, options.verify
+    half, data, report = options.is_half, options.data, options.report
     started = time.perf_counter()
-    if opset < MIN_OPSET:
-        raise UniadError(f"--opset {opset} is too old: LayerNormalization needs {MIN_OPSET}+")
     if batch is not None and batch < 1:
         raise UniadError(f"--batch {batch} must be at least 1 (omit it for a dynamic batch)")
-    frame = geometry(frame_size, roi)
+    frame = geometry(options.frame_size, options.roi)
     report("loading checkpoint")
-    ckpt = _resolve_checkpoint(ckpt_arg, preset)
-    name = name or default_name(ckpt.path)
+    ckpt = _resolve_checkpoint(ckpt_arg, options.preset)
+    name = options.name or default_name(ckpt.path)
     onnx_path = out_dir / f"{name}.onnx"
     sidecar = onnx_path.with_suffix(".json")
     _check_writable(out_dir)
@@ -159,37 +171,47 @@ def _export(
     if verify:
         report("ONNX checker (full) and shape inference")
         check_graph(graph, opset)
+    batches = verify_batches or ((batch,) if batch else DYNAMIC_VERIFY_BATCHES)
+    measured = verify or half  # a --half graph is never built without its range contract
+    frames = sample_frames(ckpt.preset, max(batches), data) if measured else None
+    stress = stress_frames(ckpt.preset.input_size) if measured else {}
+    if frame is not None and frames is not None:
+        frames = camera_frames(frames, frame)
+        stress = dict(
+            zip(stress, camera_frames(np.stack(list(stress.values())), frame), strict=True)
+        )
+    contract = None
+    if frames is not None:
+        report("float16 range contract: float32 ranges on verification and stress frames")
+        contract = _contract(graph, frames, stress, batch)
     fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32", **baked)
+    fp32_meta = replace(fp32_meta, fp32_nodes=contract.pinned if contract else None)
     fp32_bytes = _serialize(graph, fp32_meta)
     final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
 
-    if half:
-        report("converting to mixed precision (float16, float32 distance head)")
-        half_graph = to_mixed_precision(graph)
+    drift = host = None
+    if half and frames is not None and contract is not None:
+        report("converting to mixed precision (float16, float32 head and range-pinned nodes)")
+        half_graph, contract, drift = half_within_contract(
+            graph, frames[: batches[-1]], stress, batch, contract
+        )
+        report(f"{len(contract.pinned)} nodes kept float32 (float16 range contract)")
         head_types = head_float_types(half_graph)
         wide = sorted(k for k, v in head_types.items() if v != onnx.TensorProto.FLOAT)
         if wide:
             raise UniadError(f"distance head is not float32 in the --half graph: {wide}")
         if verify:
             check_graph(half_graph, opset)
-        metadata = build_metadata(ckpt, name, batch, opset, "fp16", **baked)
+        metadata = replace(fp32_meta, precision="fp16", fp32_nodes=contract.pinned)
         final_bytes, nodes = _serialize(half_graph, metadata), len(half_graph.graph.node)
 
     parity: list[Parity] = []
-    drift = host = None
-    if verify:
-        batches = verify_batches or ((batch,) if batch else DYNAMIC_VERIFY_BATCHES)
+    if verify and frames is not None:
         report(f"verifying ONNX Runtime vs PyTorch at batch {', '.join(map(str, batches))}")
-        frames = sample_frames(ckpt.preset, max(batches), data)
-        if frame is not None:
-            frames = camera_frames(frames, frame)
         parity = check_parity(fused, fp32_bytes, frames, batches)
         if frame is not None:
             report("comparing in-graph frame preparation with the host's (cv2 bilinear)")
             host = check_host_parity(fused, FusedUniAD(ckpt.model).eval(), frames, frame)
-        if half:
-            report("measuring float16 drift against the float32 graph")
-            drift = check_half_drift(fp32_bytes, final_bytes, frames[: batches[-1]])
 
     report(f"writing {onnx_path} and {sidecar.name}")
     sidecar_data = {
@@ -198,6 +220,7 @@ def _export(
             "parity": [p.__dict__ for p in parity],
             "half_drift": drift.__dict__ if drift else None,
             "host_preparation": host.__dict__ if host else None,
+            "fp16_range": contract.to_dict() if contract else None,
         },
     }
     with atomic_path(onnx_path) as tmp_onnx:

@@ -124,6 +124,7 @@ def config_text(metadata: ModelMetadata, options: TritonOptions) -> str:
     """config.pbtxt for the fused graph: uint8 [H, W, 3] in, float32 [H, W] map and scalar score
     out (dims [1] reshaped to [], Triton's form for a [batch] output)."""
     h, w = metadata.input_size
+    fh, fw = metadata.graph_input_size  # whole camera frames with `--frame-size`
     lines = [f"name: {pbtxt_string(options.name)}"]
     if options.backend == "python":
         lines.append('backend: "python"')
@@ -133,7 +134,7 @@ def config_text(metadata: ModelMetadata, options: TritonOptions) -> str:
     lines += [
         f"max_batch_size: {options.max_batch_size}",
         "input [",
-        f'  {{ name: "{INPUT_NAME}" data_type: TYPE_UINT8 dims: {_dims((h, w, 3))} }}',
+        f'  {{ name: "{INPUT_NAME}" data_type: TYPE_UINT8 dims: {_dims((fh, fw, 3))} }}',
         "]",
         "output [",
         f'  {{ name: "{OUTPUT_MAP}" data_type: TYPE_FP32 dims: {_dims((h, w))} }},',
@@ -341,16 +342,8 @@ def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
     loose = [result.onnx_path, result.sidecar_path]
     try:
         if triton.backend.lower() == "tensorrt":
-            options.report("TensorRT FP16 engine for model.plan")
-            engine = export_engine(
-                result.onnx_path,
-                True,
-                options.engine_dir,
-                options.workspace_gib,
-                options.max_batch,
-                options.progress,
-                options.verbose,
-            )
+            options.report(f"TensorRT {options.engine_precision.upper()} engine for model.plan")
+            engine = export_engine(result.onnx_path, True, options)
             assert engine.path is not None  # required=True raises instead
             repository = export_triton(engine.path, options.out, triton)
         else:

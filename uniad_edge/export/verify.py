@@ -105,7 +105,8 @@ def compare(
 ) -> Parity:
     """Differences of (map, score) pairs on the reference map's scale (see `Limits`)."""
     (map_ref, score_ref), (map_new, score_new) = reference, candidate
-    finite = bool(np.isfinite(map_new).all() and np.isfinite(score_new).all())
+    # A non-finite reference is no reference: NaN differences compare False with every limit.
+    finite = all(bool(np.isfinite(a).all()) for a in (map_ref, score_ref, map_new, score_new))
     ref = map_ref.astype(np.float64)
     diff = map_new.astype(np.float64) - ref
     score_abs = float(np.abs(score_new.astype(np.float64) - score_ref).max())
@@ -163,14 +164,67 @@ def check_parity(
     return results
 
 
-def check_half_drift(fp32_bytes: bytes, half_bytes: bytes, frames: np.ndarray) -> Parity:
-    """Mixed-precision graph vs the float32 graph, both in ORT CPU; `UniadError` beyond
-    `HALF_LIMITS`."""
-    reference = run_ort(ort_session(fp32_bytes), frames)
-    drift = compare(reference, run_ort(ort_session(half_bytes), frames))
+def chunks(frames: np.ndarray, batch: int | None, largest: int = 4) -> list[np.ndarray]:
+    """`frames` in chunks a graph of static `batch` (or a dynamic one) accepts."""
+    size = batch or largest
+    out = []
+    for start in range(0, len(frames), size):
+        chunk = frames[start : start + size]
+        if batch and len(chunk) < batch:
+            pad = np.resize(np.arange(len(chunk)), batch - len(chunk))
+            chunk = np.concatenate([chunk, chunk[pad]])
+        out.append(np.ascontiguousarray(chunk))
+    return out
+
+
+def run_ort_chunked(
+    session: object, frames: np.ndarray, batch: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`run_ort` over `frames` in chunks a static-`batch` graph accepts (padding dropped)."""
+    maps, scores = [], []
+    for chunk in chunks(frames, batch):
+        anomaly_map, score = run_ort(session, chunk)
+        maps.append(anomaly_map)
+        scores.append(score)
+    count = len(frames)
+    return np.concatenate(maps)[:count], np.concatenate(scores)[:count]
+
+
+def check_half_drift(
+    fp32_bytes: bytes,
+    half_bytes: bytes,
+    frames: np.ndarray,
+    *,
+    batch: int | None = None,
+    stress: dict[str, np.ndarray] | None = None,
+    culprit: str = "",
+) -> Parity:
+    """Mixed-precision graph vs the float32 graph, both in ORT CPU, on `frames` and then on
+    each `stress` frame alone; `UniadError` beyond `HALF_LIMITS` naming the frame and
+    `culprit` (the node nearest float16's limit). Returns the drift on `frames`."""
+    reference, candidate = ort_session(fp32_bytes), ort_session(half_bytes)
+    drift = compare(
+        run_ort_chunked(reference, frames, batch), run_ort_chunked(candidate, frames, batch)
+    )
+    _refuse_drift(drift, "its verification frames", culprit)
+    if stress:
+        names, batch_frames = list(stress), np.stack(list(stress.values()))
+        ref_out = run_ort_chunked(reference, batch_frames, batch)
+        new_out = run_ort_chunked(candidate, batch_frames, batch)
+        for i, name in enumerate(names):
+            one = compare(
+                (ref_out[0][i : i + 1], ref_out[1][i : i + 1]),
+                (new_out[0][i : i + 1], new_out[1][i : i + 1]),
+            )
+            _refuse_drift(one, f"stress frame {name!r}", culprit)
+    return drift
+
+
+def _refuse_drift(drift: Parity, where: str, culprit: str) -> None:
     broken = drift.failures(HALF_LIMITS)
     if broken:
+        why = f"; {culprit}" if culprit else ""
         raise UniadError(
-            f"--half graph drifts from float32: {'; '.join(broken)}; export without --half"
+            f"--half graph drifts from float32 on {where}: {'; '.join(broken)}{why}; "
+            "export without --half"
         )
-    return drift

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import cv2
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -23,14 +24,25 @@ from .. import __version__
 from ..errors import UniadError
 from ..hosts import is_loopback
 from ..runtime.detector import Detection
+from ..runtime.part_id import check_part_id
 from ..runtime.station.requests import QueueFull
-from .auth import TokenGuard
+from .auth import HostGuard, TokenGuard
 from .cameras import StationCamera, encode_jpeg
+from .docs import add_docs
 from .metrics import CONTENT_TYPE
 from .service import ScoringService, SwapInProgress
-from .uploads import BodyLimit, UnsupportedMediaType, body_kind, decode_image
+from .uploads import (
+    BodyLimit,
+    TooLarge,
+    UnsupportedMediaType,
+    body_kind,
+    check_fits,
+    check_pixels,
+    decode_image,
+)
 
 STATIC = Path(__file__).parent / "static"
+HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 MAX_FILES = 64
 RETRY_AFTER_S = 1
 KEEPALIVE_S = 15.0
@@ -39,16 +51,22 @@ MJPEG_REPEAT_S = 5.0
 
 def create_app(service: ScoringService) -> FastAPI:
     """The ASGI app serving `service`; the caller owns the service's lifetime."""
+    config = service.config
     app = FastAPI(
         title="uniad-edge serve",
         version=__version__,
         description="UniAD anomaly scoring: HTTP API, cameras, live dashboard, metrics.",
+        docs_url=None,  # served by `add_docs`: behind the token, assets from a package
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.service = service
-    app.add_middleware(BodyLimit, max_bytes=service.config.max_upload_bytes)
-    guard = TokenGuard(service.config.token)
+    app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(HostGuard, names=config.host_names)  # outermost: runs first
+    guard = TokenGuard(config.token)
     api = [Depends(guard.header)]
     media = [Depends(guard.header_or_query)]
+    add_docs(app, media)
 
     @app.exception_handler(UniadError)
     async def _bad_input(_: Request, exc: UniadError) -> JSONResponse:
@@ -59,7 +77,7 @@ def create_app(service: ScoringService) -> FastAPI:
                 status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
-        status = 415 if isinstance(exc, UnsupportedMediaType) else 400
+        status = {UnsupportedMediaType: 415, TooLarge: 413}.get(type(exc), 400)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(Exception)
@@ -83,25 +101,30 @@ def create_app(service: ScoringService) -> FastAPI:
         request: Request,
         class_name: str | None = Query(None, description="use this class's threshold"),
         heatmap: bool = Query(False, description="add the overlay (PNG) to the answer"),
-        part_id: str | None = Query(None, max_length=200),
+        part_id: str | None = Depends(part_id_query),
         bit_depth: int | None = Query(None, ge=9, le=16, description="bits of a 16-bit image"),
     ) -> Response:
         started = time.time()
         uploads = await _read_uploads(request)
+        check_fits(len(uploads), config.queue_size)  # 413: can never fit
         service.station.api_threshold(class_name)  # unknown class: 400 before any work
-        images = [
-            await run_in_threadpool(decode_image, data, name or "request body", bit_depth)
-            for name, data in uploads
-        ]
+        for name, data in uploads:  # every header before any pixels
+            check_pixels(data, name or "request body", config.max_pixels)
+        waiting = service.station.requests
+        if waiting is not None and waiting.depth + len(uploads) > waiting.size:
+            raise QueueFull(f"scoring queue full: no room for {len(uploads)} more images")
         futures = []
         try:
-            for (name, _), image in zip(uploads, images, strict=True):
+            for name, data in uploads:  # one part decoded at a time, queued as it comes
+                image = await run_in_threadpool(
+                    decode_image, data, name or "request body", bit_depth
+                )
                 futures.append(
                     service.station.score_async(
                         image, class_name=class_name, part_id=part_id, name=name
                     )
                 )
-        except QueueFull:
+        except BaseException:
             for future in futures:
                 future.cancel()
             raise
@@ -153,7 +176,7 @@ def create_app(service: ScoringService) -> FastAPI:
         )
 
     @app.post("/v1/cameras/{name}/trigger", dependencies=api, summary="Score the newest frame")
-    async def trigger(name: str, part_id: str | None = Query(None, max_length=200)) -> Any:
+    async def trigger(name: str, part_id: str | None = Depends(part_id_query)) -> Any:
         cam = camera(name)
         try:
             return await run_in_threadpool(cam.trigger, part_id)
@@ -234,12 +257,32 @@ async def _read_uploads(request: Request) -> list[tuple[str | None, bytes]]:
     return uploads
 
 
+def part_id_query(
+    part_id: str | None = Query(None, description="printable text, at most 200 characters"),
+) -> str | None:
+    """`?part_id=` under the one part-id rule: refused (422) before anything is scored."""
+    try:
+        return check_part_id(part_id)
+    except UniadError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
 def _wants_png(request: Request) -> bool:
     return "image/png" in request.headers.get("accept", "")
 
 
 def _score_headers(answer: dict[str, Any]) -> dict[str, str]:
-    return {f"X-{k.replace('_', '-').title()}": str(v) for k, v in answer.items() if v is not None}
+    return {
+        f"X-{k.replace('_', '-').title()}": header_value(str(v))
+        for k, v in answer.items()
+        if v is not None
+    }
+
+
+def header_value(text: str) -> str:
+    """`text` as a safe HTTP header value: printable ASCII stays, everything else (non-ASCII,
+    control characters) and `%` are percent-encoded UTF-8, so no value can break a header."""
+    return quote(text, safe=HEADER_SAFE)
 
 
 def _overlay_png(image: Any, detection: Detection) -> bytes:

@@ -18,6 +18,7 @@ from ..errors import UniadError
 from ..runtime.detector import Detector
 from ..runtime.station import StationSummary
 from .app import create_app
+from .auth import install_redaction
 from .config import ServeConfig
 from .service import ScoringService, detector_opener
 
@@ -83,8 +84,9 @@ class _Server(uvicorn.Server):
 
 
 def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.Config:
+    """uvicorn's settings for `service`; its access log never shows a `?token=` secret."""
     config = service.config
-    return uvicorn.Config(
+    settings = uvicorn.Config(
         create_app(service),
         host=config.host,
         port=config.port,
@@ -94,6 +96,8 @@ def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.
         ssl_certfile=config.tls_cert,
         ssl_keyfile=config.tls_key,
     )
+    install_redaction()  # after uvicorn.Config, which (re)configures its loggers
+    return settings
 
 
 @dataclass

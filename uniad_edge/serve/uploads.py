@@ -1,16 +1,20 @@
-"""Request bodies -> BGR images: size cap, content types, and one-line reasons for refusals."""
+"""Request bodies -> BGR images: size caps (bytes, and pixels read from the image's header
+before anything is decoded), content types, and one-line reasons for refusals."""
 
 from __future__ import annotations
 
-import json
+import io
+import warnings
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import UniadError
 from ..runtime.frames import to_bgr8
+from .auth import send_json
 
 IMAGE_TYPES = ("image/", "application/octet-stream")
 MULTIPART = "multipart/form-data"
@@ -20,30 +24,65 @@ class UnsupportedMediaType(UniadError):
     """A body that is neither an encoded image nor multipart form data (HTTP 415)."""
 
 
+class TooLarge(UniadError):
+    """An image whose header declares more pixels than the server decodes, or a request with
+    more images than the queue can ever hold (HTTP 413: retrying cannot help)."""
+
+
+def check_pixels(data: bytes, name: str, max_pixels: int) -> None:
+    """Refuse an image whose header declares more than `max_pixels` (width x height), before
+    its pixels are decoded: a 1 MB PNG can declare 20000 x 20000 and decode to gigabytes."""
+    _check_not_empty(data, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as header:  # reads the header only
+                (width, height), channels = header.size, len(header.getbands())
+    except Image.DecompressionBombError:
+        raise TooLarge(f"{name} declares more than {max_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise _not_an_image(data, name) from None
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"{name} declares {width} x {height} pixels x {channels} channels, over the "
+            f"{max_pixels}-pixel limit; send a smaller image or start the server with a larger "
+            "--max-pixels"
+        )
+
+
 def decode_image(
     data: bytes, name: str = "request body", bit_depth: int | None = None
 ) -> np.ndarray:
     """An encoded image (PNG, JPEG, BMP, TIFF, WebP, ...) -> uint8 BGR, or a `UniadError`.
+    Check its header first (`check_pixels`): decoding allocates what the header declares.
 
     A 16-bit file (10- and 12-bit sensors store their pixels in 16-bit PNG/TIFF) needs the
     sensor's `bit_depth`: mapping it to 8 bits by its top byte, as OpenCV would, turns a 12-bit
     image nearly black and its score silently wrong.
     """
-    if not data:
-        raise UniadError(f"{name} is empty; send an encoded image (PNG, JPEG, BMP, TIFF)")
+    _check_not_empty(data, name)
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None or image.dtype not in (np.uint8, np.uint16):
-        raise UniadError(
-            f"{name} ({len(data)} bytes) is not an 8- or 16-bit image OpenCV can decode; send "
-            "PNG, JPEG, BMP, TIFF or WebP"
-        )
+        raise _not_an_image(data, name)
     if image.dtype == np.uint16 and bit_depth is None:
         raise UniadError(
             f"{name} is a 16-bit image: add ?bit_depth=N with the bits the sensor uses "
             "(e.g. 12; 16 for full-range), or send an 8-bit image"
         )
     return to_bgr8(image, bit_depth)
+
+
+def _check_not_empty(data: bytes, name: str) -> None:
+    if not data:
+        raise UniadError(f"{name} is empty; send an encoded image (PNG, JPEG, BMP, TIFF)")
+
+
+def _not_an_image(data: bytes, name: str) -> UniadError:
+    return UniadError(
+        f"{name} ({len(data)} bytes) is not an 8- or 16-bit image OpenCV can decode; send "
+        "PNG, JPEG, BMP, TIFF or WebP"
+    )
 
 
 def body_kind(content_type: str | None) -> str:
@@ -98,16 +137,15 @@ class BodyLimit:
         )
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": self._reason()}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        await send_json(send, 413, self._reason())
+
+
+def check_fits(parts: int, queue_size: int) -> None:
+    """A request with more images than the queue holds can never be scored: 413, not the
+    503 "retry shortly" a momentarily full queue gets."""
+    if parts > queue_size:
+        raise TooLarge(
+            f"{parts} images in one request, but the scoring queue holds {queue_size}: this "
+            "request can never fit; send at most that many per request (or start the server "
+            "with a larger --queue-size)"
         )
-        await send({"type": "http.response.body", "body": body})

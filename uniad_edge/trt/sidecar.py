@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import ENGINE, KINDS
+from ..artifacts import ENGINE, KINDS, read_json_object
 from ..errors import UniadError
 from ..fileio import write_json_atomic
 from ..metadata import PRECISIONS
@@ -231,14 +231,14 @@ class EngineSidecar:
     def read(cls, path: str | os.PathLike[str]) -> EngineSidecar:
         """Load a sidecar; a missing or damaged one is a one-line `UniadError` naming the file."""
         path = Path(path)
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except FileNotFoundError:
+        if not path.is_file():
             raise UniadError(
                 f"{path} not found: an engine needs its sidecar; rebuild it with "
                 "`uniad-edge export --format engine`"
-            ) from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            )
+        try:
+            return cls.from_dict(read_json_object(path))
+        except (UniadError, ValueError, KeyError, TypeError) as exc:
             raise UniadError(
                 f"{path} is not a valid engine sidecar ({exc}); rebuild the engine with "
                 "`uniad-edge export --format engine`"

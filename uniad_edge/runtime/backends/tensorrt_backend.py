@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ...artifacts import parse_metadata
 from ...errors import UniadError
-from ...metadata import OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from ...metadata import OUTPUT_MAP, OUTPUT_SCORE
 from ...trt import features
 from ...trt.builder import GIB, build_engine
 from ...trt.environment import cuda_api, detect, import_tensorrt
@@ -107,15 +108,11 @@ class TensorRTBackend(Backend):
         path = Path(engine_path)
         if not path.is_file():
             raise UniadError(f"engine {path} not found; build it with `uniad-edge export`")
-        path = _ensure_compatible(path, EngineSidecar.read(sidecar_path(path)))
         sidecar = EngineSidecar.read(sidecar_path(path))
-        try:
-            metadata = ModelMetadata.from_dict(sidecar.metadata)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UniadError(
-                f"invalid uniad-edge metadata in {sidecar_path(path)}: {exc}"
-            ) from None
-        super().__init__(metadata)
+        usable = _ensure_compatible(path, sidecar)
+        if usable != path:  # rebuilt for this machine: its own sidecar now
+            path, sidecar = usable, EngineSidecar.read(sidecar_path(usable))
+        super().__init__(parse_metadata(sidecar.metadata, str(sidecar_path(path))))
         self.path = path
         self.sidecar = sidecar
         self._trt = import_tensorrt()

@@ -72,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from ...artifacts import threshold_warnings
 from ...errors import UniadError
 from ...metadata import describe_provenance
 from ..backends.base import Closeable
@@ -288,6 +289,8 @@ class Station(Closeable):
     def _begin(self) -> None:
         if self._started_at is not None:
             raise UniadError("a station can be started once; make a new Station to run again")
+        for problem in threshold_warnings(self.detector.metadata.thresholds):
+            log.warning("threshold %s (re-run `uniad-edge calibrate`)", problem)
         self._open_streams()
         try:
             if self.config.trigger is not None:

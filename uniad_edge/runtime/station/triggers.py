@@ -3,7 +3,8 @@
 A trigger names the part in front of the cameras. Both sources read the same payloads: a JSON
 object `{"camera": "top", "part_id": "P-17"}` (either key optional), or a text line
 `CAMERA [PART_ID]`; a text line whose first word is not a camera name triggers every camera
-with the whole line as the part id, and an empty line triggers every camera without one. In a
+with the whole line as the part id, and a blank line is ignored (a camera name alone, or `{}`,
+triggers without a part id). Part ids follow `part_id.check_part_id`, as the API's do. In a
 one-camera station a line like `top P-18` whose first word is not the camera's name is likely
 a wrong camera name, so that case is warned about (once) while the rule still holds.
 """
@@ -23,6 +24,7 @@ from typing import IO, Any, Protocol
 from ...errors import UniadError
 from ..backends.base import Closeable
 from ..mqtt_url import parse_mqtt_url
+from ..part_id import check_part_id
 
 
 class TriggerTarget(Protocol):
@@ -40,15 +42,17 @@ log = logging.getLogger(__name__)
 
 
 def parse_trigger(payload: str, cameras: list[str]) -> list[tuple[str, str | None]]:
-    """(camera, part id) pairs that one trigger payload asks for."""
+    """(camera, part id) pairs that one trigger payload asks for (none for a blank line)."""
     text = payload.strip()
     if text.startswith("{"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UniadError(f"trigger {text!r} is not valid JSON: {exc.msg}") from None
+            raise UniadError(f"trigger {text[:80]!r} is not valid JSON: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise UniadError(f"trigger {text[:80]!r} is not a JSON object")
         part = data.get("part_id")
-        part = None if part is None else str(part)
+        part = check_part_id(None if part is None else str(part))
         camera = data.get("camera")
         if camera is None:
             return [(name, part) for name in cameras]
@@ -56,11 +60,12 @@ def parse_trigger(payload: str, cameras: list[str]) -> list[tuple[str, str | Non
             raise UniadError(f"trigger names camera {camera!r}; cameras: {', '.join(cameras)}")
         return [(str(camera), part)]
     if not text:
-        return [(name, None) for name in cameras]
+        return []
     first, _, rest = text.partition(" ")
     if first in cameras:
-        return [(first, rest.strip() or None)]
-    return [(name, text) for name in cameras]
+        return [(first, check_part_id(rest))]
+    part = check_part_id(text)
+    return [(name, part) for name in cameras]
 
 
 def unknown_camera_word(payload: str, cameras: list[str]) -> str | None:
@@ -88,6 +93,8 @@ class _TriggerSource(Closeable):
             self.rejected += 1
             log.warning("ignoring trigger: %s", exc)
             return []
+        if not asks:  # a blank line
+            return []
         self.received += 1
         self._warn_unknown_camera(payload, cameras)
         return [self.station.trigger_async(camera, part) for camera, part in asks]
@@ -112,16 +119,16 @@ class StdinTriggers(_TriggerSource):
     """One trigger per line; at end of input the station finishes the pending triggers and
     stops (so `printf 'P1\\nP2\\n' | uniad-edge run --trigger stdin ...` scores two parts)."""
 
-    def __init__(self, station: TriggerTarget, stream: IO[str] | None = None) -> None:
+    def __init__(self, station: TriggerTarget, stream: IO[str] | IO[bytes] | None = None) -> None:
         super().__init__(station)
-        self.stream = stream if stream is not None else sys.stdin
+        self.stream = stream if stream is not None else sys.stdin.buffer
         self._thread = threading.Thread(target=self._read, name="uniad-trigger-stdin", daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         futures: list[Future[dict[str, Any]]] = []
         for line in self.stream:
-            futures += self.fire(line)
+            futures += self.fire(as_text(line))
         wait_futures(futures)
         self.station.stop("end of triggers")
 
@@ -140,7 +147,7 @@ class MqttTriggers(_TriggerSource):
             f"uniad-edge-trigger-{uuid.uuid4().hex[:8]}",
             on_connect=self._on_connect,
             on_subscribe=lambda *_args: self.subscribed.set(),
-            on_message=lambda _c, _u, msg: self.fire(msg.payload.decode(errors="replace")),
+            on_message=lambda _c, _u, msg: self.fire(as_text(msg.payload)),
         )
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any):
@@ -152,6 +159,14 @@ class MqttTriggers(_TriggerSource):
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def as_text(line: str | bytes) -> str:
+    """A trigger line as text: bytes that are not UTF-8 become U+FFFD (as do lone surrogates
+    from a text stream), so every JSON reader can read the part id that holds them."""
+    if isinstance(line, str):
+        line = line.encode("utf-8", "surrogatepass")
+    return line.decode("utf-8", "replace")
 
 
 def trigger_kind(spec: str) -> str:
