@@ -33,7 +33,8 @@ def official_mask(h: int, w: int, kh: int, kw: int) -> Tensor:
 
 
 def _mha(state: dict[str, Tensor], prefix: str, dim: int, nhead: int) -> nn.MultiheadAttention:
-    attn = nn.MultiheadAttention(dim, nhead, dtype=state[prefix + "in_proj_weight"].dtype)
+    weight = state[prefix + "in_proj_weight"]
+    attn = nn.MultiheadAttention(dim, nhead, dtype=weight.dtype, device=weight.device)
     attn.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     return attn.eval()
 
@@ -62,7 +63,7 @@ def official_reconstruct(
         [col.unsqueeze(0).repeat(h, 1, 1), row.unsqueeze(1).repeat(1, w, 1)], dim=-1
     ).flatten(0, 1)
     pos = torch.cat([pos.unsqueeze(1)] * b, dim=1)
-    mask = official_mask(h, w, neighbor, neighbor).to(feature_align.dtype)
+    mask = official_mask(h, w, neighbor, neighbor).to(feature_align.device, feature_align.dtype)
     n_enc = len({k.split(".")[3] for k in s if k.startswith("transformer.encoder.layers.")})
     n_dec = len({k.split(".")[3] for k in s if k.startswith("transformer.decoder.layers.")})
     for i in range(n_enc):
