@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from cli_helpers import run_main
 from typer.testing import CliRunner
 
 from uniad_edge import backbones
@@ -181,3 +182,11 @@ def test_lite0_half_drifts_within_limits_and_the_runtime_scores_it(exported) -> 
     assert len(detections) == 2 and all(d.verdict in ("OK", "NG") for d in detections)
     assert all(np.isfinite(d.score) for d in detections)
     assert detections[0].anomaly_map.shape[-2:] == (224, 224)
+
+
+def test_demo_names_a_wrong_preset_in_one_line_before_any_work(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert run_main("demo", "--preset", "lite9-224", "--out", out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "unknown preset 'lite9-224'" in err and "lite0-224" in err
+    assert "Traceback" not in err and not (out / "data").exists()

@@ -87,7 +87,10 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
     console = console or Console()
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    preset = get_preset(config.preset) if isinstance(config.preset, str) else config.preset
+    try:
+        preset = get_preset(config.preset) if isinstance(config.preset, str) else config.preset
+    except ValueError as exc:
+        raise UniadError(str(exc)) from None
     spec = preset.backbone_spec
     weights = resolve_backbone(config.backbone_weights, spec)
     warnings = []
