@@ -107,6 +107,8 @@ def test_demo_summary(folder, capsys) -> None:
     from rich.console import Console
 
     html = folder / "report.html"
-    result = DemoResult(folder, folder / "report.md", html, False, 0.5, [("step", 1.0)])
+    result = DemoResult(
+        folder, folder / "report.md", html, False, 0.5, "EfficientNet-B4", [("step", 1.0)]
+    )
     _print_summary(result, Console(width=400))
     assert seen(html, capsys.readouterr().out)
