@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..runtime.backends import registry
+from ..runtime.station import StationConfig
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
@@ -71,4 +74,11 @@ Threshold = Annotated[float | None, typer.Option(help="raw-score threshold overr
 Threads = Annotated[int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads")]
 Providers = Annotated[
     str | None, typer.Option(help="comma-separated ONNX Runtime providers, e.g. cuda,cpu")
+]
+Backend = Annotated[
+    str | None,
+    typer.Option(
+        help=f"{registry.describe()}; auto: from the suffix or URL",
+        show_default=default(StationConfig, "backend"),
+    ),
 ]

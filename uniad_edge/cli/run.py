@@ -22,7 +22,6 @@ from rich.text import Text
 
 from ..errors import UniadError
 from ..metadata import DEFAULT_ENGINE_DIR
-from ..runtime.backends import registry
 from ..runtime.backends.model_choice import DEFAULT_ONNX, default_model
 from ..runtime.capture.video import DEVICE_PATIENCE_S
 from ..runtime.station import CameraConfig, Station, StationConfig
@@ -30,7 +29,16 @@ from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
 from .app import app
 from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
-from .options import Providers, StationFile, Threads, Threshold, default, given, split_providers
+from .options import (
+    Backend,
+    Providers,
+    StationFile,
+    Threads,
+    Threshold,
+    default,
+    given,
+    split_providers,
+)
 
 EXIT_SOURCE_FAILED = 3
 DEFAULT_MODEL_HELP = f"newest usable engine in {DEFAULT_ENGINE_DIR}/, else {DEFAULT_ONNX}"
@@ -116,13 +124,7 @@ def run(
     class_name: Annotated[
         str | None, typer.Option(help="use this class's threshold from the model")
     ] = None,
-    backend: Annotated[
-        str | None,
-        typer.Option(
-            help=f"{registry.describe()}; auto: from the suffix or URL",
-            show_default=default(StationConfig, "backend"),
-        ),
-    ] = None,
+    backend: Backend = None,
     threads: Threads = None,
     providers: Providers = None,
     bit_depth: Annotated[

@@ -17,12 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
-from ..runtime.backends import registry
 from ..runtime.station import StationConfig
 from ..serve.config import ServeConfig, is_loopback
 from .app import app
 from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
-from .options import Providers, StationFile, Threads, Threshold, default, split_providers
+from .options import Backend, Providers, StationFile, Threads, Threshold, default, split_providers
 from .run import DEFAULT_MODEL_HELP, parse_cameras, station_config
 
 
@@ -115,13 +114,7 @@ def serve(
         str | None, typer.Option(help="default class whose threshold is used")
     ] = None,
     threshold: Threshold = None,
-    backend: Annotated[
-        str | None,
-        typer.Option(
-            help=f"one of {', '.join(registry.names())}; auto: from the suffix or URL",
-            show_default=default(StationConfig, "backend"),
-        ),
-    ] = None,
+    backend: Backend = None,
     threads: Threads = None,
     providers: Providers = None,
     mjpeg_fps: Annotated[
