@@ -42,6 +42,13 @@ from .options import (
 
 EXIT_SOURCE_FAILED = 3
 DEFAULT_MODEL_HELP = f"newest usable engine in {DEFAULT_ENGINE_DIR}/, else {DEFAULT_ONNX}"
+StationModel = Annotated[
+    str | None,
+    typer.Option(
+        help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad)",
+        show_default=DEFAULT_MODEL_HELP,
+    ),
+]
 NAMED_SOURCE = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
 
 
@@ -86,13 +93,7 @@ def station_config(
 
 @app.command()
 def run(
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad)",
-            show_default=DEFAULT_MODEL_HELP,
-        ),
-    ] = None,
+    model: StationModel = None,
     camera: Annotated[
         int | None,
         typer.Option(

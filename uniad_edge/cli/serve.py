@@ -22,18 +22,12 @@ from ..serve.config import ServeConfig, is_loopback
 from .app import app
 from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
 from .options import Backend, Providers, StationFile, Threads, Threshold, default, split_providers
-from .run import DEFAULT_MODEL_HELP, parse_cameras, station_config
+from .run import StationModel, parse_cameras, station_config
 
 
 @app.command()
 def serve(
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="ONNX, engine, checkpoint or Triton URL (grpc://host:8001/uniad)",
-            show_default=DEFAULT_MODEL_HELP,
-        ),
-    ] = None,
+    model: StationModel = None,
     source: Annotated[
         list[str] | None,
         typer.Option(
