@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from ..presets import Preset
@@ -20,6 +21,15 @@ class BackboneInfo:
 
     pretrained: bool
     weights_sha256: str | None = None
+
+
+def _autocast_on(device: str) -> bool:
+    """Whether autocast is active for this device type; False for types autocast does not know
+    (the meta tensors that FLOP counting runs on)."""
+    try:
+        return torch.is_autocast_enabled(device)
+    except RuntimeError:
+        return False
 
 
 class UniAD(nn.Module):
@@ -51,7 +61,16 @@ class UniAD(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         features = self.features(images)
-        return self.distance_head(features, self.reconstruction(features))
+        device = features.device.type
+        if not _autocast_on(device):
+            return self.distance_head(features, self.reconstruction(features))
+        # Float16 by construction under autocast (the torch backend's fp16): the backbone runs
+        # in float16, the reconstruction and the head in float32. Its input projection and
+        # attention multiply features by learned weights with no bound on the product, which
+        # float16 cannot hold for every model and frame.
+        with torch.autocast(device, enabled=False):
+            features = features.float()
+            return self.distance_head(features, self.reconstruction(features))
 
 
 class FusedUniAD(nn.Module):

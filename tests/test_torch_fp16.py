@@ -1,0 +1,24 @@
+"""Issue 17: PyTorch's float16 (autocast, the torch backend's fp16) keeps the reconstruction and
+the head in float32 by construction, so a large input projection cannot overflow there."""
+
+from __future__ import annotations
+
+import torch
+from model_helpers import TINY
+
+from uniad_edge.model import FusedUniAD, build_model
+
+
+def test_autocast_runs_the_reconstruction_in_float32_even_with_a_huge_projection() -> None:
+    torch.manual_seed(0)
+    model = build_model(TINY, pretrained=False).eval()
+    with torch.no_grad():  # a projection no float16 product can hold: 1e4 x features
+        model.reconstruction.input_proj.weight.mul_(1e4)
+    seen: list[torch.dtype] = []
+    model.reconstruction.register_forward_hook(lambda _m, args, out: seen.append(out.dtype))
+    frames = torch.randint(0, 256, (2, *TINY.input_size, 3), dtype=torch.uint8)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
+        maps, scores = FusedUniAD(model).eval()(frames)
+    assert seen == [torch.float32]
+    assert maps.dtype == torch.float32 and torch.isfinite(maps).all()
+    assert torch.isfinite(scores).all()
