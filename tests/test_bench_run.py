@@ -6,6 +6,7 @@ Checks structure and consistency only; timings on a shared CI machine mean nothi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,8 @@ def test_cli_on_an_onnx_without_architecture(tmp_path: Path) -> None:
     )
     assert rows[("onnxruntime", 1)]["speedup_vs_torch"] is None
     assert data["config"]["threads"] == 1 and data["machine"]["cores"] >= 1
-    assert "| onnxruntime | fp32 | 2 | ok |" in out_md.read_text()
+    # "ok, unstable" when a busy machine made the timings contradict themselves (not our call here)
+    assert re.search(r"\| onnxruntime \| fp32 \| 2 \| ok(, unstable)? \|", out_md.read_text())
 
 
 def test_a_failing_row_is_reported_not_raised(tmp_path: Path) -> None:

@@ -155,7 +155,7 @@ def test_half_layernorm_is_float16_with_float32_statistics_as_documented(graph) 
         (stash,) = [a.i for a in node.attribute if a.name == "stash_type"]
         assert stash == onnx.TensorProto.FLOAT
     readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
-    claim = readme[readme.index("**`--half`**") :][:400]
+    claim = readme[readme.index("**`--precision fp16`**") :][:400]
     assert "LayerNorm inputs, weights and outputs float16" in claim
     assert "statistics in float32" in claim
 

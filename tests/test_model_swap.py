@@ -324,7 +324,7 @@ def test_serve_post_v1_model_needs_a_token_off_loopback(models):
     config = ServeConfig.from_options(model=models["A"], host="0.0.0.0", insecure=True)
     service = build_service(config)
     try:
-        client = TestClient(create_app(service))
+        client = TestClient(create_app(service), base_url="http://0.0.0.0")
         answer = client.post("/v1/model", json={"path": str(models["B"])})
         assert answer.status_code == 403 and "needs serve --token" in answer.json()["detail"]
         assert service.detector.metadata.name == "model-a"

@@ -54,13 +54,22 @@ def test_options_reach_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     seen: dict[str, object] = {}
     real_session = ort.InferenceSession
 
-    def session(path, sess_options=None, providers=None, provider_options=None):
-        seen["providers"], seen["options"] = providers, provider_options
-        return real_session(path, sess_options, providers=["CPUExecutionProvider"])
+    class StartedSession:
+        """A CPU session that reports the providers it was asked for, as a GPU build would."""
+
+        def __init__(self, path, sess_options=None, providers=None, provider_options=None):
+            seen["providers"], seen["options"] = providers, provider_options
+            self._session = real_session(path, sess_options, providers=["CPUExecutionProvider"])
+
+        def get_providers(self) -> list[str]:
+            return list(seen["providers"])
+
+        def __getattr__(self, name: str):
+            return getattr(self._session, name)
 
     available = [TRT_EP, "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(onnxruntime_backend.ort, "get_available_providers", lambda: available)
-    monkeypatch.setattr(onnxruntime_backend.ort, "InferenceSession", session)
+    monkeypatch.setattr(onnxruntime_backend.ort, "InferenceSession", StartedSession)
     with OrtTensorRTBackend(model, engine_dir=tmp_path / "engines") as backend:
         maps, scores = backend.infer(np.stack([good_frame((32, 32))] * 2))
     assert seen["providers"] == available
