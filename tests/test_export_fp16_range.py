@@ -76,10 +76,10 @@ def test_unscaled_logits_of_these_models_overflow_float16(exported) -> None:
 def test_torch_autocast_float16_is_finite_on_the_stress_frames(exported, request) -> None:
     preset, ckpt, _ = exported
     if preset == "mvtec-512":
-        # Known gap: the Kaiming backbone at 512 overflows float16 inside the backbone on some
-        # stress frames (the reconstruction and head already run in float32 under autocast);
+        # Known gap: with the Kaiming backbone at 512, frames whose backbone overflows float16
+        # are recomputed in float32 (finite), but the others drift 0.17 relative L2 in float16;
         # PyTorch's autocast has no per-layer range contract, the ONNX --half graph has one.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="torch fp16 512: see report"))
+        request.applymarker(pytest.mark.xfail(strict=True, reason="torch fp16 512 drifts"))
     fused = FusedUniAD(load_checkpoint(ckpt).model.eval()).eval()
     frames = torch.from_numpy(np.stack(list(stress_frames(fused.model.preset.input_size).values())))
     with torch.inference_mode():

@@ -22,3 +22,23 @@ def test_autocast_runs_the_reconstruction_in_float32_even_with_a_huge_projection
     assert seen == [torch.float32]
     assert maps.dtype == torch.float32 and torch.isfinite(maps).all()
     assert torch.isfinite(scores).all()
+
+
+def test_a_frame_whose_backbone_overflows_float16_is_scored_in_float32() -> None:
+    """Autocast has no per-layer range contract: a frame whose backbone activations leave
+    float16's range gets its features again in float32 instead of a NaN map."""
+    torch.manual_seed(0)
+    model = build_model(TINY, pretrained=False).eval()
+    first = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        first.weight.mul_(1e6)  # the stem's output alone is beyond 65504 on a bright frame
+    frames = torch.randint(0, 256, (2, *TINY.input_size, 3), dtype=torch.uint8)
+    frames[1] = 0  # a black frame stays in range: only frame 0 is recomputed
+    fused = FusedUniAD(model).eval()
+    with torch.inference_mode():
+        reference, _ = fused(frames)
+        with torch.autocast("cpu", dtype=torch.float16):
+            assert not torch.isfinite(model.features(fused.preprocess(frames[:1]))).all()
+            maps, scores = fused(frames)
+    assert torch.isfinite(maps).all() and torch.isfinite(scores).all()
+    assert torch.allclose(maps[0], reference[0], rtol=1e-4, atol=1e-4)

@@ -70,6 +70,11 @@ class UniAD(nn.Module):
         # float16 cannot hold for every model and frame.
         with torch.autocast(device, enabled=False):
             features = features.float()
+            overflowed = ~torch.isfinite(features).flatten(1).all(dim=1)
+            if bool(overflowed.any()):
+                # A frame whose backbone activations left float16's range (autocast has no
+                # per-layer contract): that frame's features again, in float32.
+                features[overflowed] = self.features(images[overflowed].float())
             return self.distance_head(features, self.reconstruction(features))
 
 
