@@ -6,7 +6,7 @@
 Random-init weights with the backbone re-initialised Kaiming-normal (fan-in) after
 `torch.manual_seed(0)` (the large activations issue 17 measured), every preset. Sections:
 `parity` (float32 reconstruction vs tests/official_reference.py), `fp16` (per preset, on the
-stress frames of uniad_edge/export/stress.py: autocast, the model in half with a float32 head,
+stress frames of uniad_edge/stress.py: autocast, the model in half with a float32 head,
 and the `--half` ONNX graph in ONNX Runtime CPU vs the float32 graph), `bench` (the torch rows of
 `bench`: batch 1/8/32, fp32/fp16, ms per frame) and `tensorrt` (only where `tensorrt` imports:
 an FP16 engine of the `--half` graph against ONNX Runtime CPU, two worker threads). Each section
@@ -36,8 +36,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from uniad_edge.export.stress import stress_frames  # noqa: E402
 from uniad_edge.presets import PRESETS, Preset  # noqa: E402
+from uniad_edge.stress import stress_frames  # noqa: E402
 
 QUICK_SIZE = (64, 64)
 BATCHES = (1, 8, 32)

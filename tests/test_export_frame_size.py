@@ -18,8 +18,8 @@ from onnx_fixtures import defect_frame, good_frame
 from uniad_edge.errors import UniadError
 from uniad_edge.export.checks import graph_problems, tensorrt_problems
 from uniad_edge.export.frame_size import FrameGeometry, geometry, host_prepared, parse_roi
-from uniad_edge.export.verify import EXPORT_LIMITS
 from uniad_edge.metadata import ModelMetadata
+from uniad_edge.parity import EXPORT_LIMITS
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
 

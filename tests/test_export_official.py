@@ -15,8 +15,9 @@ from official_reference import to_official_state
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export import export_onnx, sample_frames
-from uniad_edge.export.verify import EXPORT_LIMITS, compare, run_torch
+from uniad_edge.export.verify import run_torch
 from uniad_edge.model import FusedUniAD, build_model, load_checkpoint, save_checkpoint
+from uniad_edge.parity import EXPORT_LIMITS, compare
 from uniad_edge.presets import PRESETS
 
 PRESET = PRESETS["mvtec-224"].replace(name="test-224", num_encoder_layers=1, num_decoder_layers=1)

@@ -39,10 +39,11 @@ from uniad_edge.export.checks import (
     tensorrt_problems,
     uint8_problems,
 )
-from uniad_edge.export.verify import HALF_LIMITS, Limits, check_parity
+from uniad_edge.export.verify import check_parity
 from uniad_edge.fileio import sha256_file
 from uniad_edge.metadata import METADATA_KEY, ModelMetadata
 from uniad_edge.model import FusedUniAD, build_model, load_checkpoint, save_checkpoint
+from uniad_edge.parity import HALF_LIMITS, Limits
 from uniad_edge.presets import PRESETS
 from uniad_edge.trt import detect
 from uniad_edge.trt.features import in_distance_head

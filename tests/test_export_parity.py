@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uniad_edge.export.verify import EXPORT_LIMITS, HALF_LIMITS, compare
+from uniad_edge.parity import EXPORT_LIMITS, HALF_LIMITS, compare
 
 SIDE = 512  # mvtec-512: a 32x32 token grid upsampled to 512x512
 

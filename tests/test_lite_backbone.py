@@ -23,11 +23,11 @@ from uniad_edge.cli.app import app
 from uniad_edge.errors import UniadError
 from uniad_edge.export import check_half_drift, export_onnx, sample_frames, to_mixed_precision
 from uniad_edge.export.checks import graph_problems, tensorrt_problems
-from uniad_edge.export.verify import HALF_LIMITS
 from uniad_edge.fileio import sha256_file
 from uniad_edge.model import build_model, load_checkpoint, save_checkpoint
 from uniad_edge.model.backbone import build_backbone, packaged_weights_path
 from uniad_edge.model.efficientnet_lite import EfficientNetLiteBackbone
+from uniad_edge.parity import HALF_LIMITS
 from uniad_edge.presets import PRESETS
 from uniad_edge.runtime.detector import Detector
 

@@ -16,7 +16,8 @@ import onnxruntime as ort
 import pytest
 from onnx_fixtures import export_real_graphs
 
-from uniad_edge.export.verify import Limits, compare, sample_frames
+from uniad_edge.export.verify import sample_frames
+from uniad_edge.parity import Limits, compare
 from uniad_edge.presets import PRESETS
 from uniad_edge.runtime.backends.tensorrt_backend import TensorRTBackend
 from uniad_edge.trt import build_engine, detect
@@ -28,7 +29,7 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not STATUS.usable, reason=f"TensorRT engine tests: {STATUS.reason}"),
 ]
-# On the reference map's scale (export.verify.Limits): relative L2, then largest map and score
+# On the reference map's scale (uniad_edge.parity.Limits): relative L2, then largest map and score
 # error over the map's range (~7x the old "of the maximum" figures 1e-4 and 1e-2).
 TOLERANCE = {
     "fp16": Limits(map_rel_l2=1e-2, map_of_range=5e-2, score_of_range=5e-2),

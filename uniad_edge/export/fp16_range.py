@@ -18,9 +18,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME
+from ..parity import Parity
 from .graph import head_nodes
 from .half import to_mixed_precision
-from .verify import Parity, check_half_drift, chunks
+from .verify import check_half_drift, chunks
 
 FLOAT16_MAX = 65504.0
 SAFETY_FACTOR = 16.0

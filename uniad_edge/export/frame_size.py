@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from ..errors import UniadError
-from .verify import EXPORT_LIMITS, Parity, compare, run_torch
+from ..parity import EXPORT_LIMITS, Parity, compare
+from .verify import run_torch
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ from ..fileio import atomic_path
 from ..metadata import METADATA_KEY, ModelMetadata
 from ..model import Checkpoint, FusedUniAD, load_checkpoint
 from ..model.deployment import build_metadata
+from ..parity import Parity
 from ..presets import Preset, get_preset
+from ..stress import stress_frames
 from .checks import check_graph, graph_problems
 from .fold import fold_constants
 from .fp16_range import RangeContract, half_within_contract, range_contract
@@ -31,8 +33,7 @@ from .frame_size import camera_frames, check_host_parity, geometry
 from .graph import trace_to_onnx
 from .half import head_float_types
 from .options import ExportOptions
-from .stress import stress_frames
-from .verify import Parity, check_parity, sample_frames
+from .verify import check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
 DYNAMIC_VERIFY_BATCHES = (1, 3)

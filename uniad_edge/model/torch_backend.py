@@ -17,6 +17,7 @@ import torch
 from ..metadata import PRECISIONS
 from ..presets import Preset
 from ..runtime.backends.base import Backend
+from .autocast_check import check_autocast_drift
 from .checkpoint import Checkpoint, load_checkpoint
 from .deployment import build_metadata
 from .uniad import FusedUniAD, build_model
@@ -35,7 +36,9 @@ def _random_checkpoint(preset: Preset) -> Checkpoint:
 
 
 class TorchBackend(Backend):
-    """FusedUniAD in eager mode; fp16 is autocast (mixed precision, head kept in float32).
+    """FusedUniAD in eager mode; fp16 is autocast (mixed precision, head kept in float32),
+    measured against float32 on the stress frames at load (`autocast_check`): a model that
+    drifts is refused, not run.
 
     On a CPU, float16 autocast is emulated and much slower than float32; it runs anyway,
     because that is what a user asking for fp16 on a CPU would get.
@@ -60,6 +63,11 @@ class TorchBackend(Backend):
             torch.autocast(self.device.type, dtype=torch.float16)
             if precision == "fp16"
             else contextlib.nullcontext()
+        )
+        self.fp16_drift = (
+            check_autocast_drift(self.fused, self.device, str(ckpt.path))
+            if precision == "fp16"
+            else None
         )
         name = ckpt.path.stem if ckpt.sha256 else ckpt.preset.name
         super().__init__(build_metadata(ckpt, name, batch=None, opset=0, precision=precision))

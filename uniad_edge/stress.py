@@ -38,7 +38,7 @@ def _grey(plane: np.ndarray) -> np.ndarray:
 
 def _defect_frames(h: int, w: int) -> dict[str, np.ndarray]:
     """One synthetic defect of each kind, rendered at the input size."""
-    from ..data.synth import CLASSES, render
+    from .data.synth import CLASSES, render
 
     frames: dict[str, np.ndarray] = {}
     kinds = sorted({kind for spec in CLASSES for kind in spec.defects})
