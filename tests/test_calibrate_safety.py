@@ -168,6 +168,37 @@ def test_a_high_false_alarm_rate_is_warned() -> None:
     assert threshold_warnings(after)
 
 
+def test_an_f1_threshold_that_rejects_every_good_part_is_warned() -> None:
+    """Item 9 under --f1: defects scoring below the good parts make the best F1 one that calls
+    every part NG; calibrate says so instead of writing it silently."""
+    good = np.linspace(5.0, 9.0, 20)
+    bad = np.array([1.0, 2.0, 3.0])
+    scores, labels = np.concatenate([good, bad]), np.array([0] * 20 + [1] * 3)
+    after, rows = calibrate_scores(scores, labels, ["p"] * 23, Policy("f1"), Thresholds(), {})
+    assert rows and all(r.warning for r in rows)
+    assert all("below every good score" in (r.warning or "") for r in rows)
+    assert threshold_warnings(after)
+
+
+def test_the_calibrate_command_writes_through_a_link_and_needs_force_when_read_only(
+    model, tmp_path, capsys
+) -> None:
+    """Item 8 end to end: `calibrate` on a symlink keeps the link and calibrates its target; on
+    a 0444 model it exits non-zero with nothing written until --force, which keeps the mode."""
+    data = _folder(tmp_path / "val", 12, 4)
+    link = tmp_path / "current.onnx"
+    link.symlink_to(model)
+    assert run_main("calibrate", "--model", link, "--data", data, "--f1") == 0
+    assert link.is_symlink() and _sidecar(model)["global"] != 40.0  # the fixture's threshold
+    assert _embedded(model) == _sidecar(model)
+    model.chmod(0o444)
+    before = _pair(model)
+    assert run_main("calibrate", "--model", model, "--data", data, "--f1") != 0
+    assert "--force" in capsys.readouterr().err and _pair(model) == before
+    assert run_main("calibrate", "--model", model, "--data", data, "--f1", "--force") == 0
+    assert stat.S_IMODE(model.stat().st_mode) == 0o444 and _pair(model) != before
+
+
 def test_non_finite_scores_are_refused_naming_the_files(tmp_path) -> None:
     samples = [Sample(tmp_path / f"{i}.png", 0, "p") for i in range(3)]
     with pytest.raises(UniadError, match=r"1 image\(s\) scored NaN .*1\.png.*nothing was written"):

@@ -417,6 +417,17 @@ def lock_artifact(model: str | os.PathLike[str]) -> Iterator[Path]:
         os.close(fd)
 
 
+def _sidecars_of(path: Path) -> list[Path]:
+    """Each sidecar file that speaks for `path`: the one beside it and, when `path` is a symlink,
+    the one beside its target (the runtime reads the first, the target's own folder the second);
+    one entry where both are the same file."""
+    found: dict[str, Path] = {}
+    for sidecar in (sidecar_path(path), sidecar_path(os.path.realpath(path))):
+        if sidecar.is_file():
+            found.setdefault(os.path.realpath(sidecar), sidecar)
+    return list(found.values())
+
+
 def _writable_target(path: Path, force: bool) -> Path:
     """The real file behind `path` (a symlink is followed, not replaced), refused when it is
     read-only unless `force`."""
@@ -532,11 +543,11 @@ def write_thresholds(
     if kind.name == CHECKPOINT:
         contents.append((path, _checkpoint_with_thresholds(path, thresholds)))
     else:
-        data = read_sidecar_data(path)
-        if data is not None:
+        for sidecar in _sidecars_of(path):
+            data = read_json_object(sidecar)
             data["thresholds"] = thresholds.to_dict()
             text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-            contents.append((sidecar_path(path), text.encode()))
+            contents.append((sidecar, text.encode()))
         if kind.name == ONNX:
             onnx_bytes = _onnx_with_thresholds(path, thresholds)
             if onnx_bytes is not None:
