@@ -332,6 +332,9 @@ def _short(item: Any) -> str:
     return f"{item:.3g}" if isinstance(item, float) else str(item)
 
 
+SECTIONS = ("environment", "parity", "fp16", "bench", "tensorrt")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("gpu.json"))
@@ -339,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="64 px presets, few repeats")
     parser.add_argument("--no-onnx", action="store_true", help="skip the --half ONNX graphs")
     parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), help="default: all")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, help="default: all")
     args = parser.parse_args(argv)
     wanted = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = torch.device("cpu" if wanted == "auto" else wanted)
@@ -352,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         "tensorrt": lambda: tensorrt(chosen),
     }
     for name, fn in sections.items():
+        if name not in (args.sections or SECTIONS):
+            continue
         print(f"== {name}", flush=True)
         section(results, name, fn)
         # after every section: a run stopped by a time limit keeps what it measured

@@ -1,0 +1,143 @@
+"""Float16 drift on the stress frames, per preset, for the models whose unscaled attention logits
+overflow float16 (the ones tests/test_export_fp16_range.py uses): the `--half` graph with and
+without its range contract, and PyTorch autocast (the torch backend's fp16), each against float32.
+
+    python benchmarks/fp16_drift.py [--presets mvtec-224 mvtec-512]
+
+Prints one row per preset and path: finite or not, map relative L2 over all stress frames, the
+worst single frame and its drift, and the nodes kept float32. CPU only; ~5 minutes for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fp16_models import overflow_checkpoint  # noqa: E402
+
+from uniad_edge.errors import UniadError  # noqa: E402
+from uniad_edge.export import export_onnx  # noqa: E402
+from uniad_edge.export.half import to_mixed_precision  # noqa: E402
+from uniad_edge.export.verify import ort_session, run_ort_chunked  # noqa: E402
+from uniad_edge.model import FusedUniAD, load_checkpoint  # noqa: E402
+from uniad_edge.model.autocast_check import check_autocast_drift  # noqa: E402
+from uniad_edge.parity import HALF_LIMITS, compare  # noqa: E402
+from uniad_edge.stress import stress_batch  # noqa: E402
+
+
+def _row(path: str, reference: tuple, candidate: tuple, names: list[str], pinned: str) -> list[str]:
+    per_frame = [
+        compare(*((m[i : i + 1], s[i : i + 1]) for m, s in (reference, candidate)))
+        for i in range(len(names))
+    ]
+    drift = compare(reference, candidate)
+    worst = max(
+        range(len(names)),
+        key=lambda i: per_frame[i].map_rel_l2 if per_frame[i].finite else float("inf"),
+    )
+    verdict = "beyond" if any(p.failures(HALF_LIMITS) for p in per_frame) else "within"
+    return [
+        path,
+        "yes" if drift.finite else "NO",
+        f"{drift.map_rel_l2:.2e}",
+        f"{names[worst]} {per_frame[worst].map_rel_l2:.2e}",
+        verdict,
+        pinned,
+    ]
+
+
+def measure(preset: str, root: Path) -> list[list[str]]:
+    ckpt = overflow_checkpoint(root / f"{preset}.pth", preset)
+    fp32 = export_onnx(ckpt, root, f"{preset}-fp32", verify=False)
+    half = export_onnx(ckpt, root, f"{preset}-fp16", half=True, verify_batches=(2,))
+    names, frames = stress_batch(load_checkpoint(ckpt).preset.input_size)
+    graph = fp32.onnx_path.read_bytes()
+    reference = run_ort_chunked(ort_session(graph), frames, None)
+    bare = to_mixed_precision(onnx.load_from_string(graph)).SerializeToString()
+    rows = [
+        _row(
+            "--half, no range contract",
+            reference,
+            run_ort_chunked(ort_session(bare), frames, None),
+            names,
+            "head only",
+        ),
+        _row(
+            "--half (export)",
+            reference,
+            run_ort_chunked(ort_session(half.onnx_path.read_bytes()), frames, None),
+            names,
+            f"{len(half.metadata.fp32_nodes)} nodes + head",
+        ),
+    ]
+    fused = FusedUniAD(load_checkpoint(ckpt).model.eval()).eval()
+    maps, scores = [], []
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
+        for start in range(0, len(frames), 4):
+            out = fused(torch.from_numpy(frames[start : start + 4]))
+            maps.append(out[0].float().numpy())
+            scores.append(out[1].float().numpy())
+    autocast = (np.concatenate(maps), np.concatenate(scores))
+    ref_torch = _torch_fp32(fused, frames)
+    try:
+        check_autocast_drift(fused, torch.device("cpu"), preset)
+        backend = "loads"
+    except UniadError:
+        backend = "refused at load"
+    rows.append(_row(f"torch autocast ({backend})", ref_torch, autocast, names, "recon + head"))
+    return [[preset, *row] for row in rows]
+
+
+def _torch_fp32(fused: FusedUniAD, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    maps, scores = [], []
+    with torch.inference_mode():
+        for start in range(0, len(frames), 4):
+            out = fused(torch.from_numpy(frames[start : start + 4]))
+            maps.append(out[0].numpy())
+            scores.append(out[1].numpy())
+    return np.concatenate(maps), np.concatenate(scores)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--presets",
+        nargs="+",
+        default=["mvtec-224", "mvtec-512"],
+        choices=["mvtec-224", "mvtec-512"],
+    )
+    args = parser.parse_args(argv)
+    table = Table(
+        title=f"float16 drift on the stress frames (limit: map rel L2 "
+        f"{HALF_LIMITS.map_rel_l2:g} on every frame)"
+    )
+    for column in (
+        "preset",
+        "path",
+        "finite",
+        "map rel L2 (all)",
+        "worst frame",
+        "every frame",
+        "float32",
+    ):
+        table.add_column(column)
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in args.presets:
+            for row in measure(preset, Path(tmp)):
+                table.add_row(*row)
+    Console(width=160).print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
