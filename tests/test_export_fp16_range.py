@@ -112,6 +112,25 @@ def test_info_shows_the_float32_nodes(exported, capsys) -> None:
     assert "fp32_nodes" in table and result.metadata.fp32_nodes[0] in table
 
 
+def test_the_export_summary_says_when_the_half_graph_is_mostly_float32(exported) -> None:
+    """These models need most nodes float32 to meet the drift limits (measured: 430 at 224, 580
+    at 512): the export's summary says so, not just a count, since such an engine is hardly
+    faster than float32; a graph with a few pinned nodes gets no warning."""
+    from rich.console import Console
+
+    from uniad_edge.cli.export import _kept_float32, _summary
+    from uniad_edge.export.formats import Exported
+
+    _, _, result = exported
+    assert len(result.metadata.fp32_nodes) * 2 > result.float32_nodes
+    console = Console(width=400, record=True)
+    console.print(_summary(Exported(result), 1.0))
+    text = console.export_text()
+    assert f"{len(result.metadata.fp32_nodes)} of the {result.float32_nodes} float32" in text
+    assert "mostly in float32" in text
+    assert "mostly" not in _kept_float32(10, 400)
+
+
 def test_converter_keeps_large_values_between_float32_nodes_float32() -> None:
     """Two pinned nodes in a row: the converter's float16 round trip between them would turn
     1e6 into inf; the range contract finds them and the graph stays exact."""

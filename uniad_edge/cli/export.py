@@ -27,6 +27,18 @@ def _size(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:.1f} MiB" if path.is_file() else "-"
 
 
+def _kept_float32(pinned: int, nodes: int) -> str:
+    """How much of a `--half` graph the range contract kept float32; a warning when it is most
+    of it, since such a model is correct but hardly faster than float32."""
+    text = f"{pinned} of the {nodes} float32 graph's nodes (range contract), and the distance head"
+    if pinned * 2 > nodes:
+        return (
+            f"[yellow]{text}: this model's activations are too large for float16, so it runs "
+            "mostly in float32 (little speed-up)[/]"
+        )
+    return text
+
+
 def _summary(exported: Exported, seconds: float) -> Table:
     result = exported.onnx
     meta = result.metadata
@@ -46,6 +58,8 @@ def _summary(exported: Exported, seconds: float) -> Table:
         table.add_row("ORT vs PyTorch", "[yellow]not verified (--no-verify)[/]")
     if result.half_drift is not None:
         table.add_row("fp16 vs fp32", result.half_drift.describe())
+        pinned = len(meta.fp32_nodes or ())
+        table.add_row("kept float32", _kept_float32(pinned, result.float32_nodes))
     if result.host_parity is not None:
         table.add_row("in-graph vs host resize", result.host_parity.describe())
     for artifact in exported.artifacts:

@@ -52,6 +52,7 @@ class ExportResult:
     host_parity: Parity | None = None  # --frame-size: baked preparation vs the host's
     seconds: float = 0.0
     traced_nodes: int = 0  # before constant folding
+    float32_nodes: int = 0  # of the folded float32 graph (a --half graph adds its Casts)
 
 
 def default_name(checkpoint: Path) -> str:
@@ -230,5 +231,5 @@ def _export(
             tmp_json.write_text(json.dumps(sidecar_data, indent=2, sort_keys=True) + "\n")
     return ExportResult(
         onnx_path, sidecar, metadata, nodes, parity, drift, host, time.perf_counter() - started,
-        traced_nodes=len(traced.graph.node),
+        traced_nodes=len(traced.graph.node), float32_nodes=len(graph.graph.node),
     )  # fmt: skip
