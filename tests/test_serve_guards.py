@@ -81,6 +81,37 @@ def test_more_parts_than_the_queue_holds_is_413_not_503(model):
         assert client.post("/v1/score", files=parts[:2]).status_code == 200
 
 
+def test_multipart_parts_are_decoded_one_at_a_time(model, monkeypatch):
+    """Item 1: a multipart's images are decoded one after another (at most one decoded image
+    being made at a time), not all at once."""
+    import threading
+    import time
+
+    from uniad_edge.serve import app as serve_app
+
+    active, peak, calls, lock = [0], [0], [], threading.Lock()
+    decode = serve_app.decode_image
+
+    def tracked(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            calls.append(args[1])
+        try:
+            time.sleep(0.05)  # room for a concurrent decode to overlap, were there one
+            return decode(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(serve_app, "decode_image", tracked)
+    with running(model, queue_size=8) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
+        parts = [("file", (f"{i}.png", png(good_frame()), "image/png")) for i in range(4)]
+        r = client.post("/v1/score", files=parts)
+    assert r.status_code == 200, r.text
+    assert calls == [f"{i}.png" for i in range(4)] and peak[0] == 1
+
+
 def test_the_access_log_never_shows_the_token(model):
     lines: list[str] = []
 
