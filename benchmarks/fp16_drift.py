@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
 from rich.console import Console
@@ -25,32 +24,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fp16_models import overflow_checkpoint  # noqa: E402
 
-from uniad_edge.errors import UniadError  # noqa: E402
 from uniad_edge.export import export_onnx  # noqa: E402
 from uniad_edge.export.half import to_mixed_precision  # noqa: E402
 from uniad_edge.export.verify import ort_session, run_ort_chunked  # noqa: E402
 from uniad_edge.model import FusedUniAD, load_checkpoint  # noqa: E402
-from uniad_edge.model.autocast_check import check_autocast_drift  # noqa: E402
-from uniad_edge.parity import HALF_LIMITS, compare  # noqa: E402
+from uniad_edge.model.autocast_check import evaluate  # noqa: E402
+from uniad_edge.parity import HALF_LIMITS, compare, per_frame, worst  # noqa: E402
 from uniad_edge.stress import stress_batch  # noqa: E402
 
 
 def _row(path: str, reference: tuple, candidate: tuple, names: list[str], pinned: str) -> list[str]:
-    per_frame = [
-        compare(*((m[i : i + 1], s[i : i + 1]) for m, s in (reference, candidate)))
-        for i in range(len(names))
-    ]
-    drift = compare(reference, candidate)
-    worst = max(
-        range(len(names)),
-        key=lambda i: per_frame[i].map_rel_l2 if per_frame[i].finite else float("inf"),
-    )
-    verdict = "beyond" if any(p.failures(HALF_LIMITS) for p in per_frame) else "within"
+    frames = per_frame(reference, candidate)
+    drift, bad = compare(reference, candidate), worst(frames)
+    verdict = "beyond" if any(p.failures(HALF_LIMITS) for p in frames) else "within"
     return [
         path,
         "yes" if drift.finite else "NO",
         f"{drift.map_rel_l2:.2e}",
-        f"{names[worst]} {per_frame[worst].map_rel_l2:.2e}",
+        f"{names[bad]} {frames[bad].map_rel_l2:.2e}",
         verdict,
         pinned,
     ]
@@ -81,31 +72,13 @@ def measure(preset: str, root: Path) -> list[list[str]]:
         ),
     ]
     fused = FusedUniAD(load_checkpoint(ckpt).model.eval()).eval()
-    maps, scores = [], []
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
-        for start in range(0, len(frames), 4):
-            out = fused(torch.from_numpy(frames[start : start + 4]))
-            maps.append(out[0].float().numpy())
-            scores.append(out[1].float().numpy())
-    autocast = (np.concatenate(maps), np.concatenate(scores))
-    ref_torch = _torch_fp32(fused, frames)
-    try:
-        check_autocast_drift(fused, torch.device("cpu"), preset)
-        backend = "loads"
-    except UniadError:
-        backend = "refused at load"
+    cpu = torch.device("cpu")
+    ref_torch, autocast = evaluate(fused, frames, cpu, False), evaluate(fused, frames, cpu, True)
+    # the torch backend's own criterion (`check_autocast_drift`), on the same measurement
+    refused = compare(ref_torch, autocast).failures(HALF_LIMITS)
+    backend = "refused at load" if refused else "loads"
     rows.append(_row(f"torch autocast ({backend})", ref_torch, autocast, names, "recon + head"))
     return [[preset, *row] for row in rows]
-
-
-def _torch_fp32(fused: FusedUniAD, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    maps, scores = [], []
-    with torch.inference_mode():
-        for start in range(0, len(frames), 4):
-            out = fused(torch.from_numpy(frames[start : start + 4]))
-            maps.append(out[0].numpy())
-            scores.append(out[1].numpy())
-    return np.concatenate(maps), np.concatenate(scores)
 
 
 def main(argv: list[str] | None = None) -> int:

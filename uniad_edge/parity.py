@@ -84,3 +84,21 @@ def compare(
         score_of_range=score_abs / span,
         finite=finite,
     )
+
+
+def per_frame(
+    reference: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray]
+) -> list[Parity]:
+    """`compare` of each frame alone: a batch-wide figure can hide one bad frame."""
+    return [
+        compare(*((maps[i : i + 1], scores[i : i + 1]) for maps, scores in (reference, candidate)))
+        for i in range(len(reference[0]))
+    ]
+
+
+def worst(frames: list[Parity]) -> int:
+    """Index of the frame with the largest map drift, a non-finite one first."""
+    return max(
+        range(len(frames)),
+        key=lambda i: frames[i].map_rel_l2 if frames[i].finite else float("inf"),
+    )

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME
-from ..parity import EXPORT_LIMITS, HALF_LIMITS, Parity, compare
+from ..parity import EXPORT_LIMITS, HALF_LIMITS, Parity, compare, per_frame
 from ..presets import Preset
 
 
@@ -135,11 +135,7 @@ def check_half_drift(
         names, batch_frames = list(stress), np.stack(list(stress.values()))
         ref_out = run_ort_chunked(reference, batch_frames, batch)
         new_out = run_ort_chunked(candidate, batch_frames, batch)
-        for i, name in enumerate(names):
-            one = compare(
-                (ref_out[0][i : i + 1], ref_out[1][i : i + 1]),
-                (new_out[0][i : i + 1], new_out[1][i : i + 1]),
-            )
+        for name, one in zip(names, per_frame(ref_out, new_out), strict=True):
             _refuse_drift(one, f"stress frame {name!r}", culprit)
     return drift
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import UniadError
-from ..parity import HALF_LIMITS, Parity, compare
+from ..parity import HALF_LIMITS, Parity, compare, per_frame, worst
 from ..stress import stress_batch
 from .uniad import FusedUniAD
 
@@ -20,9 +20,10 @@ CHUNK = 4
 """Stress frames per forward pass: bounds the memory of the check at the 512 preset."""
 
 
-def _evaluate(
+def evaluate(
     fused: FusedUniAD, frames: np.ndarray, device: torch.device, half: bool
 ) -> tuple[np.ndarray, np.ndarray]:
+    """(maps, scores) of `frames` in float32, or under float16 autocast when `half`."""
     maps, scores = [], []
     for start in range(0, len(frames), CHUNK):
         batch = torch.from_numpy(frames[start : start + CHUNK]).to(device)
@@ -36,31 +37,17 @@ def _evaluate(
     return np.concatenate(maps), np.concatenate(scores)
 
 
-def _worst_frame(
-    names: list[str],
-    reference: tuple[np.ndarray, np.ndarray],
-    candidate: tuple[np.ndarray, np.ndarray],
-) -> str:
-    """The stress frame with the largest drift (a non-finite one first)."""
-
-    def drift(i: int) -> float:
-        parity = compare(*((m[i : i + 1], s[i : i + 1]) for m, s in (reference, candidate)))
-        return parity.map_rel_l2 if parity.finite else float("inf")
-
-    return names[max(range(len(names)), key=drift)]
-
-
 def check_autocast_drift(fused: FusedUniAD, device: torch.device, label: str) -> Parity:
     """Autocast against float32 on every stress frame; `UniadError` beyond `HALF_LIMITS`."""
     names, frames = stress_batch(fused.model.preset.input_size)
-    reference = _evaluate(fused, frames, device, half=False)
-    candidate = _evaluate(fused, frames, device, half=True)
+    reference = evaluate(fused, frames, device, half=False)
+    candidate = evaluate(fused, frames, device, half=True)
     drift = compare(reference, candidate)
     broken = drift.failures(HALF_LIMITS)
     if broken:
         raise UniadError(
             f"{label}: PyTorch float16 (autocast) drifts from float32 on the stress frames "
-            f"({'; '.join(broken)}; worst frame: {_worst_frame(names, reference, candidate)}); "
+            f"({'; '.join(broken)}; worst frame: {names[worst(per_frame(reference, candidate))]}); "
             "run it with --precision fp32, or export it with --precision fp16, whose range "
             "contract keeps such layers float32"
         )
