@@ -5,7 +5,9 @@ thread drives. A new source type is a `Reader` in its own module plus one entry 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +41,7 @@ class Reader(ABC):
     live: bool = False
     description: str = ""
     patience_s: float | None = None  # AUTO policy: give up after this long down (None: never)
+    lost: int = 0  # frames the source knows it never delivered (counted as `lost`)
 
     @abstractmethod
     def open(self) -> None:
@@ -52,6 +55,23 @@ class Reader(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the device or file."""
+
+    def frame_facts(self) -> Mapping[str, Any]:
+        """Facts about the frame `read` just returned that belong in its record (a camera's
+        own frame id and timestamp); none by default."""
+        return {}
+
+    def use_station_trigger(self) -> None:
+        """The station scores this source only when triggered (called before `open`): a
+        camera that can be triggered takes one frame per `fire()`. Others run freely and the
+        station takes the first frame captured after each trigger."""
+
+    def fire(self) -> None:
+        """A station trigger: take one frame now (a camera in software trigger mode)."""
+
+    def stop(self) -> None:
+        """Make a `read` that waits for a frame that may never come (a triggered camera)
+        return None soon; called from another thread when the stream stops."""
 
     def finished_note(self) -> str | None:
         """At the end of the stream: something the user should know (e.g. a video that ended

@@ -50,9 +50,8 @@ class FrameStream:
     ) -> None:
         self.reader = reader
         self.live = reader.live
-        auto = max_reconnects == AUTO
-        self.max_reconnects: int | None = FOREVER if auto else max_reconnects  # type: ignore[assignment]
-        self.patience_s = reader.patience_s if auto else None
+        self._auto = max_reconnects == AUTO
+        self.max_reconnects: int | None = FOREVER if self._auto else max_reconnects  # type: ignore[assignment]
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.on_change = on_change
@@ -65,6 +64,11 @@ class FrameStream:
         self._stop = threading.Event()
         self._done = False
         self._thread = threading.Thread(target=self._run, name="uniad-capture", daemon=True)
+
+    @property
+    def patience_s(self) -> float | None:
+        """Read from the reader each time: one may wait longer once it has been up."""
+        return self.reader.patience_s if self._auto else None
 
     @property
     def description(self) -> str:
@@ -90,6 +94,7 @@ class FrameStream:
     def stop(self) -> None:
         """Ask the reader thread to finish; frames already queued can still be taken."""
         self._stop.set()
+        self.reader.stop()
         with self._cond:
             self._cond.notify_all()
 
