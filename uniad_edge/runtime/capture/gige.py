@@ -26,6 +26,7 @@ only when a `gige://` source is opened.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import threading
@@ -38,7 +39,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import numpy as np
 
 from ...errors import UniadError
-from .base import Reader, Unreadable
+from .base import Reader, SourceRefused, Unreadable
 from .pixels import FORMATS, check_depth, pixel_format, to_frame
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,18 @@ NEVER_SEEN_PATIENCE_S = 5.0  # AUTO policy for a camera never opened (once seen:
 BUFFERS = 8  # frame buffers queued to the camera's stream
 POLL_US = 200_000  # a read wakes this often to notice stop()
 HEALTH_CHECK_S = 1.0  # after this long without a frame, ask the camera whether it is there
+TRIGGER_TIMEOUT_S = 2.0  # a software trigger unanswered this long is that part's ERROR
 FRAME_ID_WRAP = 0xFFFF  # GigE Vision 1.x block ids run 1..65535, then start again at 1
-SETTINGS = ("exposure", "gain", "pixel_format", "roi", "fps", "trigger", "activation", "packet_size")
+SETTINGS = (
+    "exposure",
+    "gain",
+    "pixel_format",
+    "roi",
+    "fps",
+    "trigger",
+    "activation",
+    "packet_size",
+)
 INSTALL = (
     "install Aravis and PyGObject: apt-get install gir1.2-aravis-0.8 libgirepository1.0-dev "
     'libcairo2-dev pkg-config, then pip install "uniad-edge[gige]"'
@@ -132,7 +143,9 @@ def aravis() -> Any:
         gi.require_version("Aravis", "0.8")
         from gi.repository import Aravis
     except (ImportError, ValueError) as exc:
-        raise UniadError(f"gige:// needs Aravis 0.8 through PyGObject ({exc}); {INSTALL}") from None
+        raise SourceRefused(
+            f"gige:// needs Aravis 0.8 through PyGObject ({exc}); {INSTALL}"
+        ) from None
     return Aravis
 
 
@@ -218,7 +231,9 @@ class GigeReader(Reader):
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._software = False  # the camera takes one frame per fire()
-        self._fired = 0  # software triggers not answered by a frame yet
+        self._waiting = 0  # station triggers not yet sent to the camera
+        self._sent_at: float | None = None  # when the unanswered TriggerSoftware went out
+        self._resent = False  # the trigger out is a resend after an incomplete frame
         self._last_id: int | None = None
         self._facts: Mapping[str, Any] = {}
 
@@ -228,18 +243,25 @@ class GigeReader(Reader):
         self.station_triggered = True
 
     def fire(self) -> None:
-        """One station trigger: `TriggerSoftware` (when the camera runs in software trigger
-        mode); a camera that is down gets it again once it is back."""
+        """One station trigger: `TriggerSoftware` when the camera runs in software trigger
+        mode. One goes out at a time (a camera busy with a frame drops a trigger), the next
+        when its frame came; one that a camera going away lost is sent again once it is back."""
         with self._lock:
-            if not self._software:
-                return
-            self._fired += 1
-            if self._camera is None:
-                return
-            try:
-                self._camera.software_trigger()
-            except Exception as exc:  # noqa: BLE001 (GLib.GError: fired again on reconnect)
-                log.warning("%s: software trigger failed (%s)", self.description, _message(exc))
+            if self._software:
+                self._waiting += 1
+                self._send_next()
+
+    def _send_next(self) -> None:
+        """Send a waiting trigger if none is out (holding the lock)."""
+        if self._sent_at is not None or not self._waiting or self._camera is None:
+            return
+        try:
+            self._camera.software_trigger()
+        except Exception as exc:  # noqa: BLE001 (GLib.GError: sent again on reconnect)
+            log.warning("%s: software trigger failed (%s)", self.description, _message(exc))
+            return
+        self._waiting -= 1
+        self._sent_at = time.monotonic()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -256,12 +278,10 @@ class GigeReader(Reader):
         try:
             camera = arv.Camera.new(device)
         except Exception as exc:  # noqa: BLE001 (GLib.GError)
-            raise UniadError(
-                f"{self.description}: {_message(exc)}; {_found_line(arv)}"
-            ) from None
+            raise UniadError(f"{self.description}: {_message(exc)}; {_found_line(arv)}") from None
         try:
             if camera.is_gv_device() and not camera.get_device().is_controller():
-                raise UniadError(
+                raise SourceRefused(
                     f"{self.description} ({camera.get_device_id()}) is in use by another "
                     "application or station (GigE Vision control is held elsewhere); stop it, "
                     "or give each station its own camera"
@@ -270,26 +290,26 @@ class GigeReader(Reader):
             stream = self._start(arv, camera, address)
         except UniadError:
             raise
-        except Exception as exc:  # noqa: BLE001 (GLib.GError from the device)
+        except Exception as exc:  # noqa: BLE001 (GLib.GError from the device: retried)
             raise UniadError(f"{self.description}: {_message(exc)}") from None
         with self._lock:
             self._camera, self._stream = camera, stream
             self._last_id = None
-            refire, self._fired = self._fired, 0
+            if self._sent_at is not None:  # lost with the camera: send it again
+                self._waiting, self._sent_at = self._waiting + 1, None
+            self._send_next()
         self.patience_s = None  # seen once: a camera that goes away is waited for
-        for _ in range(refire):
-            self.fire()
 
     def _check_trigger_use(self) -> None:
         trigger = self.settings.trigger
         if trigger == "software" and not self.station_triggered:
-            raise UniadError(
+            raise SourceRefused(
                 f"{self.description}: trigger=software needs a station trigger (--trigger "
                 "stdin or mqtt://..., serve's HTTP or OPC UA trigger); use trigger=off to "
                 "free-run"
             )
         if _is_line(trigger) and self.station_triggered:
-            raise UniadError(
+            raise SourceRefused(
                 f"{self.description}: trigger={trigger} lets the camera's line trigger the "
                 "station; leave out the station trigger (--trigger), or use trigger=software"
             )
@@ -302,7 +322,7 @@ class GigeReader(Reader):
             offered = list(camera.dup_available_pixel_formats_as_strings() or ())
             if s.pixel_format not in offered:
                 readable = [f for f in offered if pixel_format(f) is not None]
-                raise UniadError(
+                raise SourceRefused(
                     f"{name}: pixel_format {s.pixel_format} is not offered; it offers "
                     f"{', '.join(offered)} (readable here: {', '.join(readable) or 'none'})"
                 )
@@ -312,13 +332,13 @@ class GigeReader(Reader):
         if fmt is None:
             offered = camera.dup_available_pixel_formats_as_strings() or ()
             readable = [f for f in offered if pixel_format(f) is not None]
-            raise UniadError(
+            raise SourceRefused(
                 f"{name}: pixel format {current} cannot be read here (packed or unknown); set "
                 f"pixel_format= one of {', '.join(readable) or ', '.join(FORMATS)}"
             )
         problem = check_depth(fmt, self.bit_depth)
         if problem is not None:
-            raise UniadError(f"{name}: {problem}")
+            raise SourceRefused(f"{name}: {problem}")
         applied["pixel_format"] = current
         if s.roi is not None:
             applied["roi"] = self._region(camera, name, s.roi)
@@ -339,7 +359,7 @@ class GigeReader(Reader):
             applied["fps"] = round(camera.get_frame_rate(), 3)
         if s.packet_size is not None:
             if not camera.is_gv_device():
-                raise UniadError(f"{name}: packet_size applies to GigE Vision cameras only")
+                raise SourceRefused(f"{name}: packet_size applies to GigE Vision cameras only")
             bounds = camera.get_integer_bounds("GevSCPSPacketSize")
             self._in_bounds(name, "packet_size", s.packet_size, bounds, "bytes")
             camera.gv_set_packet_size(s.packet_size)
@@ -363,7 +383,7 @@ class GigeReader(Reader):
         wanted = "Software" if trigger == "software" else trigger
         match = next((src for src in sources if src.lower() == wanted.lower()), None)
         if match is None:
-            raise UniadError(
+            raise SourceRefused(
                 f"{name}: trigger {trigger} is not offered; its trigger sources are "
                 f"{', '.join(sources) or 'none'}"
             )
@@ -377,7 +397,7 @@ class GigeReader(Reader):
                 or ()
             )
             if activation not in offered:
-                raise UniadError(
+                raise SourceRefused(
                     f"{name}: activation {activation} is not offered; it offers "
                     f"{', '.join(offered) or 'none'}"
                 )
@@ -389,7 +409,7 @@ class GigeReader(Reader):
     def _in_bounds(name: str, key: str, value: float, bounds: Any, unit: str) -> None:
         low, high = bounds
         if not low <= value <= high:
-            raise UniadError(
+            raise SourceRefused(
                 f"{name}: {key} {value:g} is out of range; it offers {low:g}..{high:g}"
                 + (f" {unit}" if unit else "")
             )
@@ -401,7 +421,7 @@ class GigeReader(Reader):
         self._in_bounds(name, "roi width", w, width, "pixels")
         self._in_bounds(name, "roi height", h, height, "pixels")
         if x + w > sensor[0] or y + h > sensor[1]:
-            raise UniadError(
+            raise SourceRefused(
                 f"{name}: roi {x},{y},{w},{h} does not fit its {sensor[0]}x{sensor[1]} sensor"
             )
         camera.set_region(x, y, w, h)
@@ -435,11 +455,26 @@ class GigeReader(Reader):
                     return got
                 quiet_since = time.monotonic()
                 continue
+            late = self._late_trigger()
+            if late is not None:
+                return late
             if time.monotonic() - quiet_since >= HEALTH_CHECK_S:
                 if not self._answers():
                     return None
                 quiet_since = time.monotonic()
         return None
+
+    def _late_trigger(self) -> tuple[Unreadable, str] | None:
+        """The ERROR frame of a software trigger the camera did not answer in time."""
+        with self._lock:
+            sent = self._sent_at
+            if sent is None or time.monotonic() - sent < TRIGGER_TIMEOUT_S:
+                return None
+            self._sent_at = None
+            self._send_next()
+        self.lost += 1
+        reason = f"no frame within {TRIGGER_TIMEOUT_S:g} s of the software trigger"
+        return Unreadable(f"{self.description}: {reason}"), ""
 
     def _answers(self) -> bool:
         """Whether the camera still answers a register read (it went quiet: triggered, or
@@ -459,17 +494,21 @@ class GigeReader(Reader):
             "camera_frame_id": frame_id,
             "camera_timestamp": int(buffer.get_timestamp()),
         }
-        answers_trigger = self._software and self._fired > 0
-        if answers_trigger:
-            with self._lock:
-                self._fired -= 1
-        status = buffer.get_status()
-        if status.value_nick != "success":
+        status = buffer.get_status().value_nick
+        with self._lock:
+            answers_trigger = self._sent_at is not None
+            self._sent_at = None
+            # an incomplete answer: the same part's trigger once more (it is still there)
+            retry = answers_trigger and status != "success" and not self._resent
+            self._resent = retry
+            self._waiting += retry
+            self._send_next()
+        if status != "success":
             self.incomplete += 1
             self.lost += 1
-            reason = f"incomplete frame {frame_id} from the camera ({status.value_nick})"
+            reason = f"incomplete frame {frame_id} from the camera ({status})"
             log.debug("%s: %s", self.description, reason)
-            return (Unreadable(reason), "") if answers_trigger else None
+            return (Unreadable(reason), "") if answers_trigger and not retry else None
         image = to_frame(
             buffer.get_image_data(),
             buffer.get_image_pixel_format(),
@@ -496,15 +535,13 @@ class GigeReader(Reader):
         with self._lock:
             camera, self._camera, self._stream = self._camera, None, None
         if camera is not None:
-            try:
+            with contextlib.suppress(Exception):  # a camera that is gone cannot stop
                 camera.stop_acquisition()
-            except Exception:  # noqa: BLE001, S110 (a camera that is gone cannot stop)
-                pass
 
 
 def _needs(available: bool, name: str, key: str) -> None:
     if not available:
-        raise UniadError(f"{name} has no {key} feature; leave {key}= out")
+        raise SourceRefused(f"{name} has no {key} feature; leave {key}= out")
 
 
 def _resolve(arv: Any, device: str | None) -> tuple[str | None, str]:

@@ -94,8 +94,10 @@ def to_frame(
         return f"{fmt.name} frame of {width}x{height} needs {row * height} bytes, got {len(data)}"
     stride = len(data) // height  # rows may be padded
     raw = np.frombuffer(data, np.uint8, count=stride * height).reshape(height, stride)[:, :row]
-    pixels = raw.copy().view("<u2" if itemsize == 2 else np.uint8).astype(
-        np.uint16 if itemsize == 2 else np.uint8, copy=False
+    pixels = (
+        raw.copy()
+        .view("<u2" if itemsize == 2 else np.uint8)
+        .astype(np.uint16 if itemsize == 2 else np.uint8, copy=False)
     )
     pixels = pixels.reshape(height, width, fmt.channels) if fmt.channels == 3 else pixels
     if fmt.to_bgr is not None:

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from ...errors import UniadError
-from .base import AUTO, FOREVER, Frame, Reader, Unreadable
+from .base import AUTO, FOREVER, Frame, Reader, SourceRefused, Unreadable
 from .sources import make_reader
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,11 @@ class FrameStream:
         self._thread = threading.Thread(target=self._run, name="uniad-capture", daemon=True)
 
     @property
+    def lost(self) -> int:
+        """Frames the source reports it never delivered (`Reader.lost`)."""
+        return self.reader.lost
+
+    @property
     def patience_s(self) -> float | None:
         """Read from the reader each time: one may wait longer once it has been up."""
         return self.reader.patience_s if self._auto else None
@@ -78,7 +83,7 @@ class FrameStream:
         try:
             self.reader.open()
         except UniadError as exc:
-            if not self.live:
+            if not self.live or isinstance(exc, SourceRefused):
                 raise
             log.warning("%s; retrying (reconnect tries: %s)", exc, self._tries_label)
             self.state = "reconnecting"
@@ -119,7 +124,12 @@ class FrameStream:
                 image, name = got
                 now = time.time()
                 frame = Frame(
-                    self.captured, None, now, capture_ms, name or _frame_name(self.captured, now)
+                    self.captured,
+                    None,
+                    now,
+                    capture_ms,
+                    name or _frame_name(self.captured, now),
+                    facts=self.reader.frame_facts(),
                 )
                 if isinstance(image, Unreadable):
                     frame.error = image.reason
