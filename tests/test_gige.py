@@ -312,3 +312,32 @@ def test_cameras_lists_the_simulator(fake, capsys, monkeypatch):
     out = capsys.readouterr().out
     for text in (DEVICE, "Aravis", "Fake", "GV01", "GigEVision", "127.0.0.1", "Mono8", "Software"):
         assert text in out
+
+
+def test_a_line_trigger_is_applied_and_excludes_a_station_trigger(fake):
+    reader = make_reader(f"{URL}?trigger=line0&activation=RisingEdge")
+    reader.open()
+    try:
+        assert reader.applied["trigger"] == "Line0 RisingEdge"  # read back from the camera
+    finally:
+        reader.close()
+    station_triggered = make_reader(f"{URL}?trigger=line0")
+    station_triggered.use_station_trigger()
+    with pytest.raises(SourceRefused, match="trigger=line0 lets the camera's line trigger"):
+        station_triggered.open()
+    wrong = make_reader(f"{URL}?trigger=line0&activation=AnyEdge")
+    with pytest.raises(SourceRefused, match="activation AnyEdge is not offered; it offers Rising"):
+        wrong.open()
+
+
+def test_settings_from_a_station_file(fake, model, tmp_path, caplog):
+    station = tmp_path / "station.toml"
+    station.write_text(
+        f'model = "{model}"\nlog = "out.jsonl"\nmax_frames = 3\n\n'
+        f'[cameras.top]\nsource = "{URL}?roi=0,0,256,128&exposure=3000"\n'
+    )
+    caplog.set_level("INFO", logger="uniad_edge.runtime.capture.gige")
+    assert run_main("run", "--station", station) == 0
+    assert len(read_log(tmp_path / "out.jsonl")) == 3
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "roi [0, 0, 256, 128], exposure 3000.0" in said
