@@ -5,7 +5,9 @@ thread drives. A new source type is a `Reader` in its own module plus one entry 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +26,7 @@ class Frame:
     capture_ms: float
     name: str = ""
     error: str | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)  # the source's own, into the record
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Reader(ABC):
     live: bool = False
     description: str = ""
     patience_s: float | None = None  # AUTO policy: give up after this long down (None: never)
+    lost: int = 0  # frames the source knows it never delivered (counted as `lost`)
 
     @abstractmethod
     def open(self) -> None:
@@ -52,6 +56,11 @@ class Reader(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the device or file."""
+
+    def frame_facts(self) -> Mapping[str, Any]:
+        """Facts about the frame `read` just returned that belong in its record (a camera's
+        own frame id and timestamp); none by default."""
+        return {}
 
     def finished_note(self) -> str | None:
         """At the end of the stream: something the user should know (e.g. a video that ended

@@ -67,6 +67,11 @@ class FrameStream:
         self._thread = threading.Thread(target=self._run, name="uniad-capture", daemon=True)
 
     @property
+    def lost(self) -> int:
+        """Frames the source reports it never delivered (`Reader.lost`)."""
+        return self.reader.lost
+
+    @property
     def description(self) -> str:
         return self.reader.description
 
@@ -114,7 +119,12 @@ class FrameStream:
                 image, name = got
                 now = time.time()
                 frame = Frame(
-                    self.captured, None, now, capture_ms, name or _frame_name(self.captured, now)
+                    self.captured,
+                    None,
+                    now,
+                    capture_ms,
+                    name or _frame_name(self.captured, now),
+                    facts=self.reader.frame_facts(),
                 )
                 if isinstance(image, Unreadable):
                     frame.error = image.reason
