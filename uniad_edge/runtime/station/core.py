@@ -34,15 +34,17 @@ API (embeddable)::
 - The verdict is applied once, here, where the camera (or request) is known: each frame goes
   to `Detector.predict` with its own threshold (`Thresholds.resolve`), and its `Detection` is
   immutable from then on.
-- Records (dicts, see `recorder.frame_record`; one schema for cameras and API requests) carry
-  station, camera, unique frame name, class name, part id, score, normalised score, threshold,
-  verdict, `is_ok`, model id and latencies. `verdict` is "ERROR" (with `error`, the reason, and
-  never OK) for a frame that could not be prepared, a backend error, or a non-finite map or
-  score; warned once per camera, counted in the summary. A record whose evidence was saved
-  names its files (`"evidence"`).
+- Records (`record.VerdictRecord`, frozen, built once per frame; one schema for cameras and
+  API requests) carry station, camera, unique frame name, class name, part id, score,
+  normalised score, threshold, verdict, `is_ok`, model id and latencies. `verdict` is "ERROR"
+  (with `error`, the reason, and never OK) for a frame that could not be prepared, a backend
+  error, or a non-finite map or score; warned once per camera. Each record is counted once, in
+  its camera's `VerdictCounts`, which every consumer reads.
   Sinks (`sinks/`, one module each, one `SINKS` entry, built from a `SinkContext`, plus an
-  embedder's own `sinks=`) get a `Verdict` (record + frame + scored image + detection + the
-  evidence name, `recorder.evidence_stem`, decided here once) on one output thread, in order.
+  embedder's own `sinks=`) get a `Verdict` (record + counts + frame + scored image + detection
+  + the evidence name, `recorder.evidence_stem`, decided here once) on one output thread, in
+  order; the evidence sink names the files it saved in `Verdict.evidence`.
+- The model lives in the slot (`slot.py`): opened, swapped and closed there.
 - Camera states: "connected", "reconnecting" (also a live camera that is down at start-up),
   "failed" (a live source gave up after `reconnect_tries`), "ended".
   `StationSummary.failed_cameras` lets the CLI exit non-zero.
