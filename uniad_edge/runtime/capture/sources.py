@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...errors import UniadError
-from . import images, video
+from . import gige, images, video
 from .base import Reader
 
 
@@ -25,6 +25,7 @@ class Source:
 SOURCES: tuple[Source, ...] = (
     Source("camera index", video.is_camera_index, video.camera),
     Source("GStreamer pipeline", video.is_pipeline, video.pipeline),
+    Source("GenICam camera", gige.is_gige, gige.gige),  # gige:// before the URL entry
     Source("URL", video.is_url, video.url),
     Source("image folder", images.is_folder, images.folder),
     Source("video or image file", images.is_file, images.file),
@@ -39,5 +40,5 @@ def make_reader(source: str | int, bit_depth: int | None = None) -> Reader:
             return entry.reader(source, bit_depth)
     raise UniadError(
         f"source {source!r} not found: pass a video file, an image folder or glob, an "
-        "rtsp:// or http:// URL, a GStreamer pipeline, or use --camera N"
+        "rtsp:// or http:// URL, a gige:// camera, a GStreamer pipeline, or use --camera N"
     )
