@@ -402,18 +402,21 @@ class Station(Closeable):
             threshold=target.threshold,
         )
 
+    @staticmethod
+    def _camera_counts(camera: _Camera) -> VerdictCounts:
+        """A camera's counters now, with its stream's dropped and lost frames."""
+        counts = camera.stats.counts.snapshot()
+        if camera.stream is not None:
+            counts.dropped, counts.lost = camera.stream.dropped, camera.stream.lost
+        return counts
+
     def states(self) -> dict[str, CameraState]:
         return {name: self.state(name) for name in self.cameras}
 
     def counts(self) -> dict[str, VerdictCounts]:
         """Every camera's counters (and the API's, as "api"), with its dropped and lost frames:
         the one set of numbers `/metrics`, the event stream, OPC UA and the summary read."""
-        out = {}
-        for name, camera in self.cameras.items():
-            counts = camera.stats.counts.snapshot()
-            if camera.stream is not None:
-                counts.dropped, counts.lost = camera.stream.dropped, camera.stream.lost
-            out[name] = counts
+        out = {name: self._camera_counts(camera) for name, camera in self.cameras.items()}
         if self.requests is not None:
             out[API_CAMERA] = self.requests.stats.counts.snapshot()
         return out
@@ -686,7 +689,9 @@ class Station(Closeable):
                 detection,
                 work.save,
                 evidence_stem=evidence_stem(work.camera, frame.timestamp, frame.index),
-                counts=counts.stats.counts.snapshot(),
+                counts=self._camera_counts(work.owner)
+                if work.owner is not None
+                else counts.stats.counts.snapshot(),
             )
             if work.owner is not None:
                 work.owner.latest_verdict = verdict
