@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UniadError
+from ..redact import redact_url
 from ..runtime.backends.registry import url_scheme
 from ..runtime.detector import Detector
 from ..runtime.sinks import Sink, Verdict
@@ -147,7 +148,7 @@ class ScoringService:
             self.detector.class_name, self.detector.threshold_override
         )
         return {
-            "path": str(self.config.station.model),
+            "path": redact_url(str(self.config.station.model)),
             "model_id": model_id(self.detector),
             "backend": self.detector.backend.name,
             "input_size": list(self.detector.input_size),
@@ -184,7 +185,7 @@ class ScoringService:
             self.config = replace(self.config, station=replace(self.config.station, model=path))
             old.close()
             return_freed_memory()
-            return {"model": model_id(new), "previous_model": previous, "path": path}
+            return {"model": model_id(new), "previous_model": previous, "path": redact_url(path)}
         finally:
             self._swapping.release()
 
@@ -197,4 +198,4 @@ class ScoringService:
 
 def model_label(model: Path | str) -> str:
     """What the answers call a model without a name: a file's stem, or a Triton URL as given."""
-    return str(model) if url_scheme(model) is not None else Path(model).stem
+    return redact_url(str(model)) if url_scheme(model) is not None else Path(model).stem

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UniadError
+from ...redact import redact_url
 from ..backends.base import Closeable
 from ..detector import Detector
 from .config import CameraConfig, StationConfig
@@ -136,7 +137,7 @@ def changed_record(station: str, previous: str, prepared: PreparedModel) -> dict
         "time": datetime.fromtimestamp(now, timezone.utc).isoformat(),
         "model": prepared.model_id,
         "previous_model": previous,
-        "path": prepared.path,
+        "path": redact_url(prepared.path),
     }
 
 
