@@ -104,7 +104,8 @@ def run(
     source: Annotated[
         list[str] | None,
         typer.Option(
-            help="[NAME=]video file, image folder or glob, rtsp/http URL, GStreamer pipeline; "
+            help="[NAME=]video file, image folder or glob, rtsp/http URL, GStreamer pipeline, "
+            "gige://DEVICE?settings (a GenICam camera, see `uniad-edge cameras`); "
             "repeat for several cameras"
         ),
     ] = None,

@@ -68,7 +68,7 @@ def frame_record(
         record |= {"score": None, "normalized_score": None, "threshold": None}
         record |= {"verdict": ERROR, "is_ok": False, "error": frame.error or "not scored"}
         record["latency_ms"] = {"capture": round(frame.capture_ms, 3)}
-        return record
+        return record | dict(frame.facts)
     record |= {
         "score": detection.score if math.isfinite(detection.score) else None,
         "normalized_score": detection.normalized_score,
@@ -84,7 +84,7 @@ def frame_record(
         "inference": round(detection.inference_ms, 3),
         "postprocess": round(postprocess_ms, 3),
     }
-    return record
+    return record | dict(frame.facts)
 
 
 class JsonlLog:

@@ -77,7 +77,7 @@ from ...errors import UniadError
 from ...metadata import describe_provenance
 from ...redact import redact_url
 from ..backends.base import Closeable
-from ..capture import Frame, FrameStream, Reader, open_source
+from ..capture import Frame, FrameStream, Reader, make_reader
 from ..detector import ERROR, Detection, Detector
 from ..recorder import evidence_stem, frame_record
 from ..sinks import SINKS, Sink, SinkContext, Verdict
@@ -267,7 +267,7 @@ class Station(Closeable):
     def _open_streams(self) -> None:
         """Open every camera in the caller's thread: a file that cannot be read is an error now;
         a live camera that is not up yet is "reconnecting" under the reconnect policy."""
-        config = self.config
+        config, bit_depth = self.config, self.config.bit_depth
         try:
             reconnect: dict[str, Any] = {  # the same retry policy for every source kind
                 "max_reconnects": config.reconnect_tries,
@@ -277,10 +277,10 @@ class Station(Closeable):
             }
             for camera in self.cameras.values():
                 source = camera.config.source
-                if isinstance(source, Reader):
-                    camera.stream = FrameStream(source, **reconnect).start()
-                else:
-                    camera.stream = open_source(source, bit_depth=config.bit_depth, **reconnect)
+                reader = source if isinstance(source, Reader) else make_reader(source, bit_depth)
+                if config.trigger_only:
+                    reader.use_station_trigger()
+                camera.stream = FrameStream(reader, **reconnect).start()
         except BaseException:
             for camera in self.cameras.values():
                 if camera.stream is not None:
@@ -372,6 +372,8 @@ class Station(Closeable):
             return future
         with self._lock:
             target.triggers.append(_Trigger(time.time(), time.perf_counter(), part_id, future))
+        if target.stream is not None:
+            target.stream.reader.fire()  # a camera in trigger mode takes this part's frame
         self._wake.set()
         return future
 
