@@ -77,6 +77,7 @@ import numpy as np
 from ...artifacts import threshold_warnings
 from ...errors import UniadError
 from ...metadata import describe_provenance
+from ...redact import redact_url
 from ..backends.base import Closeable
 from ..capture import Frame, FrameStream, Reader, make_reader
 from ..detector import ERROR, Detection, Detector
@@ -163,7 +164,7 @@ class _Camera:
         if self.stream is not None:
             return self.stream.description
         source = self.config.source
-        return source.description if isinstance(source, Reader) else str(source)
+        return source.description if isinstance(source, Reader) else redact_url(str(source))
 
 
 class Station(Closeable):

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ...redact import redact_url
 from ..backends.base import Closeable
 from .slot import PreparedModel
 
@@ -37,7 +38,7 @@ def changed_record(station: str, previous: str, prepared: PreparedModel) -> dict
         "time": datetime.fromtimestamp(now, timezone.utc).isoformat(),
         "model": prepared.model_id,
         "previous_model": previous,
-        "path": prepared.path,
+        "path": redact_url(prepared.path),
     }
 
 
