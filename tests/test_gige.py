@@ -21,7 +21,7 @@ from onnx_fixtures import build_model
 from rich.console import Console
 
 from uniad_edge.errors import UniadError
-from uniad_edge.runtime.capture import FrameStream, make_reader
+from uniad_edge.runtime.capture import FrameStream, Reader, make_reader
 from uniad_edge.runtime.capture.base import SourceRefused
 from uniad_edge.runtime.capture.gige import FrameIds, parse_gige_url
 from uniad_edge.runtime.capture.pixels import FORMATS, check_depth, to_frame
@@ -156,6 +156,44 @@ def test_a_frame_completed_late_is_no_gap():
     for frame_id in [70_000, 70_003, 70_001, 70_004]:
         wide.see(frame_id)
     assert wide.missing == 1
+
+
+class LineTriggered(Reader):
+    """Frames a camera's own I/O line took, each 30 ms before it reached the station (not
+    live, so its end is the end of the run rather than a reconnect)."""
+
+    description = "line-triggered camera"
+
+    def __init__(self, frames: int) -> None:
+        self.left = frames
+
+    def open(self) -> None:
+        pass
+
+    def read(self):
+        if not self.left:
+            return None
+        self.left -= 1
+        time.sleep(0.01)
+        return np.full((32, 32, 3), (90, 120, 150), np.uint8), ""
+
+    def frame_triggered(self) -> float | None:
+        return time.perf_counter() - 0.03
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_frame_the_cameras_own_trigger_took_has_its_trigger_latency(model):
+    """trigger=lineN: no station trigger, yet every record says how long since its trigger."""
+    config = StationConfig(cameras=[CameraConfig("cam", LineTriggered(5))], model=model)
+    records = []
+    with Station(config) as station:
+        station.subscribe(lambda verdict: records.append(verdict.record))
+        summary = station.run()
+    assert len(records) == 5 and all(r.part_id is None for r in records)
+    assert all(r.trigger_ms is not None and r.trigger_ms >= 30 for r in records)
+    assert len(summary.cameras["cam"].trigger_ms) == 5  # the summary's percentiles
 
 
 # -- on the GigE Vision simulator ---------------------------------------------------------------

@@ -275,6 +275,8 @@ class GigeReader(Reader):
         self._sent_at: float | None = None  # when the unanswered TriggerSoftware went out
         self._resent = False  # the trigger out is a resend after an incomplete frame
         self._facts: Mapping[str, Any] = {}
+        self._line = False  # the camera's I/O line triggers it
+        self._triggered: float | None = None
 
     # -- the station's side ----------------------------------------------------------------
 
@@ -307,6 +309,9 @@ class GigeReader(Reader):
 
     def frame_facts(self) -> Mapping[str, Any]:
         return self._facts
+
+    def frame_triggered(self) -> float | None:
+        return self._triggered
 
     @property  # type: ignore[override]
     def lost(self) -> int:
@@ -420,6 +425,7 @@ class GigeReader(Reader):
     def _trigger(self, camera: Any, name: str) -> str:
         trigger = self.settings.trigger or ("software" if self.station_triggered else "off")
         self._software = trigger == "software"
+        self._line = _is_line(trigger)
         if trigger == "off":
             camera.clear_triggers()
             return "off"
@@ -539,6 +545,7 @@ class GigeReader(Reader):
             "camera_timestamp": int(buffer.get_timestamp()),
         }
         status = buffer.get_status().value_nick
+        self._triggered = _host_arrival(buffer) if self._line else None
         with self._lock:
             answers_trigger = self._sent_at is not None
             self._sent_at = None
@@ -569,6 +576,13 @@ class GigeReader(Reader):
         if camera is not None:
             with contextlib.suppress(Exception):  # a camera that is gone cannot stop
                 camera.stop_acquisition()
+
+
+def _host_arrival(buffer: Any) -> float:
+    """When the frame's first packet reached this host, on the perf_counter() clock: where a
+    line-triggered frame's trigger_ms starts (exposure and readout before it are the camera's,
+    unseen by the host). Aravis stamps it in wall-clock ns."""
+    return time.perf_counter() - max(time.time_ns() - buffer.get_system_timestamp(), 0) / 1e9
 
 
 def _needs(available: bool, name: str, key: str) -> None:

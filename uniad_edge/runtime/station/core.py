@@ -604,6 +604,8 @@ class Station(Closeable):
                     trigger = camera.triggers.popleft()
             if trigger is None and self.config.trigger_only:
                 continue  # a live frame captured before the trigger: too old for this part
+            if trigger is None and frame.triggered is not None:  # the camera's own trigger
+                trigger = _Trigger(frame.timestamp, frame.triggered, None, Future())
             image, problem = self._prepare(camera, frame)
             batch.append(
                 _Work(
