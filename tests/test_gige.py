@@ -302,7 +302,9 @@ def test_a_second_station_on_the_same_camera_gets_one_clear_error(fake, model, c
     assert f"{URL} ({DEVICE.removeprefix('Aravis-Fake-')}) is in use by another application" in err
 
 
-def test_run_survives_the_camera_losing_power_for_five_seconds(fake, model, tmp_path, caplog):
+def test_run_survives_the_camera_losing_power_for_five_seconds(
+    fake, model, tmp_path, caplog, capsys
+):
     log = tmp_path / "out.jsonl"
     result: dict[str, int] = {}
 
@@ -328,6 +330,7 @@ def test_run_survives_the_camera_losing_power_for_five_seconds(fake, model, tmp_
     said = [r.getMessage() for r in caplog.records]
     assert any("stopped answering" in m for m in said)
     assert f"{URL} reconnected" in said
+    assert re.search(r"reconnects *│ *1 *│", capsys.readouterr().out)  # the gap, counted
 
 
 def test_stdin_trigger_fires_the_camera_once_per_part(fake, model, tmp_path, monkeypatch):
@@ -384,6 +387,15 @@ def test_cameras_lists_the_simulator(fake, capsys, monkeypatch):
     out = capsys.readouterr().out
     for text in (DEVICE, "Aravis", "Fake", "GV01", "GigEVision", "127.0.0.1", "Mono8", "Software"):
         assert text in out
+
+
+def test_an_empty_device_opens_the_first_camera_found(fake):
+    reader = make_reader("gige://?pixel_format=Mono8")
+    reader.open()
+    try:
+        assert reader.applied["pixel_format"] == "Mono8"
+    finally:
+        reader.close()
 
 
 def test_a_line_trigger_is_applied_and_excludes_a_station_trigger(fake):
