@@ -117,7 +117,7 @@ def lite(tmp_path_factory) -> dict[str, Path]:
     common = ("--ckpt", ckpt, "--format", "onnx", "--batch", "1", "--preset", preset)
     assert run_main("export", *common, "--out", root / "fp32") == 0
     assert run_main("export", *common, "--out", root / "int8", "--precision", "int8",
-                    "--calib-data", data) == 0  # fmt: skip
+                    "--calib-data", data, "--int8-fallback") == 0  # fmt: skip
     return {"data": data, "fp32": root / "fp32" / "best.onnx", "int8": root / "int8" / "best.onnx"}
 
 
