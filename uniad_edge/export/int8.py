@@ -12,6 +12,7 @@ keeps the groups that move the score most in float until it holds.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -122,6 +123,11 @@ class Quantizer:
             quantize_static,
         )
 
+        if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+            raise UniadError(
+                "this onnxruntime's quantizer has no calibration cache; INT8 export needs "
+                'onnxruntime 1.32 or newer: pip install "uniad-edge[int8]"'
+            )
         out = Path(self._folder.name) / "int8.onnx"
         reader = _Reader(self._calibration, self._batch, self._graph.graph.input[0].name)
         model = onnx.ModelProto()

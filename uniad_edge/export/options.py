@@ -125,12 +125,13 @@ class ExportOptions:
             if value not in PRECISIONS:
                 raise UniadError(f"{what} {value!r} is not one of {', '.join(PRECISIONS)}")
         check_opset(self.opset)
+        if "int8" in (self.precision, self.engine_precision):
+            # An INT8 engine is built from the Q/DQ graph, and that graph only as INT8.
+            self.precision = self.engine_precision = "int8"
         if self.calib_data is not None:
             self.calib_data = Path(self.calib_data)
             if self.precision != "int8":
                 raise UniadError("--calib-data is for --precision int8; drop it or add that")
-        if self.engine_precision == "int8" and self.precision != "int8":
-            raise UniadError("an INT8 engine is built from the INT8 graph: export --precision int8")
 
     @property
     def is_half(self) -> bool:
