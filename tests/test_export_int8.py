@@ -114,7 +114,7 @@ def lite(tmp_path_factory) -> dict[str, Path]:
     args = ("--preset", preset, "--epochs", "1", "--no-progress", "--seed", "0")
     assert run_main("train", "--data", data, "--out", root / "run", *args) == 0
     ckpt = root / "run" / "best.pth"
-    common = ("--ckpt", ckpt, "--format", "onnx", "--batch", "1", "--preset", preset)
+    common = ("--ckpt", ckpt, "--format", "onnx", "--batch", "1")  # the checkpoint holds LITE
     assert run_main("export", *common, "--out", root / "fp32") == 0
     assert run_main("export", *common, "--out", root / "int8", "--precision", "int8",
                     "--calib-data", data, "--int8-fallback") == 0  # fmt: skip
