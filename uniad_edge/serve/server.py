@@ -4,6 +4,7 @@ down in order (stop accepting, answer in-flight requests, end streams, release c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import socket
@@ -20,21 +21,16 @@ from ..runtime.station import StationSummary
 from .app import create_app
 from .auth import install_redaction
 from .config import ServeConfig
-from .service import ScoringService, detector_opener
+from .connections import bounded_protocol, quiet_accept_errors, raise_open_file_limit
+from .service import ScoringService
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_service(config: ServeConfig, detector: Detector | None = None) -> ScoringService:
-    """Load the model (unless given), open the cameras, start the station; on any failure
-    release what was opened."""
-    if detector is None:
-        detector = detector_opener(config)(config.station.model)  # type: ignore[arg-type]
-    try:
-        service = ScoringService(config, detector)
-    except BaseException:
-        detector.close()
-        raise
+    """Open the model (in the station's slot, unless the caller lends one), the cameras, and
+    start the station; on any failure release what was opened."""
+    service = ScoringService(config, detector)
     try:
         service.start()
     except BaseException:
@@ -59,6 +55,7 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's startup (bind, listen), then `on_listening` once requests can come in."""
+        quiet_accept_errors(asyncio.get_running_loop())
         await super().startup(sockets)
         if self.started and self.on_listening is not None:
             self.on_listening()
@@ -84,12 +81,17 @@ class _Server(uvicorn.Server):
 
 
 def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.Config:
-    """uvicorn's settings for `service`; its access log never shows a `?token=` secret."""
+    """uvicorn's settings for `service`; its access log never shows a `?token=` secret, its
+    connections are bounded (`connections.py`)."""
     config = service.config
     settings = uvicorn.Config(
         create_app(service),
         host=config.host,
         port=config.port,
+        http=bounded_protocol(config.max_connections, config.header_timeout_s),
+        backlog=config.max_connections,  # asyncio accepts up to this many per loop tick
+        timeout_keep_alive=config.keepalive_timeout_s,
+        h11_max_incomplete_event_size=config.max_header_kb * 1024,
         log_level=log_level,
         timeout_graceful_shutdown=int(config.graceful_timeout_s),
         server_header=False,
@@ -139,6 +141,7 @@ def serve(
     """Serve until a signal; what was done, for the summary. `on_listening` is called once
     the port accepts requests (the model loaded, the cameras opened)."""
     check_port_free(config)
+    raise_open_file_limit(config.max_connections)
     service = build_service(config)
     server = _Server(uvicorn_config(service, log_level), service, on_listening)
     try:
