@@ -20,9 +20,9 @@ import numpy as np
 
 from ...errors import UniadError
 from ..capture import Frame
+from .config import API_CAMERA
 from .stats import CameraStats
 
-API_CAMERA = "api"
 API_SOURCE = "api request"
 
 
