@@ -20,7 +20,6 @@ import numpy as np
 
 from ...errors import UniadError
 from ..capture import Frame
-from .config import API_CAMERA
 from .stats import CameraStats
 
 API_SOURCE = "api request"
