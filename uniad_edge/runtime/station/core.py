@@ -85,8 +85,8 @@ from ..record import VerdictCounts, VerdictRecord
 from ..recorder import evidence_stem
 from ..sinks import SINKS, Sink, SinkContext, Verdict
 from ..sinks.callback import CallbackSink
-from .config import SAVE_POLICIES, CameraConfig, StationConfig
-from .requests import API_CAMERA, API_SOURCE, Request, Requests
+from .config import API_CAMERA, SAVE_POLICIES, CameraConfig, StationConfig
+from .requests import API_SOURCE, Request, Requests
 from .slot import Loader, ModelSlot, PreparedModel, open_checked
 from .stats import CameraState, CameraStats, StationSummary
 from .swap import WATCH_INTERVAL_S, ModelWatcher, changed_record, reload_on_sighup

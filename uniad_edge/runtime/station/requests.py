@@ -22,7 +22,6 @@ from ...errors import UniadError
 from ..capture import Frame
 from .stats import CameraStats
 
-API_CAMERA = "api"
 API_SOURCE = "api request"
 
 
