@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
-from cli_helpers import run_main
+from cli_helpers import interruptible, run_main
 from onnx_fixtures import build_model, defect_frame, good_frame
 from rich.console import Console
 
@@ -87,7 +87,7 @@ def test_ctrl_c_while_writing_leaves_a_matching_pair(model, monkeypatch) -> None
 
     monkeypatch.setattr(os, "replace", replace_then_interrupt)
     new = Thresholds(global_=7.5, per_class={"part": 8.5}, rule="new")
-    with pytest.raises(KeyboardInterrupt):
+    with interruptible(), pytest.raises(KeyboardInterrupt):
         write_thresholds(model, new)
     monkeypatch.undo()
     assert _embedded(model) == _sidecar(model) and _embedded(model)["global"] == 7.5

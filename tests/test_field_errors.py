@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import run_main
+from cli_helpers import default_signals, end, run_main
 from onnx_fixtures import build_model as build_fixture_model
 from runtime_helpers import write_folder
 
@@ -115,13 +115,18 @@ def test_ctrl_c_in_training_exits_130_and_says_resume(tmp_path) -> None:
                "--data", str(data), "--out", str(out), "--preset", "mvtec-224", "--epochs", "500",
                "--random-backbone", "--no-progress"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (out / "last.pth").is_file() and proc.poll() is None:
-        assert time.monotonic() < deadline, "training never saved a checkpoint"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_signals
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "last.pth").is_file() and proc.poll() is None:
+            assert time.monotonic() < deadline, "training never saved a checkpoint"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        end(proc)
     assert proc.returncode == 130, stderr.decode()
     message = stderr.decode()
     assert "--resume" in message and "Traceback" not in message
