@@ -241,7 +241,9 @@ def run(
             get_renderable=lambda: Text(inspection.status_line()),
         ):
             summary = inspection.run()
-    Console().print(summary_table(summary))
+    unscorable = summary.frames == summary.errors and not config.trigger_only
+    if summary.frames or not (summary.failed_cameras or unscorable):  # else: only the error
+        Console().print(summary_table(summary))
     if summary.failed_cameras:
         Console(stderr=True).print(
             f"[bold red]error:[/] live source gave up: {escape(', '.join(summary.failed_cameras))} "
@@ -250,7 +252,7 @@ def run(
             highlight=False,
         )
         raise typer.Exit(EXIT_SOURCE_FAILED)
-    if summary.frames == summary.errors and not config.trigger_only:
+    if unscorable:
         sources = ", ".join(c.description for c in inspection.cameras.values())
         reasons = {s.last_error for s in summary.cameras.values() if s.last_error}
         why = f": {'; '.join(sorted(reasons))}" if reasons else ""
