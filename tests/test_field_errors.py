@@ -7,6 +7,8 @@ how to resume; a corrupt PNG gives the clean error without libpng's own stderr l
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import struct
@@ -98,6 +100,35 @@ def test_corrupt_png_in_a_run_folder_is_skipped_without_libpng_noise(
     assert "unreadable frames" in captured.out
     warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "a_good_001.png" in warning and ("CRC" in warning or "corrupt" in warning)
+
+
+def gif_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., ::-1]).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+def test_a_gif_in_a_run_folder_is_an_error_record_not_skipped(tmp_path, caplog) -> None:
+    """OpenCV decodes GIF, but a 256-colour palette is not what the camera saw: the GIF (and one
+    named .png) is an ERROR record naming the file and the formats to send, with a warning."""
+    model = tmp_path / "m.onnx"
+    build_fixture_model(model)
+    folder = write_folder(tmp_path / "imgs", good=2, bad=0)
+    frame = cv2.imread(str(folder / "a_good_000.png"))
+    (folder / "c_part.gif").write_bytes(gif_bytes(frame))
+    (folder / "d_named.png").write_bytes(gif_bytes(frame))
+    (folder / "notes.txt").write_text("not an image")
+    log = tmp_path / "l.jsonl"
+    assert run_main("run", "--model", model, "--source", folder, "--log", log) == 0
+    records = {r["name"]: r for r in map(json.loads, log.read_text().splitlines())}
+    assert set(records) == {"a_good_000.png", "a_good_001.png", "c_part.gif", "d_named.png"}
+    for name in ("c_part.gif", "d_named.png"):
+        assert records[name]["verdict"] == "ERROR" and records[name]["score"] is None
+        assert "GIF images are not scored" in records[name]["error"]
+        assert "PNG, JPEG" in records[name]["error"] and name in records[name]["error"]
+        assert any(name in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
 
 
 def test_one_class_is_singular(tmp_path) -> None:
