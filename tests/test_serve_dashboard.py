@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -161,3 +165,50 @@ def test_dashboard_recovers_when_the_server_restarts(tmp_path):
             assert card.find_element("css selector", ".ok").text == "0"
     finally:
         browser.quit()
+
+
+ATTACK_PAGE = """<!doctype html><title>loading</title>
+<form id="swap" method="post" enctype="text/plain" action="{url}/v1/model">
+<input name='{{"path": "{path}", "x": "' value='"}}'></form>
+<script>
+const png = Uint8Array.from(atob("{png}"), c => c.charCodeAt(0));
+const form = new FormData();
+form.append("file", new Blob([png], {{type: "image/png"}}), "a.png");
+Promise.allSettled([
+  fetch("{url}/v1/cameras/cam/trigger?part_id=FAKE", {{method: "POST", mode: "no-cors"}}),
+  fetch("{url}/v1/score", {{method: "POST", mode: "no-cors", body: form}}),
+]).then(() => {{ document.title = "sent"; document.getElementById("swap").submit(); }});
+</script>"""
+
+
+def test_a_page_on_another_origin_cannot_drive_a_token_less_serve(tmp_path):
+    """Issue 28 item 1 in a real browser: a page on another origin sends the "simple"
+    requests any page may send (a text/plain form, no-cors fetches); none of them writes."""
+    model, other = tmp_path / "m.onnx", tmp_path / "other.onnx"
+    build_model(model, threshold=40.0)
+    build_model(other, threshold=55.0)
+    log = tmp_path / "line.jsonl"
+    cameras = {"cam": str(write_folder(tmp_path / "frames", good=3, bad=0))}
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    browser = _browser(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path))
+    try:
+        with running(model, cameras, station={"trigger_only": True}, log=log) as srv:
+            page = ATTACK_PAGE.format(
+                url=srv.url, path=other, png=base64.b64encode(png(good_frame())).decode()
+            )
+            (site / "evil.html").write_text(page)
+            browser.get(f"http://localhost:{evil.server_address[1]}/evil.html")
+            _wait(lambda: browser.current_url.endswith("/v1/model"), what="the form's answer")
+            assert "another web origin" in browser.page_source, browser.page_source
+            health = httpx.get(f"{srv.url}/v1/health").json()
+            assert health["cameras"]["cam"]["frames"] == 0  # no trigger was scored
+            assert httpx.get(f"{srv.url}/v1/model").json()["threshold_in_use"]["value"] == 40.0
+        assert not log.exists() or log.read_text() == ""
+    finally:
+        browser.quit()
+        evil.shutdown()
+        evil.server_close()
