@@ -10,7 +10,11 @@ import contextlib
 import dataclasses
 import logging
 import re
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import cv2
@@ -91,6 +95,28 @@ def station_config(
     return config
 
 
+@contextlib.contextmanager
+def reopen_on_sighup(station: Station) -> Iterator[None]:
+    """SIGHUP also reopens the station's log (e.g. logrotate's postrotate), then runs the
+    handler installed before (the model reload); main thread only."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        yield
+        return
+    previous = signal.getsignal(signal.SIGHUP)
+
+    def reopen(signum: int, frame: FrameType | None) -> None:
+        for sink in station.sinks:
+            sink.reopen()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGHUP, reopen)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 @app.command()
 def run(
     model: StationModel = None,
@@ -118,6 +144,28 @@ def run(
     ] = None,
     log: Annotated[
         Path | None, typer.Option(help="JSONL file, one record per frame (appended)")
+    ] = None,
+    log_max_mb: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="rotate the log at this size (LOG -> LOG.1 -> ...); default: never (logrotate)",
+        ),
+    ] = None,
+    log_keep: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="rotated logs kept with --log-max-mb",
+            show_default=default(StationConfig, "log_keep"),
+        ),
+    ] = None,
+    keep_evidence: Annotated[
+        str | None,
+        typer.Option(
+            help="keep only the newest NG evidence: a count (5000), an age (30d) and/or a size "
+            "(20GB), comma-separated; default: keep all"
+        ),
     ] = None,
     max_frames: Annotated[
         int | None, typer.Option(min=1, help="stop after N frames (all cameras together)")
@@ -214,6 +262,9 @@ def run(
         "trigger": trigger,
         "log": log,
         "save_dir": save_dir,
+        "log_max_mb": log_max_mb,
+        "log_keep": log_keep,
+        "keep_evidence": keep_evidence,
         "mqtt": mqtt,
         "mqtt_buffer": mqtt_buffer,
         "show": show_window or None,
@@ -232,6 +283,7 @@ def run(
         inspection = stack.enter_context(Station(config))
         stack.enter_context(inspection.stop_on_signals())
         stack.enter_context(inspection.reload_on_sighup())
+        stack.enter_context(reopen_on_sighup(inspection))
         if watch_model:
             stack.enter_context(inspection.watch_model())
         err = Console(stderr=True)
