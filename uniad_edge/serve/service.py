@@ -137,7 +137,8 @@ class ScoringService:
                 "class_name": settings.api_class_name,
                 "source": "--threshold" if source == "given" else source,
             },
-            "thresholds": {**meta.thresholds.to_dict(), "provenance": meta.thresholds.rule},
+            "thresholds": {**detector.thresholds.to_dict(), "provenance": detector.thresholds.rule},
+            "thresholds_source": detector.in_force.source,
             "threshold_provenance": self.station.threshold_provenance,
             "camera_thresholds": {
                 name: {"value": info["threshold"], "class_name": info["class_name"]}

@@ -55,6 +55,7 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "opcua": (OpcuaConfig,),
     "api_queue": (int,),
     "api_class_name": (str,),
+    "thresholds": PATH,
     "api_threshold": NUMBER,
 }
 NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -166,6 +167,7 @@ class StationConfig:
     cameras: list[CameraConfig] = field(default_factory=list)
     name: str = "station"
     model: Path | str | None = None  # a file, or a Triton URL (grpc://host:8001/uniad)
+    thresholds: Path | None = None  # the line's thresholds file (default: beside the model file)
     backend: str = "auto"
     providers: list[str] | None = None
     threads: int | None = None

@@ -229,7 +229,7 @@ class Station(Closeable):
     def threshold_provenance(self) -> str:
         """Where the cameras' thresholds come from: the model's (held out at training, or
         calibrated on N images on date D), or, camera by camera, one given explicitly."""
-        thresholds = self.detector.metadata.thresholds
+        thresholds = self.detector.thresholds
         given = {
             name: c.config.threshold
             for name, c in self.cameras.items()
@@ -283,7 +283,7 @@ class Station(Closeable):
     def _begin(self) -> None:
         if self._started_at is not None:
             raise UniadError("a station can be started once; make a new Station to run again")
-        for problem in threshold_warnings(self.detector.metadata.thresholds):
+        for problem in threshold_warnings(self.detector.thresholds):
             log.warning("threshold %s (re-run `uniad-edge calibrate`)", problem)
         self._open_streams()
         try:
@@ -541,8 +541,29 @@ class Station(Closeable):
             return
         for name, camera in self.cameras.items():
             camera.threshold = prepared.thresholds[name]
-        self._put_output(_Event(changed_record(self.config.name, self.model_id, prepared)))
+        record = changed_record(
+            "model_changed", self.config.name, self.model_id, prepared.model_id, prepared.path
+        )
+        self._put_output(_Event(record))
         self.slot.install(prepared)
+
+    def _apply_thresholds(self) -> None:
+        """A new thresholds file: the cameras decide with it from the next batch on."""
+        previous = self.model_id
+        if not self.slot.refresh_thresholds():
+            return
+        for camera in self.cameras.values():
+            config = camera.config
+            camera.threshold = self.detector.threshold_for(config.class_name, config.threshold)
+        path = self.detector.in_force.path
+        record = changed_record(
+            "thresholds_changed",
+            self.config.name,
+            previous,
+            self.model_id,
+            None if path is None else str(path),
+        )
+        self._put_output(_Event(record))
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -553,6 +574,7 @@ class Station(Closeable):
             while True:
                 self._wake.clear()
                 self._apply_swap()
+                self._apply_thresholds()
                 batch = self._collect(order[turn:] + order[:turn])
                 turn = (turn + 1) % max(1, len(order))
                 if batch:

@@ -3,14 +3,14 @@
 `Station.swap_model(path)` goes through the model slot (`slot.py`: open, check, install between
 two batches). After a swap the log gets one `model_changed` record (`changed_record`).
 
-`watch_model` reloads when the model file is replaced (e.g. atomically by `calibrate`);
+`watch_model` reloads when the model file is replaced (a new export); a new thresholds file
+needs no reload (the slot picks it up, and the log gets one `thresholds_changed` record);
 `reload_on_sighup` reloads on SIGHUP (`uniad-edge run`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -21,33 +21,26 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Closeable
-from .slot import PreparedModel
+from .slot import file_signature
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL_S = 1.0
 
 
-def changed_record(station: str, previous: str, prepared: PreparedModel) -> dict[str, Any]:
-    """The log's `model_changed` record."""
+def changed_record(
+    event: str, station: str, previous: str, model: str, path: str | None
+) -> dict[str, Any]:
+    """The log's `model_changed` / `thresholds_changed` record."""
     now = time.time()
     return {
-        "event": "model_changed",
+        "event": event,
         "station": station,
         "timestamp": now,
         "time": datetime.fromtimestamp(now, timezone.utc).isoformat(),
-        "model": prepared.model_id,
+        "model": model,
         "previous_model": previous,
-        "path": prepared.path,
+        "path": path,
     }
-
-
-def file_signature(path: Path) -> tuple[int, int, int] | None:
-    """What changes when a file is replaced or rewritten (None while it is missing)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 class ModelWatcher(Closeable):
