@@ -247,9 +247,10 @@ def test_counts_count_every_record_once():
 
 
 def test_the_station_parts_import_one_way():
-    """slot <- core, record <- everything: the slot, the counters and the record never import
-    the coordinator (core) or serve."""
-    order = ["config", "slot", "stats", "requests", "swap", "core"]
+    """The station's parts import one way (config <- slot <- stats <- inputs <- requests <-
+    scorer <- outputs <- swap <- core): no part imports the coordinator or a later part, and
+    the record imports no station, sink or serve module."""
+    order = ["config", "slot", "stats", "inputs", "requests", "scorer", "outputs", "swap", "core"]
     for i, name in enumerate(order):
         tree = ast.parse((STATION / f"{name}.py").read_text())
         imported = {

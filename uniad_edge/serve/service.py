@@ -99,10 +99,7 @@ class ScoringService:
         return answer
 
     def station_outputs(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for sink in self.station.sinks:
-            counts |= sink.summary()
-        return counts
+        return self.station.outputs.summary()
 
     def capture_stats(self) -> dict[str, dict[str, Any]]:
         return {name: cam.info() for name, cam in self.cameras.items()}
