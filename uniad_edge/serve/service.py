@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..redact import redact_url
 from ..runtime.backends.registry import url_scheme
 from ..runtime.detector import Detector
 from ..runtime.record import ANSWER
@@ -124,7 +125,7 @@ class ScoringService:
         value, source = detector.resolve_threshold(settings.api_class_name, settings.api_threshold)
         meta = detector.metadata
         return {
-            "path": self.model_path,
+            "path": redact_url(self.model_path),
             "model_id": station.model_id,
             "backend": detector.backend.name,
             "input_size": list(detector.input_size),
@@ -150,7 +151,7 @@ class ScoringService:
         swap runs; a one-line `UniadError` leaves the old model scoring."""
         previous = self.station.model_id
         new = self.station.swap_model(path).result(timeout_s)
-        return {"model": new, "previous_model": previous, "path": path}
+        return {"model": new, "previous_model": previous, "path": redact_url(path)}
 
     def close(self) -> None:
         """Cameras first (captured frames and queued requests finish), then sinks, the model."""
@@ -160,4 +161,4 @@ class ScoringService:
 
 def model_label(model: Path | str) -> str:
     """What the answers call a model without a name: a file's stem, or a Triton URL as given."""
-    return str(model) if url_scheme(model) is not None else Path(model).stem
+    return redact_url(str(model)) if url_scheme(model) is not None else Path(model).stem

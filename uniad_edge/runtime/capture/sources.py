@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...errors import UniadError
+from ...redact import redact_url
 from . import gige, images, video
 from .base import Reader
 
@@ -39,6 +40,7 @@ def make_reader(source: str | int, bit_depth: int | None = None) -> Reader:
         if entry.matches(source):
             return entry.reader(source, bit_depth)
     raise UniadError(
-        f"source {source!r} not found: pass a video file, an image folder or glob, an "
-        "rtsp:// or http:// URL, a gige:// camera, a GStreamer pipeline, or use --camera N"
+        f"source {redact_url(repr(source))} not found: pass a video file, an image folder or "
+        "glob, an rtsp:// or http:// URL, a gige:// camera, a GStreamer pipeline, or use "
+        "--camera N"
     )

@@ -289,7 +289,7 @@ class Station(Closeable):
         the one set of numbers `/metrics`, the event stream, OPC UA and the summary read."""
         out = self.cameras.counts()
         if self.requests is not None:
-            out[API_CAMERA] = self.requests.stats.counts.snapshot()
+            out[API_CAMERA] = self.requests.counts_now()
         return out
 
     def subscribe(self, callback: Callable[[Verdict], None]) -> Callable[[], None]:
@@ -401,7 +401,7 @@ class Station(Closeable):
                 detection,
                 work.save,
                 evidence_stem=evidence_stem(work.camera, frame.timestamp, frame.index),
-                counts=owner.stats.counts.snapshot(),
+                counts=owner.counts_now(),
             )
             if isinstance(owner, CameraInput):
                 owner.latest_verdict = verdict

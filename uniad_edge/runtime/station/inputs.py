@@ -24,6 +24,7 @@ import numpy as np
 
 from ...errors import UniadError
 from ...metadata import Thresholds, describe_provenance
+from ...redact import redact_url
 from ..capture import Frame, FrameStream, Reader, make_reader
 from ..record import VerdictCounts, VerdictRecord
 from ..sinks import Verdict
@@ -38,6 +39,10 @@ class Input(Protocol):
 
     stats: CameraStats
     warned_error: bool
+
+    def counts_now(self) -> VerdictCounts:
+        """The input's counters now (a camera's with its dropped and lost frames)."""
+        ...
 
 
 @dataclass
@@ -89,7 +94,14 @@ class CameraInput:
         if self.stream is not None:
             return self.stream.description
         source = self.config.source
-        return source.description if isinstance(source, Reader) else str(source)
+        return source.description if isinstance(source, Reader) else redact_url(str(source))
+
+    def counts_now(self) -> VerdictCounts:
+        """The camera's counters now, with its stream's dropped and lost frames."""
+        counts = self.stats.counts.snapshot()
+        if self.stream is not None:
+            counts.dropped, counts.lost = self.stream.dropped, self.stream.lost
+        return counts
 
     def add_trigger(self, part_id: str | None) -> Future[VerdictRecord]:
         """Ask for the verdict of the next frame (captured after now, for a live camera)."""
@@ -126,6 +138,8 @@ class CameraInput:
                 trigger = self.triggers.popleft()
         if trigger is None and trigger_only:
             return None  # a live frame captured before the trigger: too old for this part
+        if trigger is None and frame.triggered is not None:  # the camera's own trigger
+            trigger = Trigger(frame.timestamp, frame.triggered, None, Future())
         image, problem = self.prepare(frame)
         return Work(
             self.name,
@@ -294,10 +308,4 @@ class Cameras(dict[str, CameraInput]):
 
     def counts(self) -> dict[str, VerdictCounts]:
         """Every camera's counters, with its dropped and lost frames."""
-        out = {}
-        for name, camera in self.items():
-            counts = camera.stats.counts.snapshot()
-            if camera.stream is not None:
-                counts.dropped, counts.lost = camera.stream.dropped, camera.stream.lost
-            out[name] = counts
-        return out
+        return {name: camera.counts_now() for name, camera in self.items()}

@@ -20,6 +20,7 @@ import numpy as np
 
 from ...errors import UniadError
 from ..capture import Frame
+from ..record import VerdictCounts
 from .inputs import Work
 from .stats import CameraStats
 
@@ -91,6 +92,9 @@ class Requests:
                 if request.future.set_running_or_notify_cancel():
                     taken.append(request)
         return taken
+
+    def counts_now(self) -> VerdictCounts:
+        return self.stats.counts.snapshot()
 
     def take_work(self, count: int) -> list[Work]:
         """Up to `count` waiting requests as the scoring loop's `Work`."""

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ...redact import redact_url
 from ..backends.base import Closeable
 from ..detector import Detector
 from .inputs import Cameras
@@ -41,7 +42,7 @@ def changed_record(
         "time": datetime.fromtimestamp(now, timezone.utc).isoformat(),
         "model": model,
         "previous_model": previous,
-        "path": path,
+        "path": None if path is None else redact_url(path),
     }
 
 
