@@ -15,8 +15,10 @@ from ...metadata import DEFAULT_MAX_BATCH, check_threshold
 from ..capture import AUTO, FOREVER, Reader
 from ..mqtt_url import parse_mqtt_url
 from ..opcua.config import OpcuaConfig
-from .requests import API_CAMERA
 from .triggers import trigger_kind
+
+API_CAMERA = "api"  # the camera name of API requests (serve's POST /v1/score)
+API_SOURCE = "api request"
 
 SAVE_POLICIES = ("ng", "all", "none")
 # No "/" (a URL path segment), no "." (OPC UA node ids are Cameras.NAME.Variable: "top.Score"

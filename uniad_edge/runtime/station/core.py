@@ -81,10 +81,10 @@ from ..detector import ERROR, Detector
 from ..record import VerdictCounts, VerdictRecord
 from ..recorder import evidence_stem
 from ..sinks import Sink, SinkContext, Verdict
-from .config import SAVE_POLICIES, CameraConfig, StationConfig
+from .config import API_CAMERA, SAVE_POLICIES, CameraConfig, StationConfig
 from .inputs import CameraInput, Cameras, Work, warn_first_error
 from .outputs import Outputs, build_sinks
-from .requests import API_CAMERA, Requests
+from .requests import Requests
 from .scorer import Scorer
 from .slot import ModelSlot
 from .stats import CameraState, CameraStats, StationSummary

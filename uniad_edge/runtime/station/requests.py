@@ -21,11 +21,9 @@ import numpy as np
 from ...errors import UniadError
 from ..capture import Frame
 from ..record import VerdictCounts
+from .config import API_CAMERA, API_SOURCE
 from .inputs import Work
 from .stats import CameraStats
-
-API_CAMERA = "api"
-API_SOURCE = "api request"
 
 
 class QueueFull(UniadError):
