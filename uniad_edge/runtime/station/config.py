@@ -17,7 +17,8 @@ from ..mqtt_url import parse_mqtt_url
 from ..opcua.config import OpcuaConfig
 from .triggers import trigger_kind
 
-API_CAMERA = "api"  # the camera name of API requests (serve's POST /v1/score)
+# The camera name under which the HTTP API's requests are counted: reserved, so no camera takes it.
+API_CAMERA = "api"
 API_SOURCE = "api request"
 
 SAVE_POLICIES = ("ng", "all", "none")
