@@ -6,8 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from uniad_edge.cli import main
 
@@ -30,16 +28,6 @@ def default_signals() -> None:
     installs its KeyboardInterrupt handler even when pytest runs from a background job of a
     non-interactive shell (started with SIGINT ignored, which a child would inherit)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """In this process, SIGINT raises KeyboardInterrupt for the block, whatever it was before."""
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, before)
 
 
 def end(proc: subprocess.Popen) -> None:

@@ -10,11 +10,7 @@ import contextlib
 import dataclasses
 import logging
 import re
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any
 
 import cv2
@@ -32,6 +28,7 @@ from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
 from .app import app
+from .live import reload_on_sighup, status_line, stop_on_signals
 from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
 from .options import (
     Backend,
@@ -93,28 +90,6 @@ def station_config(
     if config.model is None:
         config = dataclasses.replace(config, model=default_model())
     return config
-
-
-@contextlib.contextmanager
-def reopen_on_sighup(station: Station) -> Iterator[None]:
-    """SIGHUP also reopens the station's log (e.g. logrotate's postrotate), then runs the
-    handler installed before (the model reload); main thread only."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
-        yield
-        return
-    previous = signal.getsignal(signal.SIGHUP)
-
-    def reopen(signum: int, frame: FrameType | None) -> None:
-        for sink in station.sinks:
-            sink.reopen()
-        if callable(previous):
-            previous(signum, frame)
-
-    signal.signal(signal.SIGHUP, reopen)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGHUP, previous)
 
 
 @app.command()
@@ -281,9 +256,8 @@ def run(
         logging.getLogger(f"uniad_edge.runtime.station.{module}").setLevel(logging.INFO)
     with contextlib.ExitStack() as stack:
         inspection = stack.enter_context(Station(config))
-        stack.enter_context(inspection.stop_on_signals())
-        stack.enter_context(inspection.reload_on_sighup())
-        stack.enter_context(reopen_on_sighup(inspection))
+        stack.enter_context(stop_on_signals(inspection))
+        stack.enter_context(reload_on_sighup(inspection))
         if watch_model:
             stack.enter_context(inspection.watch_model())
         err = Console(stderr=True)
@@ -292,7 +266,7 @@ def run(
             console=err,
             refresh_per_second=4,
             transient=True,
-            get_renderable=lambda: Text(inspection.status_line()),
+            get_renderable=lambda: Text(status_line(inspection)),
         ):
             summary = inspection.run()
     unscorable = summary.frames == summary.errors and not config.trigger_only
