@@ -23,6 +23,15 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+def held_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to a free port and kept bound, for a server that takes it over (uvicorn's
+    `sockets=`): no moment in which another process could take the port."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
 def on_a_free_port(start: Callable[[int], T], attempts: int = 5) -> T:
     """`start(port)` on a free port. Choosing a port and binding it are two steps: on a busy
     machine another server may take the port in between, so 'already in use' is retried on a

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from cli_helpers import run_main
 from onnx_fixtures import build_model, good_frame
-from ports import free_port
+from ports import free_port, held_socket
 from serve_helpers import png, running
 
 from uniad_edge.errors import UniadError
@@ -146,9 +146,10 @@ def test_the_access_log_never_shows_the_token(model):
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(record.getMessage())
 
-    config = ServeConfig.from_options(model=model, port=free_port(), token=TOKEN)
+    sock = held_socket()
+    config = ServeConfig.from_options(model=model, port=sock.getsockname()[1], token=TOKEN)
     handler = Keep()
-    with BackgroundServer(build_service(config), log_level="info") as srv:
+    with BackgroundServer(build_service(config), log_level="info", sock=sock) as srv:
         logging.getLogger("uvicorn.access").addHandler(handler)
         try:
             with httpx.Client(base_url=srv.url) as client:
