@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
+from ..redact import redact_url
 from ..runtime.station import StationConfig
 from ..serve.config import ServeConfig, is_loopback
 from .app import app
@@ -196,7 +197,9 @@ def serve(
     url = f"{config.scheme}://{escape(config.host)}:{config.port}/"
     summary = run_server(
         config,
-        on_listening=lambda: err.print(f"serving {escape(str(config.station.model))} on {url}"),
+        on_listening=lambda: err.print(
+            f"serving {escape(redact_url(str(config.station.model)))} on {url}"
+        ),
     )
     table = Table(title="uniad-edge serve")
     for column in ("camera", "scored", "OK", "NG", "ERROR"):

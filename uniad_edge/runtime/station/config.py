@@ -54,6 +54,8 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "write_retry_s": NUMBER,
     "opcua": (OpcuaConfig,),
     "api_queue": (int,),
+    "api_class_name": (str,),
+    "api_threshold": NUMBER,
 }
 NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
@@ -186,6 +188,8 @@ class StationConfig:
     reconnect_max_wait: float = 8.0
     write_retry_s: float = 10.0
     api_queue: int = 0  # > 0: also score API requests (camera "api"), up to this many waiting
+    api_class_name: str | None = None  # an API request's class when it names none
+    api_threshold: float | None = None  # an API request's threshold when it names no class
 
     def __post_init__(self) -> None:
         check_types(self, STATION_TYPES, "")

@@ -121,11 +121,7 @@ function addEvent(event, count) {
   if (state.seen.has(event.seq)) return;
   state.seen.add(event.seq);
   state.history.push(event);
-  if (count) {
-    const counts = state.counters[event.camera] || (state.counters[event.camera] = { OK: 0, NG: 0, total: 0 });
-    counts.total += 1;
-    if (event.verdict === "OK" || event.verdict === "NG") counts[event.verdict] += 1;
-  }
+  if (count) state.counters[event.camera] = event.counts;  // the station's own counters
   if (event.verdict === "NG" && event.gallery) addToGallery(event);
   showLast(event);
   state.dirty = true;
