@@ -118,7 +118,7 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 def speedup_cell(row: BenchRow) -> str:
     """`2.10x`, or why there is no ratio: `n/a (unstable)` where the bench withheld it because
-    the row or its PyTorch baseline contradicts itself (`runner.WITHHELD`), else `n/a`."""
+    the row or its PyTorch baseline contradicts itself (a note starting WITHHELD), else `n/a`."""
     if row.speedup_vs_torch is not None:
         return f"{row.speedup_vs_torch:.2f}x"
     withheld = any(note.startswith(WITHHELD) for note in row.notes)

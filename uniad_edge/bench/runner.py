@@ -142,7 +142,7 @@ def _artifact(
                 "random weights with the artifact's architecture: same shapes, not the same "
                 f"function, speed only{source.torch_weights_note}"
             )
-        elif source.kind != "checkpoint" and source.kind != "preset":
+        elif source.kind not in ("checkpoint", "preset"):
             row.notes.append(f"weights of {checkpoint}, the checkpoint the model was exported from")
         assert source.preset is not None
         return (None if checkpoint is None else str(checkpoint)), source.preset.to_dict()

@@ -59,9 +59,9 @@ class TorchBackend(Backend):
         ckpt = _random_checkpoint(source) if isinstance(source, Preset) else load_checkpoint(source)
         self.device = torch_device()
         if self.device.type == "cpu":
-            # As ONNX Runtime does (DENORMAL_AS_ZERO), so that bench compares like with like: a
-            # random-init network ran 16x slower than its ORT row on subnormal floats. False
-            # on a CPU without flush-to-zero; bench then says so.
+            # As ONNX Runtime does (DENORMAL_AS_ZERO), so that bench compares like with like:
+            # subnormal floats (a random-init or trained network makes them) stall x86
+            # arithmetic. False on a CPU without flush-to-zero; bench then says so.
             self.flushes_denormals = torch.set_flush_denormal(True)
         self.fused = FusedUniAD(ckpt.model).eval().to(self.device)
         self.autocast = (
