@@ -75,7 +75,7 @@ def assert_matches(values: dict[str, Any], record: dict[str, Any]) -> None:
 def counts_until(records: list[dict], camera: str, index: int) -> dict[str, int]:
     """OkCount/NgCount/ErrorCount/UnscoredCount after `camera`'s frame `index`, from the log."""
     names = {"OK": "OkCount", "NG": "NgCount", "ERROR": "ErrorCount", "UNSCORED": "UnscoredCount"}
-    counts = dict.fromkeys(names.values(), 0)
+    counts = dict.fromkeys([*names.values(), "LostCount"], 0)  # these sources lose no frame
     for record in records:
         if record["camera"] != camera:
             continue

@@ -40,15 +40,25 @@ class ServeProcess:
 
 
 @contextmanager
-def serve_process(folder: Path, *args: Any, start_s: float = 60) -> Iterator[ServeProcess]:
-    """Run `serve ARGS --port P` in `folder` (its working directory); SIGTERM and wait at the
-    end, kill if it does not stop, so no child outlives the test."""
+def serve_process(
+    folder: Path, *args: Any, start_s: float = 60, open_files: int | None = None
+) -> Iterator[ServeProcess]:
+    """Run `serve ARGS --port P` in `folder` (its working directory), with at most
+    `open_files` descriptors when given; SIGTERM and wait at the end, kill if it does not stop,
+    so no child outlives the test."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
     out, err = folder / "serve.out", folder / "serve.err"
     command = [sys.executable, "-m", "uniad_edge", "serve", *map(str, args), "--port", str(port)]
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=folder, env=env)
+        proc = subprocess.Popen(
+            command,
+            stdout=stdout,
+            stderr=stderr,
+            cwd=folder,
+            env=env,
+            preexec_fn=None if open_files is None else lambda: _limit_files(open_files),
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_s
@@ -69,6 +79,12 @@ def serve_process(folder: Path, *args: Any, start_s: float = 60) -> Iterator[Ser
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _limit_files(count: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def png(image: np.ndarray) -> bytes:

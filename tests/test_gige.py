@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import threading
 import time
@@ -17,12 +18,17 @@ import pytest
 from cli_helpers import run_main
 from gige_helpers import DEVICE, FakeGigeCamera
 from onnx_fixtures import build_model
+from rich.console import Console
 
 from uniad_edge.errors import UniadError
-from uniad_edge.runtime.capture import FrameStream, make_reader
+from uniad_edge.runtime.capture import FOREVER, FrameStream, Reader, make_reader
 from uniad_edge.runtime.capture.base import SourceRefused
-from uniad_edge.runtime.capture.gige import GigeReader, parse_gige_url
+from uniad_edge.runtime.capture.gige import FrameIds, parse_gige_url
 from uniad_edge.runtime.capture.pixels import FORMATS, check_depth, to_frame
+from uniad_edge.runtime.opcua.values import camera_values
+from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
+from uniad_edge.runtime.station.file import load_station_file
+from uniad_edge.runtime.station.report import summary_table
 
 URL = f"gige://{DEVICE}"
 
@@ -131,13 +137,64 @@ def test_url_mistakes_are_one_line_errors(url, message):
 
 
 def test_frame_id_gaps_count_lost_frames_across_the_16_bit_wrap():
-    reader = GigeReader(parse_gige_url(URL), None)
+    ids = FrameIds()
     for frame_id in [65533, 65534, 65535, 1, 2, 5, 6]:  # GigE Vision 1.x ids skip 0
-        reader._count_gap(frame_id)
-    assert reader.missing == reader.lost == 2  # 3 and 4
-    reader._last_id = None  # a new acquisition starts its own count
-    reader._count_gap(10)
-    assert reader.lost == 2
+        ids.see(frame_id)
+    assert ids.missing == 2  # 3 and 4
+    ids.restart()  # a new acquisition starts its own count
+    ids.see(10)
+    assert ids.missing == 2
+
+
+def test_a_frame_completed_late_is_no_gap():
+    """Resent packets complete frame 65525 after 65532: ids 65525..65531 were counted missing
+    when 65532 came; each that turns up after all is taken back, and no wrap is invented."""
+    ids = FrameIds()
+    for frame_id in [65523, 65524, 65532, 65525, 65530, 65533, 1, 65535, 2]:
+        ids.see(frame_id)
+    assert ids.missing == 6  # 65526..65529, 65531 and 65534 never came
+    wide = FrameIds()  # 64-bit ids (GigE Vision 2, USB3 Vision)
+    for frame_id in [70_000, 70_003, 70_001, 70_004]:
+        wide.see(frame_id)
+    assert wide.missing == 1
+
+
+class LineTriggered(Reader):
+    """Frames a camera's own I/O line took, each 30 ms before it reached the station (not
+    live, so its end is the end of the run rather than a reconnect)."""
+
+    description = "line-triggered camera"
+
+    def __init__(self, frames: int) -> None:
+        self.left = frames
+
+    def open(self) -> None:
+        pass
+
+    def read(self):
+        if not self.left:
+            return None
+        self.left -= 1
+        time.sleep(0.01)
+        return np.full((32, 32, 3), (90, 120, 150), np.uint8), ""
+
+    def frame_triggered(self) -> float | None:
+        return time.perf_counter() - 0.03
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_frame_the_cameras_own_trigger_took_has_its_trigger_latency(model):
+    """trigger=lineN: no station trigger, yet every record says how long since its trigger."""
+    config = StationConfig(cameras=[CameraConfig("cam", LineTriggered(5))], model=model)
+    records = []
+    with Station(config) as station:
+        station.subscribe(lambda verdict: records.append(verdict.record))
+        summary = station.run()
+    assert len(records) == 5 and all(r.part_id is None for r in records)
+    assert all(r.trigger_ms is not None and r.trigger_ms >= 30 for r in records)
+    assert len(summary.cameras["cam"].trigger_ms) == 5  # the summary's percentiles
 
 
 # -- on the GigE Vision simulator ---------------------------------------------------------------
@@ -246,7 +303,9 @@ def test_a_second_station_on_the_same_camera_gets_one_clear_error(fake, model, c
     assert f"{URL} ({DEVICE.removeprefix('Aravis-Fake-')}) is in use by another application" in err
 
 
-def test_run_survives_the_camera_losing_power_for_five_seconds(fake, model, tmp_path, caplog):
+def test_run_survives_the_camera_losing_power_for_five_seconds(
+    fake, model, tmp_path, caplog, capsys
+):
     log = tmp_path / "out.jsonl"
     result: dict[str, int] = {}
 
@@ -272,6 +331,7 @@ def test_run_survives_the_camera_losing_power_for_five_seconds(fake, model, tmp_
     said = [r.getMessage() for r in caplog.records]
     assert any("stopped answering" in m for m in said)
     assert f"{URL} reconnected" in said
+    assert re.search(r"reconnects *│ *1 *│", capsys.readouterr().out)  # the gap, counted
 
 
 def test_stdin_trigger_fires_the_camera_once_per_part(fake, model, tmp_path, monkeypatch):
@@ -292,18 +352,54 @@ def test_stdin_trigger_fires_the_camera_once_per_part(fake, model, tmp_path, mon
     assert all(r["trigger_ms"] > 0 for r in records)
 
 
-def test_lost_packets_make_incomplete_frames_that_are_counted_not_scored(tmp_path):
-    camera = FakeGigeCamera(tmp_path, lost_per_mille=20)
+def test_a_trigger_before_the_camera_is_up_is_sent_once_it_is(fake):
+    """A station that boots before its camera: the part triggered meanwhile still gets the
+    frame taken for it, not nothing."""
+    fake.kill()
+    reader = make_reader(f"{URL}?roi=0,0,256,256")
+    reader.use_station_trigger()
+    stream = FrameStream(reader, max_reconnects=FOREVER, backoff_s=0.2, max_backoff_s=0.5)
+    stream.start()
     try:
-        stream = FrameStream(make_reader(f"{URL}?roi=0,0,512,512&fps=50")).start()
-        frames = [stream.get(timeout=10) for _ in range(15)]
+        assert stream.state == "reconnecting"
+        reader.fire()
+        fake.start()
+        frame = stream.get(timeout=60)
+        assert frame is not None and frame.image is not None and frame.image.shape == (256, 256)
+        assert stream.get(timeout=1) is None  # one trigger, one frame
+    finally:
         stream.stop()
         stream.join(10)
+
+
+def test_lost_packets_make_lost_frames_counted_everywhere_never_scored(model, tmp_path):
+    """The simulator drops 0.3% of its packets: a frame of 190 packets arrives incomplete
+    about every other time. None is scored; each is
+    counted as lost, and the count reaches each verdict (the event stream's and OPC UA's
+    counters), the summary and `/metrics`' source (`Station.counts`)."""
+    camera = FakeGigeCamera(tmp_path, lost_per_mille=3)
+    config = StationConfig(
+        cameras=[CameraConfig("cam", f"{URL}?roi=0,0,512,512&fps=50")], model=model, max_frames=15
+    )
+    seen = []
+    try:
+        station = Station(config)
+        station.subscribe(seen.append)
+        summary = station.run()
+        counts = station.counts()["cam"]
+        station.close()
     finally:
         camera.close()
-    reader = stream.reader
-    assert all(f is not None and f.image is not None and f.error is None for f in frames)
+    reader = station.cameras["cam"].stream.reader
+    assert summary.frames == 15 and summary.errors == 0  # only whole frames were scored
     assert reader.incomplete > 0 and reader.lost >= reader.incomplete
+    assert summary.states["cam"].lost == counts.lost == reader.lost
+    last = seen[-1]
+    assert 0 < last.counts.lost <= reader.lost
+    assert camera_values(last.record, last.counts)["LostCount"] == last.counts.lost
+    console = Console(width=200, file=io.StringIO(), record=True)
+    console.print(summary_table(summary))
+    assert re.search(rf"lost \(never delivered\) *│ *{reader.lost} *│", console.export_text())
 
 
 def test_cameras_lists_the_simulator(fake, capsys, monkeypatch):
@@ -312,3 +408,60 @@ def test_cameras_lists_the_simulator(fake, capsys, monkeypatch):
     out = capsys.readouterr().out
     for text in (DEVICE, "Aravis", "Fake", "GV01", "GigEVision", "127.0.0.1", "Mono8", "Software"):
         assert text in out
+
+
+def test_an_empty_device_opens_the_first_camera_found(fake):
+    reader = make_reader("gige://?pixel_format=Mono8")
+    reader.open()
+    try:
+        assert reader.applied["pixel_format"] == "Mono8"
+    finally:
+        reader.close()
+
+
+def test_a_line_trigger_is_applied_and_excludes_a_station_trigger(fake):
+    reader = make_reader(f"{URL}?trigger=line0&activation=RisingEdge")
+    reader.open()
+    try:
+        assert reader.applied["trigger"] == "Line0 RisingEdge"  # read back from the camera
+    finally:
+        reader.close()
+    station_triggered = make_reader(f"{URL}?trigger=line0")
+    station_triggered.use_station_trigger()
+    with pytest.raises(SourceRefused, match="trigger=line0 lets the camera's line trigger"):
+        station_triggered.open()
+    wrong = make_reader(f"{URL}?trigger=line0&activation=AnyEdge")
+    with pytest.raises(SourceRefused, match="activation AnyEdge is not offered; it offers Rising"):
+        wrong.open()
+
+
+def test_settings_from_a_station_file(fake, model, tmp_path, caplog):
+    """In the source URL's query, or as the camera's genicam table."""
+    station = tmp_path / "station.toml"
+    station.write_text(
+        f'model = "{model}"\nlog = "out.jsonl"\nmax_frames = 3\n\n'
+        f'[cameras.top]\nsource = "{URL}?roi=0,0,256,128"\n'
+        "[cameras.top.genicam]\nexposure = 3000\ngain = 1.5\n"
+    )
+    caplog.set_level("INFO", logger="uniad_edge.runtime.capture.gige")
+    assert run_main("run", "--station", station) == 0
+    assert len(read_log(tmp_path / "out.jsonl")) == 3
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "roi [0, 0, 256, 128], exposure 3000.0, gain 1.0" in said  # read back
+    assert "gain 1.5 asked, the camera set 1 (its own steps or limits)" in said  # integer gain
+
+
+@pytest.mark.parametrize(
+    "camera,message",
+    [
+        ('source = "gige://x?gain=1"\n[cameras.top.genicam]\ngain = 2', "gain is both in the"),
+        ('source = "gige://x"\n[cameras.top.genicam]\ngian = 2', "unknown setting 'gian'"),
+        ('source = "gige://x"\n[cameras.top.genicam]\nroi = [1, 2]', "roi must be x,y,width"),
+        ('source = "rtsp://h/s"\n[cameras.top.genicam]\ngain = 2', "need a gige:// source"),
+    ],
+)
+def test_station_file_genicam_mistakes(tmp_path, camera, message):
+    station = tmp_path / "station.toml"
+    station.write_text(f"[cameras.top]\n{camera}\n")
+    with pytest.raises(UniadError, match=message):
+        load_station_file(station)

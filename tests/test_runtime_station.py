@@ -239,7 +239,7 @@ def test_camera_config_errors():
         CameraConfig("a", "x", save="some")
     with pytest.raises(UniadError, match="roi must be"):
         CameraConfig("a", "x", roi=(0, 0, 0, 5))
-    with pytest.raises(UniadError, match="without spaces"):
+    with pytest.raises(UniadError, match="letters, digits, '-' or '_'"):
         CameraConfig("a b", "x")
 
 

@@ -54,7 +54,13 @@ def _browser(profile: str):
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see CSP refusals
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def _csp_refusals(browser) -> list[str]:
+    """Console lines where the page's Content-Security-Policy refused something it loads."""
+    return [e["message"] for e in browser.get_log("browser") if "Content Security" in e["message"]]
 
 
 def _wait(predicate, timeout: float = 20.0, what: str = "condition"):
@@ -129,6 +135,7 @@ def test_dashboard_updates_on_verdict_events(tmp_path):
                 what="gallery and MJPEG images (loaded with the query token)",
             )
             assert browser.find_element("id", "link").text == "live"
+            assert _csp_refusals(browser) == []  # the policy fits what the dashboard loads
             assert "fixture" in browser.find_element("id", "model-name").text
             assert "cable" in browser.find_element("id", "model").text
             shot = cv2.imdecode(np.frombuffer(browser.get_screenshot_as_png(), np.uint8), 1)
@@ -212,3 +219,35 @@ def test_a_page_on_another_origin_cannot_drive_a_token_less_serve(tmp_path):
         browser.quit()
         evil.shutdown()
         evil.server_close()
+
+
+def test_the_api_docs_render_under_their_content_security_policy(tmp_path):
+    """Swagger UI (swagger-ui-bundle, started by FastAPI's inline script) runs under the docs'
+    policy, which allows that one script by its hash and nothing inline besides."""
+    pytest.importorskip("swagger_ui_bundle")
+    model = tmp_path / "m.onnx"
+    build_model(model)
+    browser = _browser(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path))
+    try:
+        with running(model, token="docs-secret-1") as srv:
+            docs = httpx.get(f"{srv.url}/docs?token=docs-secret-1")
+            assert "script-src 'self' 'sha256-" in docs.headers["content-security-policy"]
+            browser.get(f"{srv.url}/docs?token=docs-secret-1")
+            _wait(
+                lambda: browser.find_elements("css selector", ".opblock-summary-path"),
+                what="Swagger UI's list of routes",
+            )
+            paths = {e.text for e in browser.find_elements("css selector", ".opblock-summary-path")}
+            assert "/v1/score" in {p.replace("\u200b", "") for p in paths}
+            injected = "document.body.dataset.ran = 'yes'"
+            browser.execute_script(  # an inline script the page did not bring is refused
+                "const s = document.createElement('script'); s.textContent = arguments[0];"
+                "document.body.append(s);",
+                injected,
+            )
+            time.sleep(0.5)
+            assert browser.execute_script("return document.body.dataset.ran") is None
+            refusals = _csp_refusals(browser)
+            assert len(refusals) == 1 and "script" in refusals[0], refusals
+    finally:
+        browser.quit()

@@ -140,7 +140,7 @@ def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_pat
     assert metrics[("uniad_errors_total", top)] == 1
     assert metrics[("uniad_ok_total", top)] == metrics[("uniad_ng_total", top)] == 0
     assert metrics[("uniad_frames_scored_total", top)] == 5
-    assert events == {"OK": 0, "NG": 0, "ERROR": 1, "UNSCORED": 4, "total": 5}
+    assert events == {"OK": 0, "NG": 0, "ERROR": 1, "UNSCORED": 4, "total": 5, "lost": 0}
     values = camera_values(last.record, last.counts)
     assert (values["OkCount"], values["NgCount"], values["ErrorCount"]) == (0, 0, 1)
     assert values["UnscoredCount"] == 4

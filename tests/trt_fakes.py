@@ -7,7 +7,8 @@ raise on a device. Behaviour modelled from TensorRT's documentation, enough to c
 - the parser names each layer after its ONNX node and refuses uint8 intermediate tensors
   (onnx-tensorrt ModelImporter.cpp: "TensorRT does not support UINT8 types for intermediate
   tensors"), and needs an explicit-batch network where EXPLICIT_BATCH exists (8.6);
-- a strongly typed network refuses per-layer precision and the FP16 flag;
+- a strongly typed network refuses per-layer precision and the FP16 flag; a weakly typed one
+  with Q/DQ layers needs the INT8 flag (explicit quantization: no calibrator, 8.6 and 10.x);
 - TF32 is on by default in a builder config;
 - an engine's first execution context has profile 0, later ones none until they select it;
   on 8.x a second context may select a profile another context holds only when the engine was
@@ -156,6 +157,7 @@ class _Network:
         explicit = getattr(creation, "EXPLICIT_BATCH", None)
         self._explicit = explicit is None or bool(flags & (1 << int(explicit)))
         self._layers: list[Any] = []
+        self._qdq = False  # explicit quantization: the parser made Q/DQ layers
         self._inputs: list[Any] = []
         self._outputs: list[Any] = []
 
@@ -236,6 +238,7 @@ class _Parser:
                 if name in outputs:
                     network._outputs.append(tensor)
             network._layers.append(_make(trt, "ILayer", network, node.name, tensors))
+            network._qdq |= node.op_type in ("QuantizeLinear", "DequantizeLinear")
         network._outputs.sort(key=lambda t: [o.name for o in graph.output].index(t.name))
         return True
 
@@ -328,6 +331,15 @@ class _Builder:
         names = {m.name for m in config._flags}
         if network._strongly_typed and names & {"FP16", "INT8", "BF16"}:
             self._logger.log(severity.ERROR, "precision flags are not allowed when strongly typed")
+            return None
+        if network._qdq and not network._strongly_typed and "INT8" not in names:
+            # TensorRT 8.6/10.x weakly typed: Q/DQ layers set int8 precision, which the
+            # builder refuses unless INT8 is configured (network.cpp::validate, Error Code 4).
+            self._logger.log(
+                severity.ERROR,
+                "Int8 precision has been set for a layer or layer output, but int8 is not "
+                "configured in the builder",
+            )
             return None
         dynamic = any(d < 0 for t in network._inputs for d in t.shape)
         if dynamic and not config._profiles:

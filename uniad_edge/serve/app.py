@@ -30,6 +30,8 @@ from .auth import HostGuard, TokenGuard
 from .cameras import StationCamera, encode_jpeg
 from .config import ModelSourceRefused
 from .docs import add_docs
+from .headers import SecurityHeaders
+from .methods import HeadAndOptions
 from .metrics import CONTENT_TYPE
 from .origin import OriginGuard, media_type
 from .service import ScoringService, SwapInProgress
@@ -65,8 +67,10 @@ def create_app(service: ScoringService) -> FastAPI:
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(HeadAndOptions, routes=app.router.routes)
     app.add_middleware(OriginGuard)  # a write another site's page sent: before anything reads
-    app.add_middleware(HostGuard, names=config.host_names)  # outermost: runs first
+    app.add_middleware(HostGuard, names=config.host_names)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     guard = TokenGuard(config.token)
     api = [Depends(guard.header)]
     media = [Depends(guard.header_or_query)]

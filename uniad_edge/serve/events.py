@@ -48,7 +48,7 @@ class EventHub(Sink):
     def emit(self, verdict: Verdict) -> None:
         """Remember and send one verdict event to every open stream."""
         overlay = (verdict.evidence or {}).get("overlay")
-        counts = verdict.counts.by_kind()
+        counts = verdict.counts.by_kind() | {"lost": verdict.counts.lost}
         with self._lock:
             self._seq += 1
             event = verdict.document() | {"seq": self._seq, "gallery": overlay, "counts": counts}

@@ -123,6 +123,10 @@ TRTEXEC_TARGETS = ("8.6", "10.x", "11.x")
 
 def trtexec_modes(precision: str, onnx_precision: str) -> dict[str, str | None]:
     """The trtexec build mode per TensorRT family (None: that family cannot build it)."""
+    if precision == "int8" or onnx_precision == "int8":
+        if precision != onnx_precision:  # an INT8 engine only from the Q/DQ graph
+            return dict.fromkeys(TRTEXEC_TARGETS)
+        return {"8.6": "int8-pinned", "10.x": "strongly-typed", "11.x": "strongly-typed"}
     if precision == "fp32":
         mode = None if onnx_precision == "fp16" else "fp32"
         return dict.fromkeys(TRTEXEC_TARGETS, mode)

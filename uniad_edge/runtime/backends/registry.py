@@ -98,6 +98,7 @@ BACKENDS: dict[str, BackendSpec] = {
             "uniad_edge.model.torch_backend:TorchBackend",
             "checkpoint",
             "PyTorch eager on a checkpoint (the reference bench measures against)",
+            precisions=("fp32", "fp16"),  # int8 exists only as an exported Q/DQ graph
             options=("threads", "precision"),
             unavailable=(
                 "cannot run checkpoint {path}: PyTorch backend unavailable ({exc}); install "

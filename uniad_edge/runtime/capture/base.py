@@ -29,6 +29,9 @@ class Frame:
     name: str = ""
     error: str | None = None
     facts: Mapping[str, Any] = field(default_factory=dict)  # the source's own, into the record
+    # perf_counter() time the source's own trigger took this frame (a camera's I/O line): its
+    # record's trigger_ms counts from here
+    triggered: float | None = None
 
 
 class SourceRefused(UniadError):
@@ -68,6 +71,11 @@ class Reader(ABC):
         """Facts about the frame `read` just returned that belong in its record (a camera's
         own frame id and timestamp); none by default."""
         return {}
+
+    def frame_triggered(self) -> float | None:
+        """When the source's own trigger took the frame `read` just returned (perf_counter()
+        seconds), for a camera triggered by its I/O line; None by default."""
+        return None
 
     def use_station_trigger(self) -> None:
         """The station scores this source only when triggered (called before `open`): a

@@ -29,12 +29,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import numpy as np
 
@@ -51,6 +53,7 @@ POLL_US = 200_000  # a read wakes this often to notice stop()
 HEALTH_CHECK_S = 1.0  # after this long without a frame, ask the camera whether it is there
 TRIGGER_TIMEOUT_S = 2.0  # a software trigger unanswered this long is that part's ERROR
 FRAME_ID_WRAP = 0xFFFF  # GigE Vision 1.x block ids run 1..65535, then start again at 1
+MISSING_IDS_KEPT = 1024  # ids counted missing that a late frame may still take back
 SETTINGS = (
     "exposure",
     "gain",
@@ -105,6 +108,25 @@ def parse_gige_url(text: str) -> GigeSource:
     if values.get("activation") is not None and not _is_line(values.get("trigger")):
         raise UniadError(f"{text}: activation applies to a line trigger (trigger=line1)")
     return GigeSource(device, GigeSettings(**values))
+
+
+def with_settings(source: Any, settings: Any, where: str) -> str:
+    """`source` (a gige:// URL) with a station file's `genicam` table added to its query, each
+    value checked as the query's would be; a setting given in both places is refused."""
+    if not isinstance(source, str) or not is_gige(source):
+        raise UniadError(f"{where}: genicam settings need a gige:// source, got {source!r}")
+    if not isinstance(settings, dict):
+        raise UniadError(f"{where}: genicam must be a table (exposure = 5000, ...)")
+    given = parse_gige_url(source).settings
+    extra = []
+    for key, value in settings.items():
+        if key in SETTINGS and getattr(given, key) is not None:
+            raise UniadError(f"{where}: {key} is both in the source URL and in genicam")
+        text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        extra.append((key, text))
+    url = f"{source}{'&' if '?' in source else '?'}{urlencode(extra)}"
+    parse_gige_url(url)  # unknown keys and bad values: the query's one-line errors
+    return url
 
 
 def _setting(text: str, key: str, value: str) -> Any:
@@ -210,6 +232,44 @@ def _found_line(arv: Any) -> str:
     return f"cameras found: {listed}"
 
 
+class FrameIds:
+    """Frame ids that never arrived, from the ids that did. GigE Vision 1.x block ids run
+    1..65535 and start again at 1; wider ids (GigE Vision 2, USB3 Vision) just count. A frame
+    completed late (packets resent) arrives after a newer one: it is not a gap, and an id
+    counted missing that turns up after all is taken back."""
+
+    def __init__(self) -> None:
+        self.missing = 0
+        self.last: int | None = None
+        self._skipped: deque[int] = deque(maxlen=MISSING_IDS_KEPT)
+
+    def restart(self) -> None:
+        """A new acquisition: its ids continue from wherever the camera's are."""
+        self.last = None
+
+    def see(self, frame_id: int) -> None:
+        last = self.last
+        if last is None:
+            self.last = frame_id or None
+            return
+        if last <= FRAME_ID_WRAP and frame_id <= FRAME_ID_WRAP:
+            ahead = (frame_id - last) % FRAME_ID_WRAP
+            behind = ahead > FRAME_ID_WRAP // 2
+        else:
+            ahead, behind = frame_id - last, frame_id <= last
+        if behind or not ahead:  # late, or a duplicate
+            if frame_id in self._skipped:
+                self._skipped.remove(frame_id)
+                self.missing -= 1
+            return
+        self.missing += ahead - 1
+        self._skipped.extend(
+            (last + k - 1) % FRAME_ID_WRAP + 1 if last <= FRAME_ID_WRAP else last + k
+            for k in range(1, min(ahead, MISSING_IDS_KEPT + 1))
+        )
+        self.last = frame_id
+
+
 class GigeReader(Reader):
     """Frames from one GenICam camera's stream (see the module docstring)."""
 
@@ -221,26 +281,28 @@ class GigeReader(Reader):
         self.bit_depth = bit_depth
         self.description = source.label
         self.patience_s = NEVER_SEEN_PATIENCE_S
-        self.lost = 0  # incomplete frames plus frame ids that never arrived
-        self.incomplete = 0
-        self.missing = 0
+        self.incomplete = 0  # frames that arrived without all their packets
+        self.unanswered = 0  # software triggers no frame came for
+        self.ids = FrameIds()
         self.station_triggered = False
         self.applied: dict[str, Any] = {}  # what the camera reports after the settings
         self._camera: Any = None
         self._stream: Any = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._software = False  # the camera takes one frame per fire()
+        self._software = self.settings.trigger == "software"  # one frame per fire()
         self._waiting = 0  # station triggers not yet sent to the camera
         self._sent_at: float | None = None  # when the unanswered TriggerSoftware went out
         self._resent = False  # the trigger out is a resend after an incomplete frame
-        self._last_id: int | None = None
         self._facts: Mapping[str, Any] = {}
+        self._line = False  # the camera's I/O line triggers it
+        self._triggered: float | None = None
 
     # -- the station's side ----------------------------------------------------------------
 
     def use_station_trigger(self) -> None:
         self.station_triggered = True
+        self._software = self.settings.trigger in (None, "software")
 
     def fire(self) -> None:
         """One station trigger: `TriggerSoftware` when the camera runs in software trigger
@@ -269,6 +331,14 @@ class GigeReader(Reader):
     def frame_facts(self) -> Mapping[str, Any]:
         return self._facts
 
+    def frame_triggered(self) -> float | None:
+        return self._triggered
+
+    @property  # type: ignore[override]
+    def lost(self) -> int:
+        """Frames never delivered whole: incomplete, missing ids, unanswered triggers."""
+        return self.incomplete + self.ids.missing + self.unanswered
+
     # -- Reader ----------------------------------------------------------------------------
 
     def open(self) -> None:
@@ -294,7 +364,7 @@ class GigeReader(Reader):
             raise UniadError(f"{self.description}: {_message(exc)}") from None
         with self._lock:
             self._camera, self._stream = camera, stream
-            self._last_id = None
+            self.ids.restart()
             if self._sent_at is not None:  # lost with the camera: send it again
                 self._waiting, self._sent_at = self._waiting + 1, None
             self._send_next()
@@ -366,6 +436,16 @@ class GigeReader(Reader):
             applied["packet_size"] = camera.gv_get_packet_size()
         applied["trigger"] = self._trigger(camera, name)
         self.applied = applied
+        for key in ("exposure", "gain", "fps"):
+            asked, got = getattr(s, key), applied.get(key)
+            if asked is not None and not math.isclose(asked, got, rel_tol=0.01, abs_tol=1e-6):
+                log.warning(
+                    "%s: %s %g asked, the camera set %g (its own steps or limits)",
+                    self.description,
+                    key,
+                    asked,
+                    got,
+                )
         log.info(
             "%s (%s): %s",
             self.description,
@@ -374,8 +454,8 @@ class GigeReader(Reader):
         )
 
     def _trigger(self, camera: Any, name: str) -> str:
-        trigger = self.settings.trigger or ("software" if self.station_triggered else "off")
-        self._software = trigger == "software"
+        trigger = "software" if self._software else (self.settings.trigger or "off")
+        self._line = _is_line(trigger)
         if trigger == "off":
             camera.clear_triggers()
             return "off"
@@ -472,7 +552,7 @@ class GigeReader(Reader):
                 return None
             self._sent_at = None
             self._send_next()
-        self.lost += 1
+        self.unanswered += 1
         reason = f"no frame within {TRIGGER_TIMEOUT_S:g} s of the software trigger"
         return Unreadable(f"{self.description}: {reason}"), ""
 
@@ -489,12 +569,13 @@ class GigeReader(Reader):
     def _take(self, buffer: Any) -> tuple[np.ndarray | Unreadable, str] | None:
         """The frame in `buffer`; None for an incomplete free-running frame (counted)."""
         frame_id = int(buffer.get_frame_id())
-        self._count_gap(frame_id)
+        self.ids.see(frame_id)
         self._facts = {
             "camera_frame_id": frame_id,
             "camera_timestamp": int(buffer.get_timestamp()),
         }
         status = buffer.get_status().value_nick
+        self._triggered = _host_arrival(buffer) if self._line else None
         with self._lock:
             answers_trigger = self._sent_at is not None
             self._sent_at = None
@@ -505,7 +586,6 @@ class GigeReader(Reader):
             self._send_next()
         if status != "success":
             self.incomplete += 1
-            self.lost += 1
             reason = f"incomplete frame {frame_id} from the camera ({status})"
             log.debug("%s: %s", self.description, reason)
             return (Unreadable(reason), "") if answers_trigger and not retry else None
@@ -520,23 +600,19 @@ class GigeReader(Reader):
             return Unreadable(f"frame {frame_id}: {image}"), ""
         return image, ""
 
-    def _count_gap(self, frame_id: int) -> None:
-        last, self._last_id = self._last_id, frame_id
-        if last is None or frame_id == 0:
-            return
-        if last <= FRAME_ID_WRAP and frame_id <= FRAME_ID_WRAP:
-            gap = (frame_id - last - 1) % FRAME_ID_WRAP
-        else:
-            gap = max(frame_id - last - 1, 0)
-        self.missing += gap
-        self.lost += gap
-
     def close(self) -> None:
         with self._lock:
             camera, self._camera, self._stream = self._camera, None, None
         if camera is not None:
             with contextlib.suppress(Exception):  # a camera that is gone cannot stop
                 camera.stop_acquisition()
+
+
+def _host_arrival(buffer: Any) -> float:
+    """When the frame's first packet reached this host, on the perf_counter() clock: where a
+    line-triggered frame's trigger_ms starts (exposure and readout before it are the camera's,
+    unseen by the host). Aravis stamps it in wall-clock ns."""
+    return time.perf_counter() - max(time.time_ns() - buffer.get_system_timestamp(), 0) / 1e9
 
 
 def _needs(available: bool, name: str, key: str) -> None:

@@ -130,6 +130,7 @@ class FrameStream:
                     capture_ms,
                     name or _frame_name(self.captured, now),
                     facts=self.reader.frame_facts(),
+                    triggered=self.reader.frame_triggered(),
                 )
                 if isinstance(image, Unreadable):
                     frame.error = image.reason

@@ -26,6 +26,7 @@ CAMERA_VARIABLES: dict[str, str] = {
     "NgCount": "UInt64",
     "ErrorCount": "UInt64",
     "UnscoredCount": "UInt64",
+    "LostCount": "UInt64",  # frames the camera never delivered whole (incomplete, missing)
     "ModelId": "String",  # the model that scored this verdict
     "State": "String",  # capturing, reconnecting or stopped (changes on its own, not per verdict)
 }
@@ -67,5 +68,6 @@ def camera_values(record: VerdictRecord, counts: VerdictCounts) -> dict[str, Any
         "NgCount": counts.ng,
         "ErrorCount": counts.error,
         "UnscoredCount": counts.unscored,
+        "LostCount": counts.lost,
         "ModelId": record.model or "",
     }

@@ -403,18 +403,21 @@ class Station(Closeable):
             threshold=target.threshold,
         )
 
+    @staticmethod
+    def _camera_counts(camera: _Camera) -> VerdictCounts:
+        """A camera's counters now, with its stream's dropped and lost frames."""
+        counts = camera.stats.counts.snapshot()
+        if camera.stream is not None:
+            counts.dropped, counts.lost = camera.stream.dropped, camera.stream.lost
+        return counts
+
     def states(self) -> dict[str, CameraState]:
         return {name: self.state(name) for name in self.cameras}
 
     def counts(self) -> dict[str, VerdictCounts]:
         """Every camera's counters (and the API's, as "api"), with its dropped and lost frames:
         the one set of numbers `/metrics`, the event stream, OPC UA and the summary read."""
-        out = {}
-        for name, camera in self.cameras.items():
-            counts = camera.stats.counts.snapshot()
-            if camera.stream is not None:
-                counts.dropped, counts.lost = camera.stream.dropped, camera.stream.lost
-            out[name] = counts
+        out = {name: self._camera_counts(camera) for name, camera in self.cameras.items()}
         if self.requests is not None:
             out[API_CAMERA] = self.requests.stats.counts.snapshot()
         return out
@@ -601,6 +604,8 @@ class Station(Closeable):
                     trigger = camera.triggers.popleft()
             if trigger is None and self.config.trigger_only:
                 continue  # a live frame captured before the trigger: too old for this part
+            if trigger is None and frame.triggered is not None:  # the camera's own trigger
+                trigger = _Trigger(frame.timestamp, frame.triggered, None, Future())
             image, problem = self._prepare(camera, frame)
             batch.append(
                 _Work(
@@ -687,7 +692,9 @@ class Station(Closeable):
                 detection,
                 work.save,
                 evidence_stem=evidence_stem(work.camera, frame.timestamp, frame.index),
-                counts=counts.stats.counts.snapshot(),
+                counts=self._camera_counts(work.owner)
+                if work.owner is not None
+                else counts.stats.counts.snapshot(),
             )
             if work.owner is not None:
                 work.owner.latest_verdict = verdict

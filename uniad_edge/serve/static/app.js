@@ -76,6 +76,7 @@ function cameraCard(name, info) {
   stats.append(el("span", {}, "OK "), el("b", { class: "ok" }, "0"),
     el("span", {}, "NG "), el("b", { class: "ng" }, "0"),
     el("span", {}, "rate "), el("b", { class: "rate" }, "-"),
+    el("span", { class: "muted lost", title: "frames the camera never delivered whole" }, ""),
     el("span", { class: "verdict last" }, ""));
   card.append(stats);
   document.getElementById("cameras").append(card);
@@ -103,6 +104,7 @@ function renderCounters() {
     card.querySelector(".ng").textContent = counts.NG;
     const judged = counts.OK + counts.NG;
     card.querySelector(".rate").textContent = judged ? fmt((100 * counts.NG) / judged, 1) + " %" : "-";
+    card.querySelector(".lost").textContent = counts.lost ? "lost " + counts.lost : "";
   }
   document.getElementById("total-ok").textContent = ok;
   document.getElementById("total-ng").textContent = ng;
