@@ -15,15 +15,15 @@ import numpy as np
 import torch
 
 from ..metadata import PRECISIONS
-
-TORCH_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8")
-"""int8 exists only as an exported Q/DQ graph (`export --precision int8`)."""
 from ..presets import Preset
 from ..runtime.backends.base import Backend
 from .autocast_check import check_autocast_drift
 from .checkpoint import Checkpoint, load_checkpoint
 from .deployment import build_metadata
 from .uniad import FusedUniAD, build_model
+
+TORCH_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8")
+"""int8 exists only as an exported Q/DQ graph (`export --precision int8`)."""
 
 
 def torch_device() -> torch.device:
