@@ -3,7 +3,8 @@
 TensorRT and ONNX Runtime run it fastest (and at all) only without control flow, scatters,
 unfolded BatchNorm or infinite constants; the runtime relies on exactly two outputs. The
 TensorRT rules (`tensorrt_problems`) are the onnx-tensorrt parser's own: uint8 only as a network
-input feeding Cast, an opset the target parses, only ops it imports, weights already folded.
+input feeding Cast, no shape arithmetic (8.6 misreads it), an opset the target parses, only ops
+it imports, weights already folded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ TENSORRT_86_OPSET = 17
 """The newest opset the oldest supported TensorRT (8.6, JetPack 6.0) parses: the default."""
 RESHUFFLE_OPS = ("Slice", "Transpose")
 FORBIDDEN_OPS = ("BatchNormalization", "Loop", "Scan", "If", "ScatterND", "ScatterElements")
+SHAPE_OPS = ("Shape", "ConstantOfShape", "Expand", "Tile", "Range", "NonZero")
+"""Shape arithmetic: every tensor size is known per preset except the batch, which broadcasting
+carries. TensorRT 8.6's Shape importer ignores `start`/`end` (opset 15), so a graph computing a
+Resize size or an Expand target from a Shape breaks there; the others only ever feed such math."""
 
 
 def constant_arrays(model: onnx.ModelProto) -> list[tuple[str, np.ndarray]]:
@@ -70,9 +75,29 @@ def folded_constant_problems(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
+def constant_names(model: onnx.ModelProto) -> set[str]:
+    """Names of the initializers and Constant-node outputs."""
+    names = {t.name for t in model.graph.initializer}
+    return names | {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+
+
+def shape_arithmetic_problems(model: onnx.ModelProto) -> list[str]:
+    """Shape-computing nodes, and Resize nodes whose scales or sizes are not constants."""
+    constant = constant_names(model)
+    problems = []
+    for node in model.graph.node:
+        if node.op_type in SHAPE_OPS:
+            problems.append(f"shape arithmetic: {node.op_type} {node.name}")
+        elif node.op_type == "Resize":
+            given = [name for name in node.input[1:] if name]
+            if not given or any(name not in constant for name in given):
+                problems.append(f"Resize {node.name} has no constant scales or sizes")
+    return problems
+
+
 def tensorrt_problems(model: onnx.ModelProto, max_opset: int = TENSORRT_86_OPSET) -> list[str]:
     """Violations of the onnx-tensorrt parser's rules for a parser reading up to `max_opset`."""
-    problems = uint8_problems(model)
+    problems = uint8_problems(model) + shape_arithmetic_problems(model)
     opset = opset_of(model)
     if opset > max_opset:
         problems.append(f"opset {opset} is newer than the {max_opset} TensorRT parses")
