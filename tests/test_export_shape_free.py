@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from model_helpers import TINY
 from onnx import numpy_helper
 
 from uniad_edge.export import export_onnx
@@ -24,18 +25,14 @@ from uniad_edge.export.checks import graph_problems
 from uniad_edge.model import build_model, save_checkpoint
 from uniad_edge.model.resize import exact_scale
 from uniad_edge.presets import PRESETS
+from uniad_edge.trt.parser_contract import CONTRACT
 
 SHAPE_OPS = {"Shape", "ConstantOfShape", "Expand", "Tile", "Range", "NonZero"}
 PRESET_NAMES = ("mvtec-224", "mvtec-512", "cifar10", "lite0-224", "lite0-512")
+SMALL = ("input_size", "num_encoder_layers", "num_decoder_layers", "hidden_dim", "nhead",
+         "dim_feedforward", "neighbor_size")  # fmt: skip
 TINY_LITE = PRESETS["lite0-224"].replace(
-    name="tiny-lite-64",
-    input_size=(64, 64),
-    num_encoder_layers=1,
-    num_decoder_layers=1,
-    hidden_dim=32,
-    nhead=4,
-    dim_feedforward=64,
-    neighbor_size=(3, 3),
+    name="tiny-lite-64", **{f: getattr(TINY, f) for f in SMALL}
 )
 
 
@@ -64,6 +61,8 @@ def _assert_shape_free(path) -> onnx.ModelProto:
     model = onnx.load(str(path))
     assert _walk(model) == []
     assert graph_problems(model) == []
+    missing = {n.op_type for n in model.graph.node} - set(CONTRACT["8.6"])
+    assert not missing, f"ops without a parser contract row: {missing}"
     resizes = [n for n in model.graph.node if n.op_type == "Resize"]
     assert resizes, "the neck and the head resize: a graph without Resize is not UniAD's"
     return model

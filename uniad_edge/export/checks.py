@@ -15,7 +15,8 @@ from onnx import numpy_helper
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE
-from ..trt.parser_ops import PARSER_OPS_86
+from ..trt.parser_contract import WHEELS, RELEASES, SOURCES, ignored_attributes
+from ..trt.parser_ops import PARSER_OPS_86, max_opset
 
 TENSORRT_86_OPSET = 17
 """The newest opset the oldest supported TensorRT (8.6, JetPack 6.0) parses: the default."""
@@ -95,9 +96,45 @@ def shape_arithmetic_problems(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
+def _defaults(op_type: str, opset: int) -> dict[str, object]:
+    """The ONNX schema's default value of each attribute of `op_type` that has one."""
+    try:
+        schema = onnx.defs.get_schema(op_type, opset)
+    except onnx.defs.SchemaError:
+        return {}
+    return {
+        name: onnx.helper.get_attribute_value(attr.default_value)
+        for name, attr in schema.attributes.items()
+        if attr.default_value.name
+    }
+
+
+def parser_contract_problems(model: onnx.ModelProto) -> list[str]:
+    """Attributes set away from their default that a TensorRT release parsing this opset
+    ignores (trt/parser_contract.py): that release would build a different graph."""
+    opset = opset_of(model)
+    releases = [r for r in RELEASES if opset <= max_opset(WHEELS[r])]
+    problems = []
+    for node in model.graph.node:
+        values = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        for release in releases:
+            ignored = ignored_attributes(
+                node.op_type, values, release, _defaults(node.op_type, opset)
+            )
+            if ignored:
+                name = node.name or node.output[0]
+                problems.append(
+                    f"{node.op_type} {name} sets {', '.join(ignored)}, which TensorRT "
+                    f"{release}'s parser ignores ({SOURCES[release]})"
+                )
+                break
+    return problems
+
+
 def tensorrt_problems(model: onnx.ModelProto, max_opset: int = TENSORRT_86_OPSET) -> list[str]:
     """Violations of the onnx-tensorrt parser's rules for a parser reading up to `max_opset`."""
     problems = uint8_problems(model) + shape_arithmetic_problems(model)
+    problems += parser_contract_problems(model)
     opset = opset_of(model)
     if opset > max_opset:
         problems.append(f"opset {opset} is newer than the {max_opset} TensorRT parses")
