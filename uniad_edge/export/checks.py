@@ -15,7 +15,7 @@ from onnx import numpy_helper
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE
-from ..trt.parser_contract import WHEELS, RELEASES, SOURCES, ignored_attributes
+from ..trt.parser_contract import RELEASES, SOURCES, WHEELS, ignored_attributes
 from ..trt.parser_ops import PARSER_OPS_86, max_opset
 
 TENSORRT_86_OPSET = 17
