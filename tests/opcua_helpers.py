@@ -33,9 +33,16 @@ def seconds(stamp: datetime | None) -> float:
     return stamp.timestamp()
 
 
+def kind(record: dict[str, Any]) -> str:
+    """The counter a JSONL record goes to: OK, NG, UNSCORED (no threshold) or ERROR."""
+    if "error" in record or record["verdict"] == "ERROR":
+        return "ERROR"
+    return "UNSCORED" if record["verdict"] is None else record["verdict"]
+
+
 def expected_values(record: dict[str, Any]) -> dict[str, Any]:
     """What the OPC UA variables must read for this JSONL record (counters aside)."""
-    verdict = record["verdict"] if record["verdict"] in ("OK", "NG") else "ERROR"
+    verdict = kind(record)
     nan = float("nan")
     return {
         "Verdict": verdict,
@@ -66,13 +73,13 @@ def assert_matches(values: dict[str, Any], record: dict[str, Any]) -> None:
 
 
 def counts_until(records: list[dict], camera: str, index: int) -> dict[str, int]:
-    """OkCount/NgCount/ErrorCount after `camera`'s frame `index`, from the log."""
-    counts = {"OkCount": 0, "NgCount": 0, "ErrorCount": 0}
+    """OkCount/NgCount/ErrorCount/UnscoredCount after `camera`'s frame `index`, from the log."""
+    names = {"OK": "OkCount", "NG": "NgCount", "ERROR": "ErrorCount", "UNSCORED": "UnscoredCount"}
+    counts = dict.fromkeys([*names.values(), "LostCount"], 0)  # these sources lose no frame
     for record in records:
         if record["camera"] != camera:
             continue
-        verdict = record["verdict"] if record["verdict"] in ("OK", "NG") else "ERROR"
-        counts[{"OK": "OkCount", "NG": "NgCount", "ERROR": "ErrorCount"}[verdict]] += 1
+        counts[names[kind(record)]] += 1
         if record["index"] == index:
             return counts
     raise AssertionError(f"no record of {camera} frame {index}")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import numpy as np
 from ports import free_port
 
@@ -18,6 +23,52 @@ from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.station import CameraConfig, StationConfig
 from uniad_edge.serve.config import ServeConfig
 from uniad_edge.serve.server import BackgroundServer, build_service
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ServeProcess:
+    """`uniad-edge serve` in a child process, its output in files (a pipe nobody reads would
+    fill and stall it); `url` once /v1/health answers."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, out: Path, err: Path) -> None:
+        self.proc, self.url, self.out, self.err = proc, url, out, err
+
+    @property
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace")
+
+
+@contextmanager
+def serve_process(folder: Path, *args: Any, start_s: float = 60) -> Iterator[ServeProcess]:
+    """Run `serve ARGS --port P` in `folder` (its working directory); SIGTERM and wait at the
+    end, kill if it does not stop, so no child outlives the test."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    out, err = folder / "serve.out", folder / "serve.err"
+    command = [sys.executable, "-m", "uniad_edge", "serve", *map(str, args), "--port", str(port)]
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=folder, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_s
+        while True:
+            assert proc.poll() is None, err.read_text()
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"serve did not come up: {err.read_text()}"
+            time.sleep(0.1)
+        yield ServeProcess(proc, url, out, err)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def png(image: np.ndarray) -> bytes:

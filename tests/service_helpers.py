@@ -3,6 +3,7 @@ and an MQTT subscriber that collects what it receives."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -112,27 +113,41 @@ class Subscriber:
 
 
 class MjpegCamera:
-    """An IP camera serving multipart/x-mixed-replace JPEG frames over HTTP at ~50 fps.
+    """An IP camera serving multipart/x-mixed-replace JPEG frames over HTTP at ~50 fps, behind
+    HTTP Basic authentication when given a `user`.
 
     `stop()` closes the listening socket and every open stream, like a camera losing power;
     `start()` brings it back on the same port.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, user: str | None = None, password: str = "") -> None:
         self.port = free_port()
         self.jpeg = cv2.imencode(".jpg", good_frame((48, 64)))[1].tobytes()
         self.server: ThreadingHTTPServer | None = None
+        self.credentials = f"{user}:{password}" if user is not None else None
+        self.authorized = 0  # streams served to a client that sent the credentials
         self.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+        """The stream's URL, with the credentials when the camera requires them."""
+        userinfo = f"{self.credentials}@" if self.credentials else ""
+        return f"http://{userinfo}127.0.0.1:{self.port}/stream.mjpg"
 
     def start(self) -> None:
         camera = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if camera.credentials is not None:  # HTTP Basic, as IP cameras ask for it
+                    token = base64.b64encode(camera.credentials.encode()).decode()
+                    if self.headers.get("Authorization") != f"Basic {token}":
+                        self.send_response(401)
+                        self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    camera.authorized += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()

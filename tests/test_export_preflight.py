@@ -13,6 +13,7 @@ from onnx_fixtures import build_model
 from uniad_edge.errors import UniadError
 from uniad_edge.export import FORMATS, export, pipeline
 from uniad_edge.export.formats import ExportFormat
+from uniad_edge.export.options import TritonOptions
 
 
 def _never(*args, **kwargs):
@@ -66,3 +67,27 @@ def test_a_formats_check_is_one_table_field(tmp_path, monkeypatch) -> None:
 
 def _refuse(options) -> None:
     raise UniadError(f"{options.out}: refused before the export")
+
+
+@pytest.mark.parametrize("name", ["../../evil", "a/b", "..", ".hidden", "", "x" * 200, "a\nb"])
+@pytest.mark.parametrize("fmt", ["onnx", "triton"])
+def test_a_name_that_is_not_one_plain_file_name_fails_before_any_export(
+    tmp_path, monkeypatch, capsys, name, fmt
+) -> None:
+    """`--name ../../evil` would write outside --out: refused up front in one line, no file."""
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pth")
+    out = tmp_path / "deep" / "out"
+    monkeypatch.setattr(pipeline, "_resolve_checkpoint", _never)
+    monkeypatch.setattr(pipeline, "trace_to_onnx", _never)
+    before = _snapshot(tmp_path)
+    assert run_main("export", "--ckpt", ckpt, "--format", fmt, "--out", out, "--name", name) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "--name" in err and "one plain file name" in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_triton_model_names_follow_the_same_rule() -> None:
+    with pytest.raises(UniadError, match="Triton model name '../m' must be one plain file name"):
+        TritonOptions(name="../m")
+    assert TritonOptions(name="uniad-v2.1_a").name == "uniad-v2.1_a"

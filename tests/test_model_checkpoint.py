@@ -162,3 +162,52 @@ def test_preprocess_matches_opencv_pipeline() -> None:
     rgb = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]).astype(np.float32) / 255
     expected = (rgb - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
     np.testing.assert_allclose(ours.numpy(), expected.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5)
+
+
+def _official_file(model, tmp_path, drop=()) -> pathlib.Path:
+    """An official-layout file of `model` without every key that starts with one of `drop`."""
+    state = to_official_state(model)
+    prefixes = tuple(f"module.reconstruction.transformer.{p}." for p in drop)
+    state = {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
+    path = tmp_path / "ckpt.pth.tar"
+    torch.save({"state_dict": state, "epoch": 7}, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        (
+            ["decoder.layers.3"],
+            "4 encoder and 3 decoder layers, official UniAD has 4 + 4: decoder layer 3 is missing",
+        ),
+        (["encoder.layers.2", "encoder.layers.3"], "encoder layers 2-3 are missing"),
+        (["decoder.layers.1"], "lacks decoder layer 1"),
+        (["encoder.layers.0"], "lacks encoder layer 0"),
+        (["decoder.layers"], "has no decoder layers"),
+        (["decoder.norm"], "missing key reconstruction.transformer.decoder.norm.weight"),
+    ],
+)
+def test_official_checkpoint_that_lost_layers_is_refused(model_224, tmp_path, drop, message):
+    """Issue 28 item 10: a file missing its last decoder layer loaded as a 3-layer model."""
+    path = _official_file(model_224, tmp_path, drop)
+    with pytest.raises(UniadError) as info:
+        load_checkpoint(path)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(f"{path}: ") and message in text, text
+
+
+def test_official_checkpoint_of_another_equal_depth_loads_with_a_warning(
+    small_preset, tmp_path, caplog
+) -> None:
+    model = build_model(small_preset, pretrained=False).eval()
+    with caplog.at_level("WARNING", logger="uniad_edge.model.checkpoint"):
+        ckpt = load_checkpoint(_official_file(model, tmp_path))
+    assert ckpt.preset.num_encoder_layers == ckpt.preset.num_decoder_layers == 2
+    (warning,) = caplog.messages
+    assert "2 encoder and 2 decoder layers, official UniAD has 4 + 4" in warning
+    caplog.clear()
+    complete = build_model(PRESETS["mvtec-224"], pretrained=False).eval()
+    with caplog.at_level("WARNING", logger="uniad_edge.model.checkpoint"):
+        assert load_checkpoint(_official_file(complete, tmp_path)).preset.name == "mvtec-224"
+    assert caplog.messages == []

@@ -327,6 +327,6 @@ def test_serve_post_v1_model_needs_a_token_off_loopback(models):
         client = TestClient(create_app(service), base_url="http://0.0.0.0")
         answer = client.post("/v1/model", json={"path": str(models["B"])})
         assert answer.status_code == 403 and "needs serve --token" in answer.json()["detail"]
-        assert service.detector.metadata.name == "model-a"
+        assert service.station.detector.metadata.name == "model-a"
     finally:
         service.close()

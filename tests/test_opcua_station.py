@@ -125,7 +125,7 @@ def test_subscriber_and_reads_see_whole_verdicts_equal_to_their_jsonl_records(mo
         record = records[i]
         assert abs(record["timestamp"] - stamp) < 2e-6, (key, stamp)
         name = key.rsplit(".", 1)[1]
-        if name in ("OkCount", "NgCount", "ErrorCount"):
+        if name in ("OkCount", "NgCount", "ErrorCount", "UnscoredCount", "LostCount"):
             assert value == counts_until(records, "top", record["index"])[name]
         else:
             want = expected_values(record)[name]

@@ -153,6 +153,7 @@ def test_file_source_never_drops_with_a_slow_consumer(tmp_path):
 def test_each_source_kind_is_one_table_entry(tmp_path):
     """`--source` strings go through `SOURCES` in order; each kind names its own reader."""
     from uniad_edge.runtime.capture import SOURCES
+    from uniad_edge.runtime.capture.gige import GigeReader
     from uniad_edge.runtime.capture.images import ImageListReader
     from uniad_edge.runtime.capture.video import VideoReader
 
@@ -161,6 +162,7 @@ def test_each_source_kind_is_one_table_entry(tmp_path):
     cases = {
         "camera index": ("3", VideoReader),
         "URL": ("rtsp://10.0.0.5/stream", VideoReader),
+        "GenICam camera": ("gige://Basler-21234567?exposure=5000", GigeReader),  # not a URL
         "image folder": (str(folder), ImageListReader),
         "video or image file": (str(video), VideoReader),  # a file before a glob
         "glob": (str(folder / "*.png"), ImageListReader),

@@ -107,7 +107,7 @@ def test_roi_is_cropped_before_scoring_and_a_bad_roi_is_an_error_record(model, t
     assert "does not fit" in verdicts["wrong"].record["error"]
     assert verdicts["wrong"].record["verdict"] == "ERROR"
     assert verdicts["wrong"].record["is_ok"] is False
-    evidence = verdicts["crop"].record["evidence"]
+    evidence = verdicts["crop"].evidence
     assert evidence["frame"] == verdicts["crop"].evidence_stem + "_frame.png"
     kept = cv2.imread(str(tmp_path / "ev" / evidence["frame"]))
     assert kept.shape == (h // 2, w // 2, 3)  # save="all" keeps OK frames too, as scored
@@ -239,7 +239,7 @@ def test_camera_config_errors():
         CameraConfig("a", "x", save="some")
     with pytest.raises(UniadError, match="roi must be"):
         CameraConfig("a", "x", roi=(0, 0, 0, 5))
-    with pytest.raises(UniadError, match="without spaces"):
+    with pytest.raises(UniadError, match="letters, digits, '-' or '_'"):
         CameraConfig("a b", "x")
 
 

@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -50,7 +54,13 @@ def _browser(profile: str):
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see CSP refusals
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def _csp_refusals(browser) -> list[str]:
+    """Console lines where the page's Content-Security-Policy refused something it loads."""
+    return [e["message"] for e in browser.get_log("browser") if "Content Security" in e["message"]]
 
 
 def _wait(predicate, timeout: float = 20.0, what: str = "condition"):
@@ -125,6 +135,7 @@ def test_dashboard_updates_on_verdict_events(tmp_path):
                 what="gallery and MJPEG images (loaded with the query token)",
             )
             assert browser.find_element("id", "link").text == "live"
+            assert _csp_refusals(browser) == []  # the policy fits what the dashboard loads
             assert "fixture" in browser.find_element("id", "model-name").text
             assert "cable" in browser.find_element("id", "model").text
             shot = cv2.imdecode(np.frombuffer(browser.get_screenshot_as_png(), np.uint8), 1)
@@ -159,5 +170,84 @@ def test_dashboard_recovers_when_the_server_restarts(tmp_path):
             card = browser.find_element("id", "cam-api")  # per-camera counts restarted too
             assert card.find_element("css selector", ".ng").text == "1"
             assert card.find_element("css selector", ".ok").text == "0"
+    finally:
+        browser.quit()
+
+
+ATTACK_PAGE = """<!doctype html><title>loading</title>
+<form id="swap" method="post" enctype="text/plain" action="{url}/v1/model">
+<input name='{{"path": "{path}", "x": "' value='"}}'></form>
+<script>
+const png = Uint8Array.from(atob("{png}"), c => c.charCodeAt(0));
+const form = new FormData();
+form.append("file", new Blob([png], {{type: "image/png"}}), "a.png");
+Promise.allSettled([
+  fetch("{url}/v1/cameras/cam/trigger?part_id=FAKE", {{method: "POST", mode: "no-cors"}}),
+  fetch("{url}/v1/score", {{method: "POST", mode: "no-cors", body: form}}),
+]).then(() => {{ document.title = "sent"; document.getElementById("swap").submit(); }});
+</script>"""
+
+
+def test_a_page_on_another_origin_cannot_drive_a_token_less_serve(tmp_path):
+    """Issue 28 item 1 in a real browser: a page on another origin sends the "simple"
+    requests any page may send (a text/plain form, no-cors fetches); none of them writes."""
+    model, other = tmp_path / "m.onnx", tmp_path / "other.onnx"
+    build_model(model, threshold=40.0)
+    build_model(other, threshold=55.0)
+    log = tmp_path / "line.jsonl"
+    cameras = {"cam": str(write_folder(tmp_path / "frames", good=3, bad=0))}
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    browser = _browser(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path))
+    try:
+        with running(model, cameras, station={"trigger_only": True}, log=log) as srv:
+            page = ATTACK_PAGE.format(
+                url=srv.url, path=other, png=base64.b64encode(png(good_frame())).decode()
+            )
+            (site / "evil.html").write_text(page)
+            browser.get(f"http://localhost:{evil.server_address[1]}/evil.html")
+            _wait(lambda: browser.current_url.endswith("/v1/model"), what="the form's answer")
+            assert "another web origin" in browser.page_source, browser.page_source
+            health = httpx.get(f"{srv.url}/v1/health").json()
+            assert health["cameras"]["cam"]["frames"] == 0  # no trigger was scored
+            assert httpx.get(f"{srv.url}/v1/model").json()["threshold_in_use"]["value"] == 40.0
+        assert not log.exists() or log.read_text() == ""
+    finally:
+        browser.quit()
+        evil.shutdown()
+        evil.server_close()
+
+
+def test_the_api_docs_render_under_their_content_security_policy(tmp_path):
+    """Swagger UI (swagger-ui-bundle, started by FastAPI's inline script) runs under the docs'
+    policy, which allows that one script by its hash and nothing inline besides."""
+    pytest.importorskip("swagger_ui_bundle")
+    model = tmp_path / "m.onnx"
+    build_model(model)
+    browser = _browser(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path))
+    try:
+        with running(model, token="docs-secret-1") as srv:
+            docs = httpx.get(f"{srv.url}/docs?token=docs-secret-1")
+            assert "script-src 'self' 'sha256-" in docs.headers["content-security-policy"]
+            browser.get(f"{srv.url}/docs?token=docs-secret-1")
+            _wait(
+                lambda: browser.find_elements("css selector", ".opblock-summary-path"),
+                what="Swagger UI's list of routes",
+            )
+            paths = {e.text for e in browser.find_elements("css selector", ".opblock-summary-path")}
+            assert "/v1/score" in {p.replace("\u200b", "") for p in paths}
+            injected = "document.body.dataset.ran = 'yes'"
+            browser.execute_script(  # an inline script the page did not bring is refused
+                "const s = document.createElement('script'); s.textContent = arguments[0];"
+                "document.body.append(s);",
+                injected,
+            )
+            time.sleep(0.5)
+            assert browser.execute_script("return document.body.dataset.ran") is None
+            refusals = _csp_refusals(browser)
+            assert len(refusals) == 1 and "script" in refusals[0], refusals
     finally:
         browser.quit()

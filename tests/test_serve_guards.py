@@ -150,7 +150,7 @@ def test_only_its_own_host_names_are_answered(model):
 
 def test_docs_and_schema_need_the_token_and_load_nothing_from_a_cdn(model):
     with running(model, token=TOKEN) as srv, httpx.Client(base_url=srv.url) as client:
-        for path in ("/openapi.json", "/docs"):
+        for path in ("/openapi.json", "/docs", "/docs/openapi.json"):
             assert client.get(path).status_code == 401, path
         assert client.get("/redoc").status_code in (401, 404)
         auth = {"Authorization": f"Bearer {TOKEN}"}

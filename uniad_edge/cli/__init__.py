@@ -15,6 +15,7 @@ from ..errors import UniadError
 from . import (  # noqa: F401  (each import registers its commands on `app`)
     bench,
     calibrate,
+    cameras,
     demo,
     export,
     info,

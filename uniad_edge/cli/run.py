@@ -104,7 +104,8 @@ def run(
     source: Annotated[
         list[str] | None,
         typer.Option(
-            help="[NAME=]video file, image folder or glob, rtsp/http URL, GStreamer pipeline; "
+            help="[NAME=]video file, image folder or glob, rtsp/http URL, GStreamer pipeline, "
+            "gige://DEVICE?settings (a GenICam camera, see `uniad-edge cameras`); "
             "repeat for several cameras"
         ),
     ] = None,
@@ -225,7 +226,8 @@ def run(
         "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
     }
     config = station_config(station, cameras, options).require_cameras()
-    logging.getLogger("uniad_edge.runtime.station.swap").setLevel(logging.INFO)
+    for module in ("swap", "slot"):  # "model swapped", "<file> changed; loading it"
+        logging.getLogger(f"uniad_edge.runtime.station.{module}").setLevel(logging.INFO)
     with contextlib.ExitStack() as stack:
         inspection = stack.enter_context(Station(config))
         stack.enter_context(inspection.stop_on_signals())

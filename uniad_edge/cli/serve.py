@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UniadError
+from ..redact import redact_url
 from ..runtime.station import StationConfig
 from ..serve.config import ServeConfig, is_loopback
 from .app import app
@@ -118,6 +119,20 @@ def serve(
             show_default=default(ServeConfig, "mjpeg_fps"),
         ),
     ] = None,
+    model_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="another folder POST /v1/model may load models from; repeatable",
+            show_default="the --model's folder",
+        ),
+    ] = None,
+    allow_remote_models: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-models",
+            help="let POST /v1/model load Triton URLs (the server connects to them)",
+        ),
+    ] = False,
     opcua: OpcuaUrl = None,
     opcua_user: OpcuaUser = None,
     opcua_password: OpcuaPassword = None,
@@ -165,6 +180,8 @@ def serve(
         class_name=class_name,
         threshold=threshold,
         mjpeg_fps=mjpeg_fps,
+        model_dirs=tuple(model_dir) if model_dir else None,
+        allow_remote_models=allow_remote_models or None,
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     err = Console(stderr=True)
@@ -180,7 +197,9 @@ def serve(
     url = f"{config.scheme}://{escape(config.host)}:{config.port}/"
     summary = run_server(
         config,
-        on_listening=lambda: err.print(f"serving {escape(str(config.station.model))} on {url}"),
+        on_listening=lambda: err.print(
+            f"serving {escape(redact_url(str(config.station.model)))} on {url}"
+        ),
     )
     table = Table(title="uniad-edge serve")
     for column in ("camera", "scored", "OK", "NG", "ERROR"):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UniadError
 from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
+from ..names import check_name
 
 if TYPE_CHECKING:
     from ..presets import Preset
@@ -57,6 +58,9 @@ class TritonOptions:
     ort_threads: int | None = None
     force: bool = False
 
+    def __post_init__(self) -> None:
+        check_name(self.name, "Triton model name")
+
     def with_overrides(self, **values: object) -> TritonOptions:
         """These options with every non-None value of `values` applied."""
         return replace(self, **{k: v for k, v in values.items() if v is not None})
@@ -98,6 +102,8 @@ class ExportOptions:
     def __post_init__(self, half: bool | None) -> None:
         self.out = Path(self.out)
         self.engine_dir = Path(self.engine_dir)
+        if self.name is not None:
+            check_name(self.name, "--name")
         if half:
             self.precision = "fp16"
         if self.dynamic and self.batch is not None:

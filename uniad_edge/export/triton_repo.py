@@ -66,8 +66,6 @@ def check_options(options: TritonOptions, artifact: Path) -> TritonOptions:
     if backend not in BACKENDS:
         choices = ", ".join(BACKENDS)
         raise UniadError(f"--triton-backend {options.backend!r} is not one of {choices}")
-    if not options.name or "/" in options.name or options.name.startswith("."):
-        raise UniadError(f"Triton model name {options.name!r} must be a plain folder name")
     if options.version < 1:
         raise UniadError(f"Triton model version must be >= 1, got {options.version}")
     if options.max_batch_size < 1:

@@ -6,6 +6,7 @@ objects is refused without running them.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ CHECKPOINT_VERSION = 1
 PROJECTIONS = ("reconstruction.input_proj.weight", "reconstruction.output_proj.weight")
 # Official files do not record their backbone weights; UniAD trains on ImageNet ones.
 OFFICIAL_BACKBONE_PROVENANCE = "ImageNet-pretrained assumed (official checkpoint)"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -199,6 +202,8 @@ def convert_official_state(state: dict[str, Any], model: UniAD) -> dict[str, Any
 
 def infer_official_preset(state: dict[str, Any], file: Path) -> Preset:
     """Recover the preset from tensor shapes: channels -> stages, position table -> grid."""
+    layers = {part: _layer_count(state, part, file) for part in ("encoder", "decoder")}
+    _check_depth(layers["encoder"], layers["decoder"], file)
     try:
         dim, channels = state["reconstruction.input_proj.weight"].shape[:2]
         fh = state["reconstruction.pos_embed.row_embed.weight"].shape[0]
@@ -206,19 +211,15 @@ def infer_official_preset(state: dict[str, Any], file: Path) -> Preset:
         ffn = state["reconstruction.transformer.encoder.layers.0.linear1.weight"].shape[0]
     except KeyError as exc:
         raise UniadError(f"{file}: missing key {exc.args[0]}; not a UniAD checkpoint") from None
-    layers = {
-        part: len({k.split(".")[4] for k in state if k.startswith(prefix)})
-        for part, prefix in (
-            ("enc", "reconstruction.transformer.encoder.layers."),
-            ("dec", "reconstruction.transformer.decoder.layers."),
-        )
-    }
     for known in PRESETS.values():
         if known.backbone != DEFAULT_BACKBONE:
             continue  # official checkpoints are all EfficientNet-B4
         shape = (known.channels, known.feature_size, known.hidden_dim, known.dim_feedforward)
         depth = (known.num_encoder_layers, known.num_decoder_layers)
-        if shape == (channels, (fh, fw), dim, ffn) and depth == (layers["enc"], layers["dec"]):
+        if shape == (channels, (fh, fw), dim, ffn) and depth == (
+            layers["encoder"],
+            layers["decoder"],
+        ):
             return known
     stages = _stages_for(int(channels), file)
     return Preset(
@@ -227,9 +228,51 @@ def infer_official_preset(state: dict[str, Any], file: Path) -> Preset:
         stages=stages,
         output_stride=16,
         hidden_dim=int(dim),
-        num_encoder_layers=layers["enc"],
-        num_decoder_layers=layers["dec"],
+        num_encoder_layers=layers["encoder"],
+        num_decoder_layers=layers["decoder"],
         dim_feedforward=int(ffn),
+    )
+
+
+def _layer_count(state: dict[str, Any], part: str, file: Path) -> int:
+    """How many `part` (encoder/decoder) layers the file holds; a gap (layers 0, 1, 3) is a
+    damaged file, refused here rather than reported as an unexpected key."""
+    prefix = f"reconstruction.transformer.{part}.layers."
+    found = {int(k.split(".")[4]) for k in state if k.startswith(prefix)}
+    missing = sorted(set(range(max(found, default=-1) + 1)) - found)
+    if missing or not found:
+        what = f"lacks {part} layer {missing[0]}" if missing else f"has no {part} layers"
+        raise UniadError(
+            f"{file}: this official UniAD checkpoint {what} (damaged or incomplete file); "
+            "re-download it"
+        )
+    return len(found)
+
+
+def _check_depth(encoder: int, decoder: int, file: Path) -> None:
+    """Official UniAD has 4 encoder and 4 decoder layers. Unequal depths mean layers were lost
+    (a file missing its last decoder layer would otherwise load as a different, 3-layer model):
+    refused. Equal depths other than 4 may be a model trained so: loaded, with a warning."""
+    official = (Preset.num_encoder_layers, Preset.num_decoder_layers)
+    if (encoder, decoder) == official:
+        return
+    depth = f"{encoder} encoder and {decoder} decoder layers, official UniAD has {official[0]} + "
+    depth += f"{official[1]}"
+    if encoder != decoder:
+        part, have, want = (
+            ("decoder", decoder, encoder) if decoder < encoder else ("encoder", encoder, decoder)
+        )
+        lost = f"layer {have} is" if want - have == 1 else f"layers {have}-{want - 1} are"
+        raise UniadError(
+            f"{file}: this official UniAD checkpoint has {depth}: {part} {lost} missing; "
+            "re-download it, or pass the matching --preset if it was trained so"
+        )
+    log.warning(
+        "%s: this official UniAD checkpoint has %s; loading it as a %d-layer model (a file "
+        "that lost layers scores wrongly: check it against its source)",
+        file,
+        depth,
+        encoder,
     )
 
 

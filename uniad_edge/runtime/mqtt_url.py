@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from ..errors import UniadError
+from ..redact import redact_url
 
 DEFAULT_PORT = 1883
 
@@ -32,9 +33,11 @@ def parse_mqtt_url(url: str) -> MqttAddress:
         port = -1
     if parts.scheme != "mqtt" or not parts.hostname or not topic or port < 1:
         raise UniadError(
-            f"MQTT address {url!r} is not mqtt://host[:port]/topic (e.g. "
+            f"MQTT address {redact_url(repr(url))} is not mqtt://host[:port]/topic (e.g. "
             "mqtt://127.0.0.1:1883/line1)"
         )
     if "+" in topic or parts.fragment or url.endswith("#"):  # urlsplit reads "#" as a fragment
-        raise UniadError(f"MQTT address {url!r}: the topic must not contain the wildcards + or #")
+        raise UniadError(
+            f"MQTT address {redact_url(repr(url))}: the topic must not contain the wildcards + or #"
+        )
     return MqttAddress(parts.hostname, port, topic, parts.username, parts.password)

@@ -13,12 +13,10 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import math
 import os
 import re
 import stat
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,64 +25,11 @@ import numpy as np
 
 from ..errors import UniadError
 from ..fileio import atomic_path, write_bytes_atomic, write_bytes_new
-from .capture import Frame, utc_stamp
-from .detector import ERROR, Detection
+from .capture import utc_stamp
+from .detector import Detection
 
 log = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def frame_record(
-    frame: Frame,
-    detection: Detection | None,
-    source: str,
-    postprocess_ms: float,
-    *,
-    camera: str | None = None,
-    station: str | None = None,
-    model: str | None = None,
-) -> dict[str, Any]:
-    """The JSONL record of one frame (a camera's or an API request's; one schema for both).
-
-    `verdict` is "OK", "NG", "ERROR" or None (no threshold); `is_ok` is True only for "OK".
-    An ERROR record says why in `error`: the frame could not be prepared or scored (then
-    `score` is None and `latency_ms` holds only `capture`), or its score or map is not finite
-    (then `score` is None too: JSON has no NaN)."""
-    record: dict[str, Any] = {}
-    if station is not None:
-        record["station"] = station
-    if camera is not None:
-        record["camera"] = camera
-    record |= {
-        "index": frame.index,
-        "timestamp": frame.timestamp,
-        "time": datetime.fromtimestamp(frame.timestamp, timezone.utc).isoformat(),
-        "source": source,
-        "name": frame.name,
-    }
-    if model is not None:
-        record["model"] = model
-    if detection is None:
-        record |= {"score": None, "normalized_score": None, "threshold": None}
-        record |= {"verdict": ERROR, "is_ok": False, "error": frame.error or "not scored"}
-        record["latency_ms"] = {"capture": round(frame.capture_ms, 3)}
-        return record
-    record |= {
-        "score": detection.score if math.isfinite(detection.score) else None,
-        "normalized_score": detection.normalized_score,
-        "threshold": detection.threshold,
-        "verdict": detection.verdict,
-        "is_ok": detection.is_ok,
-    }
-    if detection.error is not None:
-        record["error"] = detection.error
-    record["latency_ms"] = {
-        "capture": round(frame.capture_ms, 3),
-        "preprocess": round(detection.preprocess_ms, 3),
-        "inference": round(detection.inference_ms, 3),
-        "postprocess": round(postprocess_ms, 3),
-    }
-    return record
 
 
 class JsonlLog:

@@ -28,8 +28,12 @@ from ..runtime.part_id import check_part_id
 from ..runtime.station.requests import QueueFull
 from .auth import HostGuard, TokenGuard
 from .cameras import StationCamera, encode_jpeg
+from .config import ModelSourceRefused
 from .docs import add_docs
+from .headers import SecurityHeaders
+from .methods import HeadAndOptions
 from .metrics import CONTENT_TYPE
+from .origin import OriginGuard, media_type
 from .service import ScoringService, SwapInProgress
 from .uploads import (
     BodyLimit,
@@ -47,6 +51,7 @@ MAX_FILES = 64
 RETRY_AFTER_S = 1
 KEEPALIVE_S = 15.0
 MJPEG_REPEAT_S = 5.0
+JSON = "application/json"
 
 
 def create_app(service: ScoringService) -> FastAPI:
@@ -62,7 +67,10 @@ def create_app(service: ScoringService) -> FastAPI:
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
-    app.add_middleware(HostGuard, names=config.host_names)  # outermost: runs first
+    app.add_middleware(HeadAndOptions, routes=app.router.routes)
+    app.add_middleware(OriginGuard)  # a write another site's page sent: before anything reads
+    app.add_middleware(HostGuard, names=config.host_names)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     guard = TokenGuard(config.token)
     api = [Depends(guard.header)]
     media = [Depends(guard.header_or_query)]
@@ -196,15 +204,21 @@ def create_app(service: ScoringService) -> FastAPI:
 
     @app.post("/v1/model", dependencies=api, summary="Swap in another model without stopping")
     async def swap_model(request: Request) -> dict[str, Any]:
-        config = service.config
+        # `config` is the one serve started with: a swap moves the model, not the model folders
         if config.token is None and not is_loopback(config.host):
             raise HTTPException(403, "POST /v1/model off loopback needs serve --token")
+        if media_type(request.headers.get("content-type")) != JSON:
+            raise HTTPException(415, f'send Content-Type: {JSON} with {{"path": "..."}}')
         try:
             body = await request.json()
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("path"), str):
             raise HTTPException(422, 'send JSON {"path": "export/model.onnx"}')
+        try:
+            config.check_model_source(body["path"])
+        except ModelSourceRefused as exc:
+            raise HTTPException(403, str(exc)) from None
         try:
             return await run_in_threadpool(service.swap_model, body["path"])
         except SwapInProgress as exc:

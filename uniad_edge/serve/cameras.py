@@ -60,8 +60,8 @@ class StationCamera:
         """The station's record of the camera's next frame (tagged with `part_id`), returned
         once the event hub has it too, so `latest` and the dashboard already show it."""
         record = self.station.trigger(self.name, part_id, timeout=TRIGGER_TIMEOUT_S)
-        self.hub.wait_for(self.name, record["index"], RECORDED_TIMEOUT_S)
-        return record
+        self.hub.wait_for(self.name, record.index, RECORDED_TIMEOUT_S)
+        return record.to_dict()
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:

@@ -7,12 +7,17 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import url_scheme
 from ..errors import UniadError
 from ..hosts import LOOPBACK_NAMES, is_loopback
 from ..runtime.station import StationConfig
 
 LOOPBACK_HOSTS = LOOPBACK_NAMES | {"127.0.0.1", "::1", "[::1]"}
 MAX_UPLOAD_MB = 4096  # a finite cap: the limit is compared with byte counts
+
+
+class ModelSourceRefused(UniadError):
+    """A model POST /v1/model may not load (HTTP 403): outside the model folders, or remote."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class ServeConfig:
     history_s: float = 300.0
     gallery_size: int = 24
     graceful_timeout_s: float = 10.0
+    # POST /v1/model loads files under the first model's folder and these only; a Triton URL
+    # (the server connects to it) only with allow_remote_models
+    model_dirs: tuple[Path, ...] = ()
+    allow_remote_models: bool = False
 
     @classmethod
     def from_options(cls, **options: Any) -> ServeConfig:
@@ -93,6 +102,9 @@ class ServeConfig:
                 raise UniadError(f"TLS file {path} not found; give a PEM certificate and key")
         if not 0 < self.mjpeg_fps < math.inf:
             raise UniadError(f"--mjpeg-fps must be > 0, got {self.mjpeg_fps}")
+        for folder in self.model_dirs:
+            if not Path(folder).expanduser().is_dir():
+                raise UniadError(f"--model-dir {folder} is not a folder")
         for name in self.allowed_hosts:
             if not name or any(ch in name for ch in " /\\@") or not name.isascii():
                 raise UniadError(f"--allowed-host {name!r} is not a host name")
@@ -103,6 +115,37 @@ class ServeConfig:
         """Host header names (without port) a request may carry: loopback names, the bound
         host and every --allowed-host; a DNS-rebinding page carries its own name, refused."""
         return frozenset({*LOOPBACK_HOSTS, self.host.lower(), *self.allowed_hosts})
+
+    @property
+    def model_folders(self) -> tuple[Path, ...]:
+        """Where POST /v1/model may load from: the first model's folder (when it is a file) and
+        every --model-dir, resolved (a link out of them leads out of them)."""
+        model = self.station.model
+        first = () if model is None or url_scheme(model) else (Path(model).expanduser().parent,)
+        return tuple(f.expanduser().resolve() for f in (*first, *map(Path, self.model_dirs)))
+
+    def check_model_source(self, path: str) -> None:
+        """Refuse a model POST /v1/model may not load, before anything opens it: a request
+        must not make the server read any file it can reach, nor connect out to a "model"
+        that answers OK to everything."""
+        if url_scheme(path) is not None:
+            if not self.allow_remote_models:
+                raise ModelSourceRefused(
+                    "POST /v1/model loads local files only; start serve with "
+                    "--allow-remote-models to accept Triton URLs"
+                )
+            return
+        folders = self.model_folders
+        try:
+            resolved = Path(path).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            resolved = None
+        if resolved is None or not any(resolved.is_relative_to(f) for f in folders):
+            where = ", ".join(str(f) for f in folders) or "none (the model is a URL)"
+            raise ModelSourceRefused(
+                f"{path} is outside the model folders ({where}); move it there or start serve "
+                "with --model-dir FOLDER"
+            )
 
     @property
     def scheme(self) -> str:

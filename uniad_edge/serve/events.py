@@ -1,8 +1,10 @@
 """Verdicts fanned out to the dashboard's Server-Sent Event streams, plus recent history.
 
 The hub is a sink of the station: every verdict (a camera's or an API request's) becomes one
-event, its JSONL record plus `seq` (a number per event) and `gallery` (the overlay the evidence
-sink saved, or None). Each subscriber is an asyncio queue on the server's event loop, fed with
+event: its JSONL line (`Verdict.document`) plus `seq` (a number per event), `gallery` (the
+overlay the evidence sink saved, or None) and `counts` (the camera's counters just after it,
+`VerdictCounts.by_kind`: the station's own, so the dashboard, `/metrics`, OPC UA and the
+summary agree). Each subscriber is an asyncio queue on the server's event loop, fed with
 `call_soon_threadsafe`. A client too slow to keep up loses events (its queue is bounded) rather
 than growing the server's memory; on connect every client first gets a snapshot (counters and
 the last minutes of verdicts), so a page opened late or reconnecting still draws the full chart.
@@ -24,7 +26,6 @@ from ..runtime.sinks import Sink, Verdict
 
 SUBSCRIBER_QUEUE = 256
 CLOSED = None
-VERDICTS = ("OK", "NG", "ERROR")
 Latest = tuple[np.ndarray, dict[str, Any], Detection | None]
 
 
@@ -45,24 +46,18 @@ class EventHub(Sink):
         self.closed = False
 
     def emit(self, verdict: Verdict) -> None:
-        overlay = (verdict.record.get("evidence") or {}).get("overlay")
+        """Remember and send one verdict event to every open stream."""
+        overlay = (verdict.evidence or {}).get("overlay")
+        counts = verdict.counts.by_kind() | {"lost": verdict.counts.lost}
         with self._lock:
             self._seq += 1
-            event = {**verdict.record, "seq": self._seq, "gallery": overlay}
+            event = verdict.document() | {"seq": self._seq, "gallery": overlay, "counts": counts}
             if verdict.image is not None:
                 self._latest[verdict.camera] = (verdict.image, event, verdict.detection)
-            self._lock.notify_all()
-        self.publish(event)
-
-    def publish(self, event: dict[str, Any]) -> None:
-        """Count, remember and send one verdict event to every open stream."""
-        with self._lock:
-            counts = self._counters.setdefault(event["camera"], dict.fromkeys(VERDICTS, 0))
-            counts["total"] = counts.get("total", 0) + 1
-            if event.get("verdict") in VERDICTS:
-                counts[event["verdict"]] += 1
+            self._counters[verdict.camera] = counts
             self._history.append(event)
             targets = list(self._subscribers.items())
+            self._lock.notify_all()
         for subscriber, loop in targets:
             loop.call_soon_threadsafe(_offer, subscriber, event)
 

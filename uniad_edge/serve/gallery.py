@@ -2,8 +2,9 @@
 the service serves from disk (images inside that folder, nothing else).
 
 The gallery is a sink of the station: the station's evidence sink (`recorder.EvidenceSaver`)
-writes every NG frame, a camera's or an API request's, and its record names the files
-(`"evidence"`); the gallery lists those. Files end in `recorder.FRAME_SUFFIX` / `OVERLAY_SUFFIX`.
+writes every NG frame, a camera's or an API request's, and its verdict names the files
+(`Verdict.evidence`); the gallery lists those. Files end in `recorder.FRAME_SUFFIX` /
+`OVERLAY_SUFFIX`.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ class Gallery(Sink):
 
     def emit(self, verdict: Verdict) -> None:
         """Remember a verdict whose evidence the station saved into this folder."""
-        evidence = verdict.record.get("evidence") or {}
+        evidence = verdict.evidence or {}
         overlay = evidence.get("overlay")
         if overlay is None or not self.has(overlay):
             return
-        item = {**verdict.record, "gallery": overlay, "frame": evidence["frame"]}
+        item = verdict.document() | {"gallery": overlay, "frame": evidence["frame"]}
         with self._lock:
             self._items.appendleft(item)
 

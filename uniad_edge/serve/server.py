@@ -20,21 +20,15 @@ from ..runtime.station import StationSummary
 from .app import create_app
 from .auth import install_redaction
 from .config import ServeConfig
-from .service import ScoringService, detector_opener
+from .service import ScoringService
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_service(config: ServeConfig, detector: Detector | None = None) -> ScoringService:
-    """Load the model (unless given), open the cameras, start the station; on any failure
-    release what was opened."""
-    if detector is None:
-        detector = detector_opener(config)(config.station.model)  # type: ignore[arg-type]
-    try:
-        service = ScoringService(config, detector)
-    except BaseException:
-        detector.close()
-        raise
+    """Open the model (in the station's slot, unless the caller lends one), the cameras, and
+    start the station; on any failure release what was opened."""
+    service = ScoringService(config, detector)
     try:
         service.start()
     except BaseException:

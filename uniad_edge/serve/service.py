@@ -1,83 +1,61 @@
 """The scoring service: one `Station` runs the cameras and the API requests (camera "api") on
-one detector, in the same batches, through the same sinks (JSONL log, evidence, MQTT) and one
-record schema; the service adds its own sinks to it (metrics, the dashboard's event stream, the
-NG gallery). HTTP-free, so the same object serves the API, the cameras and the tests.
+one model, in the same batches, through the same sinks (JSONL log, evidence, MQTT) and one
+record; the service adds its own sinks to it (metrics, the dashboard's event stream, the NG
+gallery). The model lives in the station's slot (opened, swapped and closed there, exactly as
+`run` does), so the service holds none. HTTP-free: the same object serves the API, the cameras
+and the tests.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import UniadError
+from ..redact import redact_url
 from ..runtime.backends.registry import url_scheme
 from ..runtime.detector import Detector
+from ..runtime.record import ANSWER
 from ..runtime.sinks import Sink, Verdict
 from ..runtime.station import Station, StationConfig
-from ..runtime.station.swap import model_id, return_freed_memory
+from ..runtime.station.slot import SwapInProgress
 from .cameras import StationCamera
 from .config import ServeConfig
 from .events import EventHub
 from .gallery import Gallery
 from .metrics import ServiceMetrics
 
-ANSWER_FIELDS = (
-    "score",
-    "normalized_score",
-    "verdict",
-    "is_ok",
-    "threshold",
-    "class_name",
-    "model",
-    "part_id",
-)
-
-
 SWAP_TIMEOUT_S = 300.0
-
-
-class SwapInProgress(UniadError):
-    """A second model swap while one is running (HTTP 409)."""
+__all__ = ["ScoringService", "SwapInProgress", "station_config"]
 
 
 def station_config(config: ServeConfig) -> StationConfig:
     """The station `serve` runs: its cameras (or none) taking API requests too, with the
-    service's log and evidence folder, so one log holds one schema."""
-    return replace(config.station, api_queue=config.queue_size)
-
-
-def detector_opener(config: ServeConfig) -> Callable[[str], Detector]:
-    """Opens a model the way `build_service` opened the first one."""
-    station = config.station
-
-    def open_model(path: str) -> Detector:
-        return Detector(
-            path,
-            backend=station.backend,
-            providers=list(station.providers) if station.providers else None,
-            threads=station.threads,
-            class_name=config.class_name,
-            threshold=config.threshold,
-            max_batch=station.max_batch,
-        )
-
-    return open_model
+    service's log and evidence folder, so one log holds one schema; the API's default class
+    and threshold are the station's data, not a second way to open the model."""
+    return replace(
+        config.station,
+        api_queue=config.queue_size,
+        api_class_name=config.class_name,
+        api_threshold=config.threshold,
+    )
 
 
 class ScoringService:
-    """Owns the detector and the station, plus the metrics, the event hub and the gallery."""
+    """Owns the station (and through its slot, the model), the metrics, the event hub and the
+    gallery."""
 
-    def __init__(self, config: ServeConfig, detector: Detector) -> None:
+    def __init__(self, config: ServeConfig, detector: Detector | None = None) -> None:
+        """`detector`: a model the caller opened and keeps owning (borrowed by the station's
+        slot); by default the station opens `config.station.model` itself."""
         self.config = config
-        self.detector = detector
         self.started = time.time()
         self.stopping = threading.Event()
-        self._swapping = threading.Lock()
-        self.metrics = ServiceMetrics(self.capture_stats, self.station_outputs)
+        self.metrics = ServiceMetrics(
+            lambda: self.station.counts(), self.capture_stats, self.station_outputs
+        )
         self.hub = EventHub(history_s=config.history_s)
         settings = station_config(config)
         self.gallery = (
@@ -96,7 +74,12 @@ class ScoringService:
 
     @property
     def model_name(self) -> str:
-        return self.detector.metadata.name or model_label(self.config.station.model)
+        return self.station.detector.metadata.name or model_label(self.model_path)
+
+    @property
+    def model_path(self) -> str:
+        """The model scoring now (the slot's path; the configured one for a borrowed model)."""
+        return self.station.slot.path or str(self.config.station.model)
 
     @property
     def queue_depth(self) -> int:
@@ -111,11 +94,9 @@ class ScoringService:
         """The API's answer: the verdict fields of the record (its `error` when ERROR), the
         inference time and the latency from the request's arrival."""
         record = verdict.record
-        answer = {key: record.get(key) for key in ANSWER_FIELDS}
-        answer["inference_ms"] = record["latency_ms"].get("inference")
+        answer = record.fields_for(ANSWER)
+        answer["inference_ms"] = record.latency_ms.get("inference")
         answer["latency_ms"] = round((time.time() - started) * 1e3, 3)
-        if "error" in record:
-            answer["error"] = record["error"]
         return answer
 
     def station_outputs(self) -> dict[str, int]:
@@ -134,7 +115,7 @@ class ScoringService:
             "status": "ok" if ok else "degraded",
             "model_loaded": True,
             "model": self.model_name,
-            "backend": self.detector.backend.name,
+            "backend": self.station.detector.backend.name,
             "queue_depth": self.queue_depth,
             "uptime_s": round(time.time() - self.started, 3),
             "cameras": cameras,
@@ -142,19 +123,19 @@ class ScoringService:
 
     def model_info(self) -> dict[str, Any]:
         """The artifact's metadata and the thresholds in use, each with where it came from."""
-        meta = self.detector.metadata
-        _, source = self.detector.resolve_threshold(
-            self.detector.class_name, self.detector.threshold_override
-        )
+        station = self.station
+        detector, settings = station.detector, station.config
+        value, source = detector.resolve_threshold(settings.api_class_name, settings.api_threshold)
+        meta = detector.metadata
         return {
-            "path": str(self.config.station.model),
-            "model_id": model_id(self.detector),
-            "backend": self.detector.backend.name,
-            "input_size": list(self.detector.input_size),
-            "max_batch": self.station.config.max_batch,
+            "path": redact_url(self.model_path),
+            "model_id": station.model_id,
+            "backend": detector.backend.name,
+            "input_size": list(detector.input_size),
+            "max_batch": settings.max_batch,
             "threshold_in_use": {
-                "value": self.detector.threshold,
-                "class_name": self.detector.class_name,
+                "value": value,
+                "class_name": settings.api_class_name,
                 "source": "--threshold" if source == "given" else source,
             },
             "thresholds": {**meta.thresholds.to_dict(), "provenance": meta.thresholds.rule},
@@ -167,34 +148,19 @@ class ScoringService:
         }
 
     def swap_model(self, path: str, timeout_s: float = SWAP_TIMEOUT_S) -> dict[str, Any]:
-        """Open `path` as the service opened its model and have the station check it and score
-        API requests and cameras with it from its next batch on; the old model is closed then.
-        A one-line `UniadError` leaves the old model scoring."""
-        if not self._swapping.acquire(blocking=False):
-            raise SwapInProgress("a model swap is already in progress; try again when it is done")
-        try:
-            previous = model_id(self.detector)
-            new = detector_opener(self.config)(path)
-            try:
-                self.station.swap_model(path, new).result(timeout_s)
-            except BaseException:
-                new.close()
-                raise
-            old, self.detector = self.detector, new
-            self.config = replace(self.config, station=replace(self.config.station, model=path))
-            old.close()
-            return_freed_memory()
-            return {"model": model_id(new), "previous_model": previous, "path": path}
-        finally:
-            self._swapping.release()
+        """Have the station's slot open `path` (as `run` would), check it and score API
+        requests and cameras with it from its next batch on. `SwapInProgress` while another
+        swap runs; a one-line `UniadError` leaves the old model scoring."""
+        previous = self.station.model_id
+        new = self.station.swap_model(path).result(timeout_s)
+        return {"model": new, "previous_model": previous, "path": redact_url(path)}
 
     def close(self) -> None:
         """Cameras first (captured frames and queued requests finish), then sinks, the model."""
         self.stopping.set()
         self.station.close()
-        self.detector.close()
 
 
 def model_label(model: Path | str) -> str:
     """What the answers call a model without a name: a file's stem, or a Triton URL as given."""
-    return str(model) if url_scheme(model) is not None else Path(model).stem
+    return redact_url(str(model)) if url_scheme(model) is not None else Path(model).stem

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import UniadError
 from ..runtime.frames import to_bgr8
 from .auth import send_json
+from .origin import media_type
 
 IMAGE_TYPES = ("image/", "application/octet-stream")
 MULTIPART = "multipart/form-data"
@@ -87,7 +88,7 @@ def _not_an_image(data: bytes, name: str) -> UniadError:
 
 def body_kind(content_type: str | None) -> str:
     """'image' or 'multipart' for a scoring request's Content-Type, else 415."""
-    media = (content_type or "").split(";")[0].strip().lower()
+    media = media_type(content_type)
     if media == MULTIPART:
         return "multipart"
     if media.startswith(IMAGE_TYPES[0]) or media == IMAGE_TYPES[1]:

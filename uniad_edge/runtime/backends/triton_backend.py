@@ -23,6 +23,7 @@ import numpy as np
 from ...artifacts import parse_metadata
 from ...errors import UniadError
 from ...metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from ...redact import redact_url
 from .base import Backend
 
 SCHEMES = ("grpc", "http")
@@ -64,8 +65,10 @@ class TritonTarget:
 
 
 def parse_url(url: str, settings: TritonSettings | None = None) -> TritonTarget:
-    """Split a Triton URL into what the client needs, with one-line errors for a bad one."""
+    """Split a Triton URL into what the client needs, with one-line errors for a bad one (the
+    target's `url` is for messages: its credentials are `***`)."""
     parts = urlsplit(url)
+    url = redact_url(url)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise UniadError(f"{url}: a Triton model URL starts with grpc:// or http://")

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...errors import UniadError
-from . import images, video
+from ...redact import redact_url
+from . import gige, images, video
 from .base import Reader
 
 
@@ -25,6 +26,7 @@ class Source:
 SOURCES: tuple[Source, ...] = (
     Source("camera index", video.is_camera_index, video.camera),
     Source("GStreamer pipeline", video.is_pipeline, video.pipeline),
+    Source("GenICam camera", gige.is_gige, gige.gige),  # gige:// before the URL entry
     Source("URL", video.is_url, video.url),
     Source("image folder", images.is_folder, images.folder),
     Source("video or image file", images.is_file, images.file),
@@ -38,6 +40,7 @@ def make_reader(source: str | int, bit_depth: int | None = None) -> Reader:
         if entry.matches(source):
             return entry.reader(source, bit_depth)
     raise UniadError(
-        f"source {source!r} not found: pass a video file, an image folder or glob, an "
-        "rtsp:// or http:// URL, a GStreamer pipeline, or use --camera N"
+        f"source {redact_url(repr(source))} not found: pass a video file, an image folder or "
+        "glob, an rtsp:// or http:// URL, a gige:// camera, a GStreamer pipeline, or use "
+        "--camera N"
     )

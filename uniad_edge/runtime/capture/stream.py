@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from ...errors import UniadError
-from .base import AUTO, FOREVER, Frame, Reader, Unreadable
+from .base import AUTO, FOREVER, Frame, Reader, SourceRefused, Unreadable
 from .sources import make_reader
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,8 @@ class FrameStream:
     ) -> None:
         self.reader = reader
         self.live = reader.live
-        auto = max_reconnects == AUTO
-        self.max_reconnects: int | None = FOREVER if auto else max_reconnects  # type: ignore[assignment]
-        self.patience_s = reader.patience_s if auto else None
+        self._auto = max_reconnects == AUTO
+        self.max_reconnects: int | None = FOREVER if self._auto else max_reconnects  # type: ignore[assignment]
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.on_change = on_change
@@ -67,6 +66,16 @@ class FrameStream:
         self._thread = threading.Thread(target=self._run, name="uniad-capture", daemon=True)
 
     @property
+    def lost(self) -> int:
+        """Frames the source reports it never delivered (`Reader.lost`)."""
+        return self.reader.lost
+
+    @property
+    def patience_s(self) -> float | None:
+        """Read from the reader each time: one may wait longer once it has been up."""
+        return self.reader.patience_s if self._auto else None
+
+    @property
     def description(self) -> str:
         return self.reader.description
 
@@ -74,7 +83,7 @@ class FrameStream:
         try:
             self.reader.open()
         except UniadError as exc:
-            if not self.live:
+            if not self.live or isinstance(exc, SourceRefused):
                 raise
             log.warning("%s; retrying (reconnect tries: %s)", exc, self._tries_label)
             self.state = "reconnecting"
@@ -90,6 +99,7 @@ class FrameStream:
     def stop(self) -> None:
         """Ask the reader thread to finish; frames already queued can still be taken."""
         self._stop.set()
+        self.reader.stop()
         with self._cond:
             self._cond.notify_all()
 
@@ -114,7 +124,13 @@ class FrameStream:
                 image, name = got
                 now = time.time()
                 frame = Frame(
-                    self.captured, None, now, capture_ms, name or _frame_name(self.captured, now)
+                    self.captured,
+                    None,
+                    now,
+                    capture_ms,
+                    name or _frame_name(self.captured, now),
+                    facts=self.reader.frame_facts(),
+                    triggered=self.reader.frame_triggered(),
                 )
                 if isinstance(image, Unreadable):
                     frame.error = image.reason

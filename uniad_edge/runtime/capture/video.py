@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ...errors import UniadError
+from ...redact import redact_url
 from .base import Reader
 
 URL_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -120,7 +121,7 @@ def is_url(source: str | int) -> bool:
 
 
 def url(source: str | int, bit_depth: int | None) -> Reader:
-    return VideoReader(str(source), cv2.CAP_FFMPEG, live=True, description=str(source))
+    return VideoReader(str(source), cv2.CAP_FFMPEG, live=True, description=redact_url(str(source)))
 
 
 def video_file(path: str, description: str) -> Reader:

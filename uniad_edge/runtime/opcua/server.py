@@ -25,13 +25,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...errors import UniadError
+from ..record import VerdictRecord
 from .config import NAMESPACE_URI, OpcuaConfig
 from .values import (
     CAMERA_VARIABLES,
     STATION_VARIABLES,
     camera_state,
     finite_or_nan,
-    verdict_kind,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ STARTUP_TIMEOUT_S = 120.0
 STATE_POLL_S = 0.25
 NEVER = datetime(1601, 1, 1, tzinfo=timezone.utc)  # OPC UA's "no time yet"
 
-Trigger = Callable[[str, "str | None"], "Future[dict[str, Any]]"]
+Trigger = Callable[[str, "str | None"], "Future[VerdictRecord]"]
 
 
 def _import_asyncua() -> Any:
@@ -324,7 +324,7 @@ class OpcuaServer:
                 return ua.StatusCode(ua.StatusCodes.BadInvalidState)
             score = record.get("score")
             return [
-                ua.Variant(verdict_kind(record), ua.VariantType.String),
+                ua.Variant(record.kind, ua.VariantType.String),
                 ua.Variant(finite_or_nan(score), ua.VariantType.Double),
                 ua.Variant(int(record["index"]), ua.VariantType.UInt64),
             ]

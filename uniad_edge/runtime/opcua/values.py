@@ -8,12 +8,13 @@ documents them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
+
+from ..record import VerdictCounts, VerdictRecord
 
 # browse name -> OPC UA built-in type; node ids are ns=<NAMESPACE_URI>;s=Cameras.<camera>.<name>
 CAMERA_VARIABLES: dict[str, str] = {
-    "Verdict": "String",  # OK, NG or ERROR (anything that is not a trusted verdict)
+    "Verdict": "String",  # OK, NG, ERROR (not a trusted result) or UNSCORED (no threshold)
     "IsOK": "Boolean",
     "Score": "Double",  # NaN when the frame could not be scored
     "NormalizedScore": "Double",
@@ -24,6 +25,8 @@ CAMERA_VARIABLES: dict[str, str] = {
     "OkCount": "UInt64",
     "NgCount": "UInt64",
     "ErrorCount": "UInt64",
+    "UnscoredCount": "UInt64",
+    "LostCount": "UInt64",  # frames the camera never delivered whole (incomplete, missing)
     "ModelId": "String",  # the model that scored this verdict
     "State": "String",  # capturing, reconnecting or stopped (changes on its own, not per verdict)
 }
@@ -44,50 +47,27 @@ def camera_state(status: str) -> str:
     return CAMERA_STATES.get(status, "stopped")
 
 
-def verdict_kind(record: dict[str, Any]) -> str:
-    """OK, NG, or ERROR for every record that is not a trusted OK/NG (fail safe)."""
-    verdict = record.get("verdict")
-    if "error" in record or verdict not in ("OK", "NG"):
-        return "ERROR"
-    return str(verdict)
-
-
 def finite_or_nan(value: Any) -> float:
     """OPC UA Doubles: a missing or non-finite score reads NaN (never a plausible number)."""
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else math.nan
 
 
-@dataclass
-class VerdictCounts:
-    """A camera's OK/NG/ERROR counters, kept by whoever sees every verdict in order."""
-
-    ok: int = 0
-    ng: int = 0
-    error: int = 0
-
-    def add(self, kind: str) -> None:
-        if kind == "OK":
-            self.ok += 1
-        elif kind == "NG":
-            self.ng += 1
-        else:
-            self.error += 1
-
-
-def camera_values(record: dict[str, Any], counts: VerdictCounts) -> dict[str, Any]:
-    """All of a camera's per-verdict variables (browse name -> Python value) from one record."""
-    kind = verdict_kind(record)
+def camera_values(record: VerdictRecord, counts: VerdictCounts) -> dict[str, Any]:
+    """All of a camera's per-verdict variables (browse name -> Python value) from one record
+    and the station's counts just after it."""
     return {
-        "Verdict": kind,
-        "IsOK": kind == "OK",
-        "Score": finite_or_nan(record.get("score")),
-        "NormalizedScore": finite_or_nan(record.get("normalized_score")),
-        "Threshold": finite_or_nan(record.get("threshold")),
-        "PartId": str(record.get("part_id") or ""),
-        "SourceTimestamp": float(record["timestamp"]),
-        "FrameIndex": int(record["index"]),
+        "Verdict": record.kind,
+        "IsOK": record.is_ok,
+        "Score": finite_or_nan(record.score),
+        "NormalizedScore": finite_or_nan(record.normalized_score),
+        "Threshold": finite_or_nan(record.threshold),
+        "PartId": record.part_id or "",
+        "SourceTimestamp": float(record.timestamp),
+        "FrameIndex": int(record.index),
         "OkCount": counts.ok,
         "NgCount": counts.ng,
         "ErrorCount": counts.error,
-        "ModelId": str(record.get("model") or ""),
+        "UnscoredCount": counts.unscored,
+        "LostCount": counts.lost,
+        "ModelId": record.model or "",
     }

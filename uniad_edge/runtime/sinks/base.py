@@ -18,6 +18,7 @@ from ...errors import UniadError
 from ..capture import Frame
 from ..detector import Detection
 from ..opcua.config import OpcuaConfig
+from ..record import VerdictCounts, VerdictRecord
 
 log = logging.getLogger("uniad_edge.runtime.sinks")
 
@@ -26,20 +27,37 @@ log = logging.getLogger("uniad_edge.runtime.sinks")
 class Verdict:
     """One scored (or unreadable) frame as the sinks see it.
 
-    `record` is the JSON-ready dict (what the log and MQTT carry); `image` is the frame as
-    scored, after any ROI crop (None when the frame could not be read); `detection` is None for
-    error records. `evidence_stem` (`recorder.evidence_stem`, decided once by the station) is
-    the name the evidence sink saves the frame under; when it has saved it, the record it hands
-    on carries the files' names as `record["evidence"]`.
+    `record` is the frozen `VerdictRecord` (what the log, MQTT, OPC UA and the API read);
+    `counts` are its camera's counters just after it (every sink reports the same numbers, in
+    verdict order); `image` is the frame as scored, after any ROI crop (None when the frame
+    could not be read); `detection` is None for error records. `evidence_stem`
+    (`recorder.evidence_stem`, decided once by the station) is the name the evidence sink
+    saves the frame under; once saved, the file names are `evidence` (set once, by that sink:
+    the record itself never changes), and `document()` carries them.
     """
 
     camera: str
-    record: dict[str, Any]
+    record: VerdictRecord
     frame: Frame
     image: np.ndarray | None
     detection: Detection | None
     save: str = "ng"
     evidence_stem: str = field(kw_only=True)
+    counts: VerdictCounts = field(kw_only=True, default_factory=VerdictCounts)
+    evidence: Mapping[str, str] | None = field(kw_only=True, default=None)
+
+    def attach_evidence(self, names: Mapping[str, str]) -> None:
+        """The evidence sink's file names (once)."""
+        if self.evidence is not None:
+            raise UniadError(f"evidence of {self.evidence_stem} was already saved")
+        self.evidence = dict(names)
+
+    def document(self) -> dict[str, Any]:
+        """The JSON-ready log line: the record, plus the evidence files when saved."""
+        out = self.record.to_dict()
+        if self.evidence is not None:
+            out["evidence"] = dict(self.evidence)
+        return out
 
 
 class SinkSettings(Protocol):
@@ -68,7 +86,8 @@ class SinkContext:
     - `config`: the station's settings (`SinkSettings`).
     - `cameras`: the camera names, in configuration order.
     - `counters()`: per camera, a JSON-ready dict (`status`, `fps`, `frames`, `ok`, `ng`,
-      `errors`, `dropped`, `reconnects`, `source`, `class_name`, `threshold`), read when called.
+      `errors`, `unscored`, `dropped`, `lost`, `reconnects`, `source`, `class_name`,
+      `threshold`), read when called.
     - `model_id()`: the id of the model scoring now (name@checkpoint hash prefix).
     - `threshold_provenance()`: where the cameras' thresholds come from, one line (it changes
       with a model swap, as `model_id()` does).
@@ -85,7 +104,7 @@ class SinkContext:
     model_id: Callable[[], str]
     threshold_provenance: Callable[[], str]
     subscribe: Callable[[Subscriber], Callable[[], None]]
-    trigger: Callable[[str, str | None], Future[dict[str, Any]]]
+    trigger: Callable[[str, str | None], Future[VerdictRecord]]
     stop: Callable[[str], None]
 
 

@@ -1,5 +1,6 @@
 """Evidence sink: NG frames (or every frame, per camera policy) and overlays, atomically, under
-each verdict's own name; the record then names the files (`"evidence"`)."""
+each verdict's own name; the verdict then names the files (`Verdict.evidence`, in the log line
+as `"evidence"`)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,8 @@ class EvidenceSink(Sink):
         self.guard.attempt(lambda: self._save(verdict, detection, image))
 
     def _save(self, verdict: Verdict, detection: Detection, image: np.ndarray) -> None:
-        """Save, then hand the later sinks a record naming the files (a new dict: a trigger's
-        caller may already hold the old one)."""
-        names = self.saver.save(verdict.evidence_stem, detection, image)
-        verdict.record = {**verdict.record, "evidence": names}
+        """Save, then tell the later sinks the files' names (beside the frozen record)."""
+        verdict.attach_evidence(self.saver.save(verdict.evidence_stem, detection, image))
 
     def summary(self) -> dict[str, int]:
         return {"images saved": self.saver.saved, "images not saved": self.guard.not_written}

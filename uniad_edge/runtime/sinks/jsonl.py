@@ -16,7 +16,7 @@ class JsonlSink(Sink):
         self.guard = PauseOnError(f"writing log {log.path}", retry_s)
 
     def emit(self, verdict: Verdict) -> None:
-        self.guard.attempt(lambda: self.log.write(verdict.record))
+        self.guard.attempt(lambda: self.log.write(verdict.document()))
 
     def event(self, record: dict[str, Any]) -> None:
         self.guard.attempt(lambda: self.log.write(record))

@@ -19,25 +19,10 @@ from typing import Any
 
 from ...errors import UniadError
 from ..mqtt_url import MqttAddress, parse_mqtt_url
+from ..record import MESSAGE, VerdictRecord
 from .base import Sink, SinkContext, Verdict
 
 log = logging.getLogger(__name__)
-MESSAGE_KEYS = (
-    "station",
-    "camera",
-    "part_id",
-    "index",
-    "name",
-    "timestamp",
-    "time",
-    "score",
-    "normalized_score",
-    "threshold",
-    "verdict",
-    "is_ok",
-    "model",
-    "error",
-)
 
 
 def connect_client(
@@ -65,9 +50,10 @@ def connect_client(
     return client
 
 
-def message(record: dict[str, Any]) -> bytes:
-    """The published payload: the verdict fields a PLC/MES needs, not the latency details."""
-    return json.dumps({k: record[k] for k in MESSAGE_KEYS if k in record}).encode()
+def message(record: VerdictRecord) -> bytes:
+    """The published payload: the record's fields a PLC/MES needs (`MESSAGE`), not the
+    latency details."""
+    return json.dumps(record.fields_for(MESSAGE)).encode()
 
 
 class MqttSink(Sink):

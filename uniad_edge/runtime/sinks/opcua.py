@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..opcua.values import VerdictCounts, camera_values, verdict_kind
+from ..opcua.values import camera_values
 from .base import Sink, SinkContext, Verdict
 
 if TYPE_CHECKING:
@@ -21,12 +21,9 @@ class OpcuaSink(Sink):
 
     def __init__(self, server: OpcuaServer) -> None:
         self.server = server
-        self.counts = {camera: VerdictCounts() for camera in server.cameras}
 
     def emit(self, verdict: Verdict) -> None:
-        counts = self.counts[verdict.camera]
-        counts.add(verdict_kind(verdict.record))
-        self.server.publish(verdict.camera, camera_values(verdict.record, counts))
+        self.server.publish(verdict.camera, camera_values(verdict.record, verdict.counts))
 
     def close(self) -> None:
         self.server.close()

@@ -5,6 +5,7 @@ its type and range (a one-line error naming the setting)."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,14 @@ from ...metadata import DEFAULT_MAX_BATCH, check_threshold
 from ..capture import AUTO, FOREVER, Reader
 from ..mqtt_url import parse_mqtt_url
 from ..opcua.config import OpcuaConfig
+from .requests import API_CAMERA
 from .triggers import trigger_kind
 
 SAVE_POLICIES = ("ng", "all", "none")
+# No "/" (a URL path segment), no "." (OPC UA node ids are Cameras.NAME.Variable: "top.Score"
+# would collide with camera top's Score), nothing a file name or a header must escape.
+CAMERA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CAMERA_NAME_RULE = "1 to 64 letters, digits, '-' or '_'"
 RECONNECT_WORDS = {"forever": FOREVER, "auto": AUTO}
 
 # What each setting may hold (a station file is TOML, so paths arrive as strings).
@@ -54,6 +60,8 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "write_retry_s": NUMBER,
     "opcua": (OpcuaConfig,),
     "api_queue": (int,),
+    "api_class_name": (str,),
+    "api_threshold": NUMBER,
 }
 NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
@@ -131,8 +139,11 @@ class CameraConfig:
                 check_threshold(self.threshold, f"camera {self.name}: threshold")
             except ValueError as exc:
                 raise UniadError(str(exc)) from None
-        if not self.name or any(ch.isspace() for ch in self.name):
-            raise UniadError(f"camera name {self.name!r} must be non-empty and without spaces")
+        if not CAMERA_NAME.fullmatch(self.name):
+            raise UniadError(
+                f"camera name {self.name[:80]!r} is not allowed: use {CAMERA_NAME_RULE} (a name "
+                "is a URL path segment, an OPC UA node name and part of file names)"
+            )
         if self.save not in SAVE_POLICIES:
             raise UniadError(
                 f"camera {self.name}: save must be one of {', '.join(SAVE_POLICIES)}, "
@@ -186,6 +197,8 @@ class StationConfig:
     reconnect_max_wait: float = 8.0
     write_retry_s: float = 10.0
     api_queue: int = 0  # > 0: also score API requests (camera "api"), up to this many waiting
+    api_class_name: str | None = None  # an API request's class when it names none
+    api_threshold: float | None = None  # an API request's threshold when it names no class
 
     def __post_init__(self) -> None:
         check_types(self, STATION_TYPES, "")
@@ -195,6 +208,10 @@ class StationConfig:
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise UniadError(f"camera names must be unique; repeated: {', '.join(twice)}")
+        if self.api_queue > 0 and API_CAMERA in names:
+            raise UniadError(
+                f"camera name {API_CAMERA!r} is taken by the HTTP API's requests; rename the camera"
+            )
         if self.max_batch < 1:
             raise UniadError(f"max_batch must be >= 1, got {self.max_batch}")
         if self.max_frames is not None and self.max_frames < 1:

@@ -34,15 +34,17 @@ API (embeddable)::
 - The verdict is applied once, here, where the camera (or request) is known: each frame goes
   to `Detector.predict` with its own threshold (`Thresholds.resolve`), and its `Detection` is
   immutable from then on.
-- Records (dicts, see `recorder.frame_record`; one schema for cameras and API requests) carry
-  station, camera, unique frame name, class name, part id, score, normalised score, threshold,
-  verdict, `is_ok`, model id and latencies. `verdict` is "ERROR" (with `error`, the reason, and
-  never OK) for a frame that could not be prepared, a backend error, or a non-finite map or
-  score; warned once per camera, counted in the summary. A record whose evidence was saved
-  names its files (`"evidence"`).
+- Records (`record.VerdictRecord`, frozen, built once per frame; one schema for cameras and
+  API requests) carry station, camera, unique frame name, class name, part id, score,
+  normalised score, threshold, verdict, `is_ok`, model id and latencies. `verdict` is "ERROR"
+  (with `error`, the reason, and never OK) for a frame that could not be prepared, a backend
+  error, or a non-finite map or score; warned once per camera. Each record is counted once, in
+  its camera's `VerdictCounts`, which every consumer reads.
   Sinks (`sinks/`, one module each, one `SINKS` entry, built from a `SinkContext`, plus an
-  embedder's own `sinks=`) get a `Verdict` (record + frame + scored image + detection + the
-  evidence name, `recorder.evidence_stem`, decided here once) on one output thread, in order.
+  embedder's own `sinks=`) get a `Verdict` (record + counts + frame + scored image + detection
+  + the evidence name, `recorder.evidence_stem`, decided here once) on one output thread, in
+  order; the evidence sink names the files it saved in `Verdict.evidence`.
+- The model lives in the slot (`slot.py`): opened, swapped and closed there.
 - Camera states: "connected", "reconnecting" (also a live camera that is down at start-up),
   "failed" (a live source gave up after `reconnect_tries`), "ended".
   `StationSummary.failed_cameras` lets the CLI exit non-zero.
@@ -75,27 +77,19 @@ import numpy as np
 from ...artifacts import threshold_warnings
 from ...errors import UniadError
 from ...metadata import describe_provenance
+from ...redact import redact_url
 from ..backends.base import Closeable
-from ..capture import Frame, FrameStream, Reader, open_source
+from ..capture import Frame, FrameStream, Reader, make_reader
 from ..detector import ERROR, Detection, Detector
-from ..recorder import evidence_stem, frame_record
+from ..record import VerdictCounts, VerdictRecord
+from ..recorder import evidence_stem
 from ..sinks import SINKS, Sink, SinkContext, Verdict
 from ..sinks.callback import CallbackSink
 from .config import SAVE_POLICIES, CameraConfig, StationConfig
 from .requests import API_CAMERA, API_SOURCE, Request, Requests
+from .slot import Loader, ModelSlot, PreparedModel, open_checked
 from .stats import CameraState, CameraStats, StationSummary
-from .swap import (
-    WATCH_INTERVAL_S,
-    ModelSwap,
-    ModelWatcher,
-    PreparedModel,
-    changed_record,
-    model_id,
-    open_checked,
-    reload_on_sighup,
-    return_freed_memory,
-    station_opener,
-)
+from .swap import WATCH_INTERVAL_S, ModelWatcher, changed_record, reload_on_sighup
 from .triggers import TRIGGERS, trigger_kind
 
 log = logging.getLogger(__name__)
@@ -130,7 +124,7 @@ class _Trigger:
     wall: float
     started: float
     part_id: str | None
-    future: Future[dict[str, Any]]
+    future: Future[VerdictRecord]
 
 
 @dataclass
@@ -170,7 +164,7 @@ class _Camera:
         if self.stream is not None:
             return self.stream.description
         source = self.config.source
-        return source.description if isinstance(source, Reader) else str(source)
+        return source.description if isinstance(source, Reader) else redact_url(str(source))
 
 
 class Station(Closeable):
@@ -187,12 +181,10 @@ class Station(Closeable):
         """`sinks`: an embedder's own sinks (serve's metrics, event hub, gallery), run after
         the `SINKS` table's; `on_batch(size)` is called after every backend batch."""
         self.config = config
-        self._own_detector = detector is None
-        self.detector = detector if detector is not None else self._load_detector()
+        self.slot = ModelSlot.for_station(config, detector)  # `detector` given: borrowed
         self.sinks: list[Sink] = []
         self.on_batch = on_batch
         try:
-            self.model_id = model_id(self.detector)
             self.cameras = {
                 c.name: _Camera(c, self.detector.threshold_for(c.class_name, c.threshold))
                 for c in config.cameras
@@ -224,7 +216,15 @@ class Station(Closeable):
         self._summary: StationSummary | None = None
         self._closed = False
         self.trigger_sources: list[Closeable] = []  # stdin/MQTT trigger readers, once started
-        self._swap = ModelSwap(self._prepare_model)
+
+    @property
+    def detector(self) -> Detector:
+        """The model scoring now (held by `slot`)."""
+        return self.slot.detector
+
+    @property
+    def model_id(self) -> str:
+        return self.slot.model_id
 
     @property
     def threshold_provenance(self) -> str:
@@ -256,17 +256,12 @@ class Station(Closeable):
             stop=self.stop,
         )
 
-    def _load_detector(self) -> Detector:
-        if self.config.model is None:
-            raise UniadError("no model given: pass --model (or set model in the station file)")
-        return station_opener(self.config)(str(self.config.model))
-
     # -- lifecycle -------------------------------------------------------------------------
 
     def _open_streams(self) -> None:
         """Open every camera in the caller's thread: a file that cannot be read is an error now;
         a live camera that is not up yet is "reconnecting" under the reconnect policy."""
-        config = self.config
+        config, bit_depth = self.config, self.config.bit_depth
         try:
             reconnect: dict[str, Any] = {  # the same retry policy for every source kind
                 "max_reconnects": config.reconnect_tries,
@@ -276,10 +271,10 @@ class Station(Closeable):
             }
             for camera in self.cameras.values():
                 source = camera.config.source
-                if isinstance(source, Reader):
-                    camera.stream = FrameStream(source, **reconnect).start()
-                else:
-                    camera.stream = open_source(source, bit_depth=config.bit_depth, **reconnect)
+                reader = source if isinstance(source, Reader) else make_reader(source, bit_depth)
+                if config.trigger_only:
+                    reader.use_station_trigger()
+                camera.stream = FrameStream(reader, **reconnect).start()
         except BaseException:
             for camera in self.cameras.values():
                 if camera.stream is not None:
@@ -362,21 +357,23 @@ class Station(Closeable):
 
     # -- the embeddable API ----------------------------------------------------------------
 
-    def trigger_async(self, camera: str, part_id: str | None = None) -> Future[dict[str, Any]]:
+    def trigger_async(self, camera: str, part_id: str | None = None) -> Future[VerdictRecord]:
         """Ask for a verdict of `camera`'s next frame; the future gets its record."""
         target = self._camera(camera)
-        future: Future[dict[str, Any]] = Future()
+        future: Future[VerdictRecord] = Future()
         if self._finished.is_set() or (target.stream is not None and target.stream.finished):
             future.set_exception(UniadError(f"camera {camera} has ended; no frame to score"))
             return future
         with self._lock:
             target.triggers.append(_Trigger(time.time(), time.perf_counter(), part_id, future))
+        if target.stream is not None:
+            target.stream.reader.fire()  # a camera in trigger mode takes this part's frame
         self._wake.set()
         return future
 
     def trigger(
         self, camera: str, part_id: str | None = None, timeout: float | None = None
-    ) -> dict[str, Any]:
+    ) -> VerdictRecord:
         """Score `camera`'s next frame (captured after this call for a live camera) and
         return its record, with `part_id` and `trigger_ms` in it."""
         return self.trigger_async(camera, part_id).result(timeout)
@@ -397,6 +394,8 @@ class Station(Closeable):
             ok=stats.ok,
             ng=stats.ng,
             errors=stats.errors,
+            unscored=stats.unscored,
+            lost=stream.lost if stream is not None else 0,
             dropped=stream.dropped if stream is not None else 0,
             reconnects=stream.reconnects if stream is not None else 0,
             source=target.description,
@@ -404,8 +403,24 @@ class Station(Closeable):
             threshold=target.threshold,
         )
 
+    @staticmethod
+    def _camera_counts(camera: _Camera) -> VerdictCounts:
+        """A camera's counters now, with its stream's dropped and lost frames."""
+        counts = camera.stats.counts.snapshot()
+        if camera.stream is not None:
+            counts.dropped, counts.lost = camera.stream.dropped, camera.stream.lost
+        return counts
+
     def states(self) -> dict[str, CameraState]:
         return {name: self.state(name) for name in self.cameras}
+
+    def counts(self) -> dict[str, VerdictCounts]:
+        """Every camera's counters (and the API's, as "api"), with its dropped and lost frames:
+        the one set of numbers `/metrics`, the event stream, OPC UA and the summary read."""
+        out = {name: self._camera_counts(camera) for name, camera in self.cameras.items()}
+        if self.requests is not None:
+            out[API_CAMERA] = self.requests.stats.counts.snapshot()
+        return out
 
     def subscribe(self, callback: Callable[[Verdict], None]) -> Callable[[], None]:
         """Call `callback(verdict)` for every verdict (on the output thread; keep it quick).
@@ -414,9 +429,11 @@ class Station(Closeable):
 
     def api_threshold(self, class_name: str | None = None) -> float | None:
         """The threshold an API request uses: the model's for `class_name` when given (an
-        unknown class is refused), else the detector's own (its class or override)."""
+        unknown class is refused), else the API's default class or override
+        (`StationConfig.api_class_name`, `api_threshold`)."""
         if class_name is None:
-            return self.detector.threshold
+            config = self.config
+            return self.detector.threshold_for(config.api_class_name, config.api_threshold)
         return self.detector.threshold_for(class_name, None)
 
     def score_async(
@@ -481,8 +498,9 @@ class Station(Closeable):
     def swap_model(self, path: str | Path, detector: Detector | None = None) -> Future[str]:
         """Load `path` in the background and swap it in between two batches (see `swap.py`);
         the future gets the new model id, or the one-line reason the old model stays. A caller
-        that opened the model itself (`serve`) passes it as `detector` and keeps owning it."""
-        return self._swap.request(path, self._swap_ready, detector)
+        that opened the model itself passes it as `detector` and keeps owning it (the slot's
+        rule: borrowed)."""
+        return self.slot.request(path, self._prepare_model, self._swap_ready, detector)
 
     def watch_model(
         self, path: str | Path | None = None, interval_s: float = WATCH_INTERVAL_S
@@ -499,7 +517,7 @@ class Station(Closeable):
         model = self.config.model
         return reload_on_sighup(lambda: self.swap_model(model) if model is not None else None)
 
-    def _prepare_model(self, path: str, given: Detector | None) -> PreparedModel:
+    def _prepare_model(self, path: str, opener: Loader, owned: bool) -> PreparedModel:
         reference = None
         for camera in self.cameras.values():
             if camera.latest_frame is not None:
@@ -507,10 +525,7 @@ class Station(Closeable):
                 if reference is not None:
                     break
         configs = {name: c.config for name, c in self.cameras.items()}
-        opener = station_opener(self.config) if given is None else lambda _path: given
-        prepared = open_checked(path, opener, self.detector, configs, reference)
-        prepared.owned = given is None
-        return prepared
+        return open_checked(path, opener, self.detector, configs, reference, owned)
 
     def _swap_ready(self) -> None:
         """A checked model waits: the scoring thread takes it between batches; a station that
@@ -520,24 +535,18 @@ class Station(Closeable):
         if scoring:
             self._wake.set()
         elif self._finished.is_set():
-            self._swap.cancel("the station has ended")
+            self.slot.cancel("the station has ended")
         else:
             self._apply_swap()
 
     def _apply_swap(self) -> None:
-        prepared = self._swap.take()
+        prepared = self.slot.take()
         if prepared is None:
             return
-        old, previous = self.detector, self.model_id
-        self.detector, self.model_id = prepared.detector, prepared.model_id
         for name, camera in self.cameras.items():
             camera.threshold = prepared.thresholds[name]
-        if self._own_detector:
-            old.close()
-            return_freed_memory()
-        self._own_detector = prepared.owned
-        self._put_output(_Event(changed_record(self.config.name, previous, prepared)))
-        self._swap.finished(prepared, previous=previous)
+        self._put_output(_Event(changed_record(self.config.name, self.model_id, prepared)))
+        self.slot.install(prepared)
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -595,6 +604,8 @@ class Station(Closeable):
                     trigger = camera.triggers.popleft()
             if trigger is None and self.config.trigger_only:
                 continue  # a live frame captured before the trigger: too old for this part
+            if trigger is None and frame.triggered is not None:  # the camera's own trigger
+                trigger = _Trigger(frame.timestamp, frame.triggered, None, Future())
             image, problem = self._prepare(camera, frame)
             batch.append(
                 _Work(
@@ -641,38 +652,38 @@ class Station(Closeable):
         detections = self._predict(jobs, problems)
         if self.on_batch is not None and jobs:
             self.on_batch(len(jobs))
+        done = time.perf_counter()
         for i, work in enumerate(batch):
-            t0 = time.perf_counter()
             frame, trigger = work.frame, work.trigger
             detection = detections.get(i)
             if detection is None and problems[i] is not None:
                 frame.error = problems[i]
-            record = frame_record(
+            now = time.perf_counter()
+            record = VerdictRecord.of(
                 frame,
                 detection,
                 work.source,
-                0.0,
                 camera=work.camera,
                 station=self.config.name,
                 model=self.model_id,
+                class_name=work.class_name,
+                part_id=work.part_id,
+                postprocess_ms=(now - done) * 1e3,
+                trigger_ms=None if trigger is None else (now - trigger.started) * 1e3,
             )
-            record["class_name"] = work.class_name
-            record["part_id"] = work.part_id
-            if "postprocess" in record["latency_ms"]:
-                record["latency_ms"]["postprocess"] = round((time.perf_counter() - t0) * 1e3, 3)
             if trigger is not None:
-                record["trigger_ms"] = round((time.perf_counter() - trigger.started) * 1e3, 3)
                 log.info(
                     "trigger %s part %s: %s in %.1f ms",
                     work.camera,
                     trigger.part_id,
-                    record["verdict"] or record.get("error"),
-                    record["trigger_ms"],
+                    record.verdict or record.error,
+                    record.trigger_ms,
                 )
             counts = work.owner if work.owner is not None else self.requests
             assert counts is not None
-            if record["verdict"] == ERROR:
-                self._warn_error(counts, work.camera, record["error"])
+            if record.kind == ERROR:
+                self._warn_error(counts, work.camera, str(record.error))
+            counts.stats.add(record)
             verdict = Verdict(
                 work.camera,
                 record,
@@ -681,8 +692,10 @@ class Station(Closeable):
                 detection,
                 work.save,
                 evidence_stem=evidence_stem(work.camera, frame.timestamp, frame.index),
+                counts=self._camera_counts(work.owner)
+                if work.owner is not None
+                else counts.stats.counts.snapshot(),
             )
-            counts.stats.add(record)
             if work.owner is not None:
                 work.owner.latest_verdict = verdict
             if trigger is not None:
@@ -778,7 +791,7 @@ class Station(Closeable):
                 trigger.future.set_exception(UniadError(f"camera {camera.name}: {reason}"))
 
     def _finish(self) -> None:
-        self._swap.cancel("the station stopped before the new model could take over")
+        self.slot.cancel("the station stopped before the new model could take over")
         for camera in self.cameras.values():
             if camera.stream is not None:
                 camera.stream.stop()
@@ -818,8 +831,7 @@ class Station(Closeable):
                 sink.close()
             except Exception:
                 log.exception("closing the %s sink failed", sink.name)
-        if self._own_detector and getattr(self, "detector", None) is not None:
-            self.detector.close()
+        self.slot.close()
 
     # -- output thread ---------------------------------------------------------------------
 

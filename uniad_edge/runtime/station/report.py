@@ -23,6 +23,8 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
         "elapsed s": f"{elapsed:.2f}",
         "mean fps": f"{summary.frames / elapsed:.1f}" if elapsed > 0 else "-",
     }
+    if summary.unscored:
+        rows["UNSCORED (the model has no threshold)"] = summary.unscored
     several = len(summary.cameras) > 1
     for name, stats in summary.cameras.items():
         state = summary.states[name]
@@ -32,6 +34,8 @@ def summary_table(summary: StationSummary, title: str = "uniad-edge run") -> Tab
                 f"{stats.frames} ({stats.ok}/{stats.ng}/{stats.errors})"
             )
         rows[f"{prefix}dropped (live)"] = state.dropped
+        if state.lost:
+            rows[f"{prefix}lost (never delivered)"] = state.lost
         rows[f"{prefix}reconnects"] = state.reconnects
         rows[f"{prefix}state"] = state.status
         for key in stats.latency_ms:

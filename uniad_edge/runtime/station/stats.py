@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+
+from ..record import VerdictCounts, VerdictRecord
 
 STAGES = ("capture", "preprocess", "inference", "postprocess")
 TRIGGER_HISTORY = 10_000  # trigger latencies kept for the summary's percentiles
@@ -13,32 +14,49 @@ TRIGGER_HISTORY = 10_000  # trigger latencies kept for the summary's percentiles
 
 @dataclass
 class CameraStats:
-    """Counters and latency sums of one camera, behind the status line and the summary."""
+    """Counters and latency sums of one camera, behind the status line and the summary; its
+    `counts` are the ones every other consumer reads too."""
 
-    frames: int = 0
-    ok: int = 0
-    ng: int = 0
-    errors: int = 0  # ERROR verdicts: not prepared, not scored, or not finite
+    counts: VerdictCounts = field(default_factory=VerdictCounts)
     scored: int = 0  # frames that reached the model (their latencies are summed)
     last_error: str | None = None  # what the newest ERROR record said
     latency_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     trigger_ms: deque[float] = field(default_factory=lambda: deque(maxlen=TRIGGER_HISTORY))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=30))
 
-    def add(self, record: dict[str, Any]) -> None:
-        self.frames += 1
-        self.ok += record["verdict"] == "OK"
-        self.ng += record["verdict"] == "NG"
-        self.errors += record["verdict"] == "ERROR"
-        if "error" in record:
-            self.last_error = str(record["error"])
-        if "inference" in record["latency_ms"]:
+    def add(self, record: VerdictRecord) -> None:
+        self.counts.add(record)
+        if record.error is not None:
+            self.last_error = record.error
+        if record.scored:
             self.scored += 1
-            for key, value in record["latency_ms"].items():
+            for key, value in record.latency_ms.items():
                 self.latency_ms[key] += value
-        if "trigger_ms" in record:
-            self.trigger_ms.append(record["trigger_ms"])
+        if record.trigger_ms is not None:
+            self.trigger_ms.append(record.trigger_ms)
         self.recent.append(time.perf_counter())
+
+    @property
+    def frames(self) -> int:
+        return self.counts.total
+
+    @property
+    def ok(self) -> int:
+        return self.counts.ok
+
+    @property
+    def ng(self) -> int:
+        return self.counts.ng
+
+    @property
+    def errors(self) -> int:
+        """ERROR records: not prepared, not scored, or not finite."""
+        return self.counts.error
+
+    @property
+    def unscored(self) -> int:
+        """Records without a verdict (no threshold)."""
+        return self.counts.unscored
 
     @property
     def fps(self) -> float:
@@ -68,6 +86,8 @@ class CameraState:
     source: str
     class_name: str | None = None
     threshold: float | None = None
+    unscored: int = 0
+    lost: int = 0
 
 
 @dataclass
@@ -102,3 +122,7 @@ class StationSummary:
     @property
     def errors(self) -> int:
         return sum(s.errors for s in self._all)
+
+    @property
+    def unscored(self) -> int:
+        return sum(s.unscored for s in self._all)

@@ -25,6 +25,7 @@ from ...errors import UniadError
 from ..backends.base import Closeable
 from ..mqtt_url import parse_mqtt_url
 from ..part_id import check_part_id
+from ..record import VerdictRecord
 
 
 class TriggerTarget(Protocol):
@@ -33,7 +34,7 @@ class TriggerTarget(Protocol):
 
     cameras: Any
 
-    def trigger_async(self, camera: str, part_id: str | None) -> Future[dict[str, Any]]: ...
+    def trigger_async(self, camera: str, part_id: str | None) -> Future[VerdictRecord]: ...
 
     def stop(self, reason: str) -> None: ...
 
@@ -85,7 +86,7 @@ class _TriggerSource(Closeable):
         self.rejected = 0
         self._warned_unknown_camera = False
 
-    def fire(self, payload: str) -> list[Future[dict[str, Any]]]:
+    def fire(self, payload: str) -> list[Future[VerdictRecord]]:
         cameras = list(self.station.cameras)
         try:
             asks = parse_trigger(payload, cameras)
@@ -126,7 +127,7 @@ class StdinTriggers(_TriggerSource):
         self._thread.start()
 
     def _read(self) -> None:
-        futures: list[Future[dict[str, Any]]] = []
+        futures: list[Future[VerdictRecord]] = []
         for line in self.stream:
             futures += self.fire(as_text(line))
         wait_futures(futures)

@@ -76,6 +76,7 @@ function cameraCard(name, info) {
   stats.append(el("span", {}, "OK "), el("b", { class: "ok" }, "0"),
     el("span", {}, "NG "), el("b", { class: "ng" }, "0"),
     el("span", {}, "rate "), el("b", { class: "rate" }, "-"),
+    el("span", { class: "muted lost", title: "frames the camera never delivered whole" }, ""),
     el("span", { class: "verdict last" }, ""));
   card.append(stats);
   document.getElementById("cameras").append(card);
@@ -103,6 +104,7 @@ function renderCounters() {
     card.querySelector(".ng").textContent = counts.NG;
     const judged = counts.OK + counts.NG;
     card.querySelector(".rate").textContent = judged ? fmt((100 * counts.NG) / judged, 1) + " %" : "-";
+    card.querySelector(".lost").textContent = counts.lost ? "lost " + counts.lost : "";
   }
   document.getElementById("total-ok").textContent = ok;
   document.getElementById("total-ng").textContent = ng;
@@ -121,11 +123,7 @@ function addEvent(event, count) {
   if (state.seen.has(event.seq)) return;
   state.seen.add(event.seq);
   state.history.push(event);
-  if (count) {
-    const counts = state.counters[event.camera] || (state.counters[event.camera] = { OK: 0, NG: 0, total: 0 });
-    counts.total += 1;
-    if (event.verdict === "OK" || event.verdict === "NG") counts[event.verdict] += 1;
-  }
+  if (count) state.counters[event.camera] = event.counts;  // the station's own counters
   if (event.verdict === "NG" && event.gallery) addToGallery(event);
   showLast(event);
   state.dirty = true;
