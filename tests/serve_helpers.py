@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import httpx
 import numpy as np
 from ports import free_port
 
@@ -25,6 +24,7 @@ from uniad_edge.serve.config import ServeConfig
 from uniad_edge.serve.server import BackgroundServer, build_service
 
 ROOT = Path(__file__).resolve().parents[1]
+PORT_TRIES = 3
 
 
 class ServeProcess:
@@ -40,35 +40,64 @@ class ServeProcess:
 
 
 @contextmanager
-def serve_process(folder: Path, *args: Any, start_s: float = 60) -> Iterator[ServeProcess]:
-    """Run `serve ARGS --port P` in `folder` (its working directory); SIGTERM and wait at the
-    end, kill if it does not stop, so no child outlives the test."""
-    port = free_port()
+def serve_process(
+    folder: Path, *args: Any, start_s: float = 60, open_files: int | None = None
+) -> Iterator[ServeProcess]:
+    """Run `serve ARGS --port P` in `folder` (its working directory), with at most
+    `open_files` descriptors when given, until it says it serves on P (another free port when
+    a server elsewhere took P first); SIGTERM and wait at the end, kill if it does not stop,
+    so no child outlives the test."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    env["COLUMNS"] = "500"  # the "serving ... on URL" line on one line
     out, err = folder / "serve.out", folder / "serve.err"
-    command = [sys.executable, "-m", "uniad_edge", "serve", *map(str, args), "--port", str(port)]
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=folder, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + start_s
-        while True:
-            assert proc.poll() is None, err.read_text()
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"serve did not come up: {err.read_text()}"
-            time.sleep(0.1)
-        yield ServeProcess(proc, url, out, err)
-    finally:
-        proc.terminate()
+    for attempt in range(PORT_TRIES):
+        port = free_port()
+        command = [sys.executable, "-m", "uniad_edge", "serve", *map(str, args)]
+        with out.open("w") as stdout, err.open("w") as stderr:
+            proc = subprocess.Popen(
+                [*command, "--port", str(port)],
+                stdout=stdout,
+                stderr=stderr,
+                cwd=folder,
+                env=env,
+                preexec_fn=None if open_files is None else lambda: _limit_files(open_files),
+            )
         try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            if _listening(proc, err, port, start_s, retry=attempt + 1 < PORT_TRIES):
+                yield ServeProcess(proc, f"http://127.0.0.1:{port}", out, err)
+                return
+        finally:
+            _stop(proc)
+
+
+def _listening(proc: subprocess.Popen, err: Path, port: int, start_s: float, retry: bool) -> bool:
+    """True once `proc` says it serves on `port`; False when the port was taken (retry)."""
+    deadline = time.monotonic() + start_s
+    while True:
+        text = err.read_text(errors="replace")
+        if "serving " in text and f"127.0.0.1:{port}/" in text:
+            return True
+        if proc.poll() is not None:
+            if retry and "could not listen" in text:
+                return False
+            raise AssertionError(f"serve exited: {text}")
+        assert time.monotonic() < deadline, f"serve did not come up: {text}"
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _limit_files(count: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def png(image: np.ndarray) -> bytes:

@@ -21,12 +21,13 @@ from onnx_fixtures import build_model
 from rich.console import Console
 
 from uniad_edge.errors import UniadError
-from uniad_edge.runtime.capture import FrameStream, Reader, make_reader
+from uniad_edge.runtime.capture import FOREVER, FrameStream, Reader, make_reader
 from uniad_edge.runtime.capture.base import SourceRefused
 from uniad_edge.runtime.capture.gige import FrameIds, parse_gige_url
 from uniad_edge.runtime.capture.pixels import FORMATS, check_depth, to_frame
 from uniad_edge.runtime.opcua.values import camera_values
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
+from uniad_edge.runtime.station.file import load_station_file
 from uniad_edge.runtime.station.report import summary_table
 
 URL = f"gige://{DEVICE}"
@@ -302,7 +303,9 @@ def test_a_second_station_on_the_same_camera_gets_one_clear_error(fake, model, c
     assert f"{URL} ({DEVICE.removeprefix('Aravis-Fake-')}) is in use by another application" in err
 
 
-def test_run_survives_the_camera_losing_power_for_five_seconds(fake, model, tmp_path, caplog):
+def test_run_survives_the_camera_losing_power_for_five_seconds(
+    fake, model, tmp_path, caplog, capsys
+):
     log = tmp_path / "out.jsonl"
     result: dict[str, int] = {}
 
@@ -328,6 +331,7 @@ def test_run_survives_the_camera_losing_power_for_five_seconds(fake, model, tmp_
     said = [r.getMessage() for r in caplog.records]
     assert any("stopped answering" in m for m in said)
     assert f"{URL} reconnected" in said
+    assert re.search(r"reconnects *│ *1 *│", capsys.readouterr().out)  # the gap, counted
 
 
 def test_stdin_trigger_fires_the_camera_once_per_part(fake, model, tmp_path, monkeypatch):
@@ -346,6 +350,26 @@ def test_stdin_trigger_fires_the_camera_once_per_part(fake, model, tmp_path, mon
     ids = [r["camera_frame_id"] for r in records]
     assert len(set(ids)) == 5 and ids == sorted(ids)
     assert all(r["trigger_ms"] > 0 for r in records)
+
+
+def test_a_trigger_before_the_camera_is_up_is_sent_once_it_is(fake):
+    """A station that boots before its camera: the part triggered meanwhile still gets the
+    frame taken for it, not nothing."""
+    fake.kill()
+    reader = make_reader(f"{URL}?roi=0,0,256,256")
+    reader.use_station_trigger()
+    stream = FrameStream(reader, max_reconnects=FOREVER, backoff_s=0.2, max_backoff_s=0.5)
+    stream.start()
+    try:
+        assert stream.state == "reconnecting"
+        reader.fire()
+        fake.start()
+        frame = stream.get(timeout=60)
+        assert frame is not None and frame.image is not None and frame.image.shape == (256, 256)
+        assert stream.get(timeout=1) is None  # one trigger, one frame
+    finally:
+        stream.stop()
+        stream.join(10)
 
 
 def test_lost_packets_make_lost_frames_counted_everywhere_never_scored(model, tmp_path):
@@ -386,6 +410,15 @@ def test_cameras_lists_the_simulator(fake, capsys, monkeypatch):
         assert text in out
 
 
+def test_an_empty_device_opens_the_first_camera_found(fake):
+    reader = make_reader("gige://?pixel_format=Mono8")
+    reader.open()
+    try:
+        assert reader.applied["pixel_format"] == "Mono8"
+    finally:
+        reader.close()
+
+
 def test_a_line_trigger_is_applied_and_excludes_a_station_trigger(fake):
     reader = make_reader(f"{URL}?trigger=line0&activation=RisingEdge")
     reader.open()
@@ -403,13 +436,32 @@ def test_a_line_trigger_is_applied_and_excludes_a_station_trigger(fake):
 
 
 def test_settings_from_a_station_file(fake, model, tmp_path, caplog):
+    """In the source URL's query, or as the camera's genicam table."""
     station = tmp_path / "station.toml"
     station.write_text(
         f'model = "{model}"\nlog = "out.jsonl"\nmax_frames = 3\n\n'
-        f'[cameras.top]\nsource = "{URL}?roi=0,0,256,128&exposure=3000"\n'
+        f'[cameras.top]\nsource = "{URL}?roi=0,0,256,128"\n'
+        "[cameras.top.genicam]\nexposure = 3000\ngain = 1.5\n"
     )
     caplog.set_level("INFO", logger="uniad_edge.runtime.capture.gige")
     assert run_main("run", "--station", station) == 0
     assert len(read_log(tmp_path / "out.jsonl")) == 3
     said = " ".join(r.getMessage() for r in caplog.records)
-    assert "roi [0, 0, 256, 128], exposure 3000.0" in said
+    assert "roi [0, 0, 256, 128], exposure 3000.0, gain 1.0" in said  # read back
+    assert "gain 1.5 asked, the camera set 1 (its own steps or limits)" in said  # integer gain
+
+
+@pytest.mark.parametrize(
+    "camera,message",
+    [
+        ('source = "gige://x?gain=1"\n[cameras.top.genicam]\ngain = 2', "gain is both in the"),
+        ('source = "gige://x"\n[cameras.top.genicam]\ngian = 2', "unknown setting 'gian'"),
+        ('source = "gige://x"\n[cameras.top.genicam]\nroi = [1, 2]', "roi must be x,y,width"),
+        ('source = "rtsp://h/s"\n[cameras.top.genicam]\ngain = 2', "need a gige:// source"),
+    ],
+)
+def test_station_file_genicam_mistakes(tmp_path, camera, message):
+    station = tmp_path / "station.toml"
+    station.write_text(f"[cameras.top]\n{camera}\n")
+    with pytest.raises(UniadError, match=message):
+        load_station_file(station)

@@ -159,8 +159,8 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from onnx_fixtures import good_frame
 from uniad_edge.cli import main
-from uniad_edge.runtime.station import core as station
-from uniad_edge.runtime.capture import FrameStream, Reader
+from uniad_edge.runtime.station import inputs
+from uniad_edge.runtime.capture import Reader
 
 class Endless(Reader):
     live, description = True, "endless camera"
@@ -170,7 +170,7 @@ class Endless(Reader):
         return good_frame(), ""
     def close(self): pass
 
-station.open_source = lambda source, **kw: FrameStream(Endless(), on_change=kw["on_change"]).start()
+inputs.make_reader = lambda source, bit_depth=None: Endless()
 sys.argv = ["uniad-edge", "run", "--model", {model!r}, "--camera", "0", "--log", {log!r}]
 main()
 """

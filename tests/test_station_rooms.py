@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -246,9 +247,10 @@ def test_counts_count_every_record_once():
 
 
 def test_the_station_parts_import_one_way():
-    """slot <- core, record <- everything: the slot, the counters and the record never import
-    the coordinator (core) or serve."""
-    order = ["config", "slot", "stats", "requests", "swap", "core"]
+    """The station's parts import one way (config <- slot <- stats <- inputs <- requests <-
+    scorer <- outputs <- swap <- core): no part imports the coordinator or a later part, and
+    the record imports no station, sink or serve module."""
+    order = ["config", "slot", "stats", "inputs", "requests", "scorer", "outputs", "swap", "core"]
     for i, name in enumerate(order):
         tree = ast.parse((STATION / f"{name}.py").read_text())
         imported = {
@@ -261,3 +263,57 @@ def test_the_station_parts_import_one_way():
     record = ast.parse((STATION.parent / "record.py").read_text())
     modules = {n.module for n in ast.walk(record) if isinstance(n, ast.ImportFrom)}
     assert not any(m and ("station" in m or "sinks" in m or "serve" in m) for m in modules)
+
+
+def test_a_running_station_takes_a_new_thresholds_file_without_reopening_the_model(model, tmp_path):
+    """The line's thresholds live beside the model: a new file (calibrate, a rollback, an
+    update) applies from the next batch on, the model stays open, the model id in the log
+    (and so OPC UA's ModelId and /v1/model) names the new thresholds, and the model file's
+    bytes never change."""
+    from uniad_edge.artifacts import write_thresholds
+    from uniad_edge.line_thresholds import digest, thresholds_path
+    from uniad_edge.metadata import Thresholds
+
+    for suffix in (".onnx", ".json"):  # a copy: the module's model keeps no thresholds file
+        shutil.copy(model.with_suffix(suffix), (tmp_path / "line").with_suffix(suffix))
+    model = tmp_path / "line.onnx"
+    exported = model.read_bytes()
+    log = tmp_path / "v.jsonl"
+    gate = threading.Event()
+
+    class Paced(TwelveBitCamera):
+        def read(self):
+            if self.sent == 3:
+                gate.wait(30)  # the thresholds file is replaced while the station runs
+            return super().read()
+
+    config = StationConfig(
+        cameras=[CameraConfig("top", Paced(6))], model=model, bit_depth=12, log=log
+    )
+    opened = []
+    with Station(config) as line:
+        detector = line.detector
+        line.subscribe(lambda verdict: opened.append(line.detector))
+        line.start()
+        deadline = time.monotonic() + 30
+        while line.counts()["top"].total < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        new = Thresholds(global_=1e6, rule="test", provenance={"source": "calibration"})
+        write_thresholds(model, new)
+        deadline = time.monotonic() + 30
+        while "+t" not in line.model_id:
+            assert time.monotonic() < deadline, "the new thresholds file was not taken"
+            time.sleep(0.05)
+        gate.set()
+        summary = line.wait(60)
+    assert summary is not None and all(d is detector for d in opened)
+    records = read_log(log)
+    verdicts = [r for r in records if "event" not in r]
+    assert [r["threshold"] for r in verdicts] == [40.0] * 3 + [1e6] * 3
+    assert [r["verdict"] for r in verdicts] == ["OK", "NG", "OK"] + ["OK"] * 3
+    (change,) = [r for r in records if r.get("event") == "thresholds_changed"]
+    assert change["previous_model"] == "fixture" == verdicts[0]["model"]
+    assert change["model"] == f"fixture+t{digest(new)}" == verdicts[-1]["model"]
+    assert change["path"] == str(thresholds_path(model))
+    assert model.read_bytes() == exported

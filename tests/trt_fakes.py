@@ -11,7 +11,8 @@ raise on a device. Behaviour modelled from TensorRT's documentation, enough to c
   uint8 intermediate tensors (onnx-tensorrt ModelImporter.cpp: "TensorRT does not support UINT8
   types for intermediate tensors"), and needs an explicit-batch network where EXPLICIT_BATCH
   exists (8.6);
-- a strongly typed network refuses per-layer precision and the FP16 flag;
+- a strongly typed network refuses per-layer precision and the FP16 flag; a weakly typed one
+  with Q/DQ layers needs the INT8 flag (explicit quantization: no calibrator, 8.6 and 10.x);
 - TF32 is on by default in a builder config;
 - an engine's first execution context has profile 0, later ones none until they select it;
   on 8.x a second context may select a profile another context holds only when the engine was
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -168,6 +171,7 @@ class _Network:
         explicit = getattr(creation, "EXPLICIT_BATCH", None)
         self._explicit = explicit is None or bool(flags & (1 << int(explicit)))
         self._layers: list[Any] = []
+        self._qdq = False  # explicit quantization: the parser made Q/DQ layers
         self._inputs: list[Any] = []
         self._outputs: list[Any] = []
 
@@ -254,6 +258,7 @@ class _Parser:
                 return False
             tensors.update(zip(node.output, made, strict=True))
             network._outputs += [t for t in made if t.name in outputs]
+            network._qdq |= node.op_type in ("QuantizeLinear", "DequantizeLinear")
         network._outputs.sort(key=lambda t: [o.name for o in graph.output].index(t.name))
         return True
 
@@ -450,6 +455,15 @@ class _Builder:
         names = {m.name for m in config._flags}
         if network._strongly_typed and names & {"FP16", "INT8", "BF16"}:
             self._logger.log(severity.ERROR, "precision flags are not allowed when strongly typed")
+            return None
+        if network._qdq and not network._strongly_typed and "INT8" not in names:
+            # TensorRT 8.6/10.x weakly typed: Q/DQ layers set int8 precision, which the
+            # builder refuses unless INT8 is configured (network.cpp::validate, Error Code 4).
+            self._logger.log(
+                severity.ERROR,
+                "Int8 precision has been set for a layer or layer output, but int8 is not "
+                "configured in the builder",
+            )
             return None
         dynamic = any(d < 0 for t in network._inputs for d in t.shape)
         if dynamic and not config._profiles:
@@ -670,7 +684,12 @@ class FakeCuda(CudaApi):
     only when that stream is synchronized or an event recorded after them is waited for. So a
     backend that reads results without waiting, or refills a pinned buffer a queued copy still
     reads, gets wrong numbers here as it would on a GPU. The fake engine runs at enqueue: what
-    it reads must have been made visible by `wait_event` on the copy's event first."""
+    it reads must have been made visible by `wait_event` on the copy's event first.
+
+    Like pycuda, CUDA objects belong to a context: a stream or event is destroyed when its last
+    reference goes, and that (or a free) outside `activate()` on the releasing thread fails:
+    pycuda warns and leaks it ("cannot activate out-of-thread context"). Each such release is
+    recorded in `out_of_context`, which a correct backend leaves empty."""
 
     name = "fake-cuda"
 
@@ -681,6 +700,17 @@ class FakeCuda(CudaApi):
         self.queues: dict[int, list[Any]] = {}
         self.allocations = 0  # malloc and pinned_empty calls: none may happen per batch
         self.pinned: list[np.ndarray] = []
+        self.out_of_context: list[str] = []
+        self._thread = threading.local()
+
+    def in_context(self) -> bool:
+        """Whether the calling thread is inside `activate()`."""
+        return getattr(self._thread, "depth", 0) > 0
+
+    def released(self, what: str) -> None:
+        """A CUDA object is released now, on this thread: record it unless in context."""
+        if not self.in_context():
+            self.out_of_context.append(f"{what} on thread {threading.current_thread().name}")
 
     def device_count(self) -> int:
         return 1
@@ -688,23 +718,29 @@ class FakeCuda(CudaApi):
     def gpu_info(self) -> GpuInfo:
         return GpuInfo("Orin", (8, 7))
 
-    def activate(self) -> Any:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[None]:
+        self._thread.depth = getattr(self._thread, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._thread.depth -= 1
 
     def create_stream(self) -> Any:
         self.streams += 1
         self.queues[self.streams] = []
-        return self.streams
+        return FakeStream(self, self.streams)
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream)
 
     def destroy_stream(self, stream: Any) -> None:
-        self.queues.pop(stream, None)
+        """pycuda has no destroy: the stream goes with its last reference (`FakeStream`)."""
+        self.queues.pop(int(stream), None)
 
     def _run(self, stream: Any, until: Any = None) -> None:
         """Run `stream`'s queued work, all of it or up to the recording of event `until`."""
-        queue = self.queues.setdefault(stream, [])
+        queue = self.queues.setdefault(int(stream), [])
         while queue:
             op = queue.pop(0)
             if isinstance(op, FakeEvent):
@@ -718,14 +754,14 @@ class FakeCuda(CudaApi):
         self._run(stream)
 
     def create_event(self) -> Any:
-        return FakeEvent()
+        return FakeEvent(self)
 
     def destroy_event(self, event: Any) -> None:
         assert isinstance(event, FakeEvent)
 
     def record_event(self, event: Any, stream: Any) -> None:
-        event.stream, event.happened = stream, False
-        self.queues.setdefault(stream, []).append(event)
+        event.stream, event.happened = int(stream), False
+        self.queues.setdefault(int(stream), []).append(event)
 
     def wait_event(self, stream: Any, event: Any) -> None:
         if event.stream is not None and not event.happened:
@@ -739,6 +775,7 @@ class FakeCuda(CudaApi):
         return self.memory.malloc(nbytes)
 
     def free(self, ptr: int) -> None:
+        self.released(f"device memory {ptr:#x}")
         self.freed.append(ptr)
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -748,7 +785,7 @@ class FakeCuda(CudaApi):
         return array
 
     def free_pinned(self, array: np.ndarray) -> None:
-        pass
+        self.released("pinned host memory")
 
     def _check_pinned(self, array: np.ndarray) -> None:
         """Async copies need page-locked memory (pageable ones are silently synchronous)."""
@@ -760,7 +797,7 @@ class FakeCuda(CudaApi):
         def copy() -> None:
             self.memory.buffers[dst][: src.nbytes] = np.ascontiguousarray(src).tobytes()
 
-        self.queues.setdefault(stream, []).append(copy)
+        self.queues.setdefault(int(stream), []).append(copy)
 
     def dtoh_async(self, dst: np.ndarray, src: int, stream: Any) -> None:
         self._check_pinned(dst)
@@ -769,12 +806,30 @@ class FakeCuda(CudaApi):
             flat = np.frombuffer(self.memory.buffers[src], dst.dtype, count=dst.size)
             dst[...] = flat.reshape(dst.shape)
 
-        self.queues.setdefault(stream, []).append(copy)
+        self.queues.setdefault(int(stream), []).append(copy)
+
+
+class FakeStream:
+    """A pycuda-like stream: a number (its queue's key) destroyed with its last reference."""
+
+    def __init__(self, cuda: FakeCuda, number: int) -> None:
+        self._cuda, self._number = cuda, number
+
+    def __int__(self) -> int:
+        return self._number
+
+    def __del__(self) -> None:
+        self._cuda.released(f"stream {self._number}")
 
 
 class FakeEvent:
-    """A CUDA event: where in which stream it was recorded, and whether that point was passed."""
+    """A CUDA event: where in which stream it was recorded, and whether that point was passed;
+    destroyed with its last reference, like a pycuda Event."""
 
-    def __init__(self) -> None:
-        self.stream: Any = None
+    def __init__(self, cuda: FakeCuda) -> None:
+        self._cuda = cuda
+        self.stream: int | None = None
         self.happened = False
+
+    def __del__(self) -> None:
+        self._cuda.released("event")

@@ -18,8 +18,9 @@ FORMAT_VERSION = 1
 INPUT_NAME = "image"
 OUTPUT_MAP = "anomaly_map"
 OUTPUT_SCORE = "score"
-PRECISIONS = ("fp32", "fp16")
-"""Every precision a model is exported, built or run in; backends list their subset."""
+PRECISIONS = ("fp32", "fp16", "int8")
+"""Every precision a model is exported, built or run in; backends list their subset (int8: the
+explicit-quantization Q/DQ graph, `export --precision int8`)."""
 DEFAULT_MAX_BATCH = 8
 """Largest batch of an exported dynamic graph's engine profile, and of one backend call."""
 DEFAULT_WORKSPACE_GIB = 4.0
@@ -202,6 +203,9 @@ class ModelMetadata:
     # `roi` (x, y, width, height) and resizes to `input_size` itself; None: frames at input_size.
     frame_size: tuple[int, int] | None = None
     roi: tuple[int, int, int, int] | None = None
+    # `--precision int8`: the quantizer, the layer groups quantized and left float, and the
+    # gate's numbers against float32 on held-out images (export/int8.py); None otherwise.
+    int8: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from ..bench.config import parse_frame
 from ..errors import UniadError
 from ..export.formats import DEFAULT_FORMAT, FORMATS, Exported
 from ..export.frame_size import parse_roi
+from ..export.int8_gate import GateLimits
 from ..export.options import ExportOptions, TritonOptions
 from .app import app
 from .options import default, given
@@ -60,6 +61,12 @@ def _summary(exported: Exported, seconds: float) -> Table:
         table.add_row("fp16 vs fp32", result.half_drift.describe())
         pinned = len(meta.fp32_nodes or ())
         table.add_row("kept float32", _kept_float32(pinned, result.float32_nodes))
+    if result.int8 is not None:
+        record = result.int8.record
+        table.add_row("int8 vs fp32", escape(result.int8.gate.describe()))
+        quantized = f"{record['quantized_nodes']} nodes in {', '.join(record['quantized'])}"
+        kept = f"; float: {', '.join(record['float'])}" if record["float"] else ""
+        table.add_row("quantized", escape(quantized + kept))
     if result.host_parity is not None:
         table.add_row("in-graph vs host resize", result.host_parity.describe())
     for artifact in exported.artifacts:
@@ -121,11 +128,34 @@ def export(
     precision: Annotated[
         str | None,
         typer.Option(
-            help="fp32, or fp16: the mixed-precision ONNX (float16, float32 distance head).",
+            help="fp32; fp16: the mixed-precision ONNX (float16, float32 distance head); int8: "
+            "the Q/DQ ONNX calibrated on --calib-data and gated against float32.",
             show_default=default(ExportOptions, "precision"),
         ),
     ] = None,
     half: Annotated[bool, typer.Option("--half", help="Alias of --precision fp16.")] = False,
+    calib_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="int8: folder of the line's good images (and defects) to calibrate and gate on.",
+            show_default="the folder the thresholds were calibrated on",
+        ),
+    ] = None,
+    int8_fallback: Annotated[
+        bool,
+        typer.Option(
+            "--int8-fallback",
+            help="int8: when the gate is missed, keep the layers that move the score most in "
+            "float until it holds (else the export stops).",
+        ),
+    ] = False,
+    int8_agreement: Annotated[
+        float | None,
+        typer.Option(
+            help="int8: least share of verdicts that must agree with float32.",
+            show_default=str(GateLimits.agreement),
+        ),
+    ] = None,
     batch: Annotated[
         int | None, typer.Option(help="Static batch size; default: dynamic batch.")
     ] = None,
@@ -284,6 +314,9 @@ def export(
                 batch=batch,
                 dynamic=dynamic or None,
                 precision=_precision(precision, half),
+                calib_data=calib_data,
+                int8_fallback=int8_fallback or None,
+                int8_gate=None if int8_agreement is None else GateLimits(agreement=int8_agreement),
                 opset=opset,
                 verify=verify,
                 data=data,

@@ -45,18 +45,23 @@ def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any
 
 def _artifact_info(artifact: Artifact) -> dict[str, Any]:
     """An exported ONNX (ONNX Runtime reads its graph, so a lean runtime install works) or an
-    engine (its sidecar; TensorRT is not needed): metadata, provenance and warnings."""
+    engine (its sidecar; TensorRT is not needed): metadata, the thresholds in force (the
+    line's file beside the model, else the model's defaults), provenance and warnings."""
     from ..artifacts import threshold_warnings
+    from ..line_thresholds import in_force, thresholds_path
     from ..metadata import describe_provenance
 
     assert artifact.metadata is not None
     meta = artifact.metadata.to_dict()
     meta["metadata_source"] = artifact.source
-    meta[PROVENANCE] = describe_provenance(artifact.metadata.thresholds)
+    line = in_force(artifact.metadata, thresholds_path(artifact.path))
+    meta["thresholds"] = line.thresholds.to_dict()
+    meta["thresholds_source"] = line.source
+    meta[PROVENANCE] = describe_provenance(line.thresholds)
     if artifact.kind.name == ONNX:
         meta.update(_graph_io(Path(artifact.path)))
     meta["path"] = str(artifact.path)
-    warnings = [*artifact.warnings, *threshold_warnings(artifact.metadata.thresholds)]
+    warnings = threshold_warnings(line.thresholds)
     if warnings:
         meta[WARNINGS] = warnings
     return meta

@@ -28,6 +28,7 @@ from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
 from .app import app
+from .live import reload_on_sighup, status_line, stop_on_signals
 from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
 from .options import (
     Backend,
@@ -230,8 +231,8 @@ def run(
         logging.getLogger(f"uniad_edge.runtime.station.{module}").setLevel(logging.INFO)
     with contextlib.ExitStack() as stack:
         inspection = stack.enter_context(Station(config))
-        stack.enter_context(inspection.stop_on_signals())
-        stack.enter_context(inspection.reload_on_sighup())
+        stack.enter_context(stop_on_signals(inspection))
+        stack.enter_context(reload_on_sighup(inspection))
         if watch_model:
             stack.enter_context(inspection.watch_model())
         err = Console(stderr=True)
@@ -240,7 +241,7 @@ def run(
             console=err,
             refresh_per_second=4,
             transient=True,
-            get_renderable=lambda: Text(inspection.status_line()),
+            get_renderable=lambda: Text(status_line(inspection)),
         ):
             summary = inspection.run()
     Console().print(summary_table(summary))

@@ -119,6 +119,20 @@ def serve(
             show_default=default(ServeConfig, "mjpeg_fps"),
         ),
     ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            help="open connections at most; beyond it the one idle longest is closed",
+            show_default=default(ServeConfig, "max_connections"),
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds a connection has to send its request head",
+            show_default=default(ServeConfig, "header_timeout_s"),
+        ),
+    ] = None,
     model_dir: Annotated[
         list[Path] | None,
         typer.Option(
@@ -182,6 +196,8 @@ def serve(
         mjpeg_fps=mjpeg_fps,
         model_dirs=tuple(model_dir) if model_dir else None,
         allow_remote_models=allow_remote_models or None,
+        max_connections=max_connections,
+        header_timeout_s=header_timeout,
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     err = Console(stderr=True)

@@ -258,7 +258,8 @@ def _thresholds_section(config: DemoConfig, found: dict[str, Any]) -> Section:
             f"Before: {describe_provenance(result.before)}.",
             f"`uniad-edge calibrate --model {result.model} --data {numbers['validation']} "
             f"--target-fpr {config.target_fpr}` scored a separate synthetic validation set "
-            "(another seed) with ONNX Runtime and wrote the thresholds into the model.",
+            "(another seed) with ONNX Runtime and wrote the line's thresholds file beside the "
+            "model (the model file is not changed).",
             f"After: {describe_provenance(result.after)}.",
             "FA: false-alarm rate (good images called NG); detected: defective images called "
             "NG; test: the evaluation's test split, not used to calibrate. The bound is the "

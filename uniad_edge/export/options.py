@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import UniadError
 from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
 from ..names import check_name
+from .int8_gate import GateLimits
 
 if TYPE_CHECKING:
     from ..presets import Preset
@@ -74,7 +75,8 @@ class TritonOptions:
 @dataclass
 class ExportOptions:
     """`batch` None is a dynamic batch (`dynamic=True` only says so explicitly); `precision`
-    "fp16" gives the mixed-precision graph (`half=True` is its alias); `verify` runs the ONNX
+    "fp16" gives the mixed-precision graph (`half=True` is its alias), "int8" the Q/DQ graph
+    calibrated on `calib_data` and gated against float32 (`int8_gate`); `verify` runs the ONNX
     checker and the ORT-vs-PyTorch parity check. `engine_dir`, `workspace_gib`, `max_batch` and
     `engine_precision` apply to formats that build an engine (and `max_batch` to Triton's
     batches); `triton` to the Triton model repository. Every step receives this object whole."""
@@ -97,6 +99,14 @@ class ExportOptions:
     frame_size: tuple[int, int] | None = None  # (width, height): crop/resize baked in the graph
     roi: tuple[int, int, int, int] | None = None  # (x, y, width, height) within frame_size
     triton: TritonOptions = field(default_factory=TritonOptions)
+    # --precision int8: the line's images (default: the thresholds' calibration folder), how
+    # many calibrate and how many held-out ones the gate judges, its limits, and whether a
+    # missed gate keeps layer groups in float (fallback) rather than stopping the export.
+    calib_data: Path | None = None
+    calib_images: int = 32
+    gate_images: int = 100
+    int8_gate: GateLimits = field(default_factory=GateLimits)
+    int8_fallback: bool = False
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self, half: bool | None) -> None:
@@ -115,6 +125,13 @@ class ExportOptions:
             if value not in PRECISIONS:
                 raise UniadError(f"{what} {value!r} is not one of {', '.join(PRECISIONS)}")
         check_opset(self.opset)
+        if "int8" in (self.precision, self.engine_precision):
+            # An INT8 engine is built from the Q/DQ graph, and that graph only as INT8.
+            self.precision = self.engine_precision = "int8"
+        if self.calib_data is not None:
+            self.calib_data = Path(self.calib_data)
+            if self.precision != "int8":
+                raise UniadError("--calib-data is for --precision int8; drop it or add that")
 
     @property
     def is_half(self) -> bool:

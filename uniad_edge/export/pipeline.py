@@ -22,16 +22,18 @@ from ..errors import UniadError
 from ..fileio import atomic_path
 from ..metadata import METADATA_KEY, ModelMetadata
 from ..model import Checkpoint, FusedUniAD, load_checkpoint
-from ..model.deployment import build_metadata
+from ..model.deployment import build_metadata, checkpoint_thresholds
 from ..parity import Parity
 from ..presets import Preset, get_preset
 from ..stress import stress_frames
 from .checks import check_graph, graph_problems
 from .fold import fold_constants
 from .fp16_range import RangeContract, half_within_contract, range_contract
-from .frame_size import camera_frames, check_host_parity, geometry
-from .graph import fp32_pins, trace_to_onnx
+from .frame_size import FrameGeometry, camera_frames, check_host_parity, geometry
+from .graph import fp32_pins, head_nodes, trace_to_onnx
 from .half import head_float_types
+from .int8 import Quantized, quantize_within_gate
+from .int8_data import Int8Images, default_calib_data, int8_images
 from .options import ExportOptions
 from .verify import check_parity, sample_frames
 
@@ -53,6 +55,7 @@ class ExportResult:
     seconds: float = 0.0
     traced_nodes: int = 0  # before constant folding
     float32_nodes: int = 0  # of the folded float32 graph (a --half graph adds its Casts)
+    int8: Quantized | None = None  # --precision int8: the gated Q/DQ graph and its record
 
 
 def default_name(checkpoint: Path) -> str:
@@ -156,6 +159,7 @@ def _export(
     frame = geometry(options.frame_size, options.roi)
     report("loading checkpoint")
     ckpt = _resolve_checkpoint(ckpt_arg, options.preset)
+    int8_images = _int8_images(ckpt, options, frame)  # before tracing: a bad folder costs none
     name = options.name or default_name(ckpt.path)
     onnx_path = out_dir / f"{name}.onnx"
     sidecar = onnx_path.with_suffix(".json")
@@ -174,7 +178,8 @@ def _export(
         report("ONNX checker (full) and shape inference")
         check_graph(graph, opset)
     batches = verify_batches or ((batch,) if batch else DYNAMIC_VERIFY_BATCHES)
-    measured = verify or half  # a --half graph is never built without its range contract
+    # a --half or int8 graph is never built without its range contract
+    measured = verify or half or int8_images is not None
     frames = sample_frames(ckpt.preset, max(batches), data) if measured else None
     stress = stress_frames(ckpt.preset.input_size) if measured else {}
     if frame is not None and frames is not None:
@@ -213,6 +218,22 @@ def _export(
         )
         final_bytes, nodes = _serialize(half_graph, metadata), len(half_graph.graph.node)
 
+    quantized = None
+    if int8_images is not None and contract is not None:
+        quantized = _quantize(
+            graph, fp32_bytes, int8_images, fp32_meta, ckpt.preset.taps, contract, options
+        )
+        if verify:
+            check_graph(quantized.model, opset)
+        metadata = replace(
+            fp32_meta,
+            precision="int8",
+            int8=quantized.record,
+            fp32_pins=fp32_pins(quantized.model, contract.pinned),
+        )
+        final_bytes = _serialize(quantized.model, metadata)
+        nodes = len(quantized.model.graph.node)
+
     parity: list[Parity] = []
     if verify and frames is not None:
         report(f"verifying ONNX Runtime vs PyTorch at batch {', '.join(map(str, batches))}")
@@ -238,4 +259,42 @@ def _export(
     return ExportResult(
         onnx_path, sidecar, metadata, nodes, parity, drift, host, time.perf_counter() - started,
         traced_nodes=len(traced.graph.node), float32_nodes=len(graph.graph.node),
+        int8=quantized,
     )  # fmt: skip
+
+
+def _int8_images(
+    ckpt: Checkpoint, options: ExportOptions, frame: FrameGeometry | None
+) -> Int8Images | None:
+    """--precision int8: the calibration and gate frames, read before any tracing."""
+    if options.precision != "int8":
+        return None
+    folder = options.calib_data or default_calib_data(checkpoint_thresholds(ckpt))
+    options.report(f"INT8: reading calibration and gate images from {folder}")
+    images = int8_images(folder, ckpt.preset.input_size, options.calib_images, options.gate_images)
+    if frame is not None:
+        images.calibration = camera_frames(images.calibration, frame)
+        images.gate = camera_frames(images.gate, frame)
+    return images
+
+
+def _quantize(
+    graph: onnx.ModelProto,
+    fp32_bytes: bytes,
+    images: Int8Images,
+    meta: ModelMetadata,
+    taps: tuple[int, ...],
+    contract: RangeContract,
+    options: ExportOptions,
+) -> Quantized:
+    """The gated Q/DQ graph: the distance head and the range-pinned nodes stay float."""
+    keep_float = [n.name for n in head_nodes(graph)] + list(contract.pinned)
+    quantized = quantize_within_gate(
+        graph, fp32_bytes, images, meta.thresholds, taps=taps, keep_float=keep_float,
+        limits=options.int8_gate, fallback=options.int8_fallback, batch=options.batch,
+        report=options.report,
+    )  # fmt: skip
+    options.report(
+        f"INT8: {quantized.record['quantized_nodes']} nodes quantized; {quantized.gate.describe()}"
+    )
+    return quantized

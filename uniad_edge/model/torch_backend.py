@@ -15,6 +15,9 @@ import numpy as np
 import torch
 
 from ..metadata import PRECISIONS
+
+TORCH_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8")
+"""int8 exists only as an exported Q/DQ graph (`export --precision int8`)."""
 from ..presets import Preset
 from ..runtime.backends.base import Backend
 from .autocast_check import check_autocast_drift
@@ -52,8 +55,8 @@ class TorchBackend(Backend):
         precision: str = "fp32",
         threads: int | None = None,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        if precision not in TORCH_PRECISIONS:
+            raise ValueError(f"precision must be one of {TORCH_PRECISIONS}, not {precision!r}")
         if threads is not None:
             torch.set_num_threads(threads)
         ckpt = _random_checkpoint(source) if isinstance(source, Preset) else load_checkpoint(source)

@@ -43,6 +43,12 @@ class ServeConfig:
     history_s: float = 300.0
     gallery_size: int = 24
     graceful_timeout_s: float = 10.0
+    # Connections (serve/connections.py): at most this many open; a request head must arrive
+    # within header_timeout_s; an idle keep-alive connection closes after keepalive_timeout_s
+    max_connections: int = 256
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: int = 5
+    max_header_kb: int = 16  # a request head over this is refused (h11)
     # POST /v1/model loads files under the first model's folder and these only; a Triton URL
     # (the server connects to it) only with allow_remote_models
     model_dirs: tuple[Path, ...] = ()
@@ -100,6 +106,12 @@ class ServeConfig:
         for path in (self.tls_cert, self.tls_key):
             if path is not None and not Path(path).is_file():
                 raise UniadError(f"TLS file {path} not found; give a PEM certificate and key")
+        if self.max_connections < 1 or self.max_header_kb < 1 or self.keepalive_timeout_s < 1:
+            raise UniadError(
+                "--max-connections, the header size limit and the keep-alive timeout must be >= 1"
+            )
+        if not 0 < self.header_timeout_s < math.inf:
+            raise UniadError(f"--header-timeout must be > 0 seconds, got {self.header_timeout_s}")
         if not 0 < self.mjpeg_fps < math.inf:
             raise UniadError(f"--mjpeg-fps must be > 0, got {self.mjpeg_fps}")
         for folder in self.model_dirs:

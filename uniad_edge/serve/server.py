@@ -4,6 +4,7 @@ down in order (stop accepting, answer in-flight requests, end streams, release c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import socket
@@ -20,6 +21,7 @@ from ..runtime.station import StationSummary
 from .app import create_app
 from .auth import install_redaction
 from .config import ServeConfig
+from .connections import bounded_protocol, quiet_accept_errors, raise_open_file_limit
 from .service import ScoringService
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -53,6 +55,7 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's startup (bind, listen), then `on_listening` once requests can come in."""
+        quiet_accept_errors(asyncio.get_running_loop())
         await super().startup(sockets)
         if self.started and self.on_listening is not None:
             self.on_listening()
@@ -78,12 +81,17 @@ class _Server(uvicorn.Server):
 
 
 def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.Config:
-    """uvicorn's settings for `service`; its access log never shows a `?token=` secret."""
+    """uvicorn's settings for `service`; its access log never shows a `?token=` secret, its
+    connections are bounded (`connections.py`)."""
     config = service.config
     settings = uvicorn.Config(
         create_app(service),
         host=config.host,
         port=config.port,
+        http=bounded_protocol(config.max_connections, config.header_timeout_s),
+        backlog=config.max_connections,  # asyncio accepts up to this many per loop tick
+        timeout_keep_alive=config.keepalive_timeout_s,
+        h11_max_incomplete_event_size=config.max_header_kb * 1024,
         log_level=log_level,
         timeout_graceful_shutdown=int(config.graceful_timeout_s),
         server_header=False,
@@ -133,6 +141,7 @@ def serve(
     """Serve until a signal; what was done, for the summary. `on_listening` is called once
     the port accepts requests (the model loaded, the cameras opened)."""
     check_port_free(config)
+    raise_open_file_limit(config.max_connections)
     service = build_service(config)
     server = _Server(uvicorn_config(service, log_level), service, on_listening)
     try:

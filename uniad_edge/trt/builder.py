@@ -124,6 +124,10 @@ TRTEXEC_TARGETS = ("8.6", "10.x", "11.x")
 
 def trtexec_modes(precision: str, onnx_precision: str) -> dict[str, str | None]:
     """The trtexec build mode per TensorRT family (None: that family cannot build it)."""
+    if precision == "int8" or onnx_precision == "int8":
+        if precision != onnx_precision:  # an INT8 engine only from the Q/DQ graph
+            return dict.fromkeys(TRTEXEC_TARGETS)
+        return {"8.6": "int8-pinned", "10.x": "strongly-typed", "11.x": "strongly-typed"}
     if precision == "fp32":
         mode = None if onnx_precision == "fp16" else "fp32"
         return dict.fromkeys(TRTEXEC_TARGETS, mode)
@@ -148,7 +152,7 @@ def trtexec_lines(
     lines: dict[str, str | None] = {}
     for target, mode in trtexec_modes(precision, onnx.precision).items():
         lines[target] = None
-        if mode == "fp16-pinned" and unnamed_pins(onnx.pins, target):
+        if mode in ("fp16-pinned", "int8-pinned") and unnamed_pins(onnx.pins, target):
             continue  # trtexec pins layers by name only: a pin it cannot name would run FP16
         if mode is not None:
             lines[target] = trtexec_command(

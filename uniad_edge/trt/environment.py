@@ -93,7 +93,7 @@ def _no_gpu_reason(exc: Exception) -> str:
     return f"the NVIDIA driver is present but CUDA failed to start ({exc})"
 
 
-TRTEXEC_MODES = ("strongly-typed", "fp16-pinned", "fp32")
+TRTEXEC_MODES = ("strongly-typed", "fp16-pinned", "int8-pinned", "fp32")
 
 
 def trtexec_command(
@@ -114,15 +114,17 @@ def trtexec_command(
     trtexec ships with TensorRT (/usr/src/tensorrt/bin/trtexec on JetPack). `strongly-typed`
     follows the mixed-precision ONNX's own types (TensorRT 10+); `fp16-pinned` is the FP16 flag
     with the distance-head layers (`head_layers`, named after their ONNX nodes) constrained to
-    FP32 (8.6, 10.x); `fp32` disables TF32 so fp32 means fp32. `preview` are trtexec
-    `--preview=` flags (8.6: profile sharing for a second worker thread).
+    FP32 (8.6, 10.x); `int8-pinned` adds the INT8 flag for the Q/DQ graph on 8.6 (no
+    calibrator: the graph's scales are used); `fp32` disables TF32 so fp32 means fp32.
+    `preview` are trtexec `--preview=` flags (8.6: profile sharing for a second worker thread).
     """
     if mode not in TRTEXEC_MODES:
         raise UniadError(f"trtexec mode {mode!r} is not one of {', '.join(TRTEXEC_MODES)}")
     args = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={engine}"]
     if mode == "strongly-typed":
         args.append("--stronglyTyped")
-    elif mode == "fp16-pinned":
+    elif mode in ("fp16-pinned", "int8-pinned"):
+        args += ["--int8"] if mode == "int8-pinned" else []
         args += ["--fp16", "--precisionConstraints=obey"]
         if head_layers:
             spec = ",".join(f"{name}:fp32" for name in head_layers)

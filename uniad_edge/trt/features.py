@@ -92,6 +92,8 @@ def choose_build_mode(
     pinned to FP32 on 8.6 (and on 10.x for a float32 ONNX). TensorRT 11 has no FP16 flag, so a
     float32 ONNX gives no FP16 engine there. FP32 engines clear TF32, so fp32 means fp32.
     """
+    if precision == "int8" or onnx_precision == "int8":
+        return _int8_mode(trt, precision, onnx_precision, strongly_typed)
     typed = resolve_strongly_typed(trt, strongly_typed, precision, onnx_precision)
     if precision == "fp32":
         if onnx_precision == "fp16":
@@ -110,6 +112,30 @@ def choose_build_mode(
             "`uniad-edge export --half`"
         )
     flags = ("FP16",) + tuple(f for f in (constraint_flag_name(trt),) if f)
+    return BuildMode(strongly_typed=False, set_flags=flags, pin_fp32=True)
+
+
+def _int8_mode(
+    trt: Any, precision: str, onnx_precision: str, strongly_typed: bool | None
+) -> BuildMode:
+    """INT8 engines come only from the Q/DQ graph (explicit quantization, no calibrator): a
+    strongly typed network on 10.x/11.x (the Q/DQ pairs say where int8 runs, the rest keeps
+    the graph's float32); on 8.6 (or 10.x asked for weakly typed) the INT8 and FP16 flags with
+    the float32 distance head pinned, so the float layers between the pairs run in FP16."""
+    if precision != "int8" or onnx_precision != "int8":
+        raise UniadError(
+            "an INT8 engine is built from the INT8 (Q/DQ) graph and that graph only as INT8: "
+            "export --precision int8 and build it with precision int8"
+        )
+    typed = supports_strongly_typed(trt) if strongly_typed is None else strongly_typed
+    if typed or not has_fp16_flag(trt):
+        if not supports_strongly_typed(trt):
+            raise UniadError(
+                "a strongly typed engine needs TensorRT 10 or newer; build the INT8 graph "
+                "without strongly_typed on TensorRT 8.6 (INT8 and FP16 flags)"
+            )
+        return BuildMode(strongly_typed=True)
+    flags = ("INT8", "FP16") + tuple(f for f in (constraint_flag_name(trt),) if f)
     return BuildMode(strongly_typed=False, set_flags=flags, pin_fp32=True)
 
 

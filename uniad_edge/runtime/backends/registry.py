@@ -79,7 +79,7 @@ BACKENDS: dict[str, BackendSpec] = {
             "ort-tensorrt",
             "uniad_edge.runtime.backends.ort_tensorrt_backend:OrtTensorRTBackend",
             "onnx",
-            "ONNX Runtime's TensorRT EP: FP16, engine and timing caches in engines/ort-trt",
+            "ONNX Runtime's TensorRT EP: float32, engines per model sha256 in engines/ort-trt",
             auto=False,
             options=("threads",),
         ),
@@ -98,6 +98,7 @@ BACKENDS: dict[str, BackendSpec] = {
             "uniad_edge.model.torch_backend:TorchBackend",
             "checkpoint",
             "PyTorch eager on a checkpoint (the reference bench measures against)",
+            precisions=("fp32", "fp16"),  # int8 exists only as an exported Q/DQ graph
             options=("threads", "precision"),
             unavailable=(
                 "cannot run checkpoint {path}: PyTorch backend unavailable ({exc}); install "

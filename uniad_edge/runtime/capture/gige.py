@@ -29,13 +29,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import numpy as np
 
@@ -107,6 +108,25 @@ def parse_gige_url(text: str) -> GigeSource:
     if values.get("activation") is not None and not _is_line(values.get("trigger")):
         raise UniadError(f"{text}: activation applies to a line trigger (trigger=line1)")
     return GigeSource(device, GigeSettings(**values))
+
+
+def with_settings(source: Any, settings: Any, where: str) -> str:
+    """`source` (a gige:// URL) with a station file's `genicam` table added to its query, each
+    value checked as the query's would be; a setting given in both places is refused."""
+    if not isinstance(source, str) or not is_gige(source):
+        raise UniadError(f"{where}: genicam settings need a gige:// source, got {source!r}")
+    if not isinstance(settings, dict):
+        raise UniadError(f"{where}: genicam must be a table (exposure = 5000, ...)")
+    given = parse_gige_url(source).settings
+    extra = []
+    for key, value in settings.items():
+        if key in SETTINGS and getattr(given, key) is not None:
+            raise UniadError(f"{where}: {key} is both in the source URL and in genicam")
+        text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        extra.append((key, text))
+    url = f"{source}{'&' if '?' in source else '?'}{urlencode(extra)}"
+    parse_gige_url(url)  # unknown keys and bad values: the query's one-line errors
+    return url
 
 
 def _setting(text: str, key: str, value: str) -> Any:
@@ -270,7 +290,7 @@ class GigeReader(Reader):
         self._stream: Any = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._software = False  # the camera takes one frame per fire()
+        self._software = self.settings.trigger == "software"  # one frame per fire()
         self._waiting = 0  # station triggers not yet sent to the camera
         self._sent_at: float | None = None  # when the unanswered TriggerSoftware went out
         self._resent = False  # the trigger out is a resend after an incomplete frame
@@ -282,6 +302,7 @@ class GigeReader(Reader):
 
     def use_station_trigger(self) -> None:
         self.station_triggered = True
+        self._software = self.settings.trigger in (None, "software")
 
     def fire(self) -> None:
         """One station trigger: `TriggerSoftware` when the camera runs in software trigger
@@ -415,6 +436,16 @@ class GigeReader(Reader):
             applied["packet_size"] = camera.gv_get_packet_size()
         applied["trigger"] = self._trigger(camera, name)
         self.applied = applied
+        for key in ("exposure", "gain", "fps"):
+            asked, got = getattr(s, key), applied.get(key)
+            if asked is not None and not math.isclose(asked, got, rel_tol=0.01, abs_tol=1e-6):
+                log.warning(
+                    "%s: %s %g asked, the camera set %g (its own steps or limits)",
+                    self.description,
+                    key,
+                    asked,
+                    got,
+                )
         log.info(
             "%s (%s): %s",
             self.description,
@@ -423,8 +454,7 @@ class GigeReader(Reader):
         )
 
     def _trigger(self, camera: Any, name: str) -> str:
-        trigger = self.settings.trigger or ("software" if self.station_triggered else "off")
-        self._software = trigger == "software"
+        trigger = "software" if self._software else (self.settings.trigger or "off")
         self._line = _is_line(trigger)
         if trigger == "off":
             camera.clear_triggers()

@@ -15,8 +15,11 @@ from ...metadata import DEFAULT_MAX_BATCH, check_threshold
 from ..capture import AUTO, FOREVER, Reader
 from ..mqtt_url import parse_mqtt_url
 from ..opcua.config import OpcuaConfig
-from .requests import API_CAMERA
 from .triggers import trigger_kind
+
+# The camera name under which the HTTP API's requests are counted: reserved, so no camera takes it.
+API_CAMERA = "api"
+API_SOURCE = "api request"
 
 SAVE_POLICIES = ("ng", "all", "none")
 # No "/" (a URL path segment), no "." (OPC UA node ids are Cameras.NAME.Variable: "top.Score"
@@ -61,6 +64,7 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "opcua": (OpcuaConfig,),
     "api_queue": (int,),
     "api_class_name": (str,),
+    "thresholds": PATH,
     "api_threshold": NUMBER,
 }
 NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -175,6 +179,7 @@ class StationConfig:
     cameras: list[CameraConfig] = field(default_factory=list)
     name: str = "station"
     model: Path | str | None = None  # a file, or a Triton URL (grpc://host:8001/uniad)
+    thresholds: Path | None = None  # the line's thresholds file (default: beside the model file)
     backend: str = "auto"
     providers: list[str] | None = None
     threads: int | None = None

@@ -2,17 +2,23 @@
 
 name = "line1"
 model = "export/model.onnx"          # paths are relative to the file's folder
+# thresholds = "line1.json"          # default export/model.onnx.thresholds.json (a URL needs one)
 log = "runs/line1.jsonl"
 save_dir = "runs/ng"
 mqtt = "mqtt://127.0.0.1:1883/line1/verdicts"
 trigger = "mqtt://127.0.0.1:1883/line1/trigger"   # or "stdin"; omit to free-run
 
 [cameras.top]
-source = "rtsp://10.0.0.5/stream"
+source = "rtsp://10.0.0.5/stream"    # or gige://DEVICE?exposure=5000 (a GenICam camera)
 class_name = "bottle"
 threshold = 0.8                      # raw score, overrides the model's
 roi = [0, 40, 640, 400]              # x, y, width, height
 save = "ng"                          # ng | all | none
+
+[cameras.side]
+source = "gige://Basler-21234567"
+[cameras.side.genicam]               # its GenICam settings (or in the URL's query)
+exposure = 5000                      # µs; also gain, pixel_format, roi, fps, trigger, ...
 
 [opcua]                              # an OPC UA server for PLCs (pip install 'uniad-edge[opcua]')
 url = "opc.tcp://127.0.0.1:4840/uniad"
@@ -25,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UniadError
+from ..capture.gige import with_settings
 from ..opcua.config import OpcuaConfig
 from .config import CameraConfig, StationConfig
 
@@ -33,7 +40,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-PATH_KEYS = ("model", "log", "save_dir")
+PATH_KEYS = ("model", "thresholds", "log", "save_dir")
 CAMERA_KEYS = set(CameraConfig.__dataclass_fields__) - {"name"}
 STATION_KEYS = set(StationConfig.__dataclass_fields__) - {"cameras"}
 
@@ -89,6 +96,9 @@ def _opcua(path: Path, table: Any) -> OpcuaConfig:
 def _camera(path: Path, name: str, table: Any) -> CameraConfig:
     if not isinstance(table, dict) or "source" not in table:
         raise UniadError(f"[cameras.{name}] needs a source")
+    if "genicam" in table:  # a gige:// camera's settings as a table instead of a URL query
+        table = dict(table)
+        table["source"] = with_settings(table["source"], table.pop("genicam"), f"[cameras.{name}]")
     unknown = set(table) - CAMERA_KEYS
     if unknown:
         raise UniadError(

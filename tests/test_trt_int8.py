@@ -1,0 +1,103 @@
+"""Issue 29: TensorRT builds the INT8 (Q/DQ) graph with each release's flags, against the fakes.
+
+8.6 has no strongly typed network: explicit quantization needs the INT8 flag (with FP16 for the
+float layers between the pairs and the distance head pinned to FP32); 10.x and 11.x build it
+strongly typed, no precision flag. No release uses a calibrator: the scales are in the graph.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from model_helpers import TINY, tiny_checkpoint
+from test_trt_versions import built, install
+from trt_fakes import RELEASES
+
+from uniad_edge.errors import UniadError
+from uniad_edge.export import export_onnx
+from uniad_edge.export.int8 import Quantizer, qdq_counts
+from uniad_edge.export.int8_groups import QUANTIZED_OPS
+from uniad_edge.export.verify import sample_frames
+from uniad_edge.metadata import METADATA_KEY
+from uniad_edge.trt import builder
+from uniad_edge.trt.onnx_info import read_onnx_info
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny model's float32 graph and its Q/DQ graph (every Conv/MatMul quantized)."""
+    root = tmp_path_factory.mktemp("trt-int8")
+    ckpt = tiny_checkpoint(root / "tiny.pth")
+    fp32 = export_onnx(ckpt, root, "tiny", verify=False, preset=TINY, batch=1).onnx_path
+    graph = onnx.load(str(fp32))
+    quantizer = Quantizer(graph, sample_frames(TINY, 4), 1)
+    try:
+        nodes = [n.name for n in graph.graph.node if n.op_type in QUANTIZED_OPS]
+        qdq = quantizer.quantize(nodes)
+    finally:
+        quantizer.close()
+    meta = json.loads(graph.metadata_props[0].value)
+    meta["precision"] = "int8"
+    del qdq.metadata_props[:]
+    qdq.metadata_props.add(key=METADATA_KEY, value=json.dumps(meta))
+    path = root / "tiny-int8.onnx"
+    onnx.save(qdq, path)
+    return fp32, path
+
+
+def test_the_qdq_graph_is_symmetric_int8_and_every_op_is_parsed_by_86(graphs) -> None:
+    from uniad_edge.trt.parser_ops import PARSER_OPS_86
+
+    qdq = onnx.load(str(graphs[1]))
+    counts = qdq_counts(qdq)
+    assert counts["QuantizeLinear"] > 0 and counts["DequantizeLinear"] >= counts["QuantizeLinear"]
+    assert {n.op_type for n in qdq.graph.node} <= PARSER_OPS_86
+    assert all(d.domain in ("", "ai.onnx") for d in qdq.opset_import)
+    assert read_onnx_info(graphs[1]).precision == "int8"
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_int8_engine_from_the_qdq_graph(release, graphs, tmp_path, monkeypatch) -> None:
+    install(monkeypatch, release)
+    record = built(builder.build_engine(graphs[1], tmp_path, precision="int8"))
+    if release == "8.6":
+        assert not record["strongly_typed"]
+        assert {"INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"} <= set(record["flags"])
+        assert set(read_onnx_info(graphs[1]).head_layers) <= set(record["pinned"])
+    else:
+        assert record["strongly_typed"] and not {"INT8", "FP16"} & set(record["flags"])
+        assert record["pinned"] == []
+
+
+@pytest.mark.parametrize("release", ["8.6", "10.3"])
+def test_the_fake_refuses_qdq_layers_without_the_int8_flag(release, graphs, tmp_path, monkeypatch):
+    """What the real builder does with explicit quantization and no INT8 flag (weakly typed):
+    a build of the Q/DQ graph as FP16 fails, so the builder never asks for one."""
+    install(monkeypatch, release)
+    with pytest.raises(UniadError, match="export --precision int8"):
+        builder.build_engine(graphs[1], tmp_path, precision="fp16")
+    with pytest.raises(UniadError, match="export --precision int8"):
+        builder.build_engine(graphs[0], tmp_path, precision="int8")
+
+
+def test_trtexec_lines_per_release_for_the_int8_graph(graphs) -> None:
+    lines = builder.trtexec_lines(graphs[1], precision="int8")
+    assert "--int8" in lines["8.6"] and "--fp16" in lines["8.6"]
+    assert "--precisionConstraints=obey" in lines["8.6"]
+    for release in ("10.x", "11.x"):
+        assert "--stronglyTyped" in lines[release] and "--int8" not in lines[release]
+    assert all(lines[r].split()[0] == "trtexec" for r in lines)
+    assert builder.trtexec_lines(graphs[0], precision="int8") == dict.fromkeys(lines)
+
+
+def test_quantized_graph_scores_finite_on_onnx_runtime(graphs) -> None:
+    from uniad_edge.export.int8 import scores
+
+    frames = sample_frames(TINY, 3)
+    got = scores(graphs[1].read_bytes(), frames, 1)
+    ref = scores(graphs[0].read_bytes(), frames, 1)
+    assert got.shape == ref.shape == (3,) and np.isfinite(got).all()
