@@ -14,7 +14,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from ports import free_port
+from ports import free_port, held_socket
 
 from uniad_edge.runtime.backends.base import Backend
 from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
@@ -125,9 +125,11 @@ def running(
             save_dir=options.pop("save_dir", None),
             **(station or {}),
         )
-    options.setdefault("port", free_port())
+    sock = None if "port" in options else held_socket()
+    if sock is not None:
+        options["port"] = sock.getsockname()[1]
     config = ServeConfig.from_options(model=model, host="127.0.0.1", **options)
-    with BackgroundServer(build_service(config)) as server:
+    with BackgroundServer(build_service(config), sock=sock) as server:
         yield server
 
 
@@ -161,8 +163,10 @@ class GatedBackend(Backend):
 @contextmanager
 def running_gated(model: Path, **options: Any) -> Iterator[tuple[BackgroundServer, GatedBackend]]:
     """Like `running`, on a `GatedBackend` (the gate starts closed)."""
-    config = ServeConfig.from_options(model=model, host="127.0.0.1", port=free_port(), **options)
+    sock = held_socket()
+    port = sock.getsockname()[1]
+    config = ServeConfig.from_options(model=model, host="127.0.0.1", port=port, **options)
     backend = GatedBackend(model)
     service = build_service(config, Detector(backend, max_batch=config.station.max_batch))
-    with BackgroundServer(service) as server:
+    with BackgroundServer(service, sock=sock) as server:
         yield server, backend

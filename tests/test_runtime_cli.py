@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import run_main
+from cli_helpers import end, run_main
 from onnx_fixtures import build_model, good_frame
 from runtime_helpers import FRAME_SIZE, write_folder, write_video
 
@@ -186,11 +186,14 @@ def test_sigterm_drains_and_flushes_the_log(model, tmp_path):
         text=True,
         env={**os.environ, "COLUMNS": "120"},
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not log.exists() or len(log.read_text()) < 2000):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not log.exists() or len(log.read_text()) < 2000):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        end(proc)
     assert proc.returncode == 0, err
     records = read_log(log)
     assert "SIGTERM" in out

@@ -4,6 +4,7 @@ of counters that every consumer reads, parts that import one way."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import shutil
 import threading
@@ -102,12 +103,15 @@ def test_a_twelve_bit_camera_scores_identically_under_run_and_serve(model, tmp_p
 
 
 def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_path):
-    """After the same frames, the summary, /metrics, the event stream and OPC UA's values read
-    the same OK/NG/ERROR/UNSCORED numbers from the one `VerdictCounts`."""
+    """After the same frames, the summary, /metrics, the event stream and a live OPC UA server
+    read the same OK/NG/ERROR/UNSCORED numbers from the one `VerdictCounts` (a verdict of None
+    used to be ERROR over OPC UA and nothing in the summary)."""
     pytest.importorskip("fastapi")
+    from opcua_helpers import namespace, read_camera, run
+    from ports import free_port
     from prometheus_client.parser import text_string_to_metric_families
 
-    from uniad_edge.runtime.opcua.values import camera_values
+    from uniad_edge.runtime.opcua.config import OpcuaConfig
     from uniad_edge.serve.config import ServeConfig
     from uniad_edge.serve.server import build_service
 
@@ -119,19 +123,43 @@ def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_pat
             return got
 
     log = tmp_path / "v.jsonl"
-    config = StationConfig(cameras=[CameraConfig("top", Broken(5))], model=unthresholded, log=log)
+    url = f"opc.tcp://127.0.0.1:{free_port()}/uniad"
+    config = StationConfig(
+        cameras=[CameraConfig("top", Broken(5))],
+        model=unthresholded,
+        log=log,
+        opcua=OpcuaConfig(url),
+    )
     service = build_service(ServeConfig(station=config))
-    drain(service, 5)
-    _, last = service.station.latest("top")
-    assert last is not None
+
+    async def opcua_values() -> dict:
+        from asyncua import Client
+
+        async with Client(url) as client:
+            idx = await namespace(client)
+            deadline = time.monotonic() + 30
+            values = await read_camera(client, idx, "top")
+            while values["FrameIndex"] != 4 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                values = await read_camera(client, idx, "top")
+            return values
+
+    try:
+        deadline = time.monotonic() + 60
+        while service.station.counts()["top"].total < 5:
+            assert time.monotonic() < deadline, "the camera's frames were not scored in time"
+            time.sleep(0.02)
+        values = run(opcua_values())
+        metrics = {
+            (s.name, s.labels.get("camera")): s.value
+            for family in text_string_to_metric_families(service.metrics.render().decode())
+            for s in family.samples
+        }
+        events = service.hub.snapshot()["counters"]["top"]
+    finally:
+        service.close()
     summary = service.station.summary
     assert summary is not None
-    metrics = {
-        (s.name, s.labels.get("camera")): s.value
-        for family in text_string_to_metric_families(service.metrics.render().decode())
-        for s in family.samples
-    }
-    events = service.hub.snapshot()["counters"]["top"]
     verdicts = [r["verdict"] for r in read_log(log)]
     assert verdicts.count(None) == 4 and verdicts.count("ERROR") == 1
     assert (summary.ok, summary.ng, summary.errors, summary.unscored) == (0, 0, 1, 4)
@@ -141,8 +169,13 @@ def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_pat
     assert metrics[("uniad_errors_total", top)] == 1
     assert metrics[("uniad_ok_total", top)] == metrics[("uniad_ng_total", top)] == 0
     assert metrics[("uniad_frames_scored_total", top)] == 5
-    assert events == {"OK": 0, "NG": 0, "ERROR": 1, "UNSCORED": 4, "total": 5, "lost": 0}
-    values = camera_values(last.record, last.counts)
+    assert {k: events[k] for k in ("OK", "NG", "ERROR", "UNSCORED", "total")} == {
+        "OK": 0,
+        "NG": 0,
+        "ERROR": 1,
+        "UNSCORED": 4,
+        "total": 5,
+    }
     assert (values["OkCount"], values["NgCount"], values["ErrorCount"]) == (0, 0, 1)
     assert values["UnscoredCount"] == 4
     assert values["Verdict"] == "UNSCORED" and values["IsOK"] is False

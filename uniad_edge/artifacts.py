@@ -7,9 +7,9 @@ only, with a build section), a PyTorch checkpoint (metadata in its `meta`) and a
 URL (the server holds the metadata). Suffixes and schemes are matched case-insensitively.
 Every other module asks this one what a path is instead of comparing suffixes itself.
 
-Torch-free and import-light: the runtime uses it. `onnx` is used when installed (ONNX Runtime
-otherwise) to read embedded metadata; torch is loaded, through an import string, only to read
-a checkpoint.
+Torch-free and import-light: the runtime uses it. Embedded metadata is read from the ONNX
+file's header without its weights (onnx_header); torch is loaded, through an import string,
+only to read a checkpoint.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from typing import Any
 
 from . import line_thresholds
 from .errors import UniadError
+from .fileio import require_file
 from .metadata import METADATA_KEY, ModelMetadata, Thresholds
+from .onnx_header import OnnxHeader, read_onnx_header
 from .targets import load_target
 
 log = logging.getLogger(__name__)
@@ -172,23 +174,20 @@ def read_sidecar(model: str | os.PathLike[str]) -> ModelMetadata | None:
 
 
 def onnx_properties(path: str | os.PathLike[str]) -> dict[str, str]:
-    """An ONNX file's `metadata_props`: with `onnx` when installed, else with ONNX Runtime."""
-    path = Path(path)
-    try:
-        import onnx
-    except ImportError:
-        onnx = None
-    try:
-        if onnx is not None:
-            model = onnx.load(str(path), load_external_data=False)
-            return {p.key: p.value for p in model.metadata_props}
-        import onnxruntime as ort
+    """An ONNX file's `metadata_props`, read without its weights (see onnx_header)."""
+    return onnx_interface(path).properties
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return dict(session.get_modelmeta().custom_metadata_map)
-    except Exception as exc:  # noqa: BLE001  (protobuf and ORT raise several types)
-        reason = type(exc).__name__
-        raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
+
+def onnx_interface(path: str | os.PathLike[str]) -> OnnxHeader:
+    """`metadata_props` and graph inputs/outputs of an ONNX file, in one line when malformed."""
+    path = Path(path)
+    require_file(path, "export or train the model first")
+    try:
+        return read_onnx_header(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UniadError(f"{path}: not a loadable ONNX model ({exc}); re-export it") from None
+    except OSError as exc:
+        raise UniadError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def model_metadata(
@@ -230,8 +229,7 @@ def open_artifact(model: str | os.PathLike[str]) -> Artifact:
     if kind.name == URL:
         return Artifact(str(model), kind)
     path = Path(model)
-    if not path.is_file():
-        raise UniadError(f"{path}: no such file; export or train the model first")
+    require_file(path, "export or train the model first")
     if kind.name == CHECKPOINT:
         return Artifact(path, kind)
     data = read_sidecar_data(path)

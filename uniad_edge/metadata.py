@@ -185,6 +185,9 @@ class ModelMetadata:
     backbone_pretrained: bool = False
     backbone_provenance: str = ""  # "" in models exported before it was recorded
     checkpoint_sha256: str = ""
+    # Where that checkpoint was at export (absolute): `bench` runs its PyTorch rows on it, when
+    # it is still there with that sha256, so every row computes the same function.
+    checkpoint_path: str = ""
     precision: str = "fp32"
     batch: int | None = None  # None: dynamic batch
     opset: int = 17

@@ -47,11 +47,19 @@ def stop_on_signals(station: Station) -> contextlib.AbstractContextManager[None]
 
 
 def reload_on_sighup(station: Station) -> contextlib.AbstractContextManager[None]:
-    """SIGHUP swaps in the station's model file again (the same path)."""
+    """SIGHUP reopens the sinks' files (the log, after logrotate moved it) and swaps in the
+    station's model file again (the same path)."""
     model = station.config.model
-    if model is None or not hasattr(signal, "SIGHUP"):
+    if not hasattr(signal, "SIGHUP"):
         return contextlib.nullcontext()
-    return _handlers((signal.SIGHUP,), lambda _signum: station.swap_model(model))
+
+    def reload(_signum: int) -> None:
+        for sink in station.sinks:
+            sink.reopen()
+        if model is not None:
+            station.swap_model(model)
+
+    return _handlers((signal.SIGHUP,), reload)
 
 
 def status_line(station: Station) -> str:

@@ -120,6 +120,28 @@ def run(
     log: Annotated[
         Path | None, typer.Option(help="JSONL file, one record per frame (appended)")
     ] = None,
+    log_max_mb: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="rotate the log at this size (LOG -> LOG.1 -> ...); default: never (logrotate)",
+        ),
+    ] = None,
+    log_keep: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="rotated logs kept with --log-max-mb",
+            show_default=default(StationConfig, "log_keep"),
+        ),
+    ] = None,
+    keep_evidence: Annotated[
+        str | None,
+        typer.Option(
+            help="keep only the newest NG evidence: a count (5000), an age (30d) and/or a size "
+            "(20GB), comma-separated; default: keep all"
+        ),
+    ] = None,
     max_frames: Annotated[
         int | None, typer.Option(min=1, help="stop after N frames (all cameras together)")
     ] = None,
@@ -215,6 +237,9 @@ def run(
         "trigger": trigger,
         "log": log,
         "save_dir": save_dir,
+        "log_max_mb": log_max_mb,
+        "log_keep": log_keep,
+        "keep_evidence": keep_evidence,
         "mqtt": mqtt,
         "mqtt_buffer": mqtt_buffer,
         "show": show_window or None,
@@ -244,7 +269,9 @@ def run(
             get_renderable=lambda: Text(status_line(inspection)),
         ):
             summary = inspection.run()
-    Console().print(summary_table(summary))
+    unscorable = summary.frames == summary.errors and not config.trigger_only
+    if summary.frames or not (summary.failed_cameras or unscorable):  # else: only the error
+        Console().print(summary_table(summary))
     if summary.failed_cameras:
         Console(stderr=True).print(
             f"[bold red]error:[/] live source gave up: {escape(', '.join(summary.failed_cameras))} "
@@ -253,7 +280,7 @@ def run(
             highlight=False,
         )
         raise typer.Exit(EXIT_SOURCE_FAILED)
-    if summary.frames == summary.errors and not config.trigger_only:
+    if unscorable:
         sources = ", ".join(c.description for c in inspection.cameras.values())
         reasons = {s.last_error for s in summary.cameras.values() if s.last_error}
         why = f": {'; '.join(sorted(reasons))}" if reasons else ""

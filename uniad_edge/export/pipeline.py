@@ -197,7 +197,7 @@ def _export(
     fp32_bytes = _serialize(graph, fp32_meta)
     final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
 
-    drift = host = None
+    drift = host = rounded = None
     if half and frames is not None and contract is not None:
         report("converting to mixed precision (float16, float32 head and range-pinned nodes)")
         half_graph, contract, drift = half_within_contract(
@@ -240,7 +240,7 @@ def _export(
         parity = check_parity(fused, fp32_bytes, frames, batches)
         if frame is not None:
             report("comparing in-graph frame preparation with the host's (cv2 bilinear)")
-            host = check_host_parity(fused, FusedUniAD(ckpt.model).eval(), frames, frame)
+            host, rounded = check_host_parity(fused, FusedUniAD(ckpt.model).eval(), frames, frame)
 
     report(f"writing {onnx_path} and {sidecar.name}")
     sidecar_data = {
@@ -249,6 +249,7 @@ def _export(
             "parity": [p.__dict__ for p in parity],
             "half_drift": drift.__dict__ if drift else None,
             "host_preparation": host.__dict__ if host else None,
+            "host_uint8_rounding": rounded.__dict__ if rounded else None,
             "fp16_range": contract.to_dict() if contract else None,
         },
     }

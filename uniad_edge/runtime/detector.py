@@ -29,6 +29,7 @@ from ..metadata import (
 )
 from .backends.base import Backend, Closeable
 from .backends.registry import load_backend
+from .frame_fit import frame_problem
 from .frames import to_bgr8
 from .prepare import FramePreparer, check_frame_size
 
@@ -49,7 +50,8 @@ class Detection:
 
     `threshold` None means the model ships none and none was given: then `normalized_score`,
     `is_anomalous` and `verdict` are None rather than a guess. `error` says why the result
-    cannot be trusted (a non-finite score or map); the verdict is then "ERROR", never "OK".
+    cannot be trusted (a non-finite score or map, a frame the model cannot judge: frame_fit);
+    the verdict is then "ERROR", never "OK".
     """
 
     score: float
@@ -263,6 +265,9 @@ class Detector(Closeable):
         h, w = self.input_size
         if self.metadata.frame_size is not None:
             check_frame_size(images, self.metadata)
+            unfit = [None] * n  # exactly the size it was exported for
+        else:
+            unfit = [frame_problem(image.shape[:2], (h, w)) for image in images]
         with self._lock:
             t0 = time.perf_counter()
             self._preparer.into(self._buffer, images)
@@ -287,7 +292,7 @@ class Detector(Closeable):
                         frame_size=images[i].shape[:2],
                         preprocess_ms=(t1 - t0) * 1e3 / n,
                         inference_ms=(t2 - t1) * 1e3 / n,
-                        error=untrusted(score, model_map),
+                        error=unfit[i] or untrusted(score, model_map),
                         roi=self.metadata.roi,
                     )
                 )

@@ -77,12 +77,11 @@ from ...artifacts import threshold_warnings
 from ...errors import UniadError
 from ..backends.base import Closeable
 from ..capture import Frame
-from ..detector import ERROR, Detector
+from ..detector import Detector
 from ..record import VerdictCounts, VerdictRecord
-from ..recorder import evidence_stem
 from ..sinks import Sink, SinkContext, Verdict
 from .config import API_CAMERA, SAVE_POLICIES, CameraConfig, StationConfig
-from .inputs import CameraInput, Cameras, Work, warn_first_error
+from .inputs import CameraInput, Cameras, Work, settle
 from .outputs import Outputs, build_sinks
 from .requests import Requests
 from .scorer import Scorer
@@ -127,7 +126,7 @@ class Station(Closeable):
                 (c.name, CameraInput(c, self.detector.threshold_for(c.class_name, c.threshold)))
                 for c in config.cameras
             )
-            self.outputs = Outputs(build_sinks(self.sink_context(), sinks))
+            self.outputs = Outputs(build_sinks(sink_context(self), sinks))
         except BaseException:
             self.slot.close()
             raise
@@ -137,7 +136,7 @@ class Station(Closeable):
         self._wake = threading.Event()
         self.requests = Requests(config.api_queue, self._wake.set) if config.api_queue else None
         self.updates = Updates(
-            self.slot, self.cameras, self.outputs, config.name, self._phase, self._wake.set
+            self.slot, self.cameras, self.outputs, config.name, lambda: phase(self), self._wake.set
         )
         self._stopping = threading.Event()
         self._ended_by: str | None = None
@@ -163,19 +162,6 @@ class Station(Closeable):
         """Where the cameras' thresholds come from (`Cameras.provenance`)."""
         return self.cameras.provenance(self.detector.thresholds)
 
-    def sink_context(self) -> SinkContext:
-        """What the sinks may know of this station (see `sinks.SinkContext`)."""
-        return SinkContext(
-            config=self.config,
-            cameras=tuple(self.cameras),
-            counters=lambda: {name: dataclasses.asdict(s) for name, s in self.states().items()},
-            model_id=lambda: self.model_id,
-            threshold_provenance=lambda: self.threshold_provenance,
-            subscribe=self.subscribe,
-            trigger=self.trigger_async,
-            stop=self.stop,
-        )
-
     # -- lifecycle -------------------------------------------------------------------------
 
     def _begin(self) -> None:
@@ -195,12 +181,6 @@ class Station(Closeable):
         with self._lock:
             self._started_at = time.perf_counter()
         self.outputs.start()
-
-    def _phase(self) -> str:
-        with self._lock:
-            if self._finished.is_set():
-                return "ended"
-            return "idle" if self._started_at is None else "scoring"
 
     def start(self) -> Station:
         """Open the cameras and score in a background thread; returns at once."""
@@ -374,40 +354,13 @@ class Station(Closeable):
         return batch
 
     def _score(self, batch: list[Work]) -> None:
-        """One backend batch, then each frame's record counted once, remembered, answered to
-        its trigger and queued (with its counts) for the sinks."""
+        """One backend batch, then each frame's outcome settled with its input (counted once,
+        its trigger answered) and queued, with its counts, for the sinks."""
         scored, reached = self.scorer.score(batch)
         if self.on_batch is not None and reached:
             self.on_batch(reached)
         for work, (record, detection) in zip(batch, scored, strict=True):
-            trigger, owner = work.trigger, work.owner
-            if trigger is not None:
-                log.info(
-                    "trigger %s part %s: %s in %.1f ms",
-                    work.camera,
-                    trigger.part_id,
-                    record.verdict or record.error,
-                    record.trigger_ms,
-                )
-            if record.kind == ERROR:
-                warn_first_error(owner, work.camera, str(record.error))
-            owner.stats.add(record)
-            frame = work.frame
-            verdict = Verdict(
-                work.camera,
-                record,
-                frame,
-                work.image,
-                detection,
-                work.save,
-                evidence_stem=evidence_stem(work.camera, frame.timestamp, frame.index),
-                counts=owner.counts_now(),
-            )
-            if isinstance(owner, CameraInput):
-                owner.latest_verdict = verdict
-            if trigger is not None:
-                trigger.future.set_result(record)
-            self.outputs.verdict(verdict, work.future)
+            self.outputs.verdict(settle(work, record, detection), work.future)
 
     def _frames_left(self) -> int:
         limit = self.config.max_frames
@@ -452,3 +405,25 @@ class Station(Closeable):
         )
         with self._lock:
             self._finished.set()
+
+
+def sink_context(station: Station) -> SinkContext:
+    """What the sinks may know of this station (see `sinks.SinkContext`)."""
+    return SinkContext(
+        config=station.config,
+        cameras=tuple(station.cameras),
+        counters=lambda: {name: dataclasses.asdict(s) for name, s in station.states().items()},
+        model_id=lambda: station.model_id,
+        threshold_provenance=lambda: station.threshold_provenance,
+        subscribe=station.subscribe,
+        trigger=station.trigger_async,
+        stop=station.stop,
+    )
+
+
+def phase(station: Station) -> str:
+    """ "idle" (not started), "scoring" or "ended": when a checked model may be installed."""
+    with station._lock:
+        if station._finished.is_set():
+            return "ended"
+        return "idle" if station._started_at is None else "scoring"

@@ -26,7 +26,9 @@ from ...errors import UniadError
 from ...metadata import Thresholds, describe_provenance
 from ...redact import redact_url
 from ..capture import Frame, FrameStream, Reader, make_reader
+from ..detector import ERROR, Detection
 from ..record import VerdictCounts, VerdictRecord
+from ..recorder import evidence_stem
 from ..sinks import Verdict
 from .config import CameraConfig, StationConfig
 from .stats import CameraState, CameraStats
@@ -189,6 +191,39 @@ def warn_first_error(owner: Input, camera: str, reason: str) -> None:
             camera,
             reason,
         )
+
+
+def settle(work: Work, record: VerdictRecord, detection: Detection | None) -> Verdict:
+    """The outcome of `work` back to the input that gave it: counted once (its first ERROR
+    warned), a camera's newest verdict, its trigger answered; the `Verdict` the sinks get,
+    with the input's counts just after it."""
+    owner, trigger, frame = work.owner, work.trigger, work.frame
+    if trigger is not None:
+        log.info(
+            "trigger %s part %s: %s in %.1f ms",
+            work.camera,
+            trigger.part_id,
+            record.verdict or record.error,
+            record.trigger_ms,
+        )
+    if record.kind == ERROR:
+        warn_first_error(owner, work.camera, str(record.error))
+    owner.stats.add(record)
+    verdict = Verdict(
+        work.camera,
+        record,
+        frame,
+        work.image,
+        detection,
+        work.save,
+        evidence_stem=evidence_stem(work.camera, frame.timestamp, frame.index),
+        counts=owner.counts_now(),
+    )
+    if isinstance(owner, CameraInput):
+        owner.latest_verdict = verdict
+    if trigger is not None:
+        trigger.future.set_result(record)
+    return verdict
 
 
 class Cameras(dict[str, CameraInput]):

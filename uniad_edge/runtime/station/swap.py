@@ -48,7 +48,11 @@ def changed_record(
 
 class ModelWatcher(Closeable):
     """Calls `reload(path)` when `path` is replaced (a new inode, size or mtime), polled every
-    `interval_s`: works on every filesystem, and `calibrate`'s atomic replace is one change."""
+    `interval_s`: works on every filesystem, and `calibrate`'s atomic replace is one change.
+
+    A change is loaded once the file has stood still for one whole interval (same inode, size
+    and mtime at two polls in a row): a slow copy written in place would otherwise be read half
+    written, refused as corrupt, and said so at every poll until it finished."""
 
     def __init__(
         self, path: str | Path, reload: Callable[[str], Any], interval_s: float = WATCH_INTERVAL_S
@@ -62,12 +66,22 @@ class ModelWatcher(Closeable):
         self._thread.start()
 
     def _run(self) -> None:
+        last = self._seen  # the signature at the previous poll
+        waiting = False  # said "waiting for the copy to finish" for this change
         while not self._stop.wait(self.interval_s):
             now = file_signature(self.path)
-            if now is not None and now != self._seen:
-                self._seen = now
-                log.info("%s changed; loading it", self.path)
-                self.reload(str(self.path))
+            if now is None or now == self._seen:
+                last = now
+                continue
+            if now != last:  # still changing: look again after one more interval
+                if last not in (None, self._seen) and not waiting:
+                    waiting = True
+                    log.info("%s is being written; waiting for the copy to finish", self.path)
+                last = now
+                continue
+            self._seen, waiting = now, False
+            log.info("%s changed; loading it", self.path)
+            self.reload(str(self.path))
 
     def close(self) -> None:
         self._stop.set()
