@@ -107,6 +107,7 @@ def test_every_release_has_a_row_per_op_and_a_cited_source() -> None:
     assert "start" not in CONTRACT["8.6"]["Shape"].reads
     assert {"start", "end"} <= CONTRACT["10.3"]["Shape"].reads
     assert not CONTRACT["8.6"]["LayerNormalization"].named
+    assert CONTRACT["8.6"]["QuantizeLinear"].reads == {"axis"}  # int8's Q/DQ graph
     assert all(CONTRACT[r]["LayerNormalization"].named for r in RELEASES[1:])
     versions = {"8.6.1.6": "8.6", "10.3.0.26": "10.3", "10.16.1.11": "10.x", "11.4.0.106": "11.x"}
     assert {v: release_of(v) for v in versions} == versions

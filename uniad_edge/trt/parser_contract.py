@@ -100,6 +100,7 @@ _SAME = {
 _RESIZE = ("coordinate_transformation_mode", "cubic_coeff_a", "exclude_outside", "mode",
            "nearest_mode")  # fmt: skip
 _LAYER_NORM = ("axis", "epsilon", "stash_type")
+_QDQ = ("QuantizeLinear", "DequantizeLinear")
 _REDUCTIONS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
                "ReduceSumSquare")  # fmt: skip
 
@@ -110,6 +111,8 @@ _86 = {
     "LayerNormalization": _op(_LAYER_NORM, named=False, broadcasts=True),
     "Resize": _op(_RESIZE),
     **{op: _op(REDUCE) for op in _REDUCTIONS},  # reduceTensor
+    # QuantDequantLinearHelper: the layer gets the node's name by setName (no `_N`).
+    **{op: _op(("axis",)) for op in _QDQ},
 }
 _10 = {
     # Shape: addShape (named), then an unnamed Cast to INT64 and, for start/end, an unnamed Slice.
@@ -120,6 +123,7 @@ _10 = {
     "LayerNormalization": _op(_LAYER_NORM, broadcasts=True),
     "Resize": _op((*_RESIZE, "axes")),
     **{op: _op((*REDUCE, "noop_with_empty_axes")) for op in _REDUCTIONS},
+    **{op: _op(("axis", "output_dtype")) for op in _QDQ},
 }
 CONTRACT: dict[str, dict[str, OpImport]] = {
     release: {**_SAME, **(_86 if release == "8.6" else _10)} for release in RELEASES
