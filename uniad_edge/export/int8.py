@@ -43,6 +43,9 @@ EXTRA_OPTIONS = {
     "AddQDQPairToWeight": False,  # int8 weights + DequantizeLinear: a quarter of the size
     "DedicatedQDQPair": False,
     "QDQKeepRemovableActivations": False,
+    # Q/DQ on a weighted op's inputs only (TensorRT's recommended placement): its output stays
+    # float, so the distance head reads float features and reconstruction, never int8 ones.
+    "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS),
 }
 
 
