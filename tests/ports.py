@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def free_ports(count: int) -> list[int]:
@@ -17,3 +21,25 @@ def free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def held_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to a free port and kept bound, for a server that takes it over (uvicorn's
+    `sockets=`): no moment in which another process could take the port."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+def on_a_free_port(start: Callable[[int], T], attempts: int = 5) -> T:
+    """`start(port)` on a free port. Choosing a port and binding it are two steps: on a busy
+    machine another server may take the port in between, so 'already in use' is retried on a
+    newly chosen port (the caller learns the port from what `start` returns)."""
+    for attempt in range(attempts):
+        try:
+            return start(free_port())
+        except Exception as exc:
+            if attempt == attempts - 1 or "already in use" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")

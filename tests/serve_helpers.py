@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import httpx
 import numpy as np
-from ports import free_port
+from ports import free_port, held_socket
 
 from uniad_edge.runtime.backends.base import Backend
 from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
@@ -25,6 +24,7 @@ from uniad_edge.serve.config import ServeConfig
 from uniad_edge.serve.server import BackgroundServer, build_service
 
 ROOT = Path(__file__).resolve().parents[1]
+PORT_TRIES = 3
 
 
 class ServeProcess:
@@ -44,41 +44,54 @@ def serve_process(
     folder: Path, *args: Any, start_s: float = 60, open_files: int | None = None
 ) -> Iterator[ServeProcess]:
     """Run `serve ARGS --port P` in `folder` (its working directory), with at most
-    `open_files` descriptors when given; SIGTERM and wait at the end, kill if it does not stop,
+    `open_files` descriptors when given, until it says it serves on P (another free port when
+    a server elsewhere took P first); SIGTERM and wait at the end, kill if it does not stop,
     so no child outlives the test."""
-    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    env["COLUMNS"] = "500"  # the "serving ... on URL" line on one line
     out, err = folder / "serve.out", folder / "serve.err"
-    command = [sys.executable, "-m", "uniad_edge", "serve", *map(str, args), "--port", str(port)]
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            command,
-            stdout=stdout,
-            stderr=stderr,
-            cwd=folder,
-            env=env,
-            preexec_fn=None if open_files is None else lambda: _limit_files(open_files),
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + start_s
-        while True:
-            assert proc.poll() is None, err.read_text()
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"serve did not come up: {err.read_text()}"
-            time.sleep(0.1)
-        yield ServeProcess(proc, url, out, err)
-    finally:
-        proc.terminate()
+    for attempt in range(PORT_TRIES):
+        port = free_port()
+        command = [sys.executable, "-m", "uniad_edge", "serve", *map(str, args)]
+        with out.open("w") as stdout, err.open("w") as stderr:
+            proc = subprocess.Popen(
+                [*command, "--port", str(port)],
+                stdout=stdout,
+                stderr=stderr,
+                cwd=folder,
+                env=env,
+                preexec_fn=None if open_files is None else lambda: _limit_files(open_files),
+            )
         try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            if _listening(proc, err, port, start_s, retry=attempt + 1 < PORT_TRIES):
+                yield ServeProcess(proc, f"http://127.0.0.1:{port}", out, err)
+                return
+        finally:
+            _stop(proc)
+
+
+def _listening(proc: subprocess.Popen, err: Path, port: int, start_s: float, retry: bool) -> bool:
+    """True once `proc` says it serves on `port`; False when the port was taken (retry)."""
+    deadline = time.monotonic() + start_s
+    while True:
+        text = err.read_text(errors="replace")
+        if "serving " in text and f"127.0.0.1:{port}/" in text:
+            return True
+        if proc.poll() is not None:
+            if retry and "could not listen" in text:
+                return False
+            raise AssertionError(f"serve exited: {text}")
+        assert time.monotonic() < deadline, f"serve did not come up: {text}"
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _limit_files(count: int) -> None:
@@ -112,9 +125,11 @@ def running(
             save_dir=options.pop("save_dir", None),
             **(station or {}),
         )
-    options.setdefault("port", free_port())
+    sock = None if "port" in options else held_socket()
+    if sock is not None:
+        options["port"] = sock.getsockname()[1]
     config = ServeConfig.from_options(model=model, host="127.0.0.1", **options)
-    with BackgroundServer(build_service(config)) as server:
+    with BackgroundServer(build_service(config), sock=sock) as server:
         yield server
 
 
@@ -148,8 +163,10 @@ class GatedBackend(Backend):
 @contextmanager
 def running_gated(model: Path, **options: Any) -> Iterator[tuple[BackgroundServer, GatedBackend]]:
     """Like `running`, on a `GatedBackend` (the gate starts closed)."""
-    config = ServeConfig.from_options(model=model, host="127.0.0.1", port=free_port(), **options)
+    sock = held_socket()
+    port = sock.getsockname()[1]
+    config = ServeConfig.from_options(model=model, host="127.0.0.1", port=port, **options)
     backend = GatedBackend(model)
     service = build_service(config, Detector(backend, max_batch=config.station.max_batch))
-    with BackgroundServer(service) as server:
+    with BackgroundServer(service, sock=sock) as server:
         yield server, backend

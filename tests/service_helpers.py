@@ -36,36 +36,52 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+PORT_TRIES = 5
+
+
 class Mosquitto:
     """A Mosquitto broker on a free port, with persistence so sessions survive a restart."""
 
     def __init__(self, workdir: Path) -> None:
         if MOSQUITTO is None:
             pytest.skip("mosquitto is not installed (apt-get install -y mosquitto)")
-        self.port = free_port()
         self.workdir = workdir
         self.conf = workdir / "mosquitto.conf"
-        # As root, mosquitto drops to user "mosquitto", which cannot save sessions in a private
-        # tmp dir; a broker restart would then lose the subscriber's queued messages.
-        stay = "user root\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir}/\nautosave_interval 1\n{stay}"
-        )
         self.proc: subprocess.Popen | None = None
-        self.start()
+        for attempt in range(PORT_TRIES):  # a port taken between choosing and binding: again
+            self.port = free_port()
+            # As root, mosquitto drops to user "mosquitto", which cannot save sessions in a
+            # private tmp dir; a broker restart would then lose the subscriber's queued messages.
+            stay = "user root\n" if os.geteuid() == 0 else ""
+            self.conf.write_text(
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                f"persistence_location {workdir}/\nautosave_interval 1\n{stay}"
+            )
+            self.start(retry=attempt + 1 < PORT_TRIES)
+            if self.proc is not None:
+                return
 
-    def start(self) -> None:
+    def start(self, retry: bool = False) -> None:
+        """Start on `port` (a restart keeps it); with `retry`, a broker that could not bind
+        leaves `proc` None for the caller to choose another port."""
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        proc = self.proc
         try:
             wait_port(self.port)
+            time.sleep(0.2)  # another server on the port answers too: is ours still running?
+            if proc.poll() is None:
+                return
         except TimeoutError:
             self.stop()
-            pytest.skip(f"mosquitto did not start: {self.proc.stderr.read().decode()[-300:]}")
+        assert proc.stderr is not None
+        why = proc.stderr.read().decode()[-300:]
+        self.proc = None
+        if not (retry and "in use" in why.lower()):
+            pytest.skip(f"mosquitto did not start: {why}")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -121,7 +137,7 @@ class MjpegCamera:
     """
 
     def __init__(self, user: str | None = None, password: str = "") -> None:
-        self.port = free_port()
+        self.port = 0  # the first start binds a free port and keeps it for restarts
         self.jpeg = cv2.imencode(".jpg", good_frame((48, 64)))[1].tobytes()
         self.server: ThreadingHTTPServer | None = None
         self.credentials = f"{user}:{password}" if user is not None else None
@@ -164,6 +180,7 @@ class MjpegCamera:
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
+        self.port = server.server_address[1]
         self.server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
 

@@ -51,10 +51,12 @@ def test_timings_are_consistent(report: BenchReport) -> None:
 
 def test_speedup_is_against_torch_fp32_at_the_same_batch(report: BenchReport) -> None:
     torch_rows = {r.batch: r for r in _ok(report, "torch")}
-    for row in _ok(report, "onnxruntime"):
+    for row in _ok(report, "onnxruntime") + list(torch_rows.values()):
+        if row.unstable or torch_rows[row.batch].unstable:  # a busy machine: no ratio given
+            assert row.speedup_vs_torch is None
+            continue
         expected = row.images_per_s / torch_rows[row.batch].images_per_s
         assert row.speedup_vs_torch == pytest.approx(expected)
-    assert all(r.speedup_vs_torch == pytest.approx(1.0) for r in torch_rows.values())
 
 
 def test_tensorrt_is_skipped_with_the_probe_reason(report: BenchReport) -> None:

@@ -1,6 +1,7 @@
 """Issue 10: `uniad-edge calibrate` on a real ONNX Runtime session and real image files: the
-thresholds land in the ONNX metadata and the sidecar, `info` and `run` report where they came
-from, `run` on the same good images stays within the printed bound, and a rollback works."""
+thresholds land in the line's thresholds file beside the model (issue 27: the model's bytes are
+never changed), `info` and `run` report where they came from, `run` on the same good images
+stays within the printed bound, and a rollback works."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from onnx_fixtures import build_model, defect_frame, good_frame
 from uniad_edge.artifacts import read_thresholds, write_thresholds
 from uniad_edge.calibrate.stats import upper_bound
 from uniad_edge.errors import UniadError
+from uniad_edge.line_thresholds import thresholds_path
 from uniad_edge.metadata import METADATA_KEY, Thresholds
 from uniad_edge.runtime.detector import Detector
 
@@ -49,6 +51,11 @@ def model(tmp_path) -> Path:
     return path
 
 
+def line(path: Path) -> dict:
+    """The line's thresholds file beside the model."""
+    return json.loads(thresholds_path(path).read_text())["thresholds"]
+
+
 def embedded(path: Path) -> dict:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])["thresholds"]
@@ -60,14 +67,15 @@ def scores_of(model: Path, folder: Path) -> np.ndarray:
         return np.array([d.score for d in detector.predict(frames)])
 
 
-def test_calibrate_writes_onnx_and_sidecar_and_run_stays_within_the_bound(
+def test_calibrate_writes_the_line_file_not_the_model_and_run_stays_within_the_bound(
     model, data, tmp_path, capsys
 ) -> None:
+    exported = model.read_bytes(), model.with_suffix(".json").read_bytes()
     assert run_main("calibrate", "--model", model, "--data", data, "--target-fpr", "0.05") == 0
     printed = capsys.readouterr().out
-    stored = embedded(model)
-    sidecar = json.loads(model.with_suffix(".json").read_text())["thresholds"]
-    assert stored == sidecar
+    assert (model.read_bytes(), model.with_suffix(".json").read_bytes()) == exported
+    assert embedded(model)["global"] == 40.0  # the export-time defaults stay in the model
+    stored = line(model)
     assert stored["provenance"]["source"] == "calibration"
     assert stored["provenance"]["good"] == 2 * GOOD and stored["provenance"]["defective"] == BAD
     assert stored["history"][0]["global"] == 40.0 and stored["history"][0]["rule"] == "fixed"
@@ -90,6 +98,7 @@ def test_calibrate_writes_onnx_and_sidecar_and_run_stays_within_the_bound(
     assert run_main("run", *args, "--class-name", "bottle") == 0
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) == GOOD and all(r["threshold"] == threshold for r in records)
+    assert all("+t" in r["model"] for r in records)  # the model id names the thresholds too
     ng = sum(r["verdict"] == "NG" for r in records)
     assert ng == false and ng / GOOD <= bound
     err = capsys.readouterr().err
@@ -107,6 +116,7 @@ def test_dry_run_writes_nothing_and_rollback_restores(model, data, capsys) -> No
     assert run_main("calibrate", *args) == 0
     assert "dry run: nothing written" in capsys.readouterr().out
     assert (model.read_bytes(), model.with_suffix(".json").read_bytes()) == before
+    assert not thresholds_path(model).exists()
 
     original = read_thresholds(model)
     assert run_main("calibrate", "--model", model, "--data", data, "--target-recall", "0.9") == 0
@@ -117,7 +127,7 @@ def test_dry_run_writes_nothing_and_rollback_restores(model, data, capsys) -> No
     assert run_main("calibrate", "--model", model, "--rollback") == 0
     restored = read_thresholds(model)
     assert restored == original and restored.history == []
-    assert embedded(model) == json.loads(model.with_suffix(".json").read_text())["thresholds"]
+    assert (model.read_bytes(), model.with_suffix(".json").read_bytes()) == before
     assert run_main("calibrate", "--model", model, "--rollback") == 2  # nothing left
 
 
@@ -136,17 +146,18 @@ def test_policy_and_data_errors_are_one_line(model, data, tmp_path, capsys) -> N
     assert "gear" not in read_thresholds(model).per_class
 
 
-def test_engine_sidecar_is_rewritten_alone(tmp_path, capsys) -> None:
+def test_an_engine_keeps_its_sidecar_and_gets_a_thresholds_file(tmp_path, capsys) -> None:
     engine = tmp_path / "engines" / "model.engine"
     engine.parent.mkdir()
     engine.write_bytes(b"opaque serialized engine")
     meta = build_model(tmp_path / "m.onnx").to_dict()
     engine.with_suffix(".json").write_text(json.dumps({**meta, "engine": {"onnx_sha256": "x"}}))
     new = Thresholds(global_=7.5, rule="test", provenance={"source": "calibration"})
-    assert write_thresholds(engine, new) == [engine.with_suffix(".json")]
+    sidecar = engine.with_suffix(".json").read_bytes()
+    assert write_thresholds(engine, new) == [thresholds_path(engine)]
     assert engine.read_bytes() == b"opaque serialized engine"
-    data = json.loads(engine.with_suffix(".json").read_text())
-    assert data["engine"] == {"onnx_sha256": "x"} and read_thresholds(engine) == new
+    assert engine.with_suffix(".json").read_bytes() == sidecar
+    assert read_thresholds(engine) == new
     capsys.readouterr()
     assert run_main("info", engine, "--json") == 0  # read from the sidecar, no TensorRT needed
     assert "calibrated" in json.loads(capsys.readouterr().out)["threshold_provenance"]

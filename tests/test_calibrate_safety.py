@@ -1,14 +1,14 @@
-"""Issue 21 items 5-9 and "Also": what `calibrate` must never do to a deployed model — lose a
-concurrent run's thresholds, leave a mixed ONNX/sidecar pair after Ctrl-C, write when nothing
-was calibrated, replace a symlink or change a file's mode, or set a threshold that floods the
-line with false alarms without saying so."""
+"""Issue 21 items 5-9 and "Also", with issue 27's thresholds home: what `calibrate` must never
+do to a deployed model — lose a concurrent run's thresholds, change the model file at all (it
+writes only the line's `.thresholds.json`, atomically), write when nothing was calibrated,
+replace a symlink, overwrite a read-only thresholds file without --force, or set a threshold
+that floods the line with false alarms without saying so."""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
-import signal
 import stat
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from uniad_edge.calibrate.calibrator import calibrate_scores, check_finite
 from uniad_edge.calibrate.policy import Policy
 from uniad_edge.data import Sample
 from uniad_edge.errors import UniadError
+from uniad_edge.line_thresholds import thresholds_path
 from uniad_edge.metadata import METADATA_KEY, Thresholds
 
 SIZE = (48, 64)
@@ -54,12 +55,19 @@ def _embedded(path: Path) -> dict:
     return json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])["thresholds"]
 
 
-def _sidecar(path: Path) -> dict:
-    return json.loads(path.with_suffix(".json").read_text())["thresholds"]
+def _line(path: Path) -> dict:
+    return json.loads(thresholds_path(path).read_text())["thresholds"]
 
 
-def _pair(path: Path) -> tuple[bytes, bytes]:
+def _model(path: Path) -> tuple[bytes, bytes]:
+    """The exported model's files (never rewritten after export)."""
     return path.read_bytes(), path.with_suffix(".json").read_bytes()
+
+
+def _pair(path: Path) -> tuple[bytes, bytes, bytes | None]:
+    """The model's files and the line's thresholds file (None while there is none)."""
+    home = thresholds_path(path)
+    return (*_model(path), home.read_bytes() if home.exists() else None)
 
 
 def test_a_second_calibrate_on_a_locked_model_is_refused(model, tmp_path, capsys) -> None:
@@ -75,31 +83,59 @@ def test_a_second_calibrate_on_a_locked_model_is_refused(model, tmp_path, capsys
     assert _pair(model) != before and not model.with_name(model.name + ".lock").exists()
 
 
-def test_ctrl_c_while_writing_leaves_a_matching_pair(model, monkeypatch) -> None:
-    """Item 6: SIGINT arriving between the two file replacements must not split the pair."""
-    real_replace, calls = os.replace, []
+def test_ctrl_c_while_writing_leaves_the_old_thresholds_file(model, monkeypatch) -> None:
+    """Item 6, one file now: an interrupt before the atomic replace leaves the old set and no
+    stray temporary file; the model is never touched."""
+    write_thresholds(model, Thresholds(global_=6.0, rule="old"))
+    before = _pair(model)
 
-    def replace_then_interrupt(src, dst):
-        real_replace(src, dst)
-        calls.append(dst)
-        if len(calls) == 1:
-            signal.raise_signal(signal.SIGINT)
+    def interrupted(_src, _dst):
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(os, "replace", replace_then_interrupt)
-    new = Thresholds(global_=7.5, per_class={"part": 8.5}, rule="new")
+    monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_thresholds(model, new)
+        write_thresholds(model, Thresholds(global_=7.5, per_class={"part": 8.5}, rule="new"))
     monkeypatch.undo()
-    assert _embedded(model) == _sidecar(model) and _embedded(model)["global"] == 7.5
+    assert _pair(model) == before and _line(model)["global"] == 6.0
+    assert sorted(p.name for p in model.parent.iterdir()) == sorted(
+        [model.name, model.with_suffix(".json").name, thresholds_path(model).name]
+    )
 
 
-def test_info_warns_loudly_when_embedded_and_sidecar_thresholds_disagree(model, capsys) -> None:
-    data = json.loads(model.with_suffix(".json").read_text())
-    data["thresholds"]["global"] = 99.0
-    model.with_suffix(".json").write_text(json.dumps(data))
-    assert run_main("info", model) == 0
-    err = capsys.readouterr().err
-    assert "DISAGREE" in err and "99.0" in err and "40.0" in err
+def test_a_model_with_older_embedded_calibration_keeps_working_with_a_note(
+    model, tmp_path, caplog
+) -> None:
+    """An artifact written by an older calibrate (calibrated thresholds inside the model) is
+    used as it is, with a one-line note; a thresholds file for other weights is not applied."""
+    import onnx
+    from runtime_helpers import write_video
+
+    legacy = tmp_path / "legacy.onnx"
+    calibrated = {"source": "calibration", "date": "2026-01-01"}
+    build_model(legacy, per_class={"part": 3.0}, threshold=3.0)
+    data = json.loads(legacy.with_suffix(".json").read_text())
+    data["thresholds"]["provenance"] = calibrated
+    legacy.with_suffix(".json").write_text(json.dumps(data))
+    graph = onnx.load(str(legacy))
+    for prop in graph.metadata_props:
+        if prop.key == METADATA_KEY:
+            meta = json.loads(prop.value)
+            meta["thresholds"]["provenance"] = calibrated
+            prop.value = json.dumps(meta)
+    onnx.save(graph, str(legacy))
+    video = write_video(tmp_path / "v.mp4", good=2, bad=0)
+    log = tmp_path / "r.jsonl"
+    assert run_main("run", "--model", legacy, "--source", video, "--log", log) == 0
+    notes = [r for r in caplog.records if "calibrated thresholds inside" in r.getMessage()]
+    assert len(notes) == 1 and str(thresholds_path(legacy)) in notes[0].getMessage()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r["threshold"] for r in records} == {3.0} and "+t" not in records[0]["model"]
+
+    foreign = {"schema": 1, "weights": "other@123456789abc", "thresholds": {"global": 1.0}}
+    thresholds_path(model).write_text(json.dumps(foreign))
+    caplog.clear()
+    assert read_thresholds(model).global_ == 40.0
+    assert "calibrated for the weights other@123456789abc" in caplog.text
 
 
 def test_no_good_images_writes_nothing_and_fails(model, tmp_path, capsys) -> None:
@@ -118,27 +154,35 @@ def test_no_good_images_writes_nothing_and_fails(model, tmp_path, capsys) -> Non
     assert _pair(model) == before
 
 
-def test_a_symlinked_model_writes_its_target_and_keeps_modes(model, tmp_path) -> None:
-    """Item 8: the link stays a link, the target gets the thresholds, each file its mode."""
+def test_a_symlinked_model_keeps_its_link_and_its_files(model, tmp_path) -> None:
+    """Item 8: the link stays a link, the line's file lands beside the path the line uses,
+    and the model's files keep their bytes and modes."""
     link = tmp_path / "current.onnx"
     link.symlink_to(model)
     model.with_suffix(".json").chmod(0o640)
     model.chmod(0o664)
+    before = _model(model)
     write_thresholds(link, Thresholds(global_=5.0, rule="x"))
-    assert link.is_symlink() and read_thresholds(model).global_ == 5.0
+    assert link.is_symlink() and read_thresholds(link).global_ == 5.0
+    assert thresholds_path(link).is_file() and _model(model) == before
     assert stat.S_IMODE(model.stat().st_mode) == 0o664
     assert stat.S_IMODE(model.with_suffix(".json").stat().st_mode) == 0o640
 
 
-def test_a_read_only_model_is_refused_without_force(model) -> None:
-    """Also for root, who may write anything: the mode bits say the file is not to be changed."""
+def test_a_read_only_thresholds_file_is_refused_without_force(model) -> None:
+    """A read-only model is never written, so it needs nothing; a read-only thresholds file
+    (also for root, who may write anything: the mode bits say it is not to be changed) needs
+    --force."""
     model.chmod(0o444)
+    write_thresholds(model, Thresholds(global_=4.0, rule="x"))
+    home = thresholds_path(model)
+    home.chmod(0o444)
     before = _pair(model)
     with pytest.raises(UniadError, match="read-only.*--force"):
         write_thresholds(model, Thresholds(global_=5.0, rule="x"))
     assert _pair(model) == before
     write_thresholds(model, Thresholds(global_=5.0, rule="x"), force=True)
-    assert stat.S_IMODE(model.stat().st_mode) == 0o444 and read_thresholds(model).global_ == 5.0
+    assert read_thresholds(model).global_ == 5.0 and _model(model) == before[:2]
 
 
 def test_a_threshold_below_every_good_score_is_warned_and_recorded() -> None:
@@ -183,20 +227,25 @@ def test_an_f1_threshold_that_rejects_every_good_part_is_warned() -> None:
 def test_the_calibrate_command_writes_through_a_link_and_needs_force_when_read_only(
     model, tmp_path, capsys
 ) -> None:
-    """Item 8 end to end: `calibrate` on a symlink keeps the link and calibrates its target; on
-    a 0444 model it exits non-zero with nothing written until --force, which keeps the mode."""
+    """Item 8 end to end: `calibrate` on a symlink keeps the link and writes the line's file
+    beside it; a 0444 thresholds file makes it exit non-zero with nothing written until
+    --force; the model's bytes never change."""
     data = _folder(tmp_path / "val", 12, 4)
     link = tmp_path / "current.onnx"
     link.symlink_to(model)
+    exported = _model(model)
     assert run_main("calibrate", "--model", link, "--data", data, "--f1") == 0
-    assert link.is_symlink() and _sidecar(model)["global"] != 40.0  # the fixture's threshold
-    assert _embedded(model) == _sidecar(model)
-    model.chmod(0o444)
+    assert link.is_symlink() and _line(link)["global"] != 40.0  # the fixture's threshold
+    assert _embedded(model)["global"] == 40.0 and _model(model) == exported
+    assert run_main("calibrate", "--model", model, "--data", data, "--f1") == 0
+    thresholds_path(model).chmod(0o444)
     before = _pair(model)
     assert run_main("calibrate", "--model", model, "--data", data, "--f1") != 0
     assert "--force" in capsys.readouterr().err and _pair(model) == before
-    assert run_main("calibrate", "--model", model, "--data", data, "--f1", "--force") == 0
-    assert stat.S_IMODE(model.stat().st_mode) == 0o444 and _pair(model) != before
+    args = ("--model", model, "--data", data, "--target-recall", "0.99", "--force")
+    assert run_main("calibrate", *args) == 0
+    assert stat.S_IMODE(thresholds_path(model).stat().st_mode) == 0o444
+    assert _pair(model) != before and _model(model) == exported
 
 
 def test_non_finite_scores_are_refused_naming_the_files(tmp_path) -> None:
@@ -237,21 +286,6 @@ def test_table_never_splits_a_number_when_not_a_terminal(model, tmp_path) -> Non
     text = console.export_text()
     for row in result.rows:
         assert f"{row.threshold:.6g}" in text and f"{row.previous:.6g}" in text
-
-
-def test_run_warns_loudly_when_embedded_and_sidecar_thresholds_disagree(model, tmp_path, caplog):
-    """`run` logs it as a warning (stderr through its logging set-up; pytest captures it)."""
-    from runtime_helpers import write_video
-
-    data = json.loads(model.with_suffix(".json").read_text())
-    data["thresholds"]["global"] = 99.0
-    model.with_suffix(".json").write_text(json.dumps(data))
-    video = write_video(tmp_path / "v.mp4", good=2, bad=1)
-    assert run_main("run", "--model", model, "--source", video) == 0
-    (warning,) = [r for r in caplog.records if "DISAGREE" in r.getMessage()]
-    assert (
-        warning.levelname == "WARNING" and str(model.with_suffix(".json")) in warning.getMessage()
-    )
 
 
 def test_a_station_warns_at_start_about_a_flooding_threshold(model, tmp_path, caplog) -> None:

@@ -15,6 +15,7 @@ from onnx_fixtures import build_model, good_frame
 
 from uniad_edge.artifacts import read_thresholds
 from uniad_edge.calibrate import Policy, calibrate_scores
+from uniad_edge.line_thresholds import thresholds_path
 from uniad_edge.metadata import Thresholds
 
 SIZE = (48, 64)
@@ -99,8 +100,8 @@ def test_cli_classes_subset_keeps_global_and_warns_once(model, data, capsys) -> 
     assert stored.per_class["cable"] == 40.0 and stored.per_class["screw"] == 40.0
     assert stored.provenance["classes"] == ["bottle"]
     assert stored.provenance["global"] == {}  # the fixture's thresholds had no provenance
-    sidecar = json.loads(model.with_suffix(".json").read_text())["thresholds"]
-    assert sidecar["provenance"]["classes"] == ["bottle"]
+    line = json.loads(thresholds_path(model).read_text())["thresholds"]  # the line's file
+    assert line["provenance"]["classes"] == ["bottle"]
     flat = " ".join(printed.split())  # rich wraps long lines at the terminal's width
     assert flat.count("warning: global:") == 1
     assert "warning: global: kept, not recalibrated: these images cover bottle only" in flat

@@ -11,6 +11,7 @@ refused (drift) or returned NaN maps on saturated frames.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from uniad_edge.export import export_onnx
 from uniad_edge.export.fp16_range import FLOAT16_MAX, magnitude, range_contract
 from uniad_edge.export.half import to_mixed_precision
 from uniad_edge.export.verify import ort_session, run_ort
-from uniad_edge.model import FusedUniAD, load_checkpoint
+from uniad_edge.model import FusedUniAD, autocast_check, load_checkpoint
 from uniad_edge.model.torch_backend import TorchBackend
 from uniad_edge.parity import HALF_LIMITS, compare
 from uniad_edge.stress import stress_frames
@@ -77,10 +78,14 @@ def test_unscaled_logits_of_these_models_overflow_float16(exported) -> None:
     assert max(peaks) > FLOAT16_MAX, (preset, max(peaks))
 
 
-def test_torch_fp16_is_finite_and_refused_where_it_drifts(exported) -> None:
-    """The torch backend's fp16 (autocast) measures itself on the stress frames at load and
-    refuses, in one line, a model whose autocast maps drift beyond the fp16 export's limits
-    (the 512 Kaiming model: 0.17 relative L2); measured here independently of the backend."""
+@pytest.mark.parametrize("exported", ["mvtec-224"], indirect=True)
+def test_torch_fp16_is_finite_and_refused_where_it_drifts(exported, monkeypatch) -> None:
+    """The torch backend's fp16 (autocast) measures itself on the stress frames at load (the
+    measurement here is independent of the backend): within the limits it loads and reports that
+    drift, beyond them it is refused in one line. Both sides are shown at 224 with limits just
+    above and just below this model's drift; the 512 Kaiming model's real drift (0.17 relative
+    L2) is measured by benchmarks/fp16_drift.py (the check at 512 takes minutes on a CPU).
+    """
     preset, ckpt, _ = exported
     fused = FusedUniAD(load_checkpoint(ckpt).model.eval()).eval()
     frames = torch.from_numpy(np.stack(list(stress_frames(fused.model.preset.input_size).values())))
@@ -90,12 +95,12 @@ def test_torch_fp16_is_finite_and_refused_where_it_drifts(exported) -> None:
             half = fused(frames)
     drift = compare(*(tuple(t.float().numpy() for t in pair) for pair in (reference, half)))
     assert drift.finite, preset  # frames whose backbone overflows are recomputed in float32
-    drifts = bool(drift.failures(HALF_LIMITS))
-    assert drifts or preset != "mvtec-512", drift.describe()
-    if not drifts:
-        with TorchBackend(ckpt, precision="fp16") as backend:
-            assert backend.fp16_drift == drift
-        return
+    above = replace(HALF_LIMITS, map_rel_l2=drift.map_rel_l2 * 2, map_of_range=1.0)
+    monkeypatch.setattr(autocast_check, "HALF_LIMITS", above)
+    with TorchBackend(ckpt, precision="fp16") as backend:
+        assert backend.fp16_drift == drift
+    below = replace(HALF_LIMITS, map_rel_l2=drift.map_rel_l2 / 2)
+    monkeypatch.setattr(autocast_check, "HALF_LIMITS", below)
     with pytest.raises(UniadError) as refused:
         TorchBackend(ckpt, precision="fp16")
     message = str(refused.value)

@@ -17,7 +17,13 @@ from onnx_fixtures import defect_frame, good_frame
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export.checks import graph_problems, tensorrt_problems
-from uniad_edge.export.frame_size import FrameGeometry, geometry, host_prepared, parse_roi
+from uniad_edge.export.frame_size import (
+    MAX_FRAME_SIDE,
+    FrameGeometry,
+    geometry,
+    host_prepared,
+    parse_roi,
+)
 from uniad_edge.metadata import ModelMetadata
 from uniad_edge.parity import EXPORT_LIMITS
 from uniad_edge.runtime.detector import Detector
@@ -68,6 +74,10 @@ def test_metadata_records_the_frame_and_the_host_parity_within_the_export_tolera
         host = sidecar["verification"]["host_preparation"]
         assert host["map_rel_l2"] <= EXPORT_LIMITS.map_rel_l2
         assert host["map_of_range"] <= EXPORT_LIMITS.map_of_range
+        # Judged against the host's float32 resize, the graph agrees to float32 noise; the
+        # host's uint8 rounding is recorded beside it (issue 26: it alone broke 1e-3).
+        rounded = sidecar["verification"]["host_uint8_rounding"]
+        assert host["map_rel_l2"] < 1e-5 < rounded["map_rel_l2"]
         meta = ModelMetadata.from_dict(sidecar)
         assert meta.frame_size == HD and meta.graph_input_size == HD
 
@@ -149,3 +159,32 @@ def test_bench_feeds_a_frame_size_graph_whole_frames(exports):
     result = measure_row(job, lambda fraction: None)
     assert result["status"] == "ok" and result["e2e_map_share"] == 1.0
     assert result["e2e_split_ms"]["engine"] > 0
+
+
+def test_a_frame_above_the_maximum_is_refused_before_anything_is_loaded(tmp_path, capsys):
+    """20000x20000 grew to 21 GB before failing; now one line, before the checkpoint is read."""
+    with pytest.raises(UniadError, match=f"larger than {MAX_FRAME_SIDE} px a side"):
+        geometry((MAX_FRAME_SIDE + 1, 720), None)
+    assert geometry((MAX_FRAME_SIDE, MAX_FRAME_SIDE), None) is not None
+    missing = tmp_path / "absent.pth"
+    code = run_main("export", "--ckpt", missing, "--out", tmp_path, "--frame-size", "20000x20000")
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "larger than" in err and "absent.pth" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_host_parity_refuses_a_graph_whose_crop_differs(tmp_path):
+    """The float32 host reference still catches a wrong geometry (here: a crop the host lacks)."""
+    from uniad_edge.export.frame_size import check_host_parity
+    from uniad_edge.model import FusedUniAD, load_checkpoint
+
+    model = load_checkpoint(tiny_checkpoint(tmp_path / "tiny.pth")).model.eval()
+    frames = np.stack(hd_frames(2))
+    cropped = FusedUniAD(model, frame_size=HD, roi=ROI).eval()
+    whole = FusedUniAD(model, frame_size=HD).eval()
+    plain = FusedUniAD(model).eval()
+    checked, rounded = check_host_parity(whole, plain, frames, FrameGeometry(HD))
+    assert checked.map_rel_l2 < 1e-5 and rounded.map_rel_l2 > checked.map_rel_l2
+    with pytest.raises(UniadError, match="disagrees with host-side preparation"):
+        check_host_parity(cropped, plain, frames, FrameGeometry(HD))

@@ -7,6 +7,8 @@ how to resume; a corrupt PNG gives the clean error without libpng's own stderr l
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import struct
@@ -19,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import run_main
+from cli_helpers import default_signals, end, run_main
 from onnx_fixtures import build_model as build_fixture_model
 from runtime_helpers import write_folder
 
@@ -100,6 +102,35 @@ def test_corrupt_png_in_a_run_folder_is_skipped_without_libpng_noise(
     assert "a_good_001.png" in warning and ("CRC" in warning or "corrupt" in warning)
 
 
+def gif_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., ::-1]).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+def test_a_gif_in_a_run_folder_is_an_error_record_not_skipped(tmp_path, caplog) -> None:
+    """OpenCV decodes GIF, but a 256-colour palette is not what the camera saw: the GIF (and one
+    named .png) is an ERROR record naming the file and the formats to send, with a warning."""
+    model = tmp_path / "m.onnx"
+    build_fixture_model(model)
+    folder = write_folder(tmp_path / "imgs", good=2, bad=0)
+    frame = cv2.imread(str(folder / "a_good_000.png"))
+    (folder / "c_part.gif").write_bytes(gif_bytes(frame))
+    (folder / "d_named.png").write_bytes(gif_bytes(frame))
+    (folder / "notes.txt").write_text("not an image")
+    log = tmp_path / "l.jsonl"
+    assert run_main("run", "--model", model, "--source", folder, "--log", log) == 0
+    records = {r["name"]: r for r in map(json.loads, log.read_text().splitlines())}
+    assert set(records) == {"a_good_000.png", "a_good_001.png", "c_part.gif", "d_named.png"}
+    for name in ("c_part.gif", "d_named.png"):
+        assert records[name]["verdict"] == "ERROR" and records[name]["score"] is None
+        assert "GIF images are not scored" in records[name]["error"]
+        assert "PNG, JPEG" in records[name]["error"] and name in records[name]["error"]
+        assert any(name in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
 def test_one_class_is_singular(tmp_path) -> None:
     data = tmp_path / "data"
     generate(data, classes=1, train_per_class=2, test_per_class=2, size=32, seed=0)
@@ -115,13 +146,18 @@ def test_ctrl_c_in_training_exits_130_and_says_resume(tmp_path) -> None:
                "--data", str(data), "--out", str(out), "--preset", "mvtec-224", "--epochs", "500",
                "--random-backbone", "--no-progress"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (out / "last.pth").is_file() and proc.poll() is None:
-        assert time.monotonic() < deadline, "training never saved a checkpoint"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_signals
+    )
+    try:
+        deadline = time.monotonic() + 600  # generous: the machine may be busy
+        while not (out / "last.pth").is_file() and proc.poll() is None:
+            assert time.monotonic() < deadline, "training never saved a checkpoint"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        end(proc)
     assert proc.returncode == 130, stderr.decode()
     message = stderr.decode()
     assert "--resume" in message and "Traceback" not in message

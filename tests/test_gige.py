@@ -21,7 +21,7 @@ from onnx_fixtures import build_model
 from rich.console import Console
 
 from uniad_edge.errors import UniadError
-from uniad_edge.runtime.capture import FrameStream, Reader, make_reader
+from uniad_edge.runtime.capture import FOREVER, FrameStream, Reader, make_reader
 from uniad_edge.runtime.capture.base import SourceRefused
 from uniad_edge.runtime.capture.gige import FrameIds, parse_gige_url
 from uniad_edge.runtime.capture.pixels import FORMATS, check_depth, to_frame
@@ -350,6 +350,26 @@ def test_stdin_trigger_fires_the_camera_once_per_part(fake, model, tmp_path, mon
     ids = [r["camera_frame_id"] for r in records]
     assert len(set(ids)) == 5 and ids == sorted(ids)
     assert all(r["trigger_ms"] > 0 for r in records)
+
+
+def test_a_trigger_before_the_camera_is_up_is_sent_once_it_is(fake):
+    """A station that boots before its camera: the part triggered meanwhile still gets the
+    frame taken for it, not nothing."""
+    fake.kill()
+    reader = make_reader(f"{URL}?roi=0,0,256,256")
+    reader.use_station_trigger()
+    stream = FrameStream(reader, max_reconnects=FOREVER, backoff_s=0.2, max_backoff_s=0.5)
+    stream.start()
+    try:
+        assert stream.state == "reconnecting"
+        reader.fire()
+        fake.start()
+        frame = stream.get(timeout=60)
+        assert frame is not None and frame.image is not None and frame.image.shape == (256, 256)
+        assert stream.get(timeout=1) is None  # one trigger, one frame
+    finally:
+        stream.stop()
+        stream.join(10)
 
 
 def test_lost_packets_make_lost_frames_counted_everywhere_never_scored(model, tmp_path):

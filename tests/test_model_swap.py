@@ -4,6 +4,7 @@ the old model, the `model_changed` record, the old model released, --watch-model
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -217,6 +218,41 @@ def test_watch_model_reloads_when_the_file_is_replaced_atomically(models, tmp_pa
         assert line.model_id == "model-b"
         line.stop()
         line.wait(WAIT_S)
+    changes = [r for r in read_log(tmp_path / "line.jsonl") if r.get("event") == "model_changed"]
+    assert [c["model"] for c in changes] == ["model-b"]
+
+
+def test_watch_model_waits_for_a_slow_in_place_copy_to_finish(models, tmp_path, caplog):
+    """A copy written in place over two seconds: nothing half-written is loaded or warned about
+    as corrupt; one line says it waits, then the finished file is swapped in once."""
+    caplog.set_level(logging.INFO, logger="uniad_edge.runtime.station.swap")
+    live = tmp_path / "live.onnx"
+    live.write_bytes(models["A"].read_bytes())
+    live.with_suffix(".json").write_bytes(models["A"].with_suffix(".json").read_bytes())
+    config = StationConfig(
+        cameras=[CameraConfig("top", Conveyor())], model=live, log=tmp_path / "line.jsonl"
+    )
+    data = models["B"].read_bytes()
+    chunks = [data[i : i + len(data) // 40 + 1] for i in range(0, len(data), len(data) // 40 + 1)]
+    with Station(config) as line:
+        line.start()
+        with line.watch_model(interval_s=0.5):
+            live.with_suffix(".json").write_bytes(models["B"].with_suffix(".json").read_bytes())
+            with live.open("r+b") as copy:  # in place, as `cp new.onnx live.onnx` writes
+                copy.truncate(0)
+                for chunk in chunks:
+                    copy.write(chunk)
+                    copy.flush()
+                    time.sleep(0.05)
+            deadline = time.monotonic() + WAIT_S
+            while line.model_id != "model-b" and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert line.model_id == "model-b"
+        line.stop()
+        line.wait(WAIT_S)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [m for m in said if "not swapped" in m or "corrupt" in m], said
+    assert len([m for m in said if "waiting for the copy to finish" in m]) == 1, said
     changes = [r for r in read_log(tmp_path / "line.jsonl") if r.get("event") == "model_changed"]
     assert [c["model"] for c in changes] == ["model-b"]
 

@@ -26,13 +26,14 @@ from opcua_helpers import (
     expected_values,
     namespace,
     node_read,
+    node_trigger,
     read_camera,
     read_log,
     run,
     same,
     subscribe,
 )
-from ports import free_port
+from ports import free_port, on_a_free_port
 from runtime_helpers import Conveyor, PacedCamera, write_folder
 
 from uniad_edge.errors import UniadError
@@ -52,15 +53,21 @@ def model(tmp_path_factory) -> Path:
 
 
 def make_station(model: Path, tmp_path: Path, cameras: dict[str, Reader], **options) -> Station:
-    opcua = options.pop("opcua", None) or OpcuaConfig(f"opc.tcp://127.0.0.1:{free_port()}/uniad")
-    config = StationConfig(
-        cameras=[CameraConfig(name, reader) for name, reader in cameras.items()],
-        model=model,
-        log=tmp_path / "line.jsonl",
-        opcua=opcua,
-        **options,
-    )
-    return Station(config)
+    """A station with an OPC UA server: `options["opcua"]` (a config, or a function of a free
+    port giving one), by default on a free loopback port."""
+    opcua = options.pop("opcua", None) or (lambda p: OpcuaConfig(f"opc.tcp://127.0.0.1:{p}/uniad"))
+
+    def start(port: int) -> Station:
+        config = StationConfig(
+            cameras=[CameraConfig(name, reader) for name, reader in cameras.items()],
+            model=model,
+            log=tmp_path / "line.jsonl",
+            opcua=opcua(port) if callable(opcua) else opcua,
+            **options,
+        )
+        return Station(config)
+
+    return on_a_free_port(start) if callable(opcua) else start(0)
 
 
 def wait_for(condition, what: str, timeout: float = WAIT_S) -> None:
@@ -173,6 +180,88 @@ def test_trigger_method_returns_the_next_frames_verdict(model, tmp_path):
     assert station_values["ModelId"] == records["P-18"]["model"]
     assert station_values["ThresholdProvenance"] == station.threshold_provenance
     assert station_values["Uptime"] >= 0
+
+
+REFUSED_TRIGGERS = {  # arguments -> the status Trigger answers
+    "none": ((), "BadArgumentsMissing"),
+    "two": (("P-1", "P-2"), "BadTooManyArguments"),
+    "int32": ((("Int32", 42),), "BadInvalidArgument"),
+    "bytes": ((("ByteString", b"P-1"),), "BadInvalidArgument"),
+    "array": ((("String", ["P-1", "P-2"]),), "BadInvalidArgument"),
+    "control": (("P\n1\x00",), "BadInvalidArgument"),
+    "long": (("P" * 10_000,), "BadInvalidArgument"),
+}
+
+
+def test_trigger_refuses_wrong_arguments_and_part_ids_stdin_would_refuse(model, tmp_path, caplog):
+    """Exactly one String that passes the part-id rule; anything else answers a Bad status in
+    one log line, scores nothing and leaves the method usable."""
+    conveyor = Conveyor()
+    station = make_station(model, tmp_path, {"top": conveyor}, trigger_only=True)
+    url = station.config.opcua.url
+
+    async def client() -> tuple[dict[str, str], list]:
+        from asyncua import Client, ua
+
+        answers: dict[str, str] = {}
+        async with Client(url) as c:
+            idx = await namespace(c)
+            camera = c.get_node(f"ns={idx};s=Cameras.top")
+            method = c.get_node(f"ns={idx};s=Cameras.top.Trigger")
+            for case, (arguments, _) in REFUSED_TRIGGERS.items():
+                variants = [
+                    ua.Variant(a[1], getattr(ua.VariantType, a[0]), is_array=isinstance(a[1], list))
+                    if isinstance(a, tuple)
+                    else ua.Variant(a, ua.VariantType.String)
+                    for a in arguments
+                ]
+                request = ua.CallMethodRequest(
+                    ObjectId=camera.nodeid, MethodId=method.nodeid, InputArguments=variants
+                )
+                (result,) = await c.uaclient.call([request])
+                answers[case] = result.StatusCode.name
+            good = await camera.call_method(f"{idx}:Trigger", "P-17")
+        return answers, good
+
+    station.start()
+    try:
+        answers, good = run(client())
+    finally:
+        finish(station)
+    assert answers == {case: status for case, (_, status) in REFUSED_TRIGGERS.items()}
+    records = read_log(tmp_path / "line.jsonl")
+    assert [r["part_id"] for r in records] == ["P-17"] and good[0] == "OK"
+    logged = [r for r in caplog.records if r.name.startswith(("asyncua", "uniad_edge"))]
+    assert not [r for r in logged if r.exc_info or r.levelname == "ERROR"], logged
+    refused = [r.getMessage() for r in logged if "Trigger on top refused" in r.getMessage()]
+    assert len(refused) == len(REFUSED_TRIGGERS)
+    assert all("\n" not in m and "\x00" not in m and len(m) < 300 for m in refused), refused
+
+
+def test_node_opcua_gets_the_same_refusals_from_trigger(model, tmp_path):
+    """Another stack's client: wrong arguments are refused with the statuses asyncua got."""
+    station = make_station(model, tmp_path, {"top": Conveyor()}, trigger_only=True)
+    url = station.config.opcua.url
+    station.start()
+    try:
+        answers = {
+            "none": node_trigger(url, "top", []),
+            "int32": node_trigger(url, "top", [("Int32", 42)]),
+            "control": node_trigger(url, "top", [("String", "P\n1")]),
+            "two": node_trigger(url, "top", [("String", "P-1"), ("String", "P-2")]),
+            "good": node_trigger(url, "top", [("String", "P-17")]),
+        }
+    finally:
+        finish(station)
+    assert {k: a["status"] for k, a in answers.items()} == {
+        "none": "BadArgumentsMissing",
+        "int32": "BadInvalidArgument",
+        "control": "BadInvalidArgument",
+        "two": "BadTooManyArguments",
+        "good": "Good",
+    }
+    assert answers["int32"]["inputArgumentResults"] == ["BadTypeMismatch"]
+    assert [r["part_id"] for r in read_log(tmp_path / "line.jsonl")] == ["P-17"]
 
 
 def test_node_opcua_reads_the_same_values_as_asyncua_and_the_log(model, tmp_path):
@@ -329,10 +418,11 @@ async def _connect_and_read(url: str, user: str | None = None, password: str | N
 
 
 def test_off_loopback_server_needs_its_user_and_password(model, tmp_path):
-    port = free_port()
-    config = OpcuaConfig(f"opc.tcp://0.0.0.0:{port}/uniad", user="plc", password="s3cret")
+    def config(port: int) -> OpcuaConfig:
+        return OpcuaConfig(f"opc.tcp://0.0.0.0:{port}/uniad", user="plc", password="s3cret")
+
     station = make_station(model, tmp_path, {"top": Conveyor()}, opcua=config)
-    url = f"opc.tcp://127.0.0.1:{port}/uniad"
+    url = f"opc.tcp://127.0.0.1:{station.config.opcua.address[1]}/uniad"
     try:
         for user, password in ((None, None), ("plc", "wrong"), ("admin", "s3cret")):
             with pytest.raises(Exception):  # noqa: B017 (asyncua raises several kinds)
@@ -358,10 +448,12 @@ def test_certificate_only_server_offers_basic256sha256_and_no_open_endpoint(mode
 
     server_cert, server_key = make_cert("server", ExtendedKeyUsageOID.SERVER_AUTH)
     client_cert, client_key = make_cert("client", ExtendedKeyUsageOID.CLIENT_AUTH)
-    port = free_port()
-    config = OpcuaConfig(f"opc.tcp://0.0.0.0:{port}/uniad", cert=server_cert, key=server_key)
+
+    def config(port: int) -> OpcuaConfig:
+        return OpcuaConfig(f"opc.tcp://0.0.0.0:{port}/uniad", cert=server_cert, key=server_key)
+
     station = make_station(model, tmp_path, {"top": Conveyor()}, opcua=config)
-    url = f"opc.tcp://127.0.0.1:{port}/uniad"
+    url = f"opc.tcp://127.0.0.1:{station.config.opcua.address[1]}/uniad"
 
     async def secure_read() -> tuple[list, str]:
         client = Client(url, timeout=20)

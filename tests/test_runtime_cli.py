@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import run_main
+from cli_helpers import end, run_main
 from onnx_fixtures import build_model, good_frame
 from runtime_helpers import FRAME_SIZE, write_folder, write_video
 
@@ -159,7 +159,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from onnx_fixtures import good_frame
 from uniad_edge.cli import main
-from uniad_edge.runtime.station import core as station
+from uniad_edge.runtime.station import inputs
 from uniad_edge.runtime.capture import Reader
 
 class Endless(Reader):
@@ -170,7 +170,7 @@ class Endless(Reader):
         return good_frame(), ""
     def close(self): pass
 
-station.make_reader = lambda source, bit_depth=None: Endless()
+inputs.make_reader = lambda source, bit_depth=None: Endless()
 sys.argv = ["uniad-edge", "run", "--model", {model!r}, "--camera", "0", "--log", {log!r}]
 main()
 """
@@ -186,11 +186,14 @@ def test_sigterm_drains_and_flushes_the_log(model, tmp_path):
         text=True,
         env={**os.environ, "COLUMNS": "120"},
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not log.exists() or len(log.read_text()) < 2000):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not log.exists() or len(log.read_text()) < 2000):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        end(proc)
     assert proc.returncode == 0, err
     records = read_log(log)
     assert "SIGTERM" in out

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 import pytest
 from onnx_fixtures import build_model, good_frame
@@ -20,14 +23,18 @@ TRT_EP = "TensorrtExecutionProvider"
 HAS_TRT_EP = TRT_EP in ort.get_available_providers()
 
 
-def test_options_enable_fp16_and_both_caches_under_engines(tmp_path: Path) -> None:
+def test_options_are_float32_with_both_caches_under_engines(tmp_path: Path) -> None:
+    """FP16 is off: the provider cannot keep the distance head float32 (module doc)."""
     dynamic = tmp_path / "dyn.onnx"
     build_model(dynamic, (32, 48))
     options = tensorrt_ep_options(dynamic, tmp_path / "engines", max_batch=4, workspace_gib=2)
-    cache = str(tmp_path / "engines" / "ort-trt")
-    assert options["trt_fp16_enable"] == "True"
+    cache = tmp_path / "engines" / "ort-trt"
+    digest = hashlib.sha256(dynamic.read_bytes()).hexdigest()
+    assert options["trt_fp16_enable"] == "False"
+    assert "trt_layer_norm_fp32_fallback" not in options
     assert options["trt_engine_cache_enable"] == options["trt_timing_cache_enable"] == "True"
-    assert options["trt_engine_cache_path"] == options["trt_timing_cache_path"] == cache
+    assert options["trt_engine_cache_path"] == str(cache / digest)
+    assert options["trt_timing_cache_path"] == str(cache)
     assert options["trt_max_workspace_size"] == str(2 << 30)
     assert options["trt_profile_min_shapes"] == "image:1x32x48x3"
     assert options["trt_profile_max_shapes"] == "image:4x32x48x3"
@@ -74,9 +81,10 @@ def test_options_reach_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         maps, scores = backend.infer(np.stack([good_frame((32, 32))] * 2))
     assert seen["providers"] == available
     trt_options, cuda_options, cpu_options = seen["options"]
-    assert trt_options["trt_engine_cache_path"] == str(tmp_path / "engines" / "ort-trt")
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert trt_options["trt_engine_cache_path"] == str(tmp_path / "engines" / "ort-trt" / digest)
     assert cuda_options == cpu_options == {}
-    assert (tmp_path / "engines" / "ort-trt").is_dir()
+    assert (tmp_path / "engines" / "ort-trt" / digest).is_dir()
     assert maps.shape == (2, 32, 32) and scores.shape == (2,)
 
 
@@ -87,3 +95,21 @@ def test_bench_reports_the_row_with_the_reason(tmp_path: Path) -> None:
     report = run_bench(BenchConfig(model=model, backends=("ort-tensorrt",), workdir=tmp_path))
     [row] = report.rows
     assert row.status == "failed" and "TensorrtExecutionProvider" in row.reason
+
+
+def test_other_weights_at_the_same_path_get_another_engine_cache(tmp_path: Path) -> None:
+    """ORT's engine id ignores weights: a retrained model re-exported to the same path must not
+    load the old engine, so the cache folder carries the file's sha256."""
+    model = tmp_path / "model.onnx"
+    build_model(model, (32, 32))
+    first = tensorrt_ep_options(model, tmp_path / "engines")
+    again = tensorrt_ep_options(model, tmp_path / "engines")
+    retrained = onnx.load(model)
+    weight = next(i for i in retrained.graph.initializer if i.data_type == onnx.TensorProto.FLOAT)
+    values = onnx.numpy_helper.to_array(weight) + 1.0
+    weight.CopyFrom(onnx.numpy_helper.from_array(values, weight.name))
+    onnx.save(retrained, model)
+    second = tensorrt_ep_options(model, tmp_path / "engines")
+    assert first["trt_engine_cache_path"] == again["trt_engine_cache_path"]
+    assert first["trt_engine_cache_path"] != second["trt_engine_cache_path"]
+    assert first["trt_timing_cache_path"] == second["trt_timing_cache_path"]

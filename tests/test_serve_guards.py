@@ -5,6 +5,7 @@ without the token, part ids that would break a header or a log line; and what it
 
 from __future__ import annotations
 
+import io
 import logging
 import struct
 import zlib
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from cli_helpers import run_main
 from onnx_fixtures import build_model, good_frame
-from ports import free_port
+from ports import free_port, held_socket
 from serve_helpers import png, running
 
 from uniad_edge.errors import UniadError
@@ -64,6 +65,32 @@ def test_a_decompression_bomb_is_refused_from_its_header(model, tmp_path):
         ok = client.post("/v1/score", content=png(good_frame()), headers=IMAGE_PNG)
         assert ok.status_code == 200
     assert len(log.read_text().splitlines()) == 1  # the refused requests scored nothing
+
+
+def test_a_gif_upload_is_415_naming_the_formats_as_run_refuses_it(model, tmp_path):
+    """OpenCV would decode it; `run` makes a GIF in a folder an ERROR record, so serve refuses
+    it too (by its bytes: a GIF sent as image/png as well) and scores nothing."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(good_frame()[..., ::-1]).save(buffer, format="GIF")
+    log = tmp_path / "api.jsonl"
+    with running(model, log=log) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
+        for content_type in ("image/gif", "image/png"):
+            r = client.post(
+                "/v1/score", content=buffer.getvalue(), headers={"Content-Type": content_type}
+            )
+            assert r.status_code == 415, r.text
+            assert "GIF images are not scored" in r.json()["detail"]
+            assert "PNG, JPEG" in r.json()["detail"]
+        parts = [("file", ("part.gif", buffer.getvalue(), "image/gif"))]
+        r = client.post("/v1/score", files=parts)
+        assert r.status_code == 415 and "part.gif" in r.json()["detail"]
+        assert (
+            client.post("/v1/score", content=png(good_frame()), headers=IMAGE_PNG).status_code
+            == 200
+        )
+    assert len(log.read_text().splitlines()) == 1
 
 
 def test_a_small_pixel_limit_applies_and_is_a_cli_option(model):
@@ -119,9 +146,10 @@ def test_the_access_log_never_shows_the_token(model):
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(record.getMessage())
 
-    config = ServeConfig.from_options(model=model, port=free_port(), token=TOKEN)
+    sock = held_socket()
+    config = ServeConfig.from_options(model=model, port=sock.getsockname()[1], token=TOKEN)
     handler = Keep()
-    with BackgroundServer(build_service(config), log_level="info") as srv:
+    with BackgroundServer(build_service(config), log_level="info", sock=sock) as srv:
         logging.getLogger("uvicorn.access").addHandler(handler)
         try:
             with httpx.Client(base_url=srv.url) as client:

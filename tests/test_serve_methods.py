@@ -4,6 +4,7 @@ item 13), over real HTTP (uvicorn on 127.0.0.1)."""
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import pytest
@@ -35,6 +36,11 @@ def test_head_is_get_without_the_body(model):
         assert events.status_code == 200 and events.headers["content-type"].startswith(
             "text/event-stream"
         )
+        hub = srv.service.hub
+        deadline = time.monotonic() + 10
+        while hub._subscribers and time.monotonic() < deadline:  # the stream has ended
+            time.sleep(0.05)
+        assert not hub._subscribers
         assert client.head("/v1/score").status_code == 405  # POST only
         host, port = srv.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as raw:  # the wire itself

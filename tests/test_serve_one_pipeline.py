@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from onnx_fixtures import defect_frame, good_frame
-from ports import free_port
+from ports import held_socket
 from prometheus_client.parser import text_string_to_metric_families
 from runtime_helpers import FRAME_SIZE
 from serve_helpers import png, running_gated
@@ -102,9 +102,10 @@ def test_api_requests_and_camera_frames_share_a_batch_and_a_schema(model, tmp_pa
 
 def test_a_nan_score_is_error_in_score_metrics_and_log(model, tmp_path):
     log = tmp_path / "verdicts.jsonl"
-    config = ServeConfig.from_options(model=model, port=free_port(), log=log)
+    sock = held_socket()
+    config = ServeConfig.from_options(model=model, port=sock.getsockname()[1], log=log)
     service = build_service(config, Detector(SpoiledBackend(model, "score")))
-    with BackgroundServer(service) as srv, httpx.Client(base_url=srv.url) as client:
+    with BackgroundServer(service, sock=sock) as srv, httpx.Client(base_url=srv.url) as client:
         for image in (good_frame(), defect_frame()):
             r = client.post("/v1/score", content=png(image), headers=IMAGE_PNG)
             assert r.status_code == 200, r.text

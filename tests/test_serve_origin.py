@@ -100,6 +100,9 @@ def test_a_token_does_not_let_another_origin_write(models):
             headers={**image["headers"], "Origin": EVIL},
         )
         assert r.status_code == 403
+        for method in ("PUT", "DELETE", "PATCH"):  # every write, whether a route has it or not
+            r = httpx.request(method, f"{srv.url}/v1/model", headers={**token, "Origin": EVIL})
+            assert r.status_code == 403, method
 
 
 def test_post_v1_model_takes_only_files_in_the_model_folders(models, tmp_path):

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import httpx
-from cli_helpers import run_main
+from cli_helpers import end, run_main
 from onnx_fixtures import build_model, defect_frame, good_frame
-from ports import free_port
+from ports import free_port, on_a_free_port
 from runtime_helpers import write_video
 from serve_helpers import png, running
 
@@ -41,30 +41,34 @@ def test_sigterm_answers_in_flight_requests_and_exits_cleanly(tmp_path):
     build_model(model, input_size=(128, 128), extra_work=300)  # ~40 ms per image, 1 thread
     video = write_video(tmp_path / "line.mp4", good=3, bad=2)
     log = tmp_path / "verdicts.jsonl"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-    args = ["--model", model, "--port", port, "--source", f"top={video}", "--log", log]
-    args += ["--max-batch", "2", "--threads", "1"]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", TORCH_FREE_MAIN, *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+
+    def start(port: int) -> tuple[subprocess.Popen, str]:
+        args = ["--model", model, "--port", port, "--source", f"top={video}", "--log", log]
+        args += ["--max-batch", "2", "--threads", "1"]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", TORCH_FREE_MAIN, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, proc.communicate()[1]
+            assert proc.poll() is None, proc.communicate()[1]  # "already in use": another port
             try:
                 if httpx.get(f"{url}/v1/health").status_code == 200:
-                    break
+                    return proc, url
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, "server did not come up"
+            if time.monotonic() > deadline:
+                end(proc)
+                raise AssertionError("server did not come up")
             time.sleep(0.1)
 
+    proc, url = on_a_free_port(start)
+    try:
         stream_lines: list[str] = []
 
         def follow_events() -> None:  # an open dashboard must not hold the shutdown up
@@ -148,23 +152,27 @@ def test_port_is_checked_before_the_model_is_loaded(tmp_path, capsys):
 def test_serving_line_comes_once_the_port_answers(tmp_path):
     model = tmp_path / "m.onnx"
     build_model(model)
-    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", TORCH_FREE_MAIN, "--model", str(model), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**env, "COLUMNS": "200"},
-    )
-    try:
+
+    def start(port: int) -> tuple[subprocess.Popen, int, list[str]]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", TORCH_FREE_MAIN, "--model", str(model), "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, "COLUMNS": "200"},
+        )
         assert proc.stderr is not None
         seen = []
         for line in proc.stderr:
             seen.append(line)
             if line.startswith("serving "):
-                break
-        assert seen and seen[-1].startswith("serving "), "".join(seen)
+                return proc, port, seen
+        end(proc)  # "already in use": another port
+        raise AssertionError("".join(seen))
+
+    proc, port, seen = on_a_free_port(start)
+    try:
         assert f"http://127.0.0.1:{port}/" in seen[-1]
         health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=10)
         assert health.status_code == 200  # printed only once it was listening

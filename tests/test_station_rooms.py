@@ -4,7 +4,9 @@ of counters that every consumer reads, parts that import one way."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -101,12 +103,15 @@ def test_a_twelve_bit_camera_scores_identically_under_run_and_serve(model, tmp_p
 
 
 def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_path):
-    """After the same frames, the summary, /metrics, the event stream and OPC UA's values read
-    the same OK/NG/ERROR/UNSCORED numbers from the one `VerdictCounts`."""
+    """After the same frames, the summary, /metrics, the event stream and a live OPC UA server
+    read the same OK/NG/ERROR/UNSCORED numbers from the one `VerdictCounts` (a verdict of None
+    used to be ERROR over OPC UA and nothing in the summary)."""
     pytest.importorskip("fastapi")
+    from opcua_helpers import namespace, read_camera, run
+    from ports import free_port
     from prometheus_client.parser import text_string_to_metric_families
 
-    from uniad_edge.runtime.opcua.values import camera_values
+    from uniad_edge.runtime.opcua.config import OpcuaConfig
     from uniad_edge.serve.config import ServeConfig
     from uniad_edge.serve.server import build_service
 
@@ -118,19 +123,43 @@ def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_pat
             return got
 
     log = tmp_path / "v.jsonl"
-    config = StationConfig(cameras=[CameraConfig("top", Broken(5))], model=unthresholded, log=log)
+    url = f"opc.tcp://127.0.0.1:{free_port()}/uniad"
+    config = StationConfig(
+        cameras=[CameraConfig("top", Broken(5))],
+        model=unthresholded,
+        log=log,
+        opcua=OpcuaConfig(url),
+    )
     service = build_service(ServeConfig(station=config))
-    drain(service, 5)
-    _, last = service.station.latest("top")
-    assert last is not None
+
+    async def opcua_values() -> dict:
+        from asyncua import Client
+
+        async with Client(url) as client:
+            idx = await namespace(client)
+            deadline = time.monotonic() + 30
+            values = await read_camera(client, idx, "top")
+            while values["FrameIndex"] != 4 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                values = await read_camera(client, idx, "top")
+            return values
+
+    try:
+        deadline = time.monotonic() + 60
+        while service.station.counts()["top"].total < 5:
+            assert time.monotonic() < deadline, "the camera's frames were not scored in time"
+            time.sleep(0.02)
+        values = run(opcua_values())
+        metrics = {
+            (s.name, s.labels.get("camera")): s.value
+            for family in text_string_to_metric_families(service.metrics.render().decode())
+            for s in family.samples
+        }
+        events = service.hub.snapshot()["counters"]["top"]
+    finally:
+        service.close()
     summary = service.station.summary
     assert summary is not None
-    metrics = {
-        (s.name, s.labels.get("camera")): s.value
-        for family in text_string_to_metric_families(service.metrics.render().decode())
-        for s in family.samples
-    }
-    events = service.hub.snapshot()["counters"]["top"]
     verdicts = [r["verdict"] for r in read_log(log)]
     assert verdicts.count(None) == 4 and verdicts.count("ERROR") == 1
     assert (summary.ok, summary.ng, summary.errors, summary.unscored) == (0, 0, 1, 4)
@@ -140,8 +169,13 @@ def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_pat
     assert metrics[("uniad_errors_total", top)] == 1
     assert metrics[("uniad_ok_total", top)] == metrics[("uniad_ng_total", top)] == 0
     assert metrics[("uniad_frames_scored_total", top)] == 5
-    assert events == {"OK": 0, "NG": 0, "ERROR": 1, "UNSCORED": 4, "total": 5, "lost": 0}
-    values = camera_values(last.record, last.counts)
+    assert {k: events[k] for k in ("OK", "NG", "ERROR", "UNSCORED", "total")} == {
+        "OK": 0,
+        "NG": 0,
+        "ERROR": 1,
+        "UNSCORED": 4,
+        "total": 5,
+    }
     assert (values["OkCount"], values["NgCount"], values["ErrorCount"]) == (0, 0, 1)
     assert values["UnscoredCount"] == 4
     assert values["Verdict"] == "UNSCORED" and values["IsOK"] is False
@@ -246,9 +280,10 @@ def test_counts_count_every_record_once():
 
 
 def test_the_station_parts_import_one_way():
-    """slot <- core, record <- everything: the slot, the counters and the record never import
-    the coordinator (core) or serve."""
-    order = ["config", "slot", "stats", "requests", "swap", "core"]
+    """The station's parts import one way (config <- slot <- stats <- inputs <- requests <-
+    scorer <- outputs <- swap <- core): no part imports the coordinator or a later part, and
+    the record imports no station, sink or serve module."""
+    order = ["config", "slot", "stats", "inputs", "requests", "scorer", "outputs", "swap", "core"]
     for i, name in enumerate(order):
         tree = ast.parse((STATION / f"{name}.py").read_text())
         imported = {
@@ -261,3 +296,57 @@ def test_the_station_parts_import_one_way():
     record = ast.parse((STATION.parent / "record.py").read_text())
     modules = {n.module for n in ast.walk(record) if isinstance(n, ast.ImportFrom)}
     assert not any(m and ("station" in m or "sinks" in m or "serve" in m) for m in modules)
+
+
+def test_a_running_station_takes_a_new_thresholds_file_without_reopening_the_model(model, tmp_path):
+    """The line's thresholds live beside the model: a new file (calibrate, a rollback, an
+    update) applies from the next batch on, the model stays open, the model id in the log
+    (and so OPC UA's ModelId and /v1/model) names the new thresholds, and the model file's
+    bytes never change."""
+    from uniad_edge.artifacts import write_thresholds
+    from uniad_edge.line_thresholds import digest, thresholds_path
+    from uniad_edge.metadata import Thresholds
+
+    for suffix in (".onnx", ".json"):  # a copy: the module's model keeps no thresholds file
+        shutil.copy(model.with_suffix(suffix), (tmp_path / "line").with_suffix(suffix))
+    model = tmp_path / "line.onnx"
+    exported = model.read_bytes()
+    log = tmp_path / "v.jsonl"
+    gate = threading.Event()
+
+    class Paced(TwelveBitCamera):
+        def read(self):
+            if self.sent == 3:
+                gate.wait(30)  # the thresholds file is replaced while the station runs
+            return super().read()
+
+    config = StationConfig(
+        cameras=[CameraConfig("top", Paced(6))], model=model, bit_depth=12, log=log
+    )
+    opened = []
+    with Station(config) as line:
+        detector = line.detector
+        line.subscribe(lambda verdict: opened.append(line.detector))
+        line.start()
+        deadline = time.monotonic() + 30
+        while line.counts()["top"].total < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        new = Thresholds(global_=1e6, rule="test", provenance={"source": "calibration"})
+        write_thresholds(model, new)
+        deadline = time.monotonic() + 30
+        while "+t" not in line.model_id:
+            assert time.monotonic() < deadline, "the new thresholds file was not taken"
+            time.sleep(0.05)
+        gate.set()
+        summary = line.wait(60)
+    assert summary is not None and all(d is detector for d in opened)
+    records = read_log(log)
+    verdicts = [r for r in records if "event" not in r]
+    assert [r["threshold"] for r in verdicts] == [40.0] * 3 + [1e6] * 3
+    assert [r["verdict"] for r in verdicts] == ["OK", "NG", "OK"] + ["OK"] * 3
+    (change,) = [r for r in records if r.get("event") == "thresholds_changed"]
+    assert change["previous_model"] == "fixture" == verdicts[0]["model"]
+    assert change["model"] == f"fixture+t{digest(new)}" == verdicts[-1]["model"]
+    assert change["path"] == str(thresholds_path(model))
+    assert model.read_bytes() == exported

@@ -72,7 +72,7 @@ def test_int8_engine_from_the_qdq_graph(release, graphs, tmp_path, monkeypatch) 
     if release == "8.6":
         assert not record["strongly_typed"]
         assert {"INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"} <= set(record["flags"])
-        assert set(read_onnx_info(graphs[1]).head_layers) <= set(record["pinned"])
+        assert set(read_onnx_info(graphs[1]).fp32_layers) <= set(record["pinned"])
     else:
         assert record["strongly_typed"] and not {"INT8", "FP16"} & set(record["flags"])
         assert record["pinned"] == []

@@ -3,6 +3,8 @@ pinned slots, a copy and a compute stream, chunks pipelined, nothing allocated p
 
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +47,51 @@ def test_chunks_are_pipelined_over_two_streams_without_allocating_per_batch(
         assert not any(cuda.queues.values())  # every queued copy ran before infer returned
     np.testing.assert_allclose(maps, expected(first), rtol=1e-6)
     np.testing.assert_allclose(scores, expected(first).max((1, 2)), rtol=1e-6)
+
+
+def test_close_on_the_scoring_thread_releases_cuda_objects_in_their_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model swap closes the old backend on the scoring thread, while another worker thread
+    that used it is still alive: every stream, event and buffer of both threads is released
+    with the context pushed (pycuda leaks it with a warning otherwise)."""
+    install(monkeypatch, "10.16")
+    cuda = tensorrt_backend.cuda_api()
+    onnx = tmp_path / "model.onnx"
+    build_model(onnx, input_size=(32, 32))
+    engine = builder.build_engine(onnx, tmp_path, precision="fp32", max_batch=2)
+    backend = TensorRTBackend(engine)
+    frames = np.zeros((3, 32, 32, 3), np.uint8)
+    helper_ran, stop = threading.Event(), threading.Event()
+
+    def helper() -> None:  # a second worker, alive until after the close
+        backend.infer(frames)
+        helper_ran.set()
+        stop.wait(30)
+
+    def scoring() -> None:  # infers, then the swap closes the old model here
+        backend.infer(frames)
+        helper_ran.wait(30)
+        objects.extend(
+            weakref.ref(o)
+            for state in backend._states
+            for o in (
+                state.copy,
+                state.compute,
+                *(e for s in state.slots for e in (s.copied, s.done)),
+            )
+        )
+        backend.close()
+
+    objects: list[weakref.ref] = []
+    threads = [threading.Thread(target=helper), threading.Thread(target=scoring)]
+    for thread in threads:
+        thread.start()
+    threads[1].join(30)
+    try:
+        assert len(objects) == 2 * (2 + 2 * SLOTS)
+        assert all(ref() is None for ref in objects), "a stream or event outlived close()"
+        assert cuda.out_of_context == []
+    finally:
+        stop.set()
+        threads[0].join(30)

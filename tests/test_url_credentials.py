@@ -19,6 +19,7 @@ from service_helpers import MjpegCamera
 from uniad_edge.errors import UniadError
 from uniad_edge.redact import redact_url
 from uniad_edge.runtime.backends.triton_backend import parse_url
+from uniad_edge.runtime.opcua.config import OpcuaConfig
 from uniad_edge.runtime.station import StationConfig
 from uniad_edge.serve.service import model_label
 
@@ -113,6 +114,9 @@ def test_error_messages_never_echo_a_password(model, tmp_path, capfd, caplog):
         parse_url(f"grpc://user:{SECRET}@triton:port/uniad")
     assert SECRET not in str(caught.value) and "grpc://***@triton" in str(caught.value)
     assert model_label(f"grpc://user:{SECRET}@triton:8001/uniad") == "grpc://***@triton:8001/uniad"
+    with pytest.raises(UniadError) as caught:
+        OpcuaConfig(f"opc.tcp://plc:{SECRET}@127.0.0.1:4840/uniad")
+    assert SECRET not in str(caught.value) and "--opcua-user" in str(caught.value)
     dead = f"http://user:{SECRET}@127.0.0.1:{free_port()}/stream.mjpg"
     code = run_main("run", "--model", model, "--source", f"cam={dead}", "--reconnect-tries", "0")
     out, err = capfd.readouterr()  # FFmpeg's own lines too

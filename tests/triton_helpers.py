@@ -202,7 +202,15 @@ class TritonServer:
         self.start()
 
 
-def start_server(repository: Path, workdir: Path) -> TritonServer:
-    server = TritonServer(repository, workdir)
-    server.start()
-    return server
+def start_server(repository: Path, workdir: Path, tries: int = 3) -> TritonServer:
+    """A started server on free ports; ports taken by another process between choosing and
+    binding ("address in use" in its log) are chosen again."""
+    for attempt in range(tries):
+        server = TritonServer(repository, workdir)
+        try:
+            server.start()
+            return server
+        except ServerUnavailable as exc:
+            if attempt + 1 == tries or "in use" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")

@@ -4,9 +4,13 @@ The surfaces (tests/data/trt_surfaces/trt-*.json) were read from the real bindin
 JSON says how. A fake class copies from its full implementation only the names its release has,
 so code that touches a name the release lacks fails here with the `AttributeError` it would
 raise on a device. Behaviour modelled from TensorRT's documentation, enough to check our calls:
-- the parser names each layer after its ONNX node and refuses uint8 intermediate tensors
-  (onnx-tensorrt ModelImporter.cpp: "TensorRT does not support UINT8 types for intermediate
-  tensors"), and needs an explicit-batch network where EXPLICIT_BATCH exists (8.6);
+- the parser turns each ONNX node into the layers `uniad_edge.trt.parser_contract` records for
+  the release (names after the node, `_N` suffixes, TensorRT's default names for unnamed
+  layers, output tensors after the ONNX outputs), reads only the attributes that table lists
+  (8.6 computes a Shape without its start/end, and the consumer of that shape fails), refuses
+  uint8 intermediate tensors (onnx-tensorrt ModelImporter.cpp: "TensorRT does not support UINT8
+  types for intermediate tensors"), and needs an explicit-batch network where EXPLICIT_BATCH
+  exists (8.6);
 - a strongly typed network refuses per-layer precision and the FP16 flag; a weakly typed one
   with Q/DQ layers needs the INT8 flag (explicit quantization: no calibrator, 8.6 and 10.x);
 - TF32 is on by default in a builder config;
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +35,7 @@ import numpy as np
 import onnx
 
 from uniad_edge.trt.cuda_api import CudaApi
+from uniad_edge.trt.parser_contract import CONTRACT, UNNAMED, OpImport, release_of
 from uniad_edge.trt.sidecar import GpuInfo
 
 SURFACE_DIR = Path(__file__).parent / "data" / "trt_surfaces"
@@ -105,14 +112,21 @@ class _Tensor:
 
 
 class _Layer:
-    def __init__(self, network: Any, name: str, outputs: list[Any]) -> None:
-        self._network, self._name, self._outputs = network, name, outputs
+    def __init__(self, network: Any, name: str, outputs: list[Any], inputs: list[Any]) -> None:
+        self._network, self._name, self._outputs, self._inputs = network, name, outputs, inputs
         self._precision: Any = None
         self._output_types: dict[int, Any] = {}
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self._inputs)
+
+    def get_input(self, index: int) -> Any:
+        return self._inputs[index]
 
     @property
     def num_outputs(self) -> int:
@@ -213,16 +227,20 @@ class _Parser:
         types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info]}
         types.update({v.name: v.type.tensor_type.elem_type for v in graph.output})
         outputs = {o.name for o in graph.output}
-        initializers = {t.name for t in graph.initializer}
+        initializers = {t.name: t for t in graph.initializer}
+        tensors: dict[str, Any] = {}
         for value in graph.input:
             if value.name in initializers:
                 continue
             dims = _dims(value.type.tensor_type.shape)
             kind = getattr(trt, ONNX_TYPES[value.type.tensor_type.elem_type])
-            network._inputs.append(_make(trt, "ITensor", value.name, dims, kind, False))
-        shapes = {v.name: v.type.tensor_type.shape for v in [*graph.value_info, *graph.output]}
+            tensors[value.name] = _make(trt, "ITensor", value.name, dims, kind, False)
+            network._inputs.append(tensors[value.name])
+        values = [*graph.input, *graph.value_info, *graph.output]
+        shapes = {v.name: v.type.tensor_type.shape for v in values}
+        importer = _Importer(network, release_of(trt.__version__), initializers, shapes)
         for node in graph.node:
-            tensors = []
+            made = []
             for name in node.output:
                 kind = types.get(name, onnx.TensorProto.INT64)
                 if kind == onnx.TensorProto.UINT8 and name not in outputs:
@@ -233,14 +251,120 @@ class _Parser:
                     return False
                 dtype = getattr(trt, ONNX_TYPES.get(kind, "int32"))
                 dims = _dims(shapes[name]) if name in shapes else ()
-                tensor = _make(trt, "ITensor", name, dims, dtype, name in outputs)
-                tensors.append(tensor)
-                if name in outputs:
-                    network._outputs.append(tensor)
-            network._layers.append(_make(trt, "ILayer", network, node.name, tensors))
+                made.append(_make(trt, "ITensor", name, dims, dtype, name in outputs))
+            error = importer.add(node, [tensors.get(name) for name in node.input], made)
+            if error:
+                self._errors.append(error)
+                return False
+            tensors.update(zip(node.output, made, strict=True))
+            network._outputs += [t for t in made if t.name in outputs]
             network._qdq |= node.op_type in ("QuantizeLinear", "DequantizeLinear")
         network._outputs.sort(key=lambda t: [o.name for o in graph.output].index(t.name))
         return True
+
+
+class _Importer:
+    """onnx-tensorrt's importers as `uniad_edge.trt.parser_contract` records them for one release:
+    the layers each node becomes and their names (registerLayer after the node, `name_N` when
+    taken, TensorRT's default name otherwise), and what an ignored attribute does: a Shape whose
+    `start`/`end` 8.6 ignores yields the whole shape, and a consumer expecting fewer elements
+    fails (8.6-GA: Resize `sizes` longer than the input's rank, an Expand of the wrong rank)."""
+
+    def __init__(self, network: Any, release: str, constants: dict[str, Any], shapes: dict) -> None:
+        self._network, self._release, self._constants = network, release, constants
+        self._shapes = shapes
+        self._taken: set[str] = set()
+        self._counter = 0
+        self._lengths: dict[str, int] = {}  # shape-valued tensors: elements TensorRT computes
+
+    def _register(self, name: str) -> str:
+        candidate = name
+        while candidate in self._taken:
+            candidate = f"{name}_{self._counter}"
+            self._counter += 1
+        self._taken.add(candidate)
+        return candidate
+
+    def _unnamed(self, kind: str) -> str:
+        return f"(Unnamed Layer* {len(self._network._layers)}) [{kind}]"
+
+    def _layer(self, name: str, inputs: list[Any], outputs: list[Any]) -> None:
+        trt = self._network._trt
+        self._network._layers.append(_make(trt, "ILayer", self._network, name, outputs, inputs))
+
+    def _constant(self, name: str) -> Any:
+        trt = self._network._trt
+        dims = tuple(self._constants[name].dims)
+        tensor = _make(trt, "ITensor", name, dims, trt.float32, False)
+        self._layer(self._register(name), [], [tensor])
+        return tensor
+
+    def _scratch(self, like: Any) -> Any:
+        trt = self._network._trt
+        return _make(trt, "ITensor", f"(Unnamed tensor {len(self._network._layers)})",
+                     like.shape, like.dtype, False)  # fmt: skip
+
+    def add(self, node: Any, inputs: list[Any], outputs: list[Any]) -> str | None:
+        row = CONTRACT[self._release].get(node.op_type, OpImport())
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        error = self._shape_values(node, attributes, row)
+        if error or node.op_type == "Constant":
+            return error  # a Constant becomes weights, not a layer
+        if row.broadcasts:  # convertToTensor: weights become a constant layer named after them
+            inputs = [self._constant(n) if t is None and n in self._constants else t
+                      for n, t in zip(node.input, inputs, strict=True)]  # fmt: skip
+        present = [t for t in inputs if t is not None]
+        if row.broadcasts and present:
+            rank = max(len(t.shape) for t in present)
+            for i, tensor in enumerate(inputs):
+                if tensor is not None and len(tensor.shape) < rank:
+                    inputs[i] = self._scratch(tensor)
+                    self._layer(self._unnamed("Shuffle"), [tensor], [inputs[i]])
+        main = self._register(node.name) if row.named else self._unnamed(node.op_type)
+        after = row.after if not row.after_when or row.after_when & set(attributes) else ()
+        feed = [t for t in inputs if t is not None]
+        chain = [main] + [self._register(node.name) if k != UNNAMED else "" for k in after]
+        for index, name in enumerate(chain):
+            last = index == len(chain) - 1
+            made = outputs if last else [self._scratch(outputs[0])]
+            self._layer(name or self._unnamed("Shuffle"), feed, made)
+            feed = made
+        return None
+
+    def _shape_values(self, node: Any, attributes: dict[str, Any], row: OpImport) -> str | None:
+        """Track how many elements each shape tensor has in this release; refuse a consumer
+        whose shape input differs from what the ONNX graph says (the real parse or build fails
+        there, far from the Shape node that caused it)."""
+        out = node.output[0] if node.output else ""
+        if node.op_type == "Shape":
+            rank = len(self._shapes[node.input[0]].dim) if node.input[0] in self._shapes else 4
+            start, end = 0, rank
+            if "start" in row.reads:
+                start = attributes.get("start", 0) % (rank + 1)
+                end = attributes.get("end", rank)
+                end = end + rank if end < 0 else min(end, rank)
+            self._lengths[out] = max(0, end - start)
+        elif node.op_type == "Concat" and any(n in self._lengths for n in node.input):
+            sizes = [self._lengths.get(n, self._constant_length(n)) for n in node.input]
+            self._lengths[out] = sum(sizes)
+        elif node.op_type in ("Cast", "Identity") and node.input[0] in self._lengths:
+            self._lengths[out] = self._lengths[node.input[0]]
+        passing = node.op_type in ("Concat", "Cast", "Identity")  # any length goes through
+        for name in () if passing else node.input:
+            if name in self._lengths and name in self._shapes:
+                dims = self._shapes[name].dim
+                expected = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+                if expected is not None and self._lengths[name] != expected:
+                    return (
+                        f"{node.name} ({node.op_type}): input {name} has {self._lengths[name]} "
+                        f"elements, the graph expects {expected} (TensorRT {self._release} "
+                        "computed the Shape it came from without its start/end)"
+                    )
+        return None
+
+    def _constant_length(self, name: str) -> int:
+        tensor = self._constants.get(name)
+        return int(np.prod(tensor.dims)) if tensor is not None else 0
 
 
 def _dims(shape: Any) -> tuple[int, ...]:
@@ -560,7 +684,12 @@ class FakeCuda(CudaApi):
     only when that stream is synchronized or an event recorded after them is waited for. So a
     backend that reads results without waiting, or refills a pinned buffer a queued copy still
     reads, gets wrong numbers here as it would on a GPU. The fake engine runs at enqueue: what
-    it reads must have been made visible by `wait_event` on the copy's event first."""
+    it reads must have been made visible by `wait_event` on the copy's event first.
+
+    Like pycuda, CUDA objects belong to a context: a stream or event is destroyed when its last
+    reference goes, and that (or a free) outside `activate()` on the releasing thread fails:
+    pycuda warns and leaks it ("cannot activate out-of-thread context"). Each such release is
+    recorded in `out_of_context`, which a correct backend leaves empty."""
 
     name = "fake-cuda"
 
@@ -571,6 +700,17 @@ class FakeCuda(CudaApi):
         self.queues: dict[int, list[Any]] = {}
         self.allocations = 0  # malloc and pinned_empty calls: none may happen per batch
         self.pinned: list[np.ndarray] = []
+        self.out_of_context: list[str] = []
+        self._thread = threading.local()
+
+    def in_context(self) -> bool:
+        """Whether the calling thread is inside `activate()`."""
+        return getattr(self._thread, "depth", 0) > 0
+
+    def released(self, what: str) -> None:
+        """A CUDA object is released now, on this thread: record it unless in context."""
+        if not self.in_context():
+            self.out_of_context.append(f"{what} on thread {threading.current_thread().name}")
 
     def device_count(self) -> int:
         return 1
@@ -578,23 +718,29 @@ class FakeCuda(CudaApi):
     def gpu_info(self) -> GpuInfo:
         return GpuInfo("Orin", (8, 7))
 
-    def activate(self) -> Any:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[None]:
+        self._thread.depth = getattr(self._thread, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._thread.depth -= 1
 
     def create_stream(self) -> Any:
         self.streams += 1
         self.queues[self.streams] = []
-        return self.streams
+        return FakeStream(self, self.streams)
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream)
 
     def destroy_stream(self, stream: Any) -> None:
-        self.queues.pop(stream, None)
+        """pycuda has no destroy: the stream goes with its last reference (`FakeStream`)."""
+        self.queues.pop(int(stream), None)
 
     def _run(self, stream: Any, until: Any = None) -> None:
         """Run `stream`'s queued work, all of it or up to the recording of event `until`."""
-        queue = self.queues.setdefault(stream, [])
+        queue = self.queues.setdefault(int(stream), [])
         while queue:
             op = queue.pop(0)
             if isinstance(op, FakeEvent):
@@ -608,14 +754,14 @@ class FakeCuda(CudaApi):
         self._run(stream)
 
     def create_event(self) -> Any:
-        return FakeEvent()
+        return FakeEvent(self)
 
     def destroy_event(self, event: Any) -> None:
         assert isinstance(event, FakeEvent)
 
     def record_event(self, event: Any, stream: Any) -> None:
-        event.stream, event.happened = stream, False
-        self.queues.setdefault(stream, []).append(event)
+        event.stream, event.happened = int(stream), False
+        self.queues.setdefault(int(stream), []).append(event)
 
     def wait_event(self, stream: Any, event: Any) -> None:
         if event.stream is not None and not event.happened:
@@ -629,6 +775,7 @@ class FakeCuda(CudaApi):
         return self.memory.malloc(nbytes)
 
     def free(self, ptr: int) -> None:
+        self.released(f"device memory {ptr:#x}")
         self.freed.append(ptr)
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -638,7 +785,7 @@ class FakeCuda(CudaApi):
         return array
 
     def free_pinned(self, array: np.ndarray) -> None:
-        pass
+        self.released("pinned host memory")
 
     def _check_pinned(self, array: np.ndarray) -> None:
         """Async copies need page-locked memory (pageable ones are silently synchronous)."""
@@ -650,7 +797,7 @@ class FakeCuda(CudaApi):
         def copy() -> None:
             self.memory.buffers[dst][: src.nbytes] = np.ascontiguousarray(src).tobytes()
 
-        self.queues.setdefault(stream, []).append(copy)
+        self.queues.setdefault(int(stream), []).append(copy)
 
     def dtoh_async(self, dst: np.ndarray, src: int, stream: Any) -> None:
         self._check_pinned(dst)
@@ -659,12 +806,30 @@ class FakeCuda(CudaApi):
             flat = np.frombuffer(self.memory.buffers[src], dst.dtype, count=dst.size)
             dst[...] = flat.reshape(dst.shape)
 
-        self.queues.setdefault(stream, []).append(copy)
+        self.queues.setdefault(int(stream), []).append(copy)
+
+
+class FakeStream:
+    """A pycuda-like stream: a number (its queue's key) destroyed with its last reference."""
+
+    def __init__(self, cuda: FakeCuda, number: int) -> None:
+        self._cuda, self._number = cuda, number
+
+    def __int__(self) -> int:
+        return self._number
+
+    def __del__(self) -> None:
+        self._cuda.released(f"stream {self._number}")
 
 
 class FakeEvent:
-    """A CUDA event: where in which stream it was recorded, and whether that point was passed."""
+    """A CUDA event: where in which stream it was recorded, and whether that point was passed;
+    destroyed with its last reference, like a pycuda Event."""
 
-    def __init__(self) -> None:
-        self.stream: Any = None
+    def __init__(self, cuda: FakeCuda) -> None:
+        self._cuda = cuda
+        self.stream: int | None = None
         self.happened = False
+
+    def __del__(self) -> None:
+        self._cuda.released("event")

@@ -1,14 +1,15 @@
 """What a model artifact is: one table of kinds (suffixes, URL schemes, where metadata lives),
-`open_artifact` to read any of them, and the one place thresholds are read and rewritten.
+`open_artifact` to read any of them, and the one place a model's thresholds are read and
+written (the line's `.thresholds.json` beside it, `line_thresholds`: never the model file).
 
 Kinds: an exported ONNX (metadata embedded and in a JSON sidecar), a TensorRT engine (sidecar
 only, with a build section), a PyTorch checkpoint (metadata in its `meta`) and a served model's
 URL (the server holds the metadata). Suffixes and schemes are matched case-insensitively.
 Every other module asks this one what a path is instead of comparing suffixes itself.
 
-Torch-free and import-light: the runtime uses it. `onnx` is used when installed (ONNX Runtime
-otherwise) to read embedded metadata; torch is loaded, through an import string, only to read
-or rewrite a checkpoint.
+Torch-free and import-light: the runtime uses it. Embedded metadata is read from the ONNX
+file's header without its weights (onnx_header); torch is loaded, through an import string,
+only to read a checkpoint.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ import contextlib
 import json
 import logging
 import os
-import signal
-import stat
-import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import line_thresholds
 from .errors import UniadError
-from .fileio import temp_beside
+from .fileio import require_file
 from .metadata import METADATA_KEY, ModelMetadata, Thresholds
+from .onnx_header import OnnxHeader, read_onnx_header
 from .targets import load_target
 
 log = logging.getLogger(__name__)
@@ -174,70 +174,28 @@ def read_sidecar(model: str | os.PathLike[str]) -> ModelMetadata | None:
 
 
 def onnx_properties(path: str | os.PathLike[str]) -> dict[str, str]:
-    """An ONNX file's `metadata_props`: with `onnx` when installed, else with ONNX Runtime."""
+    """An ONNX file's `metadata_props`, read without its weights (see onnx_header)."""
+    return onnx_interface(path).properties
+
+
+def onnx_interface(path: str | os.PathLike[str]) -> OnnxHeader:
+    """`metadata_props` and graph inputs/outputs of an ONNX file, in one line when malformed."""
     path = Path(path)
+    require_file(path, "export or train the model first")
     try:
-        import onnx
-    except ImportError:
-        onnx = None
-    try:
-        if onnx is not None:
-            model = onnx.load(str(path), load_external_data=False)
-            return {p.key: p.value for p in model.metadata_props}
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return dict(session.get_modelmeta().custom_metadata_map)
-    except Exception as exc:  # noqa: BLE001  (protobuf and ORT raise several types)
-        reason = type(exc).__name__
-        raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
-
-
-def threshold_disagreement(
-    path: Path, embedded: ModelMetadata, sidecar: ModelMetadata
-) -> str | None:
-    """A loud line when the two copies of the thresholds differ (an interrupted or hand-made
-    write), else None."""
-    ours, theirs = embedded.thresholds.current(), sidecar.thresholds.current()
-    if ours == theirs:
-        return None
-    return (
-        f"the thresholds embedded in {path} (global {ours['global']}, per class "
-        f"{ours['per_class']}) DISAGREE with its sidecar {sidecar_path(path)} (global "
-        f"{theirs['global']}, per class {theirs['per_class']}); the embedded ones are used: "
-        "re-run `uniad-edge calibrate` to write both"
-    )
-
-
-def _disagreement(path: Path, embedded: ModelMetadata) -> str | None:
-    """How the sidecar beside `path` contradicts `embedded`, or None (absent or identical)."""
-    try:
-        sidecar = read_sidecar(path)
-    except UniadError as exc:
-        return f"{sidecar_path(path)} is unreadable ({exc}) and cannot confirm the metadata"
-    if sidecar is None:
-        return None
-    loud = threshold_disagreement(path, embedded, sidecar)
-    if loud:
-        return loud
-    ours, theirs = embedded.to_dict(), sidecar.to_dict()
-    differing = sorted(k for k in ours if ours[k] != theirs.get(k))
-    if not differing:
-        return None
-    return (
-        f"{sidecar_path(path)} differs in {', '.join(differing)} from the metadata embedded in "
-        f"{path}; using the embedded copy: re-export to change it, or pass --threshold"
-    )
-
-
-_warned: set[Path] = set()
+        return read_onnx_header(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UniadError(f"{path}: not a loadable ONNX model ({exc}); re-export it") from None
+    except OSError as exc:
+        raise UniadError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def model_metadata(
     model: str | os.PathLike[str], properties: dict[str, str]
 ) -> tuple[ModelMetadata, str]:
     """The metadata a model runs with (embedded `properties` first, else the sidecar) and where
-    it came from. A sidecar that disagrees is logged once per model, loudly for thresholds."""
+    it came from. Its thresholds are the export-time defaults; the line's own live beside the
+    model (`line_thresholds`)."""
     path = Path(model)
     if METADATA_KEY not in properties:
         sidecar = read_sidecar(path)
@@ -247,27 +205,19 @@ def model_metadata(
                 f"{sidecar_path(path).name} beside it); export it with `uniad-edge export`"
             )
         return sidecar, str(sidecar_path(path))
-    embedded = parse_metadata(properties[METADATA_KEY], str(path))
-    if path.resolve() not in _warned:
-        problem = _disagreement(path, embedded)
-        if problem:
-            _warned.add(path.resolve())
-            log.warning("%s", problem)
-    return embedded, str(path)
+    return parse_metadata(properties[METADATA_KEY], str(path)), str(path)
 
 
 @dataclass
 class Artifact:
     """An opened artifact: its kind, its metadata (None for a checkpoint or URL, whose metadata
-    needs torch or the server), where that came from, an engine's build section, and warnings
-    (such as embedded and sidecar thresholds that disagree)."""
+    needs torch or the server), where that came from and an engine's build section."""
 
     path: Path | str
     kind: ArtifactKind
     metadata: ModelMetadata | None = None
     source: str = ""
     build: dict[str, Any] | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 def open_artifact(model: str | os.PathLike[str]) -> Artifact:
@@ -279,8 +229,7 @@ def open_artifact(model: str | os.PathLike[str]) -> Artifact:
     if kind.name == URL:
         return Artifact(str(model), kind)
     path = Path(model)
-    if not path.is_file():
-        raise UniadError(f"{path}: no such file; export or train the model first")
+    require_file(path, "export or train the model first")
     if kind.name == CHECKPOINT:
         return Artifact(path, kind)
     data = read_sidecar_data(path)
@@ -293,13 +242,8 @@ def open_artifact(model: str | os.PathLike[str]) -> Artifact:
         build = data.get(ENGINE_SECTION)
         metadata = parse_metadata(data, str(sidecar_path(path)))
         return Artifact(path, kind, metadata, str(sidecar_path(path)), build)
-    properties = onnx_properties(path)
-    if METADATA_KEY not in properties:
-        metadata, source = model_metadata(path, properties)
-        return Artifact(path, kind, metadata, source)
-    embedded = parse_metadata(properties[METADATA_KEY], str(path))
-    problem = _disagreement(path, embedded)
-    return Artifact(path, kind, embedded, str(path), warnings=[problem] if problem else [])
+    metadata, source = model_metadata(path, onnx_properties(path))
+    return Artifact(path, kind, metadata, source)
 
 
 def rate_warning(
@@ -336,7 +280,7 @@ def threshold_warnings(
     return found
 
 
-# --- thresholds: read, and rewrite every copy as one interrupt-safe pair ---------------------
+# --- thresholds: the line's file beside the model (`line_thresholds`), never the model -------
 
 
 def _parse_thresholds(data: Any, origin: Path | str) -> Thresholds:
@@ -360,26 +304,32 @@ def _thresholds_kind(path: Path) -> ArtifactKind:
     return require_kind(path, (ONNX, ENGINE, CHECKPOINT), "store thresholds in")
 
 
+def _weights(path: Path, kind: ArtifactKind) -> ModelMetadata | None:
+    """The metadata of an exported model (None for a checkpoint: its weights need torch)."""
+    if kind.name == CHECKPOINT:
+        return None
+    metadata = open_artifact(path).metadata
+    if metadata is None:
+        raise UniadError(
+            f"{path} has no uniad-edge metadata and no sidecar {sidecar_path(path).name}"
+        )
+    return metadata
+
+
 def read_thresholds(model: str | os.PathLike[str]) -> Thresholds:
-    """The thresholds the runtime would load from `model` (embedded ONNX metadata first)."""
+    """The thresholds `model` decides with on this line: its `.thresholds.json` when there is
+    one for its weights, else the ones recorded in the model at export (or training)."""
     path = Path(model)
     kind = _thresholds_kind(path)
     if not path.is_file():
         raise UniadError(f"{path}: no such file; export or train the model first")
-    if kind.name == CHECKPOINT:
-        return _parse_thresholds(
-            (_checkpoint_payload(path).get("meta") or {}).get("thresholds"), path
-        )
-    if kind.name == ONNX:
-        prop = onnx_properties(path).get(METADATA_KEY)
-        if prop is not None:
-            return _parse_thresholds(json.loads(prop).get("thresholds"), path)
-    data = read_sidecar_data(path)
-    if data is None:
-        raise UniadError(
-            f"{path} has no uniad-edge metadata and no sidecar {sidecar_path(path).name}"
-        )
-    return _parse_thresholds(data.get("thresholds"), sidecar_path(path))
+    metadata = _weights(path, kind)
+    if metadata is not None:
+        return line_thresholds.in_force(metadata, line_thresholds.thresholds_path(path)).thresholds
+    home = line_thresholds.thresholds_path(path)
+    if home.is_file():
+        return line_thresholds.read_file(home)[0]
+    return _parse_thresholds((_checkpoint_payload(path).get("meta") or {}).get("thresholds"), path)
 
 
 @contextlib.contextmanager
@@ -417,153 +367,17 @@ def lock_artifact(model: str | os.PathLike[str]) -> Iterator[Path]:
         os.close(fd)
 
 
-def _sidecars_of(path: Path) -> list[Path]:
-    """Each sidecar file that speaks for `path`: the one beside it and, when `path` is a symlink,
-    the one beside its target (the runtime reads the first, the target's own folder the second);
-    one entry where both are the same file."""
-    found: dict[str, Path] = {}
-    for sidecar in (sidecar_path(path), sidecar_path(os.path.realpath(path))):
-        if sidecar.is_file():
-            found.setdefault(os.path.realpath(sidecar), sidecar)
-    return list(found.values())
-
-
-def _writable_target(path: Path, force: bool) -> Path:
-    """The real file behind `path` (a symlink is followed, not replaced), refused when it is
-    read-only unless `force`."""
-    target = Path(os.path.realpath(path))
-    read_only = not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222
-    if read_only and not force:  # the mode bits too: root may write anything
-        raise UniadError(
-            f"{target} is read-only; make it writable or pass --force to rewrite it (its mode "
-            "is kept)"
-        )
-    return target
-
-
-def _stage(target: Path, data: bytes) -> Path:
-    """`data` in a temporary file beside `target`, with `target`'s mode."""
-    tmp = temp_beside(target)
-    try:
-        tmp.write_bytes(data)
-        tmp.chmod(stat.S_IMODE(target.stat().st_mode))
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UniadError(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM are held until the block is done, then delivered (main thread only,
-    where Python runs its handlers): the files of a pair are replaced together or not at all."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        for sig in received:
-            signal.raise_signal(sig)
-
-
-def _commit(staged: list[tuple[Path, Path]]) -> None:
-    """Move every staged file onto its target, sidecar first, with signals deferred; staged
-    files are removed when anything fails before the moves."""
-    try:
-        with _signals_deferred():
-            for tmp, target in staged:
-                os.replace(tmp, target)
-    except OSError as exc:
-        raise UniadError(
-            f"cannot replace {exc.filename2 or exc.filename}: {exc.strerror}"
-        ) from None
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-
-
-def _onnx_with_thresholds(path: Path, thresholds: Thresholds) -> bytes | None:
-    try:
-        import onnx
-    except ImportError:
-        raise UniadError(
-            f"rewriting {path} needs the onnx package: pip install onnx (or uniad-edge[train])"
-        ) from None
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001  (protobuf raises several types for a bad file)
-        reason = type(exc).__name__
-        raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
-    prop = next((p for p in model.metadata_props if p.key == METADATA_KEY), None)
-    if prop is None:
-        return None
-    data = json.loads(prop.value)
-    data["thresholds"] = thresholds.to_dict()
-    prop.value = json.dumps(data, sort_keys=True)
-    return model.SerializeToString()
-
-
-def _checkpoint_with_thresholds(path: Path, thresholds: Thresholds) -> bytes:
-    import io
-
-    import torch
-
-    payload = _checkpoint_payload(path)
-    payload["meta"] = {**(payload.get("meta") or {}), "thresholds": thresholds.to_dict()}
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
-
-
 def write_thresholds(
     model: str | os.PathLike[str], thresholds: Thresholds, force: bool = False
 ) -> list[Path]:
-    """Store `thresholds` in every place `model` keeps them; returns the files rewritten.
-
-    Every new file is written beside its target first, then all are moved into place together
-    with SIGINT/SIGTERM deferred, so an interrupt leaves the old pair or the new pair. A symlink
-    is followed (its target is rewritten), each file keeps its mode, and a read-only file is
-    refused unless `force`."""
+    """Store `thresholds` as the line's for `model`: only its `.thresholds.json` is written
+    (atomically); the model itself is never rewritten. Returns the file written."""
     path = Path(model)
     kind = _thresholds_kind(path)
     if not path.is_file():
         raise UniadError(f"{path}: no such file; export or train the model first")
-    contents: list[tuple[Path, bytes]] = []
-    if kind.name == CHECKPOINT:
-        contents.append((path, _checkpoint_with_thresholds(path, thresholds)))
-    else:
-        for sidecar in _sidecars_of(path):
-            data = read_json_object(sidecar)
-            data["thresholds"] = thresholds.to_dict()
-            text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-            contents.append((sidecar, text.encode()))
-        if kind.name == ONNX:
-            onnx_bytes = _onnx_with_thresholds(path, thresholds)
-            if onnx_bytes is not None:
-                contents.append((path, onnx_bytes))
-    if not contents:
-        raise UniadError(
-            f"{path} has no uniad-edge metadata and no sidecar {sidecar_path(path).name}"
-        )
-    targets = [(_writable_target(p, force), data) for p, data in contents]
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for target, data in targets:
-            staged.append((_stage(target, data), target))
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    _commit(staged)
-    return [p for p, _ in contents]
+    metadata = _weights(path, kind)
+    weights = None if metadata is None else line_thresholds.weights_id(metadata)
+    return [
+        line_thresholds.write(line_thresholds.thresholds_path(path), thresholds, weights, force)
+    ]

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,29 @@ from typing import Any
 from .errors import UniadError
 
 NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS)
+
+
+def require_file(path: Path, fix: str, what: str = "file") -> None:
+    """A one-line error that says what `path` is when it is not a readable regular file: a
+    missing `what` (with `fix`), a broken link, a symbolic link loop, a folder or a device (each
+    used to be reported as "no such file")."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UniadError(
+                f"{path}: a symbolic link loop (the link leads back to itself); point it at the "
+                "model file"
+            ) from None
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            raise UniadError(f"{path}: a broken symbolic link to {os.readlink(path)}") from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise UniadError(f"{path}: no such {what}; {fix}") from None
+        raise UniadError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise UniadError(f"{path} is a folder, not a file; name the model file inside it")
+    if not stat.S_ISREG(mode):
+        raise UniadError(f"{path} is not a regular file (a device, pipe or socket)")
 
 
 @contextlib.contextmanager

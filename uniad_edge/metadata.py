@@ -185,6 +185,9 @@ class ModelMetadata:
     backbone_pretrained: bool = False
     backbone_provenance: str = ""  # "" in models exported before it was recorded
     checkpoint_sha256: str = ""
+    # Where that checkpoint was at export (absolute): `bench` runs its PyTorch rows on it, when
+    # it is still there with that sha256, so every row computes the same function.
+    checkpoint_path: str = ""
     precision: str = "fp32"
     batch: int | None = None  # None: dynamic batch
     opset: int = 17
@@ -195,6 +198,10 @@ class ModelMetadata:
     # Nodes kept float32 in every float16 build by the export's range contract (their float32
     # range nears float16's limit); None: not measured (exported without verification).
     fp32_nodes: list[str] | None = None
+    # Every node an FP16-flag TensorRT build keeps FP32 (the distance head, then `fp32_nodes`):
+    # name -> {"op": type, "outputs": [tensor names]}. The builder matches layers by these
+    # tensors and trtexec lines name them, with or without the `onnx` package.
+    fp32_pins: dict[str, dict[str, Any]] | None = None
     # `export --frame-size/--roi`: the graph takes whole camera frames (height, width), crops
     # `roi` (x, y, width, height) and resizes to `input_size` itself; None: frames at input_size.
     frame_size: tuple[int, int] | None = None

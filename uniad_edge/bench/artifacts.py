@@ -24,6 +24,7 @@ from ..artifacts import (
     stem,
 )
 from ..errors import UniadError
+from ..fileio import sha256_file
 from ..metadata import ModelMetadata
 from ..presets import Preset, get_preset
 from ..runtime.backends import registry
@@ -57,6 +58,10 @@ class ModelSource:
     backbone_pretrained: bool | None = None
     url: str | None = None  # a served model (Triton): measured only by the backend of its scheme
     errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    # An artifact's PyTorch rows: the checkpoint its provenance names, or why they run random
+    # weights ("; ..." appended to the row's note).
+    torch_checkpoint: Path | None = None
+    torch_weights_note: str = ""
 
     @property
     def gflops(self) -> float | None:
@@ -71,7 +76,7 @@ class ModelSource:
         """The checkpoint PyTorch rows load; None means random weights of `preset`."""
         if self.preset is None:
             raise Unavailable("the artifact does not say which architecture it is (no preset)")
-        return self.checkpoint
+        return self.checkpoint or self.torch_checkpoint
 
     def artifact_for(self, kind: str, precision: str, max_batch: int, engine_dir: Path) -> Path:
         """The artifact of `kind` in `precision`, made on first use by the export format that
@@ -216,6 +221,7 @@ def _from_artifact(path: Path, workdir: Path) -> ModelSource:
     meta = artifact.metadata
     assert meta is not None
     precision = (artifact.build or {}).get("precision", meta.precision)
+    checkpoint, note = _exported_from(meta)
     return ModelSource(
         kind=artifact.kind.name,
         description=f"{artifact.kind.description} {path.name} ({meta.preset}, {precision})",
@@ -224,7 +230,22 @@ def _from_artifact(path: Path, workdir: Path) -> ModelSource:
         prepared={(artifact.kind.name, precision): path},
         metadata=meta,
         backbone_pretrained=meta.backbone_pretrained,
+        torch_checkpoint=checkpoint,
+        torch_weights_note=note,
     )
+
+
+def _exported_from(meta: ModelMetadata) -> tuple[Path | None, str]:
+    """The checkpoint an artifact was exported from, when it is still there with the same bytes,
+    so that its PyTorch rows compute the same function; else None and why not."""
+    if not meta.checkpoint_path:
+        return None, " (the model does not record its checkpoint: re-export it)"
+    path = Path(meta.checkpoint_path)
+    if not path.is_file():
+        return None, f" ({path}, its checkpoint, is not on this machine)"
+    if meta.checkpoint_sha256 and sha256_file(path) != meta.checkpoint_sha256:
+        return None, f" ({path} has changed since the export)"
+    return path, ""
 
 
 def _preset_of(meta: ModelMetadata) -> Preset | None:

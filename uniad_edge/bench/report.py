@@ -12,6 +12,9 @@ from rich.table import Table
 
 from ..fileio import write_bytes_atomic
 
+WITHHELD = "no speedup:"
+"""How a row's note starts when its ratio was withheld (an unstable row or baseline)."""
+
 
 @dataclass
 class BenchRow:
@@ -46,6 +49,7 @@ class BenchRow:
     runs: int | None = None
     e2e_runs: int | None = None
     unstable: bool = False  # numbers contradict themselves: see bench.stats.instability
+    denormals_flushed: bool | None = None  # None: not applicable (GPU) or unknown
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -112,10 +116,18 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def speedup_cell(row: BenchRow) -> str:
+    """`2.10x`, or why there is no ratio: `n/a (unstable)` where the bench withheld it because
+    the row or its PyTorch baseline contradicts itself (a note starting WITHHELD), else `n/a`."""
+    if row.speedup_vs_torch is not None:
+        return f"{row.speedup_vs_torch:.2f}x"
+    withheld = any(note.startswith(WITHHELD) for note in row.notes)
+    return "n/a (unstable)" if withheld else "n/a"
+
+
 def _cells(row: BenchRow) -> list[str]:
     lat = row.latency_ms or {}
     e2e = row.e2e_latency_ms or {}
-    speedup = None if row.speedup_vs_torch is None else f"{row.speedup_vs_torch:.2f}x"
     peak = None if row.fraction_of_peak is None else f"{100 * row.fraction_of_peak:.1f}%"
     return [
         row.backend,
@@ -131,7 +143,7 @@ def _cells(row: BenchRow) -> list[str]:
         _num(row.e2e_images_per_s),
         _num(row.e2e_ratio, 2),
         _split(row.e2e_split_ms),
-        speedup or "-",
+        speedup_cell(row),
         _num(row.peak_rss_mb, 0),
         _num(row.gpu_mem_mb, 0),
         _num(row.achieved_gflops_per_s),

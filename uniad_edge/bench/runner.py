@@ -18,7 +18,7 @@ from ..runtime.backends.registry import get_spec
 from .artifacts import ModelSource, Unavailable, resolve, torch_missing
 from .config import BenchConfig, bench_backends
 from .machine import describe_machine, load_average
-from .report import BenchReport, BenchRow
+from .report import WITHHELD, BenchReport, BenchRow
 from .roofline import peak_for
 from .stats import QUIET_HINT, images_per_second, instability
 from .worker import PREFIX
@@ -138,7 +138,12 @@ def _artifact(
             raise Unavailable(missing)
         checkpoint = source.checkpoint_for_torch()
         if checkpoint is None:
-            row.notes.append("random weights with the artifact's architecture (same shapes)")
+            row.notes.append(
+                "random weights with the artifact's architecture: same shapes, not the same "
+                f"function, speed only{source.torch_weights_note}"
+            )
+        elif source.kind not in ("checkpoint", "preset"):
+            row.notes.append(f"weights of {checkpoint}, the checkpoint the model was exported from")
         assert source.preset is not None
         return (None if checkpoint is None else str(checkpoint)), source.preset.to_dict()
     if spec.artifact == URL:
@@ -203,6 +208,10 @@ def _fill(row: BenchRow, result: dict[str, Any], gflops: float | None) -> None:
     if unstable:
         row.unstable = True
         row.notes.append(f"unstable ({unstable}): {QUIET_HINT}")
+    if row.denormals_flushed is False:
+        row.notes.append(
+            "denormals NOT flushed to zero (this CPU cannot): subnormal floats may slow it down"
+        )
     if row.precision == "fp16" and row.device == "cpu" and row.backend in CPU_FP16_NOTES:
         row.notes.append(CPU_FP16_NOTES[row.backend])
 
@@ -219,7 +228,11 @@ def _derive(
         notes.append(f"speedup_vs_torch is null: PyTorch fp32 was not measured ({why})")
     for row in rows:
         ref = base.get(row.batch)
-        if row.ok and ref is not None and ref.images_per_s and row.images_per_s:
+        if row.ok and ref is not None and (row.unstable or ref.unstable):
+            # A ratio over numbers the bench itself distrusts was the demo's 31.89x headline.
+            whose = "its own" if row.unstable else "the PyTorch baseline's"
+            row.notes.append(f"{WITHHELD} {whose} numbers are unstable")
+        elif row.ok and ref is not None and ref.images_per_s and row.images_per_s:
             row.speedup_vs_torch = row.images_per_s / ref.images_per_s
             if row.e2e_images_per_s and ref.e2e_images_per_s:
                 row.e2e_speedup_vs_torch = row.e2e_images_per_s / ref.e2e_images_per_s

@@ -153,6 +153,7 @@ def measure_row(job: dict[str, Any], report: Report) -> dict[str, Any]:
     )
     backend.close()
     result["peak_rss_mb"] = peak_rss_mb()
+    result["denormals_flushed"] = backend.flushes_denormals
     return result
 
 

@@ -28,6 +28,7 @@ from ..data import Sample, load_image, open_dataset
 from ..errors import UniadError
 from ..metadata import CALIBRATION, Thresholds
 from .config import CalibrateConfig
+from .inputs import contradictory_labels, unfit_note, unreadable_error
 from .policy import Policy, choose
 from .stats import images_needed, threshold_rates, upper_bound
 
@@ -233,21 +234,36 @@ def score_samples(
     samples: Sequence[Sample],
     batch_size: int,
     advance: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """Raw image scores of `samples`, read and scored batch by batch."""
+) -> tuple[np.ndarray, list[tuple[Path, str]]]:
+    """Raw image scores of `samples`, read and scored batch by batch, and the images the model
+    cannot judge (with why). Every image is read before an unreadable one is reported, so one
+    error names them all."""
     scores: list[float] = []
+    unfit: list[tuple[Path, str]] = []
+    unreadable: list[Path] = []
     for start in range(0, len(samples), batch_size):
-        chunk = samples[start : start + batch_size]
-        scores += [d.score for d in detector.predict([load_image(s) for s in chunk])]
+        chunk, images = samples[start : start + batch_size], []
+        for sample in chunk:
+            try:
+                images.append(load_image(sample))
+            except UniadError:
+                unreadable.append(sample.path)
+        if not unreadable:
+            detections = detector.predict(images)
+            scores += [d.score for d in detections]
+            unfit += [(s.path, d.error) for s, d in zip(chunk, detections, strict=True) if d.error]
         if advance is not None:
             advance(len(chunk))
-    return np.asarray(scores, np.float64)
+    if unreadable:
+        raise unreadable_error(unreadable)
+    return np.asarray(scores, np.float64), unfit
 
 
 def open_validation(config: CalibrateConfig) -> tuple[list[Sample], list[str]]:
     """The validation samples and the dataset's own warnings (ignored folders and the like)."""
     dataset = open_dataset(config.data, config.split, config.classes, holdout=ALL_GOOD)
-    return dataset.samples, list(dataset.warnings)
+    both = contradictory_labels(dataset.samples)
+    return dataset.samples, [*dataset.warnings, *filter(None, [both])]
 
 
 def calibrate(
@@ -293,9 +309,10 @@ def _calibrate(
             samples = [s for s in samples if s.class_name not in unknown]
         if not samples:
             raise UniadError(f"{config.data}: no validation images of the model's classes")
-        scores = score_samples(detector, samples, config.batch_size, advance)
+        scores, unfit = score_samples(detector, samples, config.batch_size, advance)
         backend = detector.backend.name
     check_finite(scores, samples)
+    notes += filter(None, [unfit_note(unfit, len(samples))])
     labels = np.array([s.label for s in samples])
     names = [s.class_name for s in samples]
     provenance = {

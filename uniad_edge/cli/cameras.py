@@ -10,24 +10,27 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..runtime.capture.gige import discover
 from .app import app
+from .options import default, defaults, given
 
 
 @app.command()
 def cameras(
     details: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--details/--no-details",
             help="Open each camera for its pixel formats and trigger sources (seconds each).",
+            show_default=default(discover, "details"),
         ),
-    ] = True,
+    ] = None,
 ) -> None:
     """List the GenICam cameras found: vendor, model, serial, protocol, address, pixel formats
     and trigger sources; the DEVICE column is what `--source cam=gige://DEVICE` takes."""
-    from ..runtime.capture.gige import discover
-
-    found = discover(details=details)
+    found = discover(**given(details=details))
+    if details is None:
+        details = defaults(discover)["details"]
     console = Console()
     if not found:
         console.print(

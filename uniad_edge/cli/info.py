@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..artifacts import ENGINE, ONNX, Artifact, is_kind, open_artifact
+from ..artifacts import ENGINE, ONNX, Artifact, is_kind, onnx_interface, open_artifact
 from ..errors import UniadError
 from ..presets import DEFAULT_PRESET, PRESETS, get_preset
 from .app import app
@@ -45,35 +45,27 @@ def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any
 
 def _artifact_info(artifact: Artifact) -> dict[str, Any]:
     """An exported ONNX (ONNX Runtime reads its graph, so a lean runtime install works) or an
-    engine (its sidecar; TensorRT is not needed): metadata, provenance and warnings."""
+    engine (its sidecar; TensorRT is not needed): metadata, the thresholds in force (the
+    line's file beside the model, else the model's defaults), provenance and warnings."""
     from ..artifacts import threshold_warnings
+    from ..line_thresholds import in_force, thresholds_path
     from ..metadata import describe_provenance
 
     assert artifact.metadata is not None
     meta = artifact.metadata.to_dict()
     meta["metadata_source"] = artifact.source
-    meta[PROVENANCE] = describe_provenance(artifact.metadata.thresholds)
+    line = in_force(artifact.metadata, thresholds_path(artifact.path))
+    meta["thresholds"] = line.thresholds.to_dict()
+    meta["thresholds_source"] = line.source
+    meta[PROVENANCE] = describe_provenance(line.thresholds)
     if artifact.kind.name == ONNX:
-        meta.update(_graph_io(Path(artifact.path)))
+        interface = onnx_interface(artifact.path)  # read without the weights (a 2 GB model)
+        meta.update(inputs=interface.inputs, outputs=interface.outputs)
     meta["path"] = str(artifact.path)
-    warnings = [*artifact.warnings, *threshold_warnings(artifact.metadata.thresholds)]
+    warnings = threshold_warnings(line.thresholds)
     if warnings:
         meta[WARNINGS] = warnings
     return meta
-
-
-def _graph_io(path: Path) -> dict[str, Any]:
-    import onnxruntime as ort
-
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001  (ORT raises several unrelated types for bad files)
-        reason = type(exc).__name__
-        raise UniadError(f"{path}: not a loadable ONNX model ({reason}); re-export it") from None
-    return {
-        "inputs": {i.name: [i.type, i.shape] for i in session.get_inputs()},
-        "outputs": {o.name: [o.type, o.shape] for o in session.get_outputs()},
-    }
 
 
 def _cell(key: str, value: Any) -> str:

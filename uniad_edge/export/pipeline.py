@@ -30,7 +30,7 @@ from .checks import check_graph, graph_problems
 from .fold import fold_constants
 from .fp16_range import RangeContract, half_within_contract, range_contract
 from .frame_size import FrameGeometry, camera_frames, check_host_parity, geometry
-from .graph import head_nodes, trace_to_onnx
+from .graph import fp32_pins, head_nodes, trace_to_onnx
 from .half import head_float_types
 from .int8 import Quantized, quantize_within_gate
 from .int8_data import Int8Images, default_calib_data, int8_images
@@ -192,11 +192,12 @@ def _export(
         report("float16 range contract: float32 ranges on verification and stress frames")
         contract = _contract(graph, frames, stress, batch)
     fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32", **baked)
-    fp32_meta = replace(fp32_meta, fp32_nodes=contract.pinned if contract else None)
+    ranged = contract.pinned if contract else None
+    fp32_meta = replace(fp32_meta, fp32_nodes=ranged, fp32_pins=fp32_pins(graph, ranged or ()))
     fp32_bytes = _serialize(graph, fp32_meta)
     final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
 
-    drift = host = None
+    drift = host = rounded = None
     if half and frames is not None and contract is not None:
         report("converting to mixed precision (float16, float32 head and range-pinned nodes)")
         half_graph, contract, drift = half_within_contract(
@@ -209,7 +210,12 @@ def _export(
             raise UniadError(f"distance head is not float32 in the --half graph: {wide}")
         if verify:
             check_graph(half_graph, opset)
-        metadata = replace(fp32_meta, precision="fp16", fp32_nodes=contract.pinned)
+        metadata = replace(
+            fp32_meta,
+            precision="fp16",
+            fp32_nodes=contract.pinned,
+            fp32_pins=fp32_pins(half_graph, contract.pinned),
+        )
         final_bytes, nodes = _serialize(half_graph, metadata), len(half_graph.graph.node)
 
     quantized = None
@@ -219,7 +225,12 @@ def _export(
         )
         if verify:
             check_graph(quantized.model, opset)
-        metadata = replace(fp32_meta, precision="int8", int8=quantized.record)
+        metadata = replace(
+            fp32_meta,
+            precision="int8",
+            int8=quantized.record,
+            fp32_pins=fp32_pins(quantized.model, contract.pinned),
+        )
         final_bytes = _serialize(quantized.model, metadata)
         nodes = len(quantized.model.graph.node)
 
@@ -229,7 +240,7 @@ def _export(
         parity = check_parity(fused, fp32_bytes, frames, batches)
         if frame is not None:
             report("comparing in-graph frame preparation with the host's (cv2 bilinear)")
-            host = check_host_parity(fused, FusedUniAD(ckpt.model).eval(), frames, frame)
+            host, rounded = check_host_parity(fused, FusedUniAD(ckpt.model).eval(), frames, frame)
 
     report(f"writing {onnx_path} and {sidecar.name}")
     sidecar_data = {
@@ -238,6 +249,7 @@ def _export(
             "parity": [p.__dict__ for p in parity],
             "half_drift": drift.__dict__ if drift else None,
             "host_preparation": host.__dict__ if host else None,
+            "host_uint8_rounding": rounded.__dict__ if rounded else None,
             "fp16_range": contract.to_dict() if contract else None,
         },
     }

@@ -18,7 +18,7 @@ import torch
 
 from ..backbones import DEFAULT_BACKBONE, get_backbone
 from ..errors import UniadError
-from ..fileio import atomic_path, sha256_file
+from ..fileio import atomic_path, require_file, sha256_file
 from ..presets import PRESETS, Preset
 from .backbone import build_backbone
 from .uniad import UniAD
@@ -95,8 +95,7 @@ def save_checkpoint(
 def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
     """torch.load with weights_only=True and one-line errors for every way a file can be bad."""
     file = Path(path)
-    if not file.is_file():
-        raise UniadError(f"{file}: no such checkpoint; check the path or train one first")
+    require_file(file, "check the path or train one first", "checkpoint")
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -68,6 +68,7 @@ def build_metadata(
         backbone_pretrained=ckpt.model.backbone_info.pretrained,
         backbone_provenance=ckpt.backbone_provenance,
         checkpoint_sha256=ckpt.sha256,
+        checkpoint_path=str(ckpt.path.resolve()) if ckpt.sha256 else "",
         precision=precision,
         batch=batch,
         opset=opset,

@@ -15,15 +15,15 @@ import numpy as np
 import torch
 
 from ..metadata import PRECISIONS
-
-TORCH_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8")
-"""int8 exists only as an exported Q/DQ graph (`export --precision int8`)."""
 from ..presets import Preset
 from ..runtime.backends.base import Backend
 from .autocast_check import check_autocast_drift
 from .checkpoint import Checkpoint, load_checkpoint
 from .deployment import build_metadata
 from .uniad import FusedUniAD, build_model
+
+TORCH_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8")
+"""int8 exists only as an exported Q/DQ graph (`export --precision int8`)."""
 
 
 def torch_device() -> torch.device:
@@ -61,6 +61,11 @@ class TorchBackend(Backend):
             torch.set_num_threads(threads)
         ckpt = _random_checkpoint(source) if isinstance(source, Preset) else load_checkpoint(source)
         self.device = torch_device()
+        if self.device.type == "cpu":
+            # As ONNX Runtime does (DENORMAL_AS_ZERO), so that bench compares like with like:
+            # subnormal floats (a random-init or trained network makes them) stall x86
+            # arithmetic. False on a CPU without flush-to-zero; bench then says so.
+            self.flushes_denormals = torch.set_flush_denormal(True)
         self.fused = FusedUniAD(ckpt.model).eval().to(self.device)
         self.autocast = (
             torch.autocast(self.device.type, dtype=torch.float16)

@@ -18,14 +18,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import line_thresholds
 from ..errors import UniadError
+from ..line_thresholds import InForce
 from ..metadata import (
     DEFAULT_MAX_BATCH,
     ModelMetadata,
+    Thresholds,
     describe_provenance,
 )
 from .backends.base import Backend, Closeable
 from .backends.registry import load_backend
+from .frame_fit import frame_problem
 from .frames import to_bgr8
 from .prepare import FramePreparer, check_frame_size
 
@@ -46,7 +50,8 @@ class Detection:
 
     `threshold` None means the model ships none and none was given: then `normalized_score`,
     `is_anomalous` and `verdict` are None rather than a guess. `error` says why the result
-    cannot be trusted (a non-finite score or map); the verdict is then "ERROR", never "OK".
+    cannot be trusted (a non-finite score or map, a frame the model cannot judge: frame_fit);
+    the verdict is then "ERROR", never "OK".
     """
 
     score: float
@@ -144,6 +149,9 @@ def untrusted(score: float, model_map: np.ndarray) -> str | None:
 class Detector(Closeable):
     """Score BGR frames with an exported UniAD model (ONNX, TensorRT engine or checkpoint).
 
+    Its thresholds are the line's (`<model>.thresholds.json` beside a model file, or the file
+    given as `thresholds_file`), else the model's export-time defaults (`line_thresholds`);
+    `use_thresholds` replaces them without reopening the model.
     Calls are serialised by a lock: the input batch buffer is allocated once and reused.
     """
 
@@ -158,12 +166,19 @@ class Detector(Closeable):
         threshold: float | None = None,
         bit_depth: int | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
+        thresholds_file: str | Path | None = None,
     ) -> None:
         if isinstance(model, Backend):
             self.backend = model
+            home = thresholds_file
         else:
             self.backend = load_backend(model, backend, providers=providers, threads=threads)
+            local = "://" not in str(model)
+            home = thresholds_file or (line_thresholds.thresholds_path(model) if local else None)
         self.metadata: ModelMetadata = self.backend.metadata
+        self.in_force = line_thresholds.in_force(
+            self.metadata, Path(home) if home is not None else None
+        )
         self.class_name = class_name
         self.threshold_override = threshold
         self.threshold = self.threshold_for(class_name, threshold)
@@ -180,6 +195,16 @@ class Detector(Closeable):
         self._buffer = np.zeros((capacity, h, w, 3), np.uint8)
         self._preparer = FramePreparer()
         self._lock = threading.Lock()
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The thresholds in force (the line's file, else the model's defaults)."""
+        return self.in_force.thresholds
+
+    def use_thresholds(self, in_force: InForce) -> None:
+        """Decide with `in_force` from now on (a new thresholds file); the model stays open."""
+        self.in_force = in_force
+        self.threshold = self.threshold_for(self.class_name, self.threshold_override)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -201,14 +226,14 @@ class Detector(Closeable):
                 f"class {class_name!r} is not one this model was trained on: {', '.join(known)}"
             )
         try:
-            return self.metadata.thresholds.resolve(class_name, threshold)
+            return self.thresholds.resolve(class_name, threshold)
         except ValueError as exc:
             raise UniadError(str(exc)) from None
 
     @property
     def provenance(self) -> str:
         """Where the threshold in use came from, in the words `info` and the demo use."""
-        return describe_provenance(self.metadata.thresholds, self.threshold_override)
+        return describe_provenance(self.thresholds, self.threshold_override)
 
     def __call__(self, frame: np.ndarray) -> Detection:
         return self.predict([frame])[0]
@@ -240,6 +265,9 @@ class Detector(Closeable):
         h, w = self.input_size
         if self.metadata.frame_size is not None:
             check_frame_size(images, self.metadata)
+            unfit = [None] * n  # exactly the size it was exported for
+        else:
+            unfit = [frame_problem(image.shape[:2], (h, w)) for image in images]
         with self._lock:
             t0 = time.perf_counter()
             self._preparer.into(self._buffer, images)
@@ -264,7 +292,7 @@ class Detector(Closeable):
                         frame_size=images[i].shape[:2],
                         preprocess_ms=(t1 - t0) * 1e3 / n,
                         inference_ms=(t2 - t1) * 1e3 / n,
-                        error=untrusted(score, model_map),
+                        error=unfit[i] or untrusted(score, model_map),
                         roi=self.metadata.roi,
                     )
                 )

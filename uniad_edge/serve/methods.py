@@ -7,7 +7,6 @@ methods exist and is still refused by the browser.
 
 from __future__ import annotations
 
-import anyio
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,23 +30,21 @@ class HeadAndOptions:
         await self.app(scope, receive, send)
 
     async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the GET route until its headers are sent, then end the answer and the route."""
-        answered = anyio.Event()
+        """Run the GET route, pass its status and headers on and end the answer there; from
+        then on the route hears that the client is gone, so a stream stops."""
+        answered = False
 
         async def headers_only(message: Message) -> None:
-            if message["type"] == "http.response.start" and not answered.is_set():
+            nonlocal answered
+            if message["type"] == "http.response.start" and not answered:
+                answered = True
                 await send(message)
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-                answered.set()
 
-        async def run() -> None:
-            await self.app({**scope, "method": "GET"}, receive, headers_only)
-            answered.set()
+        async def gone_once_answered() -> Message:
+            return {"type": "http.disconnect"} if answered else await receive()
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(run)
-            await answered.wait()
-            group.cancel_scope.cancel()
+        await self.app({**scope, "method": "GET"}, gone_once_answered, headers_only)
 
 
 def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:

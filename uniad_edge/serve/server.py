@@ -161,10 +161,20 @@ def serve(
 class BackgroundServer:
     """The service on a uvicorn thread (tests, benchmarks): `with BackgroundServer(service):`."""
 
-    def __init__(self, service: ScoringService, log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        service: ScoringService,
+        log_level: str = "warning",
+        sock: socket.socket | None = None,
+    ) -> None:
+        """`sock`: a socket already bound to the config's port, served as it is (a test holds
+        its port from choosing it to serving on it)."""
         self.service = service
         self.server = _Server(uvicorn_config(service, log_level), service)
-        self._thread = threading.Thread(target=self.server.run, name="uniad-serve", daemon=True)
+        sockets = {"sockets": [sock]} if sock is not None else {}
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs=sockets, name="uniad-serve", daemon=True
+        )
 
     @property
     def url(self) -> str:

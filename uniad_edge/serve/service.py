@@ -100,10 +100,7 @@ class ScoringService:
         return answer
 
     def station_outputs(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for sink in self.station.sinks:
-            counts |= sink.summary()
-        return counts
+        return self.station.outputs.summary()
 
     def capture_stats(self) -> dict[str, dict[str, Any]]:
         return {name: cam.info() for name, cam in self.cameras.items()}
@@ -138,7 +135,8 @@ class ScoringService:
                 "class_name": settings.api_class_name,
                 "source": "--threshold" if source == "given" else source,
             },
-            "thresholds": {**meta.thresholds.to_dict(), "provenance": meta.thresholds.rule},
+            "thresholds": {**detector.thresholds.to_dict(), "provenance": detector.thresholds.rule},
+            "thresholds_source": detector.in_force.source,
             "threshold_provenance": self.station.threshold_provenance,
             "camera_thresholds": {
                 name: {"value": info["threshold"], "class_name": info["class_name"]}

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import UniadError
 from ..runtime.frames import to_bgr8
+from ..runtime.image_formats import SUPPORTED, refused_format
 from .auth import send_json
 from .origin import media_type
 
@@ -32,8 +33,9 @@ class TooLarge(UniadError):
 
 def check_pixels(data: bytes, name: str, max_pixels: int) -> None:
     """Refuse an image whose header declares more than `max_pixels` (width x height), before
-    its pixels are decoded: a 1 MB PNG can declare 20000 x 20000 and decode to gigabytes."""
-    _check_not_empty(data, name)
+    its pixels are decoded: a 1 MB PNG can declare 20000 x 20000 and decode to gigabytes.
+    A format that is not scored (`image_formats`: GIF, ...) is 415, as `run` refuses it too."""
+    _check_format(data, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -61,7 +63,7 @@ def decode_image(
     sensor's `bit_depth`: mapping it to 8 bits by its top byte, as OpenCV would, turns a 12-bit
     image nearly black and its score silently wrong.
     """
-    _check_not_empty(data, name)
+    _check_format(data, name)
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None or image.dtype not in (np.uint8, np.uint16):
@@ -74,15 +76,18 @@ def decode_image(
     return to_bgr8(image, bit_depth)
 
 
-def _check_not_empty(data: bytes, name: str) -> None:
+def _check_format(data: bytes, name: str) -> None:
     if not data:
-        raise UniadError(f"{name} is empty; send an encoded image (PNG, JPEG, BMP, TIFF)")
+        raise UniadError(f"{name} is empty; send an encoded image ({SUPPORTED})")
+    refused = refused_format(data)
+    if refused is not None:
+        raise UnsupportedMediaType(f"{name}: {refused}")
 
 
 def _not_an_image(data: bytes, name: str) -> UniadError:
     return UniadError(
         f"{name} ({len(data)} bytes) is not an 8- or 16-bit image OpenCV can decode; send "
-        "PNG, JPEG, BMP, TIFF or WebP"
+        f"{SUPPORTED}"
     )
 
 

@@ -120,7 +120,8 @@ class PyCudaApi(CudaApi):
         return int(stream.handle)
 
     def destroy_stream(self, stream: Any) -> None:
-        del stream
+        """pycuda has no destroy: a Stream (or Event) is destroyed with its last reference,
+        which the caller must drop inside `activate()` (outside it pycuda leaks it)."""
 
     def synchronize(self, stream: Any) -> None:
         stream.synchronize()
@@ -129,7 +130,7 @@ class PyCudaApi(CudaApi):
         return self._drv.Event()
 
     def destroy_event(self, event: Any) -> None:
-        del event
+        """See `destroy_stream`."""
 
     def record_event(self, event: Any, stream: Any) -> None:
         event.record(stream)

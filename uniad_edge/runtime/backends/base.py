@@ -31,6 +31,9 @@ class Backend(Closeable, ABC):
     """Loads one artifact; `infer` is the hot path and must not allocate large buffers per call."""
 
     name: str = "backend"
+    flushes_denormals: bool | None = None
+    """Whether float32 subnormals are flushed to zero on the CPU (they stall x86 arithmetic,
+    notably in a random-init network); None: not applicable or unknown. `bench` reports it."""
 
     def __init__(self, metadata: ModelMetadata) -> None:
         self.metadata = metadata

@@ -84,6 +84,7 @@ class OnnxRuntimeBackend(Backend):
         # to zero took a demo model from 67 to 38 ms per frame (benchmarks/README.md); values
         # under 1e-38 cannot change a score.
         options.add_session_config_entry(DENORMAL_AS_ZERO, "1")
+        self.flushes_denormals = True
         if threads is not None:
             if threads < 1:
                 raise UniadError(f"threads must be >= 1, got {threads}")

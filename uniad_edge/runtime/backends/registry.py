@@ -79,7 +79,7 @@ BACKENDS: dict[str, BackendSpec] = {
             "ort-tensorrt",
             "uniad_edge.runtime.backends.ort_tensorrt_backend:OrtTensorRTBackend",
             "onnx",
-            "ONNX Runtime's TensorRT EP: FP16, engine and timing caches in engines/ort-trt",
+            "ONNX Runtime's TensorRT EP: float32, engines per model sha256 in engines/ort-trt",
             auto=False,
             options=("threads",),
         ),

@@ -21,6 +21,7 @@ from ...errors import UniadError
 from ...metadata import OUTPUT_MAP, OUTPUT_SCORE
 from ...trt import features
 from ...trt.builder import GIB, build_engine
+from ...trt.cuda_api import CudaApi
 from ...trt.environment import cuda_api, detect, import_tensorrt
 from ...trt.sidecar import EngineSidecar, check_compatible, sidecar_path
 from .base import Backend
@@ -93,6 +94,25 @@ class _ThreadState:
     copy: Any
     compute: Any
     slots: list[_Slot] = field(default_factory=list)
+
+
+def _release(cuda: CudaApi, state: _ThreadState) -> None:
+    """Free a thread's buffers, events and streams, and drop the state's references to them;
+    the caller holds the context (`activate()`)."""
+    for slot in state.slots:
+        for ptr in slot.device.values():
+            cuda.free(ptr)
+        for array in slot.host.values():
+            cuda.free_pinned(array)
+        cuda.destroy_event(slot.copied)
+        cuda.destroy_event(slot.done)
+        slot.device.clear()
+        slot.host.clear()
+        slot.copied = slot.done = None
+    state.slots.clear()
+    cuda.destroy_stream(state.copy)
+    cuda.destroy_stream(state.compute)
+    state.copy = state.compute = state.context = None
 
 
 class TensorRTBackend(Backend):
@@ -252,22 +272,18 @@ class TensorRTBackend(Backend):
         scores[start:stop] = slot.host[OUTPUT_SCORE][:batch].reshape(batch)
 
     def close(self) -> None:
-        """Free every thread's buffers and streams, then the engine (idempotent)."""
+        """Free every thread's buffers and streams, then the engine (idempotent), from any
+        thread: a model swap closes the old backend on the scoring thread.
+
+        Every reference to a CUDA object is dropped inside `activate()`, the other threads'
+        (`self._local`) included: pycuda destroys a stream or event when its last reference
+        goes, and outside its context it cannot, and leaks it with a warning."""
         if self._engine is None:
             return
         with self._lock, self._cuda.activate():
             for state in self._states:
-                for slot in state.slots:
-                    for ptr in slot.device.values():
-                        self._cuda.free(ptr)
-                    for array in slot.host.values():
-                        self._cuda.free_pinned(array)
-                    self._cuda.destroy_event(slot.copied)
-                    self._cuda.destroy_event(slot.done)
-                self._cuda.destroy_stream(state.copy)
-                self._cuda.destroy_stream(state.compute)
-                state.context = None
+                _release(self._cuda, state)
             self._states.clear()
+            self._local = threading.local()
             self._engine = None
             self._runtime = None
-        self._local = threading.local()

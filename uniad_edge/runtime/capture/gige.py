@@ -290,7 +290,7 @@ class GigeReader(Reader):
         self._stream: Any = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._software = False  # the camera takes one frame per fire()
+        self._software = self.settings.trigger == "software"  # one frame per fire()
         self._waiting = 0  # station triggers not yet sent to the camera
         self._sent_at: float | None = None  # when the unanswered TriggerSoftware went out
         self._resent = False  # the trigger out is a resend after an incomplete frame
@@ -302,6 +302,7 @@ class GigeReader(Reader):
 
     def use_station_trigger(self) -> None:
         self.station_triggered = True
+        self._software = self.settings.trigger in (None, "software")
 
     def fire(self) -> None:
         """One station trigger: `TriggerSoftware` when the camera runs in software trigger
@@ -453,8 +454,7 @@ class GigeReader(Reader):
         )
 
     def _trigger(self, camera: Any, name: str) -> str:
-        trigger = self.settings.trigger or ("software" if self.station_triggered else "off")
-        self._software = trigger == "software"
+        trigger = "software" if self._software else (self.settings.trigger or "off")
         self._line = _is_line(trigger)
         if trigger == "off":
             camera.clear_triggers()

@@ -1,5 +1,6 @@
 """Still images as a source: a folder, a glob or one image file, read in name order. A file
-that is not an image is a video (`video.video_file`)."""
+that is not an image is a video (`video.video_file`). An image in a format that is not scored
+(`image_formats`: GIF, HEIC, ...) is read as an ERROR frame saying so, never skipped silently."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import numpy as np
 
 from ...errors import UniadError
 from ...pngcheck import png_problem
+from ..image_formats import IMAGE_SUFFIXES, REFUSED_SUFFIXES, refused_format
 from .base import Reader, Unreadable
 from .video import video_file
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 LOW_BITS_MARGIN = 2  # warn when a 16-bit frame leaves this many top bits of its depth unused
 
 
@@ -86,16 +87,21 @@ class ImageListReader(Reader):
 
 
 def _decode(path: Path) -> tuple[np.ndarray | None, str | None]:
-    """(pixels, None), or (None, why) for a damaged PNG, which never reaches libpng (it would
-    print its own stderr line before our warning)."""
+    """(pixels, None), or (None, why) for a format that is not scored or a damaged PNG, which
+    never reaches libpng (it would print its own stderr line before our warning)."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         return None, exc.strerror or str(exc)
-    problem = png_problem(data)
+    problem = refused_format(data) or png_problem(data)
     if problem is not None or not data.size:
         return None, problem
     return cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR), None
+
+
+def _image_like(path: Path) -> bool:
+    """An image to score, or one in a format that is refused (read, to say so in a record)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES or path.suffix.lower() in REFUSED_SUFFIXES
 
 
 def _relative_name(path: Path, root: Path) -> str:
@@ -118,7 +124,7 @@ def is_folder(source: str | int) -> bool:
 
 def folder(source: str | int, bit_depth: int | None) -> Reader:
     path = Path(str(source)).expanduser()
-    images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = sorted(p for p in path.iterdir() if _image_like(p))
     return _image_reader(images, str(source), path, bit_depth)
 
 
@@ -129,7 +135,7 @@ def is_file(source: str | int) -> bool:
 
 def file(source: str | int, bit_depth: int | None) -> Reader:
     path = Path(str(source)).expanduser()
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if _image_like(path):
         return ImageListReader([path], str(source), path.parent, bit_depth)
     return video_file(str(path), str(source))
 
@@ -141,7 +147,7 @@ def is_glob(source: str | int) -> bool:
 def pattern(source: str | int, bit_depth: int | None) -> Reader:
     text = str(source)
     matches = sorted(Path(p) for p in glob.glob(str(Path(text).expanduser()), recursive=True))
-    images = [p for p in matches if p.suffix.lower() in IMAGE_SUFFIXES]
+    images = [p for p in matches if _image_like(p)]
     return _image_reader(images, text, _glob_root(text), bit_depth)
 
 

@@ -59,6 +59,7 @@ class FrameStream:
         self.captured = 0
         self.reconnects = 0
         self.state = "connected"
+        self._said = ""  # the last reason a reopen failed that was logged, so it is said once
         self._buffer: deque[Frame] = deque(maxlen=1 if reader.live else max(1, queue_size))
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -86,6 +87,7 @@ class FrameStream:
             if not self.live or isinstance(exc, SourceRefused):
                 raise
             log.warning("%s; retrying (reconnect tries: %s)", exc, self._tries_label)
+            self._said = str(exc)
             self.state = "reconnecting"
         self._thread.start()
         return self
@@ -171,7 +173,7 @@ class FrameStream:
     def _reconnect(self, first: bool = False) -> bool:
         """Reopen a failed live source with capped backoff; False once attempts or patience
         run out (state "failed") or on stop. `first`: it has never opened, so a success is no
-        reconnect."""
+        reconnect, and its retries are quiet: `start` said why once, with the hint."""
         delay = min(self.backoff_s, self.max_backoff_s)
         attempt = 0
         limit = self._tries_label
@@ -191,7 +193,8 @@ class FrameStream:
             attempt += 1
             self.reader.close()
             wait = delay if left is None else min(delay, left)
-            log.warning(
+            log.log(
+                logging.DEBUG if first else logging.WARNING,
                 "%s failed; reconnecting in %.1f s (attempt %d/%s)",
                 self.description,
                 wait,
@@ -203,11 +206,13 @@ class FrameStream:
             try:
                 self.reader.open()
             except UniadError as exc:
-                log.warning("%s", exc)
+                log.log(logging.DEBUG if str(exc) == self._said else logging.WARNING, "%s", exc)
+                self._said = str(exc)
                 delay = min(delay * 2, self.max_backoff_s)
                 continue
             self.reconnects += 0 if first else 1
             self.state = "connected"
+            self._said = ""
             log.warning("%s %s", self.description, "connected" if first else "reconnected")
             return True
         log.error("%s: giving up after %d reconnect attempts", self.description, attempt)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from ...errors import UniadError
 from ...hosts import is_loopback
+from ...redact import redact_url
 
 DEFAULT_PORT = 4840
 NAMESPACE_URI = "urn:uniad-edge:station"  # stable: clients resolve the namespace index by it
@@ -39,21 +40,26 @@ class OpcuaConfig:
         host, port = self.address  # a malformed URL fails here
         if (self.user is None) != (self.password is None):
             raise UniadError(
-                f"OPC UA {self.url}: give --opcua-user and its password (--opcua-password or "
+                f"OPC UA {self.shown}: give --opcua-user and its password (--opcua-password or "
                 f"{PASSWORD_ENV}) together"
             )
         if (self.cert is None) != (self.key is None):
             raise UniadError(
-                f"OPC UA {self.url}: give --opcua-cert and --opcua-key together (Basic256Sha256)"
+                f"OPC UA {self.shown}: give --opcua-cert and --opcua-key together (Basic256Sha256)"
             )
         if not self.loopback and self.user is None and self.cert is None:
             raise UniadError(
-                f"OPC UA {self.url} is reachable from other machines: give --opcua-user/"
+                f"OPC UA {self.shown} is reachable from other machines: give --opcua-user/"
                 "--opcua-password and/or --opcua-cert/--opcua-key (Basic256Sha256); anonymous "
                 "access is allowed on 127.0.0.1 only"
             )
         if self.trigger_timeout_s <= 0:
             raise UniadError(f"OPC UA trigger timeout must be > 0 s, got {self.trigger_timeout_s}")
+
+    @property
+    def shown(self) -> str:
+        """The URL for messages: a user and password in it (refused) show as ***."""
+        return redact_url(self.url)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -65,12 +71,12 @@ class OpcuaConfig:
             port = -1
         if parts.scheme != "opc.tcp" or not parts.hostname or port < 1:
             raise UniadError(
-                f"OPC UA address {self.url!r} is not opc.tcp://host[:port][/path] (e.g. "
+                f"OPC UA address {self.shown!r} is not opc.tcp://host[:port][/path] (e.g. "
                 "opc.tcp://127.0.0.1:4840/uniad)"
             )
         if parts.username or parts.password:
             raise UniadError(
-                f"OPC UA address {self.url!r}: pass the user with --opcua-user, not in the URL"
+                f"OPC UA address {self.shown!r}: pass the user with --opcua-user, not in the URL"
             )
         return parts.hostname, port
 

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...errors import UniadError
+from ..part_id import check_part_id
 from ..record import VerdictRecord
 from .config import NAMESPACE_URI, OpcuaConfig
 from .values import (
@@ -308,12 +309,16 @@ class OpcuaServer:
         self._nodes[key] = node.nodeid
 
     def _trigger_method(self, camera: str) -> Callable[..., Any]:
-        async def trigger(_parent: Any, part_id: Any = None) -> Any:
+        async def trigger(_parent: Any, *arguments: Any) -> Any:
             from asyncua import ua
 
-            text = part_id.Value if part_id is not None else None
             try:
-                future = self._trigger(camera, str(text) if text else None)
+                part_id = _part_id_argument(arguments)
+            except _Refused as refused:
+                log.warning("OPC UA Trigger on %s refused: %s", camera, refused.why)
+                return refused.result()
+            try:
+                future = self._trigger(camera, part_id)
                 record = await asyncio.wait_for(
                     asyncio.wrap_future(future), self.config.trigger_timeout_s
                 )
@@ -385,6 +390,44 @@ class OpcuaServer:
             log.warning("OPC UA write refused: %s", ", ".join(sorted(set(bad))))
         elif any(key.startswith("Cameras.") and key.endswith(".Verdict") for key in values):
             self.written += 1
+
+
+class _Refused(Exception):
+    """A Trigger call whose arguments are refused: the method's status, the argument's status
+    (None when the count is wrong) and why, for one log line."""
+
+    def __init__(self, status: str, why: str, argument: str | None = None) -> None:
+        super().__init__(why)
+        self.status, self.why, self.argument = status, why, argument
+
+    def result(self) -> Any:
+        from asyncua import ua
+
+        result = ua.CallMethodResult()
+        result.StatusCode = ua.StatusCode(getattr(ua.StatusCodes, self.status))
+        if self.argument is not None:
+            result.InputArgumentResults = [ua.StatusCode(getattr(ua.StatusCodes, self.argument))]
+        return result
+
+
+def _part_id_argument(arguments: Sequence[Any]) -> str | None:
+    """Trigger's one argument: a scalar String (empty or null for no part id) that passes the
+    part-id rule every trigger follows (`part_id.check_part_id`); otherwise `_Refused`."""
+    from asyncua import ua
+
+    if not arguments:
+        raise _Refused("BadArgumentsMissing", "no PartId argument (send '' for none)")
+    if len(arguments) > 1:
+        raise _Refused("BadTooManyArguments", f"{len(arguments)} arguments; Trigger takes one")
+    (variant,) = arguments
+    value = variant.Value
+    if variant.VariantType != ua.VariantType.String or isinstance(value, list):
+        kind = f"{variant.VariantType.name}{' array' if isinstance(value, list) else ''}"
+        raise _Refused("BadInvalidArgument", f"PartId is {kind}, not a String", "BadTypeMismatch")
+    try:
+        return check_part_id(value)
+    except UniadError as exc:
+        raise _Refused("BadInvalidArgument", str(exc), "BadOutOfRange") from None
 
 
 def _variant(kind: str, value: Any) -> Any:

@@ -10,11 +10,14 @@ The sink interface (`base.py`):
   when the station ends) and `summary() -> dict[str, int]` (counts for the station's summary
   and serve's `/metrics`, e.g. records not written). `emit` must not raise for a bad day
   (a full disk, a broker away): `PauseOnError` is the shared pause-and-retry rule for writers.
-- A `Verdict` is one record (`verdict.record`, the JSON-ready dict the log and MQTT carry) with
-  the frame, the scored image, the `Detection` (None when nothing was scored) and the evidence
-  name. `record["verdict"]` is "OK", "NG", "ERROR" (a frame not prepared, a backend error, a
-  non-finite map or score: `record["error"]` says why) or None (the model ships no threshold);
-  `record["is_ok"]` is True only for "OK", so a sink that counts not-OK never passes an ERROR.
+- A `Verdict` is one frozen record (`verdict.record`, a `record.VerdictRecord`: typed fields,
+  and a read-only mapping over the JSONL schema; `verdict.document()` is the log line) with its
+  camera's counters just after it (`verdict.counts`: read them, never count again), the frame,
+  the scored image, the `Detection` (None when nothing was scored) and the evidence name.
+  `record.verdict` is "OK", "NG", "ERROR" (a frame not prepared, a backend error, a non-finite
+  map or score: `record.error` says why) or None (the model ships no threshold: kind
+  UNSCORED); `record.is_ok` is True only for "OK", so a sink that counts not-OK never passes
+  an ERROR.
 
 Sinks run in table order on the station's output thread: evidence images are on disk before
 the log line and the MQTT message that announce them.

@@ -67,6 +67,9 @@ class SinkSettings(Protocol):
     name: str
     log: Path | None
     save_dir: Path | None
+    log_max_mb: float | None
+    log_keep: int
+    keep_evidence: str | int | None
     write_retry_s: float
     mqtt: str | None
     mqtt_buffer: int
@@ -119,6 +122,10 @@ class Sink(ABC):
 
     def event(self, record: dict[str, Any]) -> None:  # noqa: B027 (most sinks keep no log)
         """A station event that is not a verdict (e.g. `model_changed`), in verdict order."""
+
+    def reopen(self) -> None:  # noqa: B027 (most sinks keep no file open)
+        """Reopen the files it writes (SIGHUP after logrotate moved them); safe from a signal
+        handler."""
 
     def close(self) -> None:  # noqa: B027 (most sinks hold nothing to release)
         """Flush and release; called once when the station ends."""

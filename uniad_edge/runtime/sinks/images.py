@@ -8,6 +8,7 @@ import numpy as np
 
 from ..detector import Detection
 from ..recorder import EvidenceSaver
+from ..retention import parse_retention
 from .base import PauseOnError, Sink, SinkContext, Verdict
 
 
@@ -31,11 +32,16 @@ class EvidenceSink(Sink):
         verdict.attach_evidence(self.saver.save(verdict.evidence_stem, detection, image))
 
     def summary(self) -> dict[str, int]:
-        return {"images saved": self.saver.saved, "images not saved": self.guard.not_written}
+        counts = {"images saved": self.saver.saved, "images not saved": self.guard.not_written}
+        if self.saver.retention is not None:
+            counts["evidence removed (--keep-evidence)"] = self.saver.removed
+        return counts
 
 
 def from_context(context: SinkContext) -> EvidenceSink | None:
     config = context.config
     if config.save_dir is None:
         return None
-    return EvidenceSink(EvidenceSaver(config.save_dir), config.write_retry_s)
+    keep = config.keep_evidence
+    retention = None if keep is None else parse_retention(str(keep))
+    return EvidenceSink(EvidenceSaver(config.save_dir, retention), config.write_retry_s)

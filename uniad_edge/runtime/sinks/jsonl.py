@@ -21,15 +21,23 @@ class JsonlSink(Sink):
     def event(self, record: dict[str, Any]) -> None:
         self.guard.attempt(lambda: self.log.write(record))
 
+    def reopen(self) -> None:
+        self.log.reopen()
+
     def close(self) -> None:
         self.log.close()
 
     def summary(self) -> dict[str, int]:
-        return {"log records not written": self.guard.not_written}
+        counts = {"log records not written": self.guard.not_written}
+        if self.log.reopened:
+            counts["log reopened (rotation, SIGHUP)"] = self.log.reopened
+        return counts
 
 
 def from_context(context: SinkContext) -> JsonlSink | None:
     config = context.config
     if config.log is None:
         return None
-    return JsonlSink(JsonlLog(config.log), config.write_retry_s)
+    max_bytes = None if config.log_max_mb is None else int(config.log_max_mb * 1e6)
+    log = JsonlLog(config.log, max_bytes=max_bytes, keep=config.log_keep)
+    return JsonlSink(log, config.write_retry_s)

@@ -15,8 +15,12 @@ from ...metadata import DEFAULT_MAX_BATCH, check_threshold
 from ..capture import AUTO, FOREVER, Reader
 from ..mqtt_url import parse_mqtt_url
 from ..opcua.config import OpcuaConfig
-from .requests import API_CAMERA
+from ..retention import parse_retention
 from .triggers import trigger_kind
+
+# The camera name under which the HTTP API's requests are counted: reserved, so no camera takes it.
+API_CAMERA = "api"
+API_SOURCE = "api request"
 
 SAVE_POLICIES = ("ng", "all", "none")
 # No "/" (a URL path segment), no "." (OPC UA node ids are Cameras.NAME.Variable: "top.Score"
@@ -49,6 +53,9 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "trigger": (str,),
     "log": PATH,
     "save_dir": PATH,
+    "log_max_mb": NUMBER,
+    "log_keep": (int,),
+    "keep_evidence": (str, int),
     "mqtt": (str,),
     "mqtt_buffer": (int,),
     "mqtt_drain_s": NUMBER,
@@ -61,6 +68,7 @@ STATION_TYPES: dict[str, tuple[type, ...]] = {
     "opcua": (OpcuaConfig,),
     "api_queue": (int,),
     "api_class_name": (str,),
+    "thresholds": PATH,
     "api_threshold": NUMBER,
 }
 NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -175,6 +183,7 @@ class StationConfig:
     cameras: list[CameraConfig] = field(default_factory=list)
     name: str = "station"
     model: Path | str | None = None  # a file, or a Triton URL (grpc://host:8001/uniad)
+    thresholds: Path | None = None  # the line's thresholds file (default: beside the model file)
     backend: str = "auto"
     providers: list[str] | None = None
     threads: int | None = None
@@ -184,6 +193,9 @@ class StationConfig:
     trigger: str | None = None  # "stdin" or mqtt://host:port/topic: where triggers come from
     log: Path | None = None
     save_dir: Path | None = None
+    log_max_mb: float | None = None  # rotate the log at this size (None: never; logrotate)
+    log_keep: int = 5  # rotated logs kept (log.jsonl.1 ... .N)
+    keep_evidence: str | int | None = None  # e.g. 5000, "30d", "20GB" (None: keep all)
     mqtt: str | None = None
     mqtt_buffer: int = 1000
     mqtt_drain_s: float = 10.0  # at the end, how long unacknowledged verdicts may take to go
@@ -223,6 +235,10 @@ class StationConfig:
             raise UniadError("reconnect max wait and write retry interval must be > 0 seconds")
         for key in ("log", "save_dir"):
             check_output_path(getattr(self, key), key)
+        if (self.log_max_mb is not None and self.log_max_mb <= 0) or self.log_keep < 1:
+            raise UniadError("log_max_mb must be > 0 and log_keep >= 1")
+        if self.keep_evidence is not None:
+            parse_retention(str(self.keep_evidence))  # a typo fails now, not at the first NG
         if self.mqtt is not None:
             parse_mqtt_url(self.mqtt)  # a typo fails now, not after the model has loaded
         if self.trigger is not None:

@@ -2,6 +2,7 @@
 
 name = "line1"
 model = "export/model.onnx"          # paths are relative to the file's folder
+# thresholds = "line1.json"          # default export/model.onnx.thresholds.json (a URL needs one)
 log = "runs/line1.jsonl"
 save_dir = "runs/ng"
 mqtt = "mqtt://127.0.0.1:1883/line1/verdicts"
@@ -39,7 +40,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-PATH_KEYS = ("model", "log", "save_dir")
+PATH_KEYS = ("model", "thresholds", "log", "save_dir")
 CAMERA_KEYS = set(CameraConfig.__dataclass_fields__) - {"name"}
 STATION_KEYS = set(StationConfig.__dataclass_fields__) - {"cameras"}
 

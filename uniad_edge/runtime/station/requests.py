@@ -20,10 +20,10 @@ import numpy as np
 
 from ...errors import UniadError
 from ..capture import Frame
+from ..record import VerdictCounts
+from .config import API_CAMERA, API_SOURCE
+from .inputs import Work
 from .stats import CameraStats
-
-API_CAMERA = "api"
-API_SOURCE = "api request"
 
 
 class QueueFull(UniadError):
@@ -42,7 +42,7 @@ class Request:
 
 
 class Requests:
-    """The bounded queue of API requests, with their counters (camera "api")."""
+    """The bounded queue of API requests, with their counters (camera "api"): an `Input`."""
 
     def __init__(self, size: int, wake: Callable[[], None]) -> None:
         self.size = size
@@ -90,6 +90,28 @@ class Requests:
                 if request.future.set_running_or_notify_cancel():
                     taken.append(request)
         return taken
+
+    def counts_now(self) -> VerdictCounts:
+        return self.stats.counts.snapshot()
+
+    def take_work(self, count: int) -> list[Work]:
+        """Up to `count` waiting requests as the scoring loop's `Work`."""
+        return [
+            Work(
+                API_CAMERA,
+                request.frame,
+                request.frame.image,
+                None,
+                request.threshold,
+                request.class_name,
+                API_SOURCE,
+                "ng",
+                owner=self,
+                part_id=request.part_id,
+                future=request.future,
+            )
+            for request in self.take(count)
+        ]
 
     def close(self) -> None:
         """Refuse new requests; those already queued are still scored."""

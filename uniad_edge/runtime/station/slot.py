@@ -13,6 +13,10 @@ score and map on a reference frame), then the scoring thread installs it between
 (`take`, `install`): no frame is dropped or scored twice, and each record names the model that
 scored it. One swap at a time: a second gets `SwapInProgress` at once. A model that fails a
 check is closed again and the old one keeps scoring.
+
+The line's thresholds live beside the model (`line_thresholds`), not in it: `refresh_thresholds`
+(the scoring thread, between batches) picks up a replaced thresholds file without reopening the
+model, and the model id then names the new thresholds (`name@hash+t<digest>`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import ctypes
 import ctypes.util
 import logging
 import math
+import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -29,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import line_thresholds
 from ...errors import UniadError
 from ..backends.base import Closeable
 from ..detector import Detector
@@ -36,6 +43,7 @@ from .config import CameraConfig, StationConfig
 
 log = logging.getLogger(__name__)
 Loader = Callable[[str], Detector]
+THRESHOLDS_POLL_S = 1.0  # how often the scoring thread looks at the thresholds file
 
 
 class SwapInProgress(UniadError):
@@ -43,9 +51,18 @@ class SwapInProgress(UniadError):
 
 
 def model_id(detector: Detector) -> str:
-    """Name plus checkpoint hash prefix: which model made a verdict, for the MES."""
-    meta = detector.metadata
-    return f"{meta.name}@{meta.checkpoint_sha256[:12]}" if meta.checkpoint_sha256 else meta.name
+    """Which weights and which thresholds made a verdict, for the MES: name plus checkpoint
+    hash prefix, plus `+t<digest>` when the line's thresholds file is in force."""
+    return line_thresholds.weights_id(detector.metadata) + detector.in_force.tag
+
+
+def file_signature(path: str | Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten (None while it is missing)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def station_loader(config: StationConfig) -> Loader:
@@ -59,6 +76,7 @@ def station_loader(config: StationConfig) -> Loader:
             threads=config.threads,
             bit_depth=config.bit_depth,
             max_batch=config.max_batch,
+            thresholds_file=config.thresholds,
         )
 
     return open_model
@@ -146,6 +164,8 @@ class ModelSlot(Closeable):
         self._busy = False
         self._ready: PreparedModel | None = None
         self._closed = False
+        self._thresholds_seen = self._thresholds_signature()
+        self._next_look = 0.0
 
     @classmethod
     def for_station(cls, config: StationConfig, detector: Detector | None = None) -> ModelSlot:
@@ -204,6 +224,7 @@ class ModelSlot(Closeable):
         old, owned, previous = self.detector, self.owned, self.model_id
         self.detector, self.model_id = prepared.detector, prepared.model_id
         self.owned, self.path = prepared.owned, prepared.path
+        self._thresholds_seen = self._thresholds_signature()
         if owned:
             old.close()
             return_freed_memory()
@@ -211,6 +232,35 @@ class ModelSlot(Closeable):
         log.info("model swapped: %s -> %s (%s)", previous, prepared.model_id, prepared.path)
         prepared.future.set_result(prepared.model_id)
         return previous
+
+    def refresh_thresholds(self) -> bool:
+        """Re-read the line's thresholds file if it changed (looked at once a second at most);
+        True when the thresholds in force (and so the model id) changed. An unreadable file is
+        one warning, and the thresholds in force stay."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return False
+        self._next_look = now + THRESHOLDS_POLL_S
+        seen = self._thresholds_signature()
+        if seen == self._thresholds_seen:
+            return False
+        self._thresholds_seen = seen
+        old = self.detector.in_force
+        try:
+            new = line_thresholds.in_force(self.detector.metadata, old.path)
+        except UniadError as exc:
+            log.warning("%s; the thresholds in force stay", exc)
+            return False
+        if (new.from_file, new.thresholds.current()) == (old.from_file, old.thresholds.current()):
+            return False
+        self.detector.use_thresholds(new)
+        previous, self.model_id = self.model_id, model_id(self.detector)
+        log.info("thresholds changed: %s -> %s (%s)", previous, self.model_id, new.source)
+        return True
+
+    def _thresholds_signature(self) -> tuple[int, int, int] | None:
+        path = self.detector.in_force.path
+        return None if path is None else file_signature(path)
 
     def cancel(self, reason: str) -> None:
         """The station ended: a model still waiting is closed (if owned), its caller told why."""
