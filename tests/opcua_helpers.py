@@ -131,15 +131,26 @@ def node_client_or_skip() -> list[str]:
     return [node, str(NODE_DIR / "read.js")]
 
 
-def node_read(url: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    command = node_client_or_skip()
+def _node_result(script: str, *args: str) -> dict[str, Any]:
+    node = node_client_or_skip()[0]
     done = subprocess.run(
-        [*command, url, NAMESPACE_URI, *keys], capture_output=True, text=True, timeout=120
+        [node, str(NODE_DIR / script), *args], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stdout + done.stderr
-    return json.loads(lines[-1].removeprefix("RESULT "))["values"]
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def node_read(url: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    return _node_result("read.js", url, NAMESPACE_URI, *keys)["values"]
+
+
+def node_trigger(url: str, camera: str, arguments: list[tuple[str, Any]]) -> dict[str, Any]:
+    """node-opcua calls `camera`'s Trigger with (data type, value) arguments: its status and
+    each argument's status."""
+    typed = [{"dataType": kind, "value": value} for kind, value in arguments]
+    return _node_result("call.js", url, NAMESPACE_URI, camera, json.dumps(typed))
 
 
 __all__ = ["CAMERA_VARIABLES", "VERDICT_VARIABLES"]

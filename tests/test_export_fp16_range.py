@@ -81,10 +81,10 @@ def test_unscaled_logits_of_these_models_overflow_float16(exported) -> None:
 @pytest.mark.parametrize("exported", ["mvtec-224"], indirect=True)
 def test_torch_fp16_is_finite_and_refused_where_it_drifts(exported, monkeypatch) -> None:
     """The torch backend's fp16 (autocast) measures itself on the stress frames at load (the
-    measurement here is independent of the backend): within the limits it loads and reports that
-    drift, beyond them it is refused in one line. Both sides are shown at 224 with limits just
-    above and just below this model's drift; the 512 Kaiming model's real drift (0.17 relative
-    L2) is measured by benchmarks/fp16_drift.py (the check at 512 takes minutes on a CPU).
+    measurement here is independent of the backend) and is refused, in one line giving that
+    drift, beyond the limits: shown at 224 with a limit just below this model's drift (1.1e-2,
+    about the fp16 limit itself); the 512 Kaiming model's drift (0.17 relative L2) is measured by
+    benchmarks/fp16_drift.py (the check at 512 takes minutes on a CPU).
     """
     preset, ckpt, _ = exported
     fused = FusedUniAD(load_checkpoint(ckpt).model.eval()).eval()
@@ -95,10 +95,6 @@ def test_torch_fp16_is_finite_and_refused_where_it_drifts(exported, monkeypatch)
             half = fused(frames)
     drift = compare(*(tuple(t.float().numpy() for t in pair) for pair in (reference, half)))
     assert drift.finite, preset  # frames whose backbone overflows are recomputed in float32
-    above = replace(HALF_LIMITS, map_rel_l2=drift.map_rel_l2 * 2, map_of_range=1.0)
-    monkeypatch.setattr(autocast_check, "HALF_LIMITS", above)
-    with TorchBackend(ckpt, precision="fp16") as backend:
-        assert backend.fp16_drift == drift
     below = replace(HALF_LIMITS, map_rel_l2=drift.map_rel_l2 / 2)
     monkeypatch.setattr(autocast_check, "HALF_LIMITS", below)
     with pytest.raises(UniadError) as refused:
@@ -106,6 +102,7 @@ def test_torch_fp16_is_finite_and_refused_where_it_drifts(exported, monkeypatch)
     message = str(refused.value)
     assert str(ckpt) in message and "autocast" in message and "--precision fp32" in message
     assert "worst frame: " in message and "\n" not in message
+    assert f"map relative L2 {drift.map_rel_l2:.2e} > " in message  # the drift measured here
 
 
 def test_info_shows_the_float32_nodes(exported, capsys) -> None:

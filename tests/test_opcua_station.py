@@ -26,6 +26,7 @@ from opcua_helpers import (
     expected_values,
     namespace,
     node_read,
+    node_trigger,
     read_camera,
     read_log,
     run,
@@ -235,6 +236,32 @@ def test_trigger_refuses_wrong_arguments_and_part_ids_stdin_would_refuse(model, 
     refused = [r.getMessage() for r in logged if "Trigger on top refused" in r.getMessage()]
     assert len(refused) == len(REFUSED_TRIGGERS)
     assert all("\n" not in m and "\x00" not in m and len(m) < 300 for m in refused), refused
+
+
+def test_node_opcua_gets_the_same_refusals_from_trigger(model, tmp_path):
+    """Another stack's client: wrong arguments are refused with the statuses asyncua got."""
+    station = make_station(model, tmp_path, {"top": Conveyor()}, trigger_only=True)
+    url = station.config.opcua.url
+    station.start()
+    try:
+        answers = {
+            "none": node_trigger(url, "top", []),
+            "int32": node_trigger(url, "top", [("Int32", 42)]),
+            "control": node_trigger(url, "top", [("String", "P\n1")]),
+            "two": node_trigger(url, "top", [("String", "P-1"), ("String", "P-2")]),
+            "good": node_trigger(url, "top", [("String", "P-17")]),
+        }
+    finally:
+        finish(station)
+    assert {k: a["status"] for k, a in answers.items()} == {
+        "none": "BadArgumentsMissing",
+        "int32": "BadInvalidArgument",
+        "control": "BadInvalidArgument",
+        "two": "BadTooManyArguments",
+        "good": "Good",
+    }
+    assert answers["int32"]["inputArgumentResults"] == ["BadTypeMismatch"]
+    assert [r["part_id"] for r in read_log(tmp_path / "line.jsonl")] == ["P-17"]
 
 
 def test_node_opcua_reads_the_same_values_as_asyncua_and_the_log(model, tmp_path):

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 from uniad_edge.errors import UniadError
 from uniad_edge.metadata import METADATA_KEY, ModelMetadata
-from uniad_edge.trt import builder, environment
+from uniad_edge.trt import builder, environment, features
 from uniad_edge.trt.onnx_info import read_onnx_info
 from uniad_edge.trt.sidecar import EngineSidecar, GpuInfo, Profile
 
@@ -140,11 +140,13 @@ def test_up_to_date_needs_matching_key_and_engine_bytes(tmp_path: Path) -> None:
     path = write_onnx(tmp_path / "model.onnx", None)
     plan = builder.plan_build(path, read_onnx_info(path), tmp_path / "engines", "8.6.2", ORIN)
     assert not builder.is_up_to_date(plan)
-    builder._save(plan, b"engine-bytes", b"timing", pinned=3, seconds=1.0)
+    pins = features.PinReport(requested=2, layers=("a", "b", "c"), missing=())
+    builder._save(plan, b"engine-bytes", b"timing", pins=pins, seconds=1.0)
     assert builder.is_up_to_date(plan)
     assert plan.timing_cache_path.read_bytes() == b"timing"
     sidecar = EngineSidecar.read(plan.sidecar_path)
     assert (sidecar.cache_key, sidecar.fp32_layers, sidecar.name) == (plan.key, 3, "model")
+    assert (sidecar.fp32_pins_requested, sidecar.fp32_pins_matched) == (2, 2)
     assert sidecar.metadata["preset"] == "t"
     other = builder.plan_build(
         path, read_onnx_info(path), tmp_path / "engines", "8.6.2", ORIN, max_batch=16

@@ -114,21 +114,27 @@ def test_precision_constraint_flag_prefers_obey() -> None:
 
 
 class Tensor:
-    def __init__(self, dtype: str, is_output: bool = False) -> None:
+    def __init__(self, dtype: str, is_output: bool = False, name: str = "") -> None:
         self.dtype = dtype
         self.is_network_output = is_output
+        self.name = name
 
 
 class Layer:
-    def __init__(self, name: str, *outputs: Tensor) -> None:
+    def __init__(self, name: str, *outputs: Tensor, inputs: tuple[Tensor, ...] = ()) -> None:
         self.name = name
         self.outputs = list(outputs)
         self.num_outputs = len(outputs)
+        self.inputs = list(inputs)
+        self.num_inputs = len(inputs)
         self.precision: str | None = None
         self.output_types: dict[int, str] = {}
 
     def get_output(self, index: int) -> Tensor:
         return self.outputs[index]
+
+    def get_input(self, index: int) -> Tensor:
+        return self.inputs[index]
 
     def set_output_type(self, index: int, dtype: str) -> None:
         self.output_types[index] = dtype
@@ -148,30 +154,48 @@ class Network:
         return self.outputs[index]
 
 
-def test_keep_fp32_pins_distance_head_and_outputs_only() -> None:
-    score = Tensor(FLOAT16, is_output=True)
+def test_keep_fp32_pins_by_tensor_name_and_node_name_and_outputs() -> None:
+    """Layers producing or consuming a pinned tensor, or named after a pinned node (with a
+    `_N` suffix too), and output layers; never integer layers or lookalike names."""
+    sub_out, norm_out = Tensor(FLOAT16, name="sub"), Tensor(FLOAT16, name="ln")
+    score = Tensor(FLOAT16, is_output=True, name="score")
+    shuffle_out = Tensor(FLOAT16, name="(Unnamed tensor 3)")
     layers = [
-        Layer("/backbone/conv", Tensor(FLOAT16)),
-        Layer("/distance_head/Sub", Tensor(FLOAT16)),
-        Layer("distance_head.ReduceSum", Tensor(FLOAT32)),
-        Layer("/distance_head/Shape", Tensor(INT32)),
-        Layer("/Resize", Tensor(FLOAT16, is_output=True)),
+        Layer("/backbone/conv", Tensor(FLOAT16, name="conv")),
+        Layer("/distance_head/Sub_1", sub_out),
+        Layer("(Unnamed Layer* 2) [Shuffle]", shuffle_out, inputs=(sub_out,)),
+        Layer("(Unnamed Layer* 3) [Normalization]", norm_out, inputs=(shuffle_out,)),
+        Layer("/distance_head/Shape_2", Tensor(INT32, name="shape"), inputs=(sub_out,)),
+        Layer("/distance_head/Sqrt_3_7", Tensor(FLOAT32, name="(Unnamed tensor 5)")),
         Layer("/ReduceMax", score),
-        Layer("/transformer/distance_head/Add", Tensor(FLOAT16)),
-        Layer("/distance_headless", Tensor(FLOAT16)),
+        Layer("/distance_head/Sqrt_30", Tensor(FLOAT16, name="x")),
     ]
-    pinned = features.keep_fp32(fake_trt("8.6"), Network(layers))
-    assert pinned == [
-        "/distance_head/Sub",
-        "distance_head.ReduceSum",
-        "/Resize",
+    pins = [
+        features.Pin("/distance_head/Sub_1", "Sub", ("sub",)),
+        features.Pin("ln_node", "LayerNormalization", ("ln",)),
+        features.Pin("/distance_head/Shape_2", "Shape", ("shape",)),
+        features.Pin("/distance_head/Sqrt_3", "Sqrt", ()),
+    ]
+    report = features.keep_fp32(fake_trt("8.6"), Network(layers), pins)
+    assert report.layers == (
+        "/distance_head/Sub_1",
+        "(Unnamed Layer* 2) [Shuffle]",
+        "(Unnamed Layer* 3) [Normalization]",
+        "/distance_head/Sqrt_3_7",
         "/ReduceMax",
-    ]
+    )
+    assert (report.requested, report.matched, report.missing) == (4, 4, ())
     assert layers[1].precision == FLOAT32 and layers[1].output_types == {0: FLOAT32}
-    assert layers[0].precision is None
-    assert layers[3].precision is None, "integer shape layers must keep their type"
-    assert layers[6].precision is None and layers[7].precision is None
+    assert layers[0].precision is None and layers[7].precision is None
+    assert layers[4].precision is None, "integer shape layers must keep their type"
     assert score.dtype == FLOAT32
+
+
+def test_keep_fp32_reports_a_pin_that_matches_nothing() -> None:
+    layers = [Layer("/distance_head/Sub_1", Tensor(FLOAT16, name="sub"))]
+    pins = [features.Pin("/distance_head/Sub_1", "Sub", ("sub",)), features.Pin("gone", "Add")]
+    report = features.keep_fp32(fake_trt("8.6"), Network(layers), pins)
+    assert report.missing == ("gone",) and report.describe().startswith("1/2 FP32 pins matched")
 
 
 class Parser:

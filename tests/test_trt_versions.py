@@ -84,7 +84,7 @@ def test_fp16_from_the_half_graph(release, graphs, tmp_path, monkeypatch) -> Non
     engine = builder.build_engine(graphs[1], tmp_path, precision="fp16", max_batch=4)
     record = built(engine)
     sidecar = EngineSidecar.read(sidecar_path(engine))
-    head = read_onnx_info(graphs[1]).head_layers
+    head = read_onnx_info(graphs[1]).fp32_layers
     if release == "8.6":
         assert not record["strongly_typed"]
         assert {"FP16", "OBEY_PRECISION_CONSTRAINTS"} <= set(record["flags"])
@@ -110,9 +110,11 @@ def test_fp16_from_the_fp32_graph(release, graphs, tmp_path, monkeypatch) -> Non
     engine = builder.build_engine(graphs[0], tmp_path, precision="fp16")
     record = built(engine)
     assert not record["strongly_typed"] and "FP16" in record["flags"]
-    head = read_onnx_info(graphs[0]).head_layers
+    head = read_onnx_info(graphs[0]).fp32_layers
     assert head and set(head) <= set(record["pinned"])
-    assert EngineSidecar.read(sidecar_path(engine)).fp32_layers == len(record["pinned"])
+    sidecar = EngineSidecar.read(sidecar_path(engine))
+    assert sidecar.fp32_layers == len(record["pinned"])
+    assert sidecar.fp32_pins_matched == sidecar.fp32_pins_requested == len(head)
 
 
 @pytest.mark.parametrize("release", RELEASES)
@@ -263,7 +265,7 @@ def test_tensorrt_warnings_pass_through_and_verbose_adds_info(graphs, tmp_path, 
 
 
 def test_trtexec_lines_of_the_real_half_graph_keep_the_head_fp32(graphs) -> None:
-    head = read_onnx_info(graphs[1]).head_layers
+    head = read_onnx_info(graphs[1]).fp32_layers
     lines = builder.trtexec_lines(graphs[1])
     assert "--stronglyTyped" in lines["10.x"]
     spec = ",".join(f"{name}:fp32" for name in head)

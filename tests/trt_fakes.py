@@ -4,9 +4,13 @@ The surfaces (tests/data/trt_surfaces/trt-*.json) were read from the real bindin
 JSON says how. A fake class copies from its full implementation only the names its release has,
 so code that touches a name the release lacks fails here with the `AttributeError` it would
 raise on a device. Behaviour modelled from TensorRT's documentation, enough to check our calls:
-- the parser names each layer after its ONNX node and refuses uint8 intermediate tensors
-  (onnx-tensorrt ModelImporter.cpp: "TensorRT does not support UINT8 types for intermediate
-  tensors"), and needs an explicit-batch network where EXPLICIT_BATCH exists (8.6);
+- the parser turns each ONNX node into the layers `uniad_edge.trt.parser_contract` records for
+  the release (names after the node, `_N` suffixes, TensorRT's default names for unnamed
+  layers, output tensors after the ONNX outputs), reads only the attributes that table lists
+  (8.6 computes a Shape without its start/end, and the consumer of that shape fails), refuses
+  uint8 intermediate tensors (onnx-tensorrt ModelImporter.cpp: "TensorRT does not support UINT8
+  types for intermediate tensors"), and needs an explicit-batch network where EXPLICIT_BATCH
+  exists (8.6);
 - a strongly typed network refuses per-layer precision and the FP16 flag; a weakly typed one
   with Q/DQ layers needs the INT8 flag (explicit quantization: no calibrator, 8.6 and 10.x);
 - TF32 is on by default in a builder config;
@@ -31,6 +35,7 @@ import numpy as np
 import onnx
 
 from uniad_edge.trt.cuda_api import CudaApi
+from uniad_edge.trt.parser_contract import CONTRACT, UNNAMED, OpImport, release_of
 from uniad_edge.trt.sidecar import GpuInfo
 
 SURFACE_DIR = Path(__file__).parent / "data" / "trt_surfaces"
@@ -107,14 +112,21 @@ class _Tensor:
 
 
 class _Layer:
-    def __init__(self, network: Any, name: str, outputs: list[Any]) -> None:
-        self._network, self._name, self._outputs = network, name, outputs
+    def __init__(self, network: Any, name: str, outputs: list[Any], inputs: list[Any]) -> None:
+        self._network, self._name, self._outputs, self._inputs = network, name, outputs, inputs
         self._precision: Any = None
         self._output_types: dict[int, Any] = {}
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self._inputs)
+
+    def get_input(self, index: int) -> Any:
+        return self._inputs[index]
 
     @property
     def num_outputs(self) -> int:
@@ -215,16 +227,20 @@ class _Parser:
         types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info]}
         types.update({v.name: v.type.tensor_type.elem_type for v in graph.output})
         outputs = {o.name for o in graph.output}
-        initializers = {t.name for t in graph.initializer}
+        initializers = {t.name: t for t in graph.initializer}
+        tensors: dict[str, Any] = {}
         for value in graph.input:
             if value.name in initializers:
                 continue
             dims = _dims(value.type.tensor_type.shape)
             kind = getattr(trt, ONNX_TYPES[value.type.tensor_type.elem_type])
-            network._inputs.append(_make(trt, "ITensor", value.name, dims, kind, False))
-        shapes = {v.name: v.type.tensor_type.shape for v in [*graph.value_info, *graph.output]}
+            tensors[value.name] = _make(trt, "ITensor", value.name, dims, kind, False)
+            network._inputs.append(tensors[value.name])
+        values = [*graph.input, *graph.value_info, *graph.output]
+        shapes = {v.name: v.type.tensor_type.shape for v in values}
+        importer = _Importer(network, release_of(trt.__version__), initializers, shapes)
         for node in graph.node:
-            tensors = []
+            made = []
             for name in node.output:
                 kind = types.get(name, onnx.TensorProto.INT64)
                 if kind == onnx.TensorProto.UINT8 and name not in outputs:
@@ -235,14 +251,120 @@ class _Parser:
                     return False
                 dtype = getattr(trt, ONNX_TYPES.get(kind, "int32"))
                 dims = _dims(shapes[name]) if name in shapes else ()
-                tensor = _make(trt, "ITensor", name, dims, dtype, name in outputs)
-                tensors.append(tensor)
-                if name in outputs:
-                    network._outputs.append(tensor)
-            network._layers.append(_make(trt, "ILayer", network, node.name, tensors))
+                made.append(_make(trt, "ITensor", name, dims, dtype, name in outputs))
+            error = importer.add(node, [tensors.get(name) for name in node.input], made)
+            if error:
+                self._errors.append(error)
+                return False
+            tensors.update(zip(node.output, made, strict=True))
+            network._outputs += [t for t in made if t.name in outputs]
             network._qdq |= node.op_type in ("QuantizeLinear", "DequantizeLinear")
         network._outputs.sort(key=lambda t: [o.name for o in graph.output].index(t.name))
         return True
+
+
+class _Importer:
+    """onnx-tensorrt's importers as `uniad_edge.trt.parser_contract` records them for one release:
+    the layers each node becomes and their names (registerLayer after the node, `name_N` when
+    taken, TensorRT's default name otherwise), and what an ignored attribute does: a Shape whose
+    `start`/`end` 8.6 ignores yields the whole shape, and a consumer expecting fewer elements
+    fails (8.6-GA: Resize `sizes` longer than the input's rank, an Expand of the wrong rank)."""
+
+    def __init__(self, network: Any, release: str, constants: dict[str, Any], shapes: dict) -> None:
+        self._network, self._release, self._constants = network, release, constants
+        self._shapes = shapes
+        self._taken: set[str] = set()
+        self._counter = 0
+        self._lengths: dict[str, int] = {}  # shape-valued tensors: elements TensorRT computes
+
+    def _register(self, name: str) -> str:
+        candidate = name
+        while candidate in self._taken:
+            candidate = f"{name}_{self._counter}"
+            self._counter += 1
+        self._taken.add(candidate)
+        return candidate
+
+    def _unnamed(self, kind: str) -> str:
+        return f"(Unnamed Layer* {len(self._network._layers)}) [{kind}]"
+
+    def _layer(self, name: str, inputs: list[Any], outputs: list[Any]) -> None:
+        trt = self._network._trt
+        self._network._layers.append(_make(trt, "ILayer", self._network, name, outputs, inputs))
+
+    def _constant(self, name: str) -> Any:
+        trt = self._network._trt
+        dims = tuple(self._constants[name].dims)
+        tensor = _make(trt, "ITensor", name, dims, trt.float32, False)
+        self._layer(self._register(name), [], [tensor])
+        return tensor
+
+    def _scratch(self, like: Any) -> Any:
+        trt = self._network._trt
+        return _make(trt, "ITensor", f"(Unnamed tensor {len(self._network._layers)})",
+                     like.shape, like.dtype, False)  # fmt: skip
+
+    def add(self, node: Any, inputs: list[Any], outputs: list[Any]) -> str | None:
+        row = CONTRACT[self._release].get(node.op_type, OpImport())
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        error = self._shape_values(node, attributes, row)
+        if error or node.op_type == "Constant":
+            return error  # a Constant becomes weights, not a layer
+        if row.broadcasts:  # convertToTensor: weights become a constant layer named after them
+            inputs = [self._constant(n) if t is None and n in self._constants else t
+                      for n, t in zip(node.input, inputs, strict=True)]  # fmt: skip
+        present = [t for t in inputs if t is not None]
+        if row.broadcasts and present:
+            rank = max(len(t.shape) for t in present)
+            for i, tensor in enumerate(inputs):
+                if tensor is not None and len(tensor.shape) < rank:
+                    inputs[i] = self._scratch(tensor)
+                    self._layer(self._unnamed("Shuffle"), [tensor], [inputs[i]])
+        main = self._register(node.name) if row.named else self._unnamed(node.op_type)
+        after = row.after if not row.after_when or row.after_when & set(attributes) else ()
+        feed = [t for t in inputs if t is not None]
+        chain = [main] + [self._register(node.name) if k != UNNAMED else "" for k in after]
+        for index, name in enumerate(chain):
+            last = index == len(chain) - 1
+            made = outputs if last else [self._scratch(outputs[0])]
+            self._layer(name or self._unnamed("Shuffle"), feed, made)
+            feed = made
+        return None
+
+    def _shape_values(self, node: Any, attributes: dict[str, Any], row: OpImport) -> str | None:
+        """Track how many elements each shape tensor has in this release; refuse a consumer
+        whose shape input differs from what the ONNX graph says (the real parse or build fails
+        there, far from the Shape node that caused it)."""
+        out = node.output[0] if node.output else ""
+        if node.op_type == "Shape":
+            rank = len(self._shapes[node.input[0]].dim) if node.input[0] in self._shapes else 4
+            start, end = 0, rank
+            if "start" in row.reads:
+                start = attributes.get("start", 0) % (rank + 1)
+                end = attributes.get("end", rank)
+                end = end + rank if end < 0 else min(end, rank)
+            self._lengths[out] = max(0, end - start)
+        elif node.op_type == "Concat" and any(n in self._lengths for n in node.input):
+            sizes = [self._lengths.get(n, self._constant_length(n)) for n in node.input]
+            self._lengths[out] = sum(sizes)
+        elif node.op_type in ("Cast", "Identity") and node.input[0] in self._lengths:
+            self._lengths[out] = self._lengths[node.input[0]]
+        passing = node.op_type in ("Concat", "Cast", "Identity")  # any length goes through
+        for name in () if passing else node.input:
+            if name in self._lengths and name in self._shapes:
+                dims = self._shapes[name].dim
+                expected = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+                if expected is not None and self._lengths[name] != expected:
+                    return (
+                        f"{node.name} ({node.op_type}): input {name} has {self._lengths[name]} "
+                        f"elements, the graph expects {expected} (TensorRT {self._release} "
+                        "computed the Shape it came from without its start/end)"
+                    )
+        return None
+
+    def _constant_length(self, name: str) -> int:
+        tensor = self._constants.get(name)
+        return int(np.prod(tensor.dims)) if tensor is not None else 0
 
 
 def _dims(shape: Any) -> tuple[int, ...]:

@@ -198,6 +198,10 @@ class ModelMetadata:
     # Nodes kept float32 in every float16 build by the export's range contract (their float32
     # range nears float16's limit); None: not measured (exported without verification).
     fp32_nodes: list[str] | None = None
+    # Every node an FP16-flag TensorRT build keeps FP32 (the distance head, then `fp32_nodes`):
+    # name -> {"op": type, "outputs": [tensor names]}. The builder matches layers by these
+    # tensors and trtexec lines name them, with or without the `onnx` package.
+    fp32_pins: dict[str, dict[str, Any]] | None = None
     # `export --frame-size/--roi`: the graph takes whole camera frames (height, width), crops
     # `roi` (x, y, width, height) and resizes to `input_size` itself; None: frames at input_size.
     frame_size: tuple[int, int] | None = None

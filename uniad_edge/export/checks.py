@@ -3,7 +3,8 @@
 TensorRT and ONNX Runtime run it fastest (and at all) only without control flow, scatters,
 unfolded BatchNorm or infinite constants; the runtime relies on exactly two outputs. The
 TensorRT rules (`tensorrt_problems`) are the onnx-tensorrt parser's own: uint8 only as a network
-input feeding Cast, an opset the target parses, only ops it imports, weights already folded.
+input feeding Cast, no shape arithmetic (8.6 misreads it), an opset the target parses, only ops
+it imports, weights already folded.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from onnx import numpy_helper
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE
-from ..trt.parser_ops import PARSER_OPS_86
+from ..trt.parser_contract import RELEASES, SOURCES, WHEELS, ignored_attributes
+from ..trt.parser_ops import PARSER_OPS_86, max_opset
 
 TENSORRT_86_OPSET = 17
 """The newest opset the oldest supported TensorRT (8.6, JetPack 6.0) parses: the default."""
 RESHUFFLE_OPS = ("Slice", "Transpose")
 FORBIDDEN_OPS = ("BatchNormalization", "Loop", "Scan", "If", "ScatterND", "ScatterElements")
+SHAPE_OPS = ("Shape", "ConstantOfShape", "Expand", "Tile", "Range", "NonZero")
+"""Shape arithmetic: every tensor size is known per preset except the batch, which broadcasting
+carries. TensorRT 8.6's Shape importer ignores `start`/`end` (opset 15), so a graph computing a
+Resize size or an Expand target from a Shape breaks there; the others only ever feed such math."""
 
 
 def constant_arrays(model: onnx.ModelProto) -> list[tuple[str, np.ndarray]]:
@@ -70,9 +76,65 @@ def folded_constant_problems(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
+def constant_names(model: onnx.ModelProto) -> set[str]:
+    """Names of the initializers and Constant-node outputs."""
+    names = {t.name for t in model.graph.initializer}
+    return names | {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+
+
+def shape_arithmetic_problems(model: onnx.ModelProto) -> list[str]:
+    """Shape-computing nodes, and Resize nodes whose scales or sizes are not constants."""
+    constant = constant_names(model)
+    problems = []
+    for node in model.graph.node:
+        if node.op_type in SHAPE_OPS:
+            problems.append(f"shape arithmetic: {node.op_type} {node.name}")
+        elif node.op_type == "Resize":
+            given = [name for name in node.input[1:] if name]
+            if not given or any(name not in constant for name in given):
+                problems.append(f"Resize {node.name} has no constant scales or sizes")
+    return problems
+
+
+def _defaults(op_type: str, opset: int) -> dict[str, object]:
+    """The ONNX schema's default value of each attribute of `op_type` that has one."""
+    try:
+        schema = onnx.defs.get_schema(op_type, opset)
+    except onnx.defs.SchemaError:
+        return {}
+    return {
+        name: onnx.helper.get_attribute_value(attr.default_value)
+        for name, attr in schema.attributes.items()
+        if attr.default_value.name
+    }
+
+
+def parser_contract_problems(model: onnx.ModelProto) -> list[str]:
+    """Attributes set away from their default that a TensorRT release parsing this opset
+    ignores (trt/parser_contract.py): that release would build a different graph."""
+    opset = opset_of(model)
+    releases = [r for r in RELEASES if opset <= max_opset(WHEELS[r])]
+    problems = []
+    for node in model.graph.node:
+        values = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        for release in releases:
+            ignored = ignored_attributes(
+                node.op_type, values, release, _defaults(node.op_type, opset)
+            )
+            if ignored:
+                name = node.name or node.output[0]
+                problems.append(
+                    f"{node.op_type} {name} sets {', '.join(ignored)}, which TensorRT "
+                    f"{release}'s parser ignores ({SOURCES[release]})"
+                )
+                break
+    return problems
+
+
 def tensorrt_problems(model: onnx.ModelProto, max_opset: int = TENSORRT_86_OPSET) -> list[str]:
     """Violations of the onnx-tensorrt parser's rules for a parser reading up to `max_opset`."""
-    problems = uint8_problems(model)
+    problems = uint8_problems(model) + shape_arithmetic_problems(model)
+    problems += parser_contract_problems(model)
     opset = opset_of(model)
     if opset > max_opset:
         problems.append(f"opset {opset} is newer than the {max_opset} TensorRT parses")

@@ -13,7 +13,8 @@ import ast
 import contextlib
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import onnx
 import torch
@@ -104,3 +105,14 @@ def head_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     """Nodes of the float32 distance head, found by the name prefix the exporter gave them."""
     prefix = f"/{DISTANCE_HEAD_PREFIX}/"
     return [n for n in model.graph.node if n.name.startswith(prefix)]
+
+
+def fp32_pins(model: onnx.ModelProto, extra: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """The metadata `fp32_pins` of `model`: its distance head, then the `extra` nodes, each
+    with its op type and output tensors (what TensorRT names the tensors after)."""
+    wanted = {n.name for n in head_nodes(model)} | set(extra)
+    return {
+        node.name: {"op": node.op_type, "outputs": [o for o in node.output if o]}
+        for node in model.graph.node
+        if node.name in wanted
+    }

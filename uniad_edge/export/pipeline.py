@@ -30,7 +30,7 @@ from .checks import check_graph, graph_problems
 from .fold import fold_constants
 from .fp16_range import RangeContract, half_within_contract, range_contract
 from .frame_size import FrameGeometry, camera_frames, check_host_parity, geometry
-from .graph import head_nodes, trace_to_onnx
+from .graph import fp32_pins, head_nodes, trace_to_onnx
 from .half import head_float_types
 from .int8 import Quantized, quantize_within_gate
 from .int8_data import Int8Images, default_calib_data, int8_images
@@ -192,7 +192,8 @@ def _export(
         report("float16 range contract: float32 ranges on verification and stress frames")
         contract = _contract(graph, frames, stress, batch)
     fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32", **baked)
-    fp32_meta = replace(fp32_meta, fp32_nodes=contract.pinned if contract else None)
+    ranged = contract.pinned if contract else None
+    fp32_meta = replace(fp32_meta, fp32_nodes=ranged, fp32_pins=fp32_pins(graph, ranged or ()))
     fp32_bytes = _serialize(graph, fp32_meta)
     final_bytes, metadata, nodes = fp32_bytes, fp32_meta, len(graph.graph.node)
 
@@ -209,7 +210,12 @@ def _export(
             raise UniadError(f"distance head is not float32 in the --half graph: {wide}")
         if verify:
             check_graph(half_graph, opset)
-        metadata = replace(fp32_meta, precision="fp16", fp32_nodes=contract.pinned)
+        metadata = replace(
+            fp32_meta,
+            precision="fp16",
+            fp32_nodes=contract.pinned,
+            fp32_pins=fp32_pins(half_graph, contract.pinned),
+        )
         final_bytes, nodes = _serialize(half_graph, metadata), len(half_graph.graph.node)
 
     quantized = None
@@ -219,7 +225,12 @@ def _export(
         )
         if verify:
             check_graph(quantized.model, opset)
-        metadata = replace(fp32_meta, precision="int8", int8=quantized.record)
+        metadata = replace(
+            fp32_meta,
+            precision="int8",
+            int8=quantized.record,
+            fp32_pins=fp32_pins(quantized.model, contract.pinned),
+        )
         final_bytes = _serialize(quantized.model, metadata)
         nodes = len(quantized.model.graph.node)
 

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..backbones import BackboneSpec
@@ -21,6 +20,7 @@ from ..errors import UniadError
 from ..fileio import sha256_file
 from ..presets import Preset
 from ..targets import load_target
+from .resize import resize_bilinear
 
 WEIGHTS_FLAG = "--backbone-weights"
 INITS = ("none", "random", "imagenet")
@@ -189,13 +189,6 @@ def build_backbone(
 
 
 def resize_concat(features: list[Tensor], size: tuple[int, int]) -> Tensor:
-    """The official MFCN neck: bilinear (align_corners=True) resize of every tap, then concat."""
-    return torch.cat(
-        [
-            f
-            if tuple(f.shape[-2:]) == size
-            else F.interpolate(f, size=size, mode="bilinear", align_corners=True)
-            for f in features
-        ],
-        dim=1,
-    )
+    """The official MFCN neck: bilinear (align_corners=True) resize of every tap, then concat
+    (by constant scales: see `resize.py`)."""
+    return torch.cat([resize_bilinear(f, size, align_corners=True) for f in features], dim=1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .resize import resize_bilinear
+
 
 def reduce_score(anomaly_map: Tensor, reduction: str, pool: int) -> Tensor:
     """[B, H, W] -> [B]; `max` is the official max of a pool x pool stride-1 average-pooled map."""
@@ -34,7 +36,5 @@ class DistanceHead(nn.Module):
 
     def forward(self, features: Tensor, reconstructed: Tensor) -> tuple[Tensor, Tensor]:
         grid = self.distance(features, reconstructed)
-        anomaly_map = F.interpolate(
-            grid, size=self.input_size, mode="bilinear", align_corners=True
-        ).squeeze(1)
+        anomaly_map = resize_bilinear(grid, self.input_size, align_corners=True).squeeze(1)
         return anomaly_map, reduce_score(anomaly_map, self.reduction, self.pool)

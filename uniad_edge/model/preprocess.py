@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .resize import resize_bilinear
 
 
 class Preprocess(nn.Module):
@@ -41,7 +42,8 @@ class Preprocess(nn.Module):
             left, top, width, height = self.roi
             x = x[:, top : top + height, left : left + width, :]
         x = x.permute(0, 3, 1, 2).contiguous()
-        if self.size is not None and tuple(x.shape[-2:]) != tuple(self.size):
-            # One Resize; half-pixel bilinear without antialiasing, as cv2.INTER_LINEAR does.
-            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        if self.size is not None:
+            # One Resize (by constant scales); half-pixel bilinear without antialiasing, as
+            # cv2.INTER_LINEAR does.
+            x = resize_bilinear(x, self.size, align_corners=False)
         return (x * self.scale + self.shift).flip(1)

@@ -1,8 +1,9 @@
 """UniAD's reconstruction transformer, written to export cleanly.
 
 Same parameters and names as the official code (so its checkpoints load), but batch-first, the
-neighbour mask a precomputed boolean constant, the batch dimension expanded rather than
-concatenated, and no Python loops or device calls in `forward`.
+neighbour mask a precomputed boolean constant, the position embedding and the learned queries
+broadcast over the batch (never expanded: an Expand to the batch size needs a Shape node, which
+TensorRT 8.6 misreads), and no Python loops or device calls in `forward`.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ class DecoderLayer(FeedForward, nn.Module):
         mask_memory: Tensor | None,
         mask_out: Tensor | None,
     ) -> Tensor:
-        t = self.learned_embed.weight.unsqueeze(0).expand(memory.shape[0], -1, -1)
+        # [1, HW, C]: broadcast against the [B, HW, C] memory by the attention and the residual.
+        t = self.learned_embed.weight.unsqueeze(0)
         attn = self.self_attn(t + pos, memory + pos, memory, mask_memory)
         t = self.norm1(t + self.dropout1(attn))
         attn = self.multihead_attn(t + pos, out + pos, out, mask_out)

@@ -101,7 +101,7 @@ def adopt_engine(
         workspace_bytes=workspace,
         cache_key=cache_key(digest, trt_version, gpu, precision, typed, profile, workspace),
         metadata=onnx.metadata,
-        fp32_layers=len(onnx.head_layers),
+        fp32_layers=len(onnx.pins),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     path = sidecar_path(engine)

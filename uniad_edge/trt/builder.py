@@ -27,6 +27,7 @@ from .environment import (
     trtexec_command,
 )
 from .onnx_info import OnnxInfo, read_onnx_info
+from .parser_contract import CONTRACT
 from .parser_ops import max_opset
 from .sidecar import (
     EngineSidecar,
@@ -151,6 +152,8 @@ def trtexec_lines(
     lines: dict[str, str | None] = {}
     for target, mode in trtexec_modes(precision, onnx.precision).items():
         lines[target] = None
+        if mode in ("fp16-pinned", "int8-pinned") and unnamed_pins(onnx.pins, target):
+            continue  # trtexec pins layers by name only: a pin it cannot name would run FP16
         if mode is not None:
             lines[target] = trtexec_command(
                 onnx_path,
@@ -166,6 +169,14 @@ def trtexec_lines(
                 dynamic=onnx.batch is None,
             )
     return lines
+
+
+def unnamed_pins(pins: tuple[features.Pin, ...], target: str) -> list[str]:
+    """Pinned nodes whose layer that TensorRT's parser leaves unnamed (8.6: LayerNormalization),
+    so no `--layerPrecisions` entry can reach them (trt/parser_contract.py)."""
+    release = "8.6" if target == "8.6" else "10.x"
+    rows = CONTRACT[release]
+    return [pin.node for pin in pins if pin.op in rows and not rows[pin.op].named]
 
 
 def _trtexec_engine(out_dir: str | os.PathLike[str], name: str, precision: str) -> Path:
@@ -264,9 +275,9 @@ def build_engine(
     )
     started = time.perf_counter()
     with cuda_api().activate():
-        engine_bytes, timing_bytes, pinned = _build(trt, plan, mode, report, verbose)
+        engine_bytes, timing_bytes, pins = _build(trt, plan, mode, report, verbose)
     seconds = time.perf_counter() - started
-    _save(plan, engine_bytes, timing_bytes, len(pinned), seconds)
+    _save(plan, engine_bytes, timing_bytes, pins, seconds)
     report(
         f"engine written: {plan.engine_path} ({len(engine_bytes) / 2**20:.1f} MiB, {seconds:.0f} s)"
     )
@@ -305,7 +316,7 @@ def _make_logger(trt: Any, report: ProgressFn, verbose: bool) -> Any:
 
 def _build(
     trt: Any, plan: BuildPlan, mode: features.BuildMode, report: ProgressFn, verbose: bool
-) -> tuple[bytes, bytes, list[str]]:
+) -> tuple[bytes, bytes, features.PinReport | None]:
     logger = _make_logger(trt, report, verbose)
     builder = trt.Builder(logger)
     network = builder.create_network(features.network_flags(trt, mode.strongly_typed))
@@ -318,7 +329,7 @@ def _build(
     features.apply_flags(trt, config, mode)
     if features.enable_profile_sharing(trt, config):
         report("profile sharing on (PROFILE_SHARING_0806): worker threads share profile 0")
-    pinned: list[str] = []
+    pins = None
     if mode.pin_fp32:
         if not builder.platform_has_fast_fp16:
             report("warning: this GPU has no fast FP16; the FP16 engine may not be faster")
@@ -327,9 +338,18 @@ def _build(
                 "warning: this ONNX has no float16 range contract (exported without "
                 "verification); re-export it so layers near float16's limit stay FP32"
             )
-        pinned = features.keep_fp32(trt, network, extra=plan.onnx.range_pinned)
+        pins = features.keep_fp32(trt, network, plan.onnx.pins)
+        if pins.missing or not pins.requested:
+            raise UniadError(
+                f"{plan.onnx_path}: {pins.describe()}; FP32 pin {', '.join(pins.missing[:3])} "
+                "matches no TensorRT layer, so the FP16 engine would run it in FP16: re-export "
+                "the ONNX with this uniad-edge, or build with --precision fp32"
+                if pins.missing
+                else f"{plan.onnx_path} names no FP32 pins (no distance head in its metadata); "
+                "re-export it with this uniad-edge"
+            )
         ranged = len(plan.onnx.range_pinned)
-        report(f"{len(pinned)} layers kept in FP32 (distance head, outputs, {ranged} by range)")
+        report(f"{pins.describe()} (distance head, outputs, {ranged} by range)")
     _add_profile(builder, config, network, plan)
     _attach_timing_cache(config, plan, report)
     serialized = builder.build_serialized_network(network, config)
@@ -337,7 +357,7 @@ def _build(
         detail = " | ".join(logger.errors[-5:]) or "no error message from TensorRT"
         raise UniadError(f"TensorRT failed to build an engine from {plan.onnx_path}: {detail}")
     timing = bytes(config.get_timing_cache().serialize())
-    return bytes(serialized), timing, pinned
+    return bytes(serialized), timing, pins
 
 
 def _add_profile(builder: Any, config: Any, network: Any, plan: BuildPlan) -> None:
@@ -363,7 +383,13 @@ def _attach_timing_cache(config: Any, plan: BuildPlan, report: ProgressFn) -> No
         features.load_timing_cache(config, b"")
 
 
-def _save(plan: BuildPlan, engine: bytes, timing: bytes, pinned: int, seconds: float) -> None:
+def _save(
+    plan: BuildPlan,
+    engine: bytes,
+    timing: bytes,
+    pins: features.PinReport | None,
+    seconds: float,
+) -> None:
     """Engine first, then its sidecar: a crash in between leaves no sidecar vouching for it."""
     plan.sidecar_path.unlink(missing_ok=True)
     write_bytes_atomic(plan.engine_path, engine)
@@ -383,7 +409,9 @@ def _save(plan: BuildPlan, engine: bytes, timing: bytes, pinned: int, seconds: f
         workspace_bytes=plan.workspace_bytes,
         cache_key=plan.key,
         metadata=plan.onnx.metadata,
-        fp32_layers=pinned,
+        fp32_layers=len(pins.layers) if pins else 0,
+        fp32_pins_requested=pins.requested if pins else 0,
+        fp32_pins_matched=pins.matched if pins else 0,
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=round(seconds, 2),
     ).write(plan.sidecar_path)

@@ -225,31 +225,67 @@ def enable_profile_sharing(trt: Any, config: Any) -> bool:
     return True
 
 
-def in_distance_head(layer_name: str, prefix: str = DISTANCE_HEAD_PREFIX) -> bool:
-    """Parser layer names derive from ONNX node names, e.g. '/distance_head/ReduceSum'."""
-    name = layer_name.lstrip("/")
-    return name == prefix or (name.startswith(prefix) and name[len(prefix)] in "/._:")
+@dataclass(frozen=True)
+class Pin:
+    """One ONNX node an FP16-flag build keeps FP32: its name, op type and output tensors."""
+
+    node: str
+    op: str = ""
+    outputs: tuple[str, ...] = ()
 
 
-def keep_fp32(
-    trt: Any, network: Any, prefix: str = DISTANCE_HEAD_PREFIX, extra: Collection[str] = ()
-) -> list[str]:
-    """Pin the distance head, every layer producing a network output, and the `extra` layers
-    (the export's range contract: ONNX node names whose float32 range nears float16's) to FP32.
+@dataclass(frozen=True)
+class PinReport:
+    """How the requested pins landed: layers set to FP32, and the pins no layer matched."""
 
-    In FP16 the squared-difference sum over 720 channels overflows 65504; only floating-point
-    layers are touched (shape and index layers must keep their integer types). Returns the names.
+    requested: int
+    layers: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def matched(self) -> int:
+        return self.requested - len(self.missing)
+
+    def describe(self) -> str:
+        return f"{self.matched}/{self.requested} FP32 pins matched, {len(self.layers)} layers FP32"
+
+
+def _named_after(layer_name: str, node: str) -> bool:
+    """registerLayer names a layer after its node, `node_N` when the name was taken."""
+    if layer_name == node:
+        return True
+    head, _, tail = layer_name.rpartition("_")
+    return head == node and tail.isdigit()
+
+
+def keep_fp32(trt: Any, network: Any, pins: Collection[Pin]) -> PinReport:
+    """Pin to FP32 every layer that produces or consumes a pinned node's output tensor or is
+    named after a pinned node, and every layer producing a network output.
+
+    onnx-tensorrt names every node's output tensor after its ONNX output in every release, but
+    not every layer after its node (8.6's LayerNormalization keeps TensorRT's default name, the
+    reshape after a Softmax and broadcast shuffles are unnamed, a taken name gets `_N`), so
+    tensors are what pins match. Only floating-point layers are touched (shape and index
+    layers keep their integer types). In FP16 the squared-difference sum over 720 channels
+    overflows 65504: a pin that matches nothing is reported in `missing`, never dropped.
     """
-    wanted = set(extra)
+    by_tensor = {name: pin.node for pin in pins for name in pin.outputs}
+    nodes = {pin.node for pin in pins}
     floats = {trt.float32, trt.float16}
+    matched: set[str] = set()
     pinned = []
     for index in range(network.num_layers):
         layer = network.get_layer(index)
         outputs = [layer.get_output(i) for i in range(layer.num_outputs)]
-        if not any(t.dtype in floats for t in outputs):
+        inputs = [layer.get_input(i) for i in range(layer.num_inputs)]
+        hits = {
+            by_tensor[t.name] for t in [*outputs, *inputs] if t is not None and t.name in by_tensor
+        }
+        hits |= {node for node in nodes if _named_after(layer.name, node)}
+        matched |= hits
+        if not (hits or any(t.is_network_output for t in outputs)):
             continue
-        head = in_distance_head(layer.name, prefix) or layer.name in wanted
-        if not (head or any(t.is_network_output for t in outputs)):
+        if not any(t.dtype in floats for t in outputs):
             continue
         layer.precision = trt.float32
         for i, tensor in enumerate(outputs):
@@ -260,7 +296,8 @@ def keep_fp32(
         tensor = network.get_output(index)
         if tensor.dtype in floats:
             tensor.dtype = trt.float32
-    return pinned
+    missing = tuple(pin.node for pin in pins if pin.node not in matched)
+    return PinReport(len(pins), tuple(pinned), missing)
 
 
 def parse_onnx(parser: Any, onnx_path: str) -> list[str]:

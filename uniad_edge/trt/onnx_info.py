@@ -15,16 +15,15 @@ from typing import Any
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME, METADATA_KEY
-from .features import DISTANCE_HEAD_PREFIX
+from .features import DISTANCE_HEAD_PREFIX, Pin
 
 
 @dataclass(frozen=True)
 class OnnxInfo:
     """File stem, input name, NHWC input shape (batch None when dynamic) and model metadata.
 
-    `opset` is the default-domain opset; `head_layers` the float-producing `/distance_head/`
-    node names (TensorRT's parser names each layer after its node), for trtexec's per-layer
-    precision flags on TensorRT 8.6.
+    `opset` is the default-domain opset; `graph_pins` the distance head's nodes read from the
+    graph (with the `onnx` package), used only when the metadata has no `fp32_pins`.
     """
 
     name: str
@@ -33,7 +32,7 @@ class OnnxInfo:
     input_size: tuple[int, int]
     metadata: dict[str, Any] = field(default_factory=dict)
     opset: int = 0
-    head_layers: tuple[str, ...] = ()
+    graph_pins: tuple[Pin, ...] = ()
 
     @property
     def precision(self) -> str:
@@ -45,9 +44,24 @@ class OnnxInfo:
         return tuple(str(n) for n in self.metadata.get("fp32_nodes") or ())
 
     @property
+    def pins(self) -> tuple[Pin, ...]:
+        """Every node an FP16-flag build keeps FP32: the head, then the range-pinned nodes.
+
+        From the metadata written at export (no `onnx` package needed), else from the graph."""
+        recorded = self.metadata.get("fp32_pins")
+        pins = self.graph_pins
+        if recorded is not None:
+            pins = tuple(
+                Pin(str(name), str(pin.get("op", "")), tuple(map(str, pin.get("outputs", ()))))
+                for name, pin in recorded.items()
+            )
+        known = {pin.node for pin in pins}
+        return pins + tuple(Pin(n) for n in self.range_pinned if n not in known)
+
+    @property
     def fp32_layers(self) -> tuple[str, ...]:
-        """Every layer an FP16-flag build pins to FP32: the head, then the range-pinned nodes."""
-        return self.head_layers + tuple(n for n in self.range_pinned if n not in self.head_layers)
+        """The pinned nodes' names: the layer names trtexec's per-layer flags give."""
+        return tuple(pin.node for pin in self.pins)
 
 
 def read_onnx_info(path: str | os.PathLike[str]) -> OnnxInfo:
@@ -74,22 +88,17 @@ def read_onnx_info(path: str | os.PathLike[str]) -> OnnxInfo:
     dims = [d.dim_value if d.HasField("dim_value") else None for d in _dims(inputs[0])]
     info = _info(path, inputs[0].name, dims, metadata)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return replace(info, opset=opset, head_layers=_head_layers(onnx, model))
+    return replace(info, opset=opset, graph_pins=_graph_pins(info, model))
 
 
-def _head_layers(onnx: Any, model: Any) -> tuple[str, ...]:
-    """Distance-head nodes with a floating-point output (integer shape nodes keep their type)."""
-    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
-    try:
-        graph = onnx.shape_inference.infer_shapes(model).graph
-    except Exception:  # noqa: BLE001 - without types every head node is listed
-        graph = model.graph
-    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.output]}
+def _graph_pins(info: OnnxInfo, model: Any) -> tuple[Pin, ...]:
+    """The distance head's and the range-pinned nodes, with their output tensors."""
     prefix = f"/{DISTANCE_HEAD_PREFIX}/"
+    wanted = set(info.range_pinned)
     return tuple(
-        node.name
-        for node in graph.node
-        if node.name.startswith(prefix) and any(types.get(o, 1) in floats for o in node.output)
+        Pin(node.name, node.op_type, tuple(o for o in node.output if o))
+        for node in model.graph.node
+        if node.name.startswith(prefix) or node.name in wanted
     )
 
 

@@ -162,6 +162,9 @@ class EngineSidecar:
     cache_key: str
     metadata: dict[str, Any] = field(default_factory=dict)
     fp32_layers: int = 0
+    # FP32 pins (nodes) an FP16-flag build was asked for and how many matched a layer.
+    fp32_pins_requested: int = 0
+    fp32_pins_matched: int = 0
     built_at: str = ""
     build_seconds: float = 0.0
     sidecar_version: int = SIDECAR_VERSION
@@ -189,6 +192,8 @@ class EngineSidecar:
             "workspace_bytes": self.workspace_bytes,
             "cache_key": self.cache_key,
             "fp32_layers": self.fp32_layers,
+            "fp32_pins_requested": self.fp32_pins_requested,
+            "fp32_pins_matched": self.fp32_pins_matched,
             "built_at": self.built_at,
             "build_seconds": self.build_seconds,
         }
@@ -220,6 +225,8 @@ class EngineSidecar:
             cache_key=str(engine.get("cache_key", "")),
             metadata={k: v for k, v in data.items() if k != ENGINE_KEY},
             fp32_layers=int(engine.get("fp32_layers", 0)),
+            fp32_pins_requested=int(engine.get("fp32_pins_requested", 0)),
+            fp32_pins_matched=int(engine.get("fp32_pins_matched", 0)),
             built_at=str(engine.get("built_at", "")),
             build_seconds=float(engine.get("build_seconds", 0.0)),
         )
