@@ -168,3 +168,15 @@ def test_lite0_layer_groups_cover_every_quantizable_node(lite) -> None:
     assert len(groups["feed-forward"]) == 4  # linear1 + linear2 of one encoder, one decoder
     quantizable = [n.name for n in graph.graph.node if n.op_type in ("Conv", "MatMul", "Gemm")]
     assert sorted(n for names in groups.values() for n in names) == sorted(quantizable)
+
+
+@lite_weights
+def test_bench_measures_the_int8_graph_as_int8_rows(lite, tmp_path) -> None:
+    """`bench --precision int8` runs the Q/DQ graph on ONNX Runtime; PyTorch has no int8."""
+    report = tmp_path / "bench.json"
+    args = ("--backends", "onnxruntime,torch", "--precision", "int8", "--batch", "1")
+    args += ("--warmup", "1", "--runs", "3", "--threads", "1", "--json", report)
+    assert run_main("bench", "--model", lite["int8"], *args) == 0
+    rows = {r["backend"]: r for r in json.loads(report.read_text())["rows"]}
+    assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["precision"] == "int8"
+    assert rows["torch"]["status"] != "ok"

@@ -19,6 +19,7 @@ from trt_fakes import RELEASES
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export import export_onnx
+from uniad_edge.export.graph import head_nodes
 from uniad_edge.export.int8 import Quantizer, qdq_counts
 from uniad_edge.export.int8_groups import QUANTIZED_OPS
 from uniad_edge.export.verify import sample_frames
@@ -34,7 +35,8 @@ def graphs(tmp_path_factory) -> tuple[Path, Path]:
     ckpt = tiny_checkpoint(root / "tiny.pth")
     fp32 = export_onnx(ckpt, root, "tiny", verify=False, preset=TINY, batch=1).onnx_path
     graph = onnx.load(str(fp32))
-    quantizer = Quantizer(graph, sample_frames(TINY, 4), 1)
+    head = [n.name for n in head_nodes(graph)]
+    quantizer = Quantizer(graph, sample_frames(TINY, 4), 1, head)
     try:
         nodes = [n.name for n in graph.graph.node if n.op_type in QUANTIZED_OPS]
         qdq = quantizer.quantize(nodes)
@@ -58,6 +60,9 @@ def test_the_qdq_graph_is_symmetric_int8_and_every_op_is_parsed_by_86(graphs) ->
     assert {n.op_type for n in qdq.graph.node} <= PARSER_OPS_86
     assert all(d.domain in ("", "ai.onnx") for d in qdq.opset_import)
     assert read_onnx_info(graphs[1]).precision == "int8"
+    producers = {o: n.op_type for n in qdq.graph.node for o in n.output}
+    head = {name for n in head_nodes(qdq) for name in n.input}
+    assert "DequantizeLinear" not in {producers.get(name) for name in head}  # float features
 
 
 @pytest.mark.parametrize("release", RELEASES)

@@ -43,7 +43,8 @@ def bench(
     precision: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated: fp32,fp16.", show_default=default(BenchConfig, "precisions")
+            help="Comma-separated: fp32,fp16,int8 (int8: an export --precision int8 model).",
+            show_default=default(BenchConfig, "precisions"),
         ),
     ] = None,
     batch: Annotated[

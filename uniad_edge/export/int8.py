@@ -32,6 +32,7 @@ from .int8_groups import QUANTIZED_OPS, layer_groups
 from .verify import ort_session, run_ort
 
 CHUNK = 4
+DQ = "DequantizeLinear"
 FALLBACK_HINT = (
     "pass --int8-fallback to keep the layers that move the score most in float, or export "
     "--precision fp16"
@@ -43,6 +44,9 @@ EXTRA_OPTIONS = {
     "AddQDQPairToWeight": False,  # int8 weights + DequantizeLinear: a quarter of the size
     "DedicatedQDQPair": False,
     "QDQKeepRemovableActivations": False,
+    # Q/DQ on a weighted op's inputs only (TensorRT's recommended placement): its output stays
+    # float, so the distance head reads float features and reconstruction, never int8 ones.
+    "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS),
 }
 
 
@@ -102,8 +106,15 @@ def _quiet() -> Iterator[None]:
 class Quantizer:
     """Q/DQ copies of one float32 graph for any subset of its nodes, on one calibration."""
 
-    def __init__(self, graph: onnx.ModelProto, calibration: np.ndarray, batch: int | None):
+    def __init__(
+        self,
+        graph: onnx.ModelProto,
+        calibration: np.ndarray,
+        batch: int | None,
+        float_nodes: Sequence[str] = (),
+    ) -> None:
         self._graph = graph
+        self._float_nodes = set(float_nodes)
         self._folder = tempfile.TemporaryDirectory(prefix="uniad-int8-")
         self._cache = Path(self._folder.name) / "ranges.json"
         self._calibration = calibration
@@ -147,7 +158,28 @@ class Quantizer:
                 extra_options=dict(EXTRA_OPTIONS),
                 calibration_cache_path=self._cache,
             )
-        return onnx.load(out)
+        quantized = onnx.load(out)
+        float_inputs(quantized, self._float_nodes)
+        return quantized
+
+
+def float_inputs(model: onnx.ModelProto, names: set[str]) -> int:
+    """Give the nodes `names` (the head, the range-pinned) the float tensors they read in the
+    float32 graph. The quantizer shares one Q/DQ pair among every consumer of a tensor (its
+    dedicated pairs too are made for every consumer), so a float node reading a tensor a Conv
+    also reads would get its int8-rounded copy. Returns how many inputs were rewired."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    rewired = 0
+    for node in model.graph.node:
+        if node.name not in names:
+            continue
+        for index, name in enumerate(node.input):
+            dq = producers.get(name)
+            q = producers.get(dq.input[0]) if dq is not None and dq.op_type == DQ else None
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[index] = q.input[0]
+                rewired += 1
+    return rewired
 
 
 def qdq_counts(model: onnx.ModelProto) -> dict[str, int]:
@@ -177,7 +209,7 @@ def quantize_within_gate(
     reference = scores(float32_bytes, images.gate, batch)
     labels = images.gate_labels
     per_image, source = thresholds_for(thresholds, images.gate_classes, reference, labels)
-    quantizer = Quantizer(graph, images.calibration, batch)
+    quantizer = Quantizer(graph, images.calibration, batch, keep_float)
 
     def judge(names: Sequence[str]) -> tuple[onnx.ModelProto, Gate]:
         model = quantizer.quantize([n for g in names for n in groups[g]])
