@@ -79,7 +79,7 @@ def test_open_artifact_reads_onnx_engine_and_refuses_unknown(tmp_path) -> None:
     meta = build_model(onnx, threshold=12.5)
     opened = open_artifact(onnx)
     assert opened.kind.name == ONNX and opened.metadata.thresholds.global_ == 12.5
-    assert opened.source == str(onnx) and opened.warnings == []
+    assert opened.source == str(onnx) and opened.warnings == []  # its sidecar is a true copy
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"plan")
     _engine_sidecar(engine, Profile(1, 2, 4))

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -208,16 +208,46 @@ def model_metadata(
     return parse_metadata(properties[METADATA_KEY], str(path)), str(path)
 
 
+def edited_sidecar_note(
+    model: str | os.PathLike[str], embedded: ModelMetadata, source: str
+) -> str | None:
+    """One line when the thresholds in an ONNX's sidecar differ from those embedded in it (the
+    metadata `model_metadata` read from `source`), else None. The sidecar is only a copy:
+    thresholds a user edits into it decide nothing, and they must not believe they changed the
+    decision rule. Pure (no memory of earlier calls): every open that meets the edit says so."""
+    path = Path(model)
+    if source != str(path):  # read from the sidecar itself: nothing embedded to differ from
+        return None
+    try:
+        sidecar = read_sidecar(path)
+    except UniadError as exc:
+        return f"{exc}; it is only a copy of the metadata embedded in {path}, which is used"
+    if sidecar is None:
+        return None
+    ours, theirs = embedded.thresholds, sidecar.thresholds
+    if (ours.global_, ours.per_class) == (theirs.global_, theirs.per_class):
+        return None
+    home = line_thresholds.thresholds_path(path)
+    return (
+        f"the thresholds in {sidecar_path(path)} (global {theirs.global_}, per class "
+        f"{dict(theirs.per_class)}) differ from those embedded in {path} and are IGNORED: the "
+        f"sidecar is only a copy; the line's thresholds live in {home} (write them with "
+        "`uniad-edge calibrate`)"
+    )
+
+
 @dataclass
 class Artifact:
     """An opened artifact: its kind, its metadata (None for a checkpoint or URL, whose metadata
-    needs torch or the server), where that came from and an engine's build section."""
+    needs torch or the server), where that came from, an engine's build section and one-line
+    warnings (such as thresholds edited into an ONNX's sidecar, which decide nothing)."""
 
     path: Path | str
     kind: ArtifactKind
     metadata: ModelMetadata | None = None
     source: str = ""
     build: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def open_artifact(model: str | os.PathLike[str]) -> Artifact:
@@ -243,7 +273,8 @@ def open_artifact(model: str | os.PathLike[str]) -> Artifact:
         metadata = parse_metadata(data, str(sidecar_path(path)))
         return Artifact(path, kind, metadata, str(sidecar_path(path)), build)
     metadata, source = model_metadata(path, onnx_properties(path))
-    return Artifact(path, kind, metadata, source)
+    note = edited_sidecar_note(path, metadata, source)
+    return Artifact(path, kind, metadata, source, warnings=[note] if note else [])
 
 
 def rate_warning(

@@ -62,7 +62,7 @@ def _artifact_info(artifact: Artifact) -> dict[str, Any]:
         interface = onnx_interface(artifact.path)  # read without the weights (a 2 GB model)
         meta.update(inputs=interface.inputs, outputs=interface.outputs)
     meta["path"] = str(artifact.path)
-    warnings = threshold_warnings(line.thresholds)
+    warnings = [*artifact.warnings, *threshold_warnings(line.thresholds)]
     if warnings:
         meta[WARNINGS] = warnings
     return meta

@@ -88,8 +88,10 @@ def check_parity(
     return results
 
 
-def chunks(frames: np.ndarray, batch: int | None, largest: int = 4) -> list[np.ndarray]:
-    """`frames` in chunks a graph of static `batch` (or a dynamic one) accepts."""
+def chunks(frames: np.ndarray, batch: int | None, largest: int = 1) -> list[np.ndarray]:
+    """`frames` in chunks a graph of static `batch` (or a dynamic one, `largest` at a time)
+    accepts. One frame at a time by default: a session's memory grows with its batch (the
+    mixed-precision drift check of mvtec-512 reached 3.9 GB resident in chunks of 4)."""
     size = batch or largest
     out = []
     for start in range(0, len(frames), size):

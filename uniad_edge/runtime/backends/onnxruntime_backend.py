@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from ...artifacts import model_metadata
+from ...artifacts import edited_sidecar_note, model_metadata
 from ...errors import UniadError
 from ...metadata import INPUT_NAME, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
 from .base import Backend
+
+log = logging.getLogger(__name__)
 
 PREFERRED_PROVIDERS = (
     "TensorrtExecutionProvider",
@@ -112,7 +115,11 @@ class OnnxRuntimeBackend(Backend):
 
     def _read_metadata(self) -> ModelMetadata:
         props = self.session.get_modelmeta().custom_metadata_map
-        return model_metadata(self.path, props)[0]
+        metadata, source = model_metadata(self.path, props)
+        note = edited_sidecar_note(self.path, metadata, source)
+        if note:
+            log.warning("%s", note)
+        return metadata
 
     def _check_signature(self) -> None:
         """Refuse graphs that do not take uint8 NHWC BGR, so frames are never mis-scored."""

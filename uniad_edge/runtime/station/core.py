@@ -77,7 +77,7 @@ from ...artifacts import threshold_warnings
 from ...errors import UniadError
 from ..backends.base import Closeable
 from ..capture import Frame
-from ..detector import Detector
+from ..detector import Detector, threshold_for
 from ..record import VerdictCounts, VerdictRecord
 from ..sinks import Sink, SinkContext, Verdict
 from .config import API_CAMERA, SAVE_POLICIES, CameraConfig, StationConfig
@@ -123,7 +123,7 @@ class Station(Closeable):
         self.on_batch = on_batch
         try:
             self.cameras = Cameras(
-                (c.name, CameraInput(c, self.detector.threshold_for(c.class_name, c.threshold)))
+                (c.name, CameraInput(c, threshold_for(self.detector, c.class_name, c.threshold)))
                 for c in config.cameras
             )
             self.outputs = Outputs(build_sinks(sink_context(self), sinks))
@@ -283,8 +283,8 @@ class Station(Closeable):
         (`StationConfig.api_class_name`, `api_threshold`)."""
         if class_name is None:
             config = self.config
-            return self.detector.threshold_for(config.api_class_name, config.api_threshold)
-        return self.detector.threshold_for(class_name, None)
+            return threshold_for(self.detector, config.api_class_name, config.api_threshold)
+        return threshold_for(self.detector, class_name, None)
 
     def score_async(
         self,
