@@ -38,10 +38,10 @@ class CountingDetector(Detector):
         super().__init__(*args, **kwargs)
         self.batches: list[int] = []
 
-    def predict(self, frames, thresholds=None):
+    def score(self, frames):
         frames = list(frames)
         self.batches.append(len(frames))
-        return super().predict(frames, thresholds)
+        return super().score(frames)
 
 
 def test_several_videos_batched_with_camera_names_and_own_thresholds(model, tmp_path):

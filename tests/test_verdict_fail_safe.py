@@ -19,6 +19,7 @@ from uniad_edge.metadata import Thresholds
 from uniad_edge.runtime.capture import Reader
 from uniad_edge.runtime.detector import Detector
 from uniad_edge.runtime.station import CameraConfig, Station, StationConfig
+from uniad_edge.runtime.verdict import judge
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +135,18 @@ def test_station_provenance_names_every_cameras_override(model, tmp_path):
         summary = station.run()
     assert "a: threshold 5 given" in provenance and "b: threshold 7 given" in provenance
     assert "other cameras:" in provenance and summary.thresholds == provenance
+
+
+@pytest.mark.parametrize(
+    ("score", "threshold", "error", "verdict"),
+    [
+        (1.0, 2.0, None, "OK"),
+        (2.0, 2.0, None, "NG"),  # the boundary is NG
+        (1.0, None, None, None),  # no threshold: unscored, never a guess
+        (float("nan"), 2.0, None, "ERROR"),
+        (float("inf"), None, None, "ERROR"),  # untrusted even without a threshold
+        (1.0, 2.0, "frame is 16-bit", "ERROR"),
+    ],
+)
+def test_judge_is_the_one_fail_safe_rule(score, threshold, error, verdict) -> None:
+    assert judge(score, threshold, error) == verdict

@@ -249,7 +249,7 @@ def score_samples(
             except UniadError:
                 unreadable.append(sample.path)
         if not unreadable:
-            detections = detector.predict(images)
+            detections = detector.score(images)  # scores only: calibrate sets the threshold
             scores += [d.score for d in detections]
             unfit += [(s.path, d.error) for s, d in zip(chunk, detections, strict=True) if d.error]
         if advance is not None:

@@ -111,7 +111,7 @@ def score_with_detector(
     for start in range(0, count, batch_size):
         chunk = range(start, min(start + batch_size, count))
         frames = [load_image(samples[i]) for i in chunk]
-        for i, frame, found in zip(chunk, frames, detector.predict(frames), strict=True):
+        for i, frame, found in zip(chunk, frames, detector.score(frames), strict=True):
             scores[reduction][i] = found.score
             maps[i] = found.model_map
             mask = load_mask(samples[i], frame.shape)

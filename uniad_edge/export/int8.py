@@ -29,7 +29,7 @@ from ..metadata import Thresholds
 from .int8_data import Int8Images
 from .int8_gate import Gate, GateLimits, measure, thresholds_for
 from .int8_groups import QUANTIZED_OPS, layer_groups
-from .verify import ort_session, run_ort
+from .verify import chunks, ort_session, run_ort
 
 CHUNK = 4
 DQ = "DequantizeLinear"
@@ -59,20 +59,10 @@ class Quantized:
     gate: Gate
 
 
-def _chunks(frames: np.ndarray, batch: int | None) -> Iterator[np.ndarray]:
-    """Frames in batches a static-batch graph accepts (the last one padded by repetition)."""
-    size = batch or CHUNK
-    for start in range(0, len(frames), size):
-        chunk = frames[start : start + size]
-        if batch is not None and len(chunk) < batch:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)])
-        yield chunk
-
-
 def scores(model_bytes: bytes, frames: np.ndarray, batch: int | None) -> np.ndarray:
     """ONNX Runtime CPU scores of `frames` (float64), padding dropped."""
     session = ort_session(model_bytes)
-    out = [run_ort(session, chunk)[1].reshape(-1) for chunk in _chunks(frames, batch)]
+    out = [run_ort(session, chunk)[1].reshape(-1) for chunk in chunks(frames, batch, CHUNK)]
     return np.concatenate(out)[: len(frames)].astype(np.float64)
 
 
@@ -80,7 +70,7 @@ class _Reader:
     """ONNX Runtime's calibration data reader over in-memory frames."""
 
     def __init__(self, frames: np.ndarray, batch: int | None, input_name: str) -> None:
-        self._batches = iter(list(_chunks(frames, batch)))
+        self._batches = iter(list(chunks(frames, batch, CHUNK)))
         self._name = input_name
 
     def get_next(self) -> dict[str, np.ndarray] | None:

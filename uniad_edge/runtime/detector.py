@@ -1,5 +1,9 @@
 """The Python API: `Detector("export/model.onnx")(frame)` -> a `Detection` with score and verdict.
 
+The detector scores (`Detector.score`); a verdict comes only from `verdict.judge` on a
+`Detection` judged against a threshold (`Detection.judged`): the station's scorer judges each
+frame with its camera's or request's threshold, `predict` with this detector's default.
+
 Frames of any size and of the common camera formats go in; the runtime only converts them to
 uint8 BGR and resizes them (bilinear) to the model's input, since normalisation and layout live
 inside the exported graph.
@@ -11,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -32,13 +36,12 @@ from .backends.registry import load_backend
 from .frame_fit import frame_problem
 from .frames import to_bgr8
 from .prepare import FramePreparer, check_frame_size
+from .verdict import ERROR, NG, judge, resolve_threshold
 
 OK_COLOUR = (60, 200, 60)
 NG_COLOUR = (40, 40, 230)
 UNKNOWN_COLOUR = (200, 200, 200)
 
-
-ERROR = "ERROR"
 NON_FINITE_SCORE = "non-finite score"
 NON_FINITE_MAP = "non-finite map"
 
@@ -73,17 +76,17 @@ class Detection:
     @property
     def is_anomalous(self) -> bool | None:
         """True when NG (score >= threshold) or ERROR: whatever is not OK is treated as a reject."""
-        if self.error is not None:
-            return True
-        return None if self.threshold is None else self.score >= self.threshold
+        verdict = self.verdict
+        return None if verdict is None else verdict in (NG, ERROR)
 
     @property
     def verdict(self) -> str | None:
-        """ "OK", "NG", "ERROR" (untrusted result), or None (no threshold)."""
-        if self.error is not None:
-            return ERROR
-        flag = self.is_anomalous
-        return None if flag is None else ("NG" if flag else "OK")
+        """ "OK", "NG", "ERROR" (untrusted result), or None (no threshold): `verdict.judge`."""
+        return judge(self.score, self.threshold, self.error)
+
+    def judged(self, threshold: float | None) -> Detection:
+        """This result judged against `threshold` (a new, equally immutable Detection)."""
+        return replace(self, threshold=threshold)
 
     @property
     def is_ok(self) -> bool:
@@ -121,8 +124,8 @@ class Detection:
                 f"on a {self.frame_size[1]}x{self.frame_size[0]} frame"
             )
         out = cv2.addWeighted(image, 1.0 - alpha, self.heatmap(), alpha, 0.0)
-        if self.error is not None:
-            text, colour = f"{ERROR} {self.error}", NG_COLOUR
+        if self.verdict == ERROR:
+            text, colour = f"{ERROR} {self.error or NON_FINITE_SCORE}", NG_COLOUR
         elif self.verdict is None:
             text, colour = f"score {self.score:.3g}", UNKNOWN_COLOUR
         else:
@@ -181,7 +184,7 @@ class Detector(Closeable):
         )
         self.class_name = class_name
         self.threshold_override = threshold
-        self.threshold = self.threshold_for(class_name, threshold)
+        self.threshold = self._default_threshold()
         if bit_depth is not None and not 9 <= bit_depth <= 16:
             raise UniadError(
                 f"bit_depth applies to uint16 frames and must be 9..16, got {bit_depth}"
@@ -204,7 +207,7 @@ class Detector(Closeable):
     def use_thresholds(self, in_force: InForce) -> None:
         """Decide with `in_force` from now on (a new thresholds file); the model stays open."""
         self.in_force = in_force
-        self.threshold = self.threshold_for(self.class_name, self.threshold_override)
+        self.threshold = self._default_threshold()
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -212,23 +215,9 @@ class Detector(Closeable):
         h, w = self.metadata.input_size
         return int(h), int(w)
 
-    def threshold_for(self, class_name: str | None, threshold: float | None) -> float | None:
-        """The threshold a camera or request of `class_name` uses (`resolve_threshold`)."""
-        return self.resolve_threshold(class_name, threshold)[0]
-
-    def resolve_threshold(
-        self, class_name: str | None, threshold: float | None
-    ) -> tuple[float | None, str]:
-        """`Thresholds.resolve` on this model's thresholds, refusing a class it does not know."""
-        known = self.metadata.class_names
-        if class_name is not None and known and class_name not in known:
-            raise UniadError(
-                f"class {class_name!r} is not one this model was trained on: {', '.join(known)}"
-            )
-        try:
-            return self.thresholds.resolve(class_name, threshold)
-        except ValueError as exc:
-            raise UniadError(str(exc)) from None
+    def _default_threshold(self) -> float | None:
+        """The threshold `predict` judges with: this detector's class and override."""
+        return threshold_for(self, self.class_name, self.threshold_override)
 
     @property
     def provenance(self) -> str:
@@ -238,29 +227,23 @@ class Detector(Closeable):
     def __call__(self, frame: np.ndarray) -> Detection:
         return self.predict([frame])[0]
 
-    def predict(
-        self,
-        frames: Iterable[np.ndarray] | np.ndarray,
-        thresholds: Sequence[float | None] | None = None,
-    ) -> list[Detection]:
-        """Score a batch of frames (a sequence, or an NxHxWxC array), in chunks of the buffer,
-        each judged against its own threshold (`thresholds[i]`, resolved by the caller who
-        knows the frame's camera or request; default: this detector's `threshold`)."""
+    def predict(self, frames: Iterable[np.ndarray] | np.ndarray) -> list[Detection]:
+        """The plain Python API: `score` the frames and judge each against this detector's
+        threshold (its class, override and the thresholds in force)."""
+        return [found.judged(self.threshold) for found in self.score(frames)]
+
+    def score(self, frames: Iterable[np.ndarray] | np.ndarray) -> list[Detection]:
+        """Score a batch of frames (a sequence, or an NxHxWxC array), in chunks of the buffer;
+        no threshold is applied (each Detection's is None): the caller who knows the frame's
+        camera or request judges it (`Detection.judged`)."""
         images = [to_bgr8(f, self.bit_depth) for f in frames]
-        if thresholds is None:
-            thresholds = [self.threshold] * len(images)
-        elif len(thresholds) != len(images):
-            raise UniadError(f"{len(thresholds)} thresholds given for {len(images)} frames")
         step = len(self._buffer)
         results: list[Detection] = []
         for start in range(0, len(images), step):
-            chunk = slice(start, start + step)
-            results += self._predict_chunk(images[chunk], thresholds[chunk])
+            results += self._score_chunk(images[start : start + step])
         return results
 
-    def _predict_chunk(
-        self, images: list[np.ndarray], thresholds: Sequence[float | None]
-    ) -> list[Detection]:
+    def _score_chunk(self, images: list[np.ndarray]) -> list[Detection]:
         n = len(images)
         h, w = self.input_size
         if self.metadata.frame_size is not None:
@@ -287,7 +270,7 @@ class Detector(Closeable):
                 results.append(
                     Detection(
                         score=score,
-                        threshold=thresholds[i],
+                        threshold=None,
                         model_map=model_map,
                         frame_size=images[i].shape[:2],
                         preprocess_ms=(t1 - t0) * 1e3 / n,
@@ -301,3 +284,11 @@ class Detector(Closeable):
     def close(self) -> None:
         self._preparer.close()
         self.backend.close()
+
+
+def threshold_for(
+    detector: Detector, class_name: str | None, override: float | None
+) -> float | None:
+    """The threshold a camera or request of `class_name` uses with `detector`'s thresholds in
+    force (`verdict.resolve_threshold`)."""
+    return resolve_threshold(detector.metadata, detector.thresholds, class_name, override)[0]

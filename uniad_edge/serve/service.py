@@ -21,6 +21,7 @@ from ..runtime.record import ANSWER
 from ..runtime.sinks import Sink, Verdict
 from ..runtime.station import Station, StationConfig
 from ..runtime.station.slot import SwapInProgress
+from ..runtime.verdict import resolve_threshold
 from .cameras import StationCamera
 from .config import ServeConfig
 from .events import EventHub
@@ -122,7 +123,9 @@ class ScoringService:
         """The artifact's metadata and the thresholds in use, each with where it came from."""
         station = self.station
         detector, settings = station.detector, station.config
-        value, source = detector.resolve_threshold(settings.api_class_name, settings.api_threshold)
+        value, source = resolve_threshold(
+            detector.metadata, detector.thresholds, settings.api_class_name, settings.api_threshold
+        )
         meta = detector.metadata
         return {
             "path": redact_url(self.model_path),

@@ -31,9 +31,9 @@ API (embeddable)::
   camera-less input, camera "api": waiting requests fill each batch beside the camera frames
   (at least one per batch while any waits), and their verdicts go through the same sinks. A
   station with an API input may have no camera and runs until `stop()`.
-- The verdict is applied once, here, where the camera (or request) is known: each frame goes
-  to `Detector.predict` with its own threshold (`Thresholds.resolve`), and its `Detection` is
-  immutable from then on.
+- The verdict is applied once, in the scorer, where the camera (or request) is known: the
+  detector only scores, and each frame's `Detection` is judged against its own threshold
+  (`verdict.resolve_threshold`, `verdict.judge`); it is immutable from then on.
 - Records (`record.VerdictRecord`, frozen, built once per frame; one schema for cameras and
   API requests) carry station, camera, unique frame name, class name, part id, score,
   normalised score, threshold, verdict, `is_ok`, model id and latencies. `verdict` is "ERROR"
@@ -49,11 +49,12 @@ API (embeddable)::
   "failed" (a live source gave up after `reconnect_tries`), "ended".
   `StationSummary.failed_cameras` lets the CLI exit non-zero.
 - The station coordinates four parts, each its own module, importing one way
-  (config <- slot <- stats <- inputs <- requests <- scorer <- outputs <- swap <- core): the
+  (config <- slot <- stats <- inputs <- requests <- scorer <- outputs <- swap <- loop <- core): the
   model slot (`slot.py`), the inputs (`inputs.py`: cameras; `requests.py`: API requests; one
   `Work` protocol), the scorer (`scorer.py`: batches in, records out, the one place a
   threshold is applied) and the outputs (`outputs.py`: one record to every sink); `swap.py`
-  brings a new model or thresholds file in between batches. Configuration lives in
+  brings a new model or thresholds file in between batches, and `loop.py` turns batch after
+  batch through them. Configuration lives in
   `config.py`, counters and the summary in `stats.py` (both re-exported here), the summary
   table in `report.py`.
 - `stop()` is "finish what is captured, then end" (free-running frames already buffered and
@@ -77,11 +78,12 @@ from ...artifacts import threshold_warnings
 from ...errors import UniadError
 from ..backends.base import Closeable
 from ..capture import Frame
-from ..detector import Detector
+from ..detector import Detector, threshold_for
 from ..record import VerdictCounts, VerdictRecord
 from ..sinks import Sink, SinkContext, Verdict
 from .config import API_CAMERA, SAVE_POLICIES, CameraConfig, StationConfig
-from .inputs import CameraInput, Cameras, Work, settle
+from .inputs import CameraInput, Cameras
+from .loop import ScoringLoop
 from .outputs import Outputs, build_sinks
 from .requests import Requests
 from .scorer import Scorer
@@ -120,10 +122,9 @@ class Station(Closeable):
         `SINKS` table's; `on_batch(size)` is called after every backend batch."""
         self.config = config
         self.slot = ModelSlot.for_station(config, detector)
-        self.on_batch = on_batch
         try:
             self.cameras = Cameras(
-                (c.name, CameraInput(c, self.detector.threshold_for(c.class_name, c.threshold)))
+                (c.name, CameraInput(c, threshold_for(self.detector, c.class_name, c.threshold)))
                 for c in config.cameras
             )
             self.outputs = Outputs(build_sinks(sink_context(self), sinks))
@@ -131,7 +132,6 @@ class Station(Closeable):
             self.slot.close()
             raise
         self.sinks = self.outputs.sinks
-        self.scorer = Scorer(self.slot, config.name)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self.requests = Requests(config.api_queue, self._wake.set) if config.api_queue else None
@@ -139,6 +139,18 @@ class Station(Closeable):
             self.slot, self.cameras, self.outputs, config.name, lambda: phase(self), self._wake.set
         )
         self._stopping = threading.Event()
+        self.loop = ScoringLoop(
+            config,
+            self.cameras,
+            self.requests,
+            Scorer(self.slot, config.name),
+            self.outputs,
+            self.updates,
+            stopping=self._stopping,
+            wake=self._wake,
+            stop=self.stop,
+            on_batch=on_batch,
+        )
         self._ended_by: str | None = None
         self._score_thread: threading.Thread | None = None
         self._started_at: float | None = None
@@ -283,8 +295,8 @@ class Station(Closeable):
         (`StationConfig.api_class_name`, `api_threshold`)."""
         if class_name is None:
             config = self.config
-            return self.detector.threshold_for(config.api_class_name, config.api_threshold)
-        return self.detector.threshold_for(class_name, None)
+            return threshold_for(self.detector, config.api_class_name, config.api_threshold)
+        return threshold_for(self.detector, class_name, None)
 
     def score_async(
         self,
@@ -325,57 +337,12 @@ class Station(Closeable):
 
     def _score_loop(self) -> None:
         try:
-            while True:
-                self._wake.clear()
-                self.updates.apply()
-                batch = self._collect()
-                if batch:
-                    self._score(batch)
-                    if self._frames_left() == 0:
-                        self.stop("max frames")
-                    continue
-                if self._all_done():
-                    break
-                self._wake.wait(0.05)
+            self.loop.run()
         except BaseException as exc:
             self._error = exc
             self.stop("error")
         finally:
             self._finish()
-
-    def _collect(self) -> list[Work]:
-        """Camera frames first (one per camera), then waiting API requests up to the batch
-        size (at least one when any waits)."""
-        api_waiting = self.requests is not None and self.requests.depth > 0
-        room = min(self.config.max_batch - int(api_waiting), self._frames_left())
-        batch = self.cameras.take(room, self.config.trigger_only)
-        if self.requests is not None:
-            batch += self.requests.take_work(self.config.max_batch - len(batch))
-        return batch
-
-    def _score(self, batch: list[Work]) -> None:
-        """One backend batch, then each frame's outcome settled with its input (counted once,
-        its trigger answered) and queued, with its counts, for the sinks."""
-        scored, reached = self.scorer.score(batch)
-        if self.on_batch is not None and reached:
-            self.on_batch(reached)
-        for work, (record, detection) in zip(batch, scored, strict=True):
-            self.outputs.verdict(settle(work, record, detection), work.future)
-
-    def _frames_left(self) -> int:
-        limit = self.config.max_frames
-        if limit is None:
-            return self.config.max_batch
-        return max(0, limit - self.cameras.frames)
-
-    def _all_done(self) -> bool:
-        """Every camera is done and, when the station takes API requests, it was stopped and
-        none is waiting."""
-        if self.requests is not None and not (self._stopping.is_set() and not self.requests.depth):
-            return False
-        if self._frames_left() == 0:
-            return True
-        return self.cameras.done(self._stopping.is_set(), self.config.trigger_only)
 
     def _finish(self) -> None:
         self.slot.cancel("the station stopped before the new model could take over")

@@ -1,7 +1,8 @@
 """The scorer: a batch of `Work` in, one frozen `VerdictRecord` (and its `Detection`) per frame
-out, on the model in the slot. The one place a frame meets its threshold: each frame goes to
-`Detector.predict` with the threshold of the camera or request it came from, and its
-`Detection` is immutable from then on.
+out, on the model in the slot. The one place a station's frame meets its threshold: the detector
+only scores (`Detector.score`), and each frame's `Detection` is judged here
+(`Detection.judged`, whose verdict is `verdict.judge`) against the threshold of the camera or
+request it came from; it is immutable from then on.
 """
 
 from __future__ import annotations
@@ -72,13 +73,14 @@ class Scorer:
         images = [jobs[i][0] for i in index]
         thresholds = [jobs[i][1] for i in index]
         try:
-            return dict(zip(index, detector.predict(images, thresholds), strict=True))
+            found = detector.score(images)
+            return {i: d.judged(t) for i, d, t in zip(index, found, thresholds, strict=True)}
         except Exception:  # noqa: BLE001 (retried one by one below, where the reason is kept)
             pass
         results: dict[int, Detection] = {}
         for i in index:
             try:
-                results[i] = detector.predict([jobs[i][0]], [jobs[i][1]])[0]
+                results[i] = detector.score([jobs[i][0]])[0].judged(jobs[i][1])
             except UniadError as exc:
                 problems[i] = str(exc)
             except Exception as exc:  # a backend error is an ERROR verdict, never OK

@@ -38,7 +38,7 @@ import numpy as np
 from ... import line_thresholds
 from ...errors import UniadError
 from ..backends.base import Closeable
-from ..detector import Detector
+from ..detector import Detector, threshold_for
 from .config import CameraConfig, StationConfig
 
 log = logging.getLogger(__name__)
@@ -116,12 +116,12 @@ def open_checked(
                 "size (the cameras' ROIs and thresholds were set for that)"
             )
         thresholds = {
-            name: detector.threshold_for(camera.class_name, camera.threshold)
+            name: threshold_for(detector, camera.class_name, camera.threshold)
             for name, camera in cameras.items()
         }
         h, w = detector.input_size
         image = reference if reference is not None else np.full((h, w, 3), 128, np.uint8)
-        (detection,) = detector.predict([image], [None])
+        (detection,) = detector.score([image])
         if detection.error is not None or not math.isfinite(detection.score):
             raise UniadError(
                 f"no finite result on a reference frame ({detection.error or detection.score})"

@@ -21,7 +21,7 @@ from typing import Any
 
 from ...redact import redact_url
 from ..backends.base import Closeable
-from ..detector import Detector
+from ..detector import Detector, threshold_for
 from .inputs import Cameras
 from .outputs import Outputs
 from .slot import Loader, ModelSlot, PreparedModel, file_signature, open_checked
@@ -161,7 +161,7 @@ class Updates:
         detector = self.slot.detector
         for camera in self.cameras.values():
             config = camera.config
-            camera.threshold = detector.threshold_for(config.class_name, config.threshold)
+            camera.threshold = threshold_for(detector, config.class_name, config.threshold)
         path = detector.in_force.path
         self.outputs.event(
             changed_record(
