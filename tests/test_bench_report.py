@@ -36,7 +36,7 @@ def test_images_per_second_is_batch_over_median_latency() -> None:
         {},
         {"preset": "cifar10", "model": "x.onnx"},
         {"preset": "cifar10", "backends": ("openvino",)},
-        {"preset": "cifar10", "precisions": ("int8",)},
+        {"preset": "cifar10", "precisions": ("int4",)},
         {"preset": "cifar10", "batches": (0,)},
         {"preset": "cifar10", "runs": 0},
         {"preset": "cifar10", "threads": 0},

@@ -85,6 +85,7 @@ def plan_build(
 ) -> BuildPlan:
     """Decide the profile, paths and cache key (pure: no TensorRT, no GPU)."""
     _check_args(precision, workspace_gib)
+    features.check_int8_pairing(precision, onnx.precision)
     onnx_path = Path(onnx_path)
     profile = resolve_profile(onnx.batch, min_batch, opt_batch, max_batch)
     workspace = int(workspace_gib * GIB)

@@ -115,6 +115,16 @@ def choose_build_mode(
     return BuildMode(strongly_typed=False, set_flags=flags, pin_fp32=True)
 
 
+def check_int8_pairing(precision: str, onnx_precision: str) -> None:
+    """An INT8 engine comes from the Q/DQ graph only (no calibrator), and that graph builds only
+    as INT8 (a weakly typed network without the INT8 flag refuses its Q/DQ layers)."""
+    if (precision == "int8" or onnx_precision == "int8") and precision != onnx_precision:
+        raise UniadError(
+            "an INT8 engine is built from the INT8 (Q/DQ) graph and that graph only as INT8: "
+            "export --precision int8 and build it with precision int8"
+        )
+
+
 def _int8_mode(
     trt: Any, precision: str, onnx_precision: str, strongly_typed: bool | None
 ) -> BuildMode:
@@ -122,11 +132,7 @@ def _int8_mode(
     strongly typed network on 10.x/11.x (the Q/DQ pairs say where int8 runs, the rest keeps
     the graph's float32); on 8.6 (or 10.x asked for weakly typed) the INT8 and FP16 flags with
     the float32 distance head pinned, so the float layers between the pairs run in FP16."""
-    if precision != "int8" or onnx_precision != "int8":
-        raise UniadError(
-            "an INT8 engine is built from the INT8 (Q/DQ) graph and that graph only as INT8: "
-            "export --precision int8 and build it with precision int8"
-        )
+    check_int8_pairing(precision, onnx_precision)
     typed = supports_strongly_typed(trt) if strongly_typed is None else strongly_typed
     if typed or not has_fp16_flag(trt):
         if not supports_strongly_typed(trt):
