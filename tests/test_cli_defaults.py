@@ -148,6 +148,7 @@ DESCRIBED = {
     ("bench", "frame_size"),
     ("export", "format"),
     ("export", "instance_kind"),
+    ("export", "calib_data"),  # None means "the provenance's calibration folder", said in words
     ("train", "jitter_scale"),
     ("train", "jitter_prob"),
     ("run", "station"),  # a station file, not the `station` field
