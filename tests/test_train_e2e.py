@@ -66,18 +66,21 @@ def test_calibrate_checkpoint_then_eval_reports_the_same_rates(trained, tmp_path
     assert read_thresholds(ckpt).provisional
     assert run_main("info", ckpt) == 0
     assert "PROVISIONAL" in capsys.readouterr().out
+    before = ckpt.read_bytes()
     assert run_main("calibrate", "--model", ckpt, "--data", data, "--target-fpr", "0.3") == 0
     capsys.readouterr()
-    stored = load_checkpoint(ckpt).thresholds  # still loads with weights_only=True
-    assert stored["provenance"]["source"] == "calibration"
-    assert stored["provenance"]["backend"] == "torch"
-    assert stored["history"][0]["provenance"]["source"] == "holdout"
+    assert ckpt.read_bytes() == before  # the line's thresholds live beside the model (issue 27)
+    assert load_checkpoint(ckpt).thresholds["provenance"]["source"] == "holdout"
+    stored = read_thresholds(ckpt)
+    assert stored.provenance["source"] == "calibration"
+    assert stored.provenance["backend"] == "torch"
+    assert stored.history[0]["provenance"]["source"] == "holdout"
     assert run_main("info", ckpt, "--json") == 0
     assert json.loads(capsys.readouterr().out)["threshold_provenance"].startswith("calibrated")
     out = tmp_path / "metrics.json"
     assert run_main("eval", "--ckpt", ckpt, "--data", data, "--json", out) == 0
     rates = json.loads(out.read_text())["at_threshold"]
     for name in ("fabric", "wood"):
-        assert rates[name]["threshold"] == stored["per_class"][name]
+        assert rates[name]["threshold"] == stored.per_class[name]
         assert rates[name]["false_alarm_rate"] <= 0.3
     assert any(rates[name]["detection_rate"] > 0 for name in ("fabric", "wood"))

@@ -21,15 +21,18 @@ WARNINGS = "warnings"
 
 
 def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any]:
+    from ..line_thresholds import thresholds_path
     from ..metadata import describe_provenance
     from ..model import build_model, load_checkpoint
-    from ..model.deployment import checkpoint_thresholds
+    from ..model.deployment import line_thresholds_of
     from ..model.summary import describe
 
     if artifact is None:
         model = build_model(get_preset(preset_name or DEFAULT_PRESET), pretrained=False)
         return {**describe(model), "source": "preset (random-init weights)"}
     ckpt = load_checkpoint(artifact, get_preset(preset_name) if preset_name else None)
+    thresholds = line_thresholds_of(ckpt)
+    home = thresholds_path(artifact)
     return {
         **describe(ckpt.model),
         "backbone_provenance": ckpt.backbone_provenance,
@@ -37,8 +40,9 @@ def _model_info(preset_name: str | None, artifact: Path | None) -> dict[str, Any
         "path": str(artifact),
         "sha256": ckpt.sha256,
         "class_names": ckpt.class_names,
-        "thresholds": ckpt.thresholds,
-        PROVENANCE: describe_provenance(checkpoint_thresholds(ckpt)),
+        "thresholds": thresholds.to_dict(),
+        "thresholds_source": str(home) if home.is_file() else None,
+        PROVENANCE: describe_provenance(thresholds),
         "epoch": ckpt.meta.get("epoch"),
     }
 

@@ -20,7 +20,7 @@ from ..calibrate.stats import threshold_rates
 from ..data import SampleSet, open_dataset
 from ..metadata import DEFAULT_MAX_BATCH, Thresholds
 from ..model import Checkpoint, load_checkpoint
-from ..model.deployment import checkpoint_thresholds
+from ..model.deployment import line_thresholds_of
 from ..presets import SCORE_REDUCTIONS
 from ..train.distributed import resolve_device
 from .metrics import aupro, auroc
@@ -161,7 +161,7 @@ def evaluate(
         checkpoint.preset.score,
         checkpoint.model.backbone.pretrained,
         checkpoint.class_names,
-        checkpoint_thresholds(checkpoint),
+        line_thresholds_of(checkpoint),
     )
     test = open_dataset(data, "test", classes)
     keep = _grid_indices([s.label for s in test], [s.class_name for s in test])
@@ -206,7 +206,7 @@ def _evaluate_artifact(
         meta.score_reduction,
         meta.backbone_pretrained,
         meta.class_names,
-        meta.thresholds,
+        detector.in_force.thresholds,  # the line's file beside the model, else the model's
     )
     return _report(model, test, scored, keep_scored)
 

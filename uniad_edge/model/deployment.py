@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from ..errors import UniadError
+from ..line_thresholds import read_file, thresholds_path
 from ..metadata import INPUT_NAME, ModelMetadata, Thresholds
 from ..presets import Preset
 from ..versions import package_versions
@@ -43,6 +44,13 @@ def checkpoint_thresholds(ckpt: Checkpoint) -> Thresholds:
         return Thresholds.from_dict(ckpt.thresholds)
     except (TypeError, ValueError) as exc:
         raise UniadError(f"{ckpt.path}: {exc}") from None
+
+
+def line_thresholds_of(ckpt: Checkpoint) -> Thresholds:
+    """The thresholds a checkpoint decides with on this line: the thresholds file `calibrate`
+    wrote beside it, else the checkpoint's own."""
+    home = thresholds_path(ckpt.path)
+    return read_file(home)[0] if home.is_file() else checkpoint_thresholds(ckpt)
 
 
 def build_metadata(
