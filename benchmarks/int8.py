@@ -7,7 +7,8 @@ and ONNX Runtime CPU speed, measured in one process in both orders.
 `--data` is the calibration/gate folder (`uniad-edge synth --size 224` output); a `random`
 checkpoint is a random-init model of that preset (the hard case: activations nothing like a
 trained network's). Each model is traced once: its float32 export (verified, with its range
-contract) is quantized exactly as `export --precision int8 --int8-fallback` does. Speed is
+contract) is quantized exactly as `export --precision int8 --int8-fallback --int8-rank` does
+(every layer group's sensitivity measured alone, worst first in the last column). Speed is
 the median ms per image at batch 1 over `--images` frames, float32 then int8 then int8 then
 float32, so neither order's warm-up or the machine's load favours one side.
 """
@@ -71,10 +72,11 @@ def measure(spec: str, data: Path, root: Path, images: int, threads: int) -> lis
     try:
         quantized = quantize_within_gate(
             graph, exported.onnx_path.read_bytes(), sample, meta.thresholds, taps=taps,
-            keep_float=keep, limits=GateLimits(), fallback=True, batch=1, report=print,
+            keep_float=keep, limits=GateLimits(), fallback=True, rank=True, batch=1,
+            report=print,
         )  # fmt: skip
     except UniadError as exc:  # the gate refused every quantized graph: that is the result
-        return [preset, f"refused: {exc}", *["-"] * 7]
+        return [preset, f"refused: {exc}", *["-"] * 8]
     int8_path = out / "int8.onnx"
     onnx.save(quantized.model, int8_path)
     frames = sample.gate[:images]
@@ -96,6 +98,9 @@ def measure(spec: str, data: Path, root: Path, images: int, threads: int) -> lis
         f"{(fp32_a + fp32_b) / 2:.1f} / {(int8_a + int8_b) / 2:.1f} "
         f"(fp32 {fp32_a:.1f}, {fp32_b:.1f}; int8 {int8_a:.1f}, {int8_b:.1f})",
         str(qdq_counts(quantized.model)["QuantizeLinear"]),
+        "; ".join(
+            f"{g} {v:.3f}" for g, v in sorted(record["ranking"].items(), key=lambda item: -item[1])
+        ),
     ]
 
 
@@ -109,7 +114,7 @@ def main() -> None:
     table = Table(title="INT8 (ONNX Runtime QDQ) vs float32, ONNX Runtime CPU, batch 1")
     for column in (
         "model", "quantized", "left float", "verdicts agree", "p99 |dscore|/thr", "AUROC change",
-        "MiB fp32 / int8", "ms/image fp32 / int8", "Q nodes",
+        "MiB fp32 / int8", "ms/image fp32 / int8", "Q nodes", "alone: p99 |dscore|/thr",
     ):  # fmt: skip
         table.add_column(column)
     with tempfile.TemporaryDirectory() as tmp:

@@ -180,3 +180,37 @@ def test_bench_measures_the_int8_graph_as_int8_rows(lite, tmp_path) -> None:
     rows = {r["backend"]: r for r in json.loads(report.read_text())["rows"]}
     assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["precision"] == "int8"
     assert rows["torch"]["status"] != "ok"
+
+
+def test_the_fallback_keeps_the_groups_that_move_the_score_most_in_float(
+    tiny_data, tmp_path
+) -> None:
+    """Ranked first (`int8_rank`, the gate open), then gated just above the least sensitive
+    group alone: the whole graph misses, so the fallback keeps the worst groups float, worst
+    first, until what is left holds the gate."""
+    ckpt = tiny_checkpoint(tmp_path / "t.pth", {"global": 1.0, "per_class": {}, "rule": "t"})
+    common = dict(format="onnx", precision="int8", preset=TINY, calib_data=tiny_data, batch=1)
+    open_gate = GateLimits(agreement=0.0, score_change=1e9, auroc_drop=1e9)
+    ranked = export(ckpt, out=tmp_path / "ranked", int8_gate=open_gate, int8_rank=True, **common)
+    record = ranked.onnx.int8.record
+    ranking = record["ranking"]
+    assert set(ranking) == set(record["quantized"]) and not record["float"]
+    whole = record["gate"]["p99_score_change"]
+    least = min(ranking.values())
+    limit = GateLimits(agreement=0.0, score_change=least * 1.001, auroc_drop=1e9)
+    assert whole > limit.score_change  # the precondition: the whole graph misses this gate
+    kept = export(ckpt, out=tmp_path / "kept", int8_gate=limit, int8_fallback=True, **common)
+    record = kept.onnx.int8.record
+    worst_first = sorted(ranking, key=ranking.__getitem__, reverse=True)
+    assert record["float"] and record["quantized"]
+    assert set(record["float"]) == set(worst_first[: len(record["float"])])
+    assert record["gate"]["p99_score_change"] <= limit.score_change
+    sidecar = json.loads((tmp_path / "kept" / "t.json").read_text())
+    assert sidecar["int8"]["float"] == record["float"]
+    graph = onnx.load(str(tmp_path / "kept" / "t.onnx"))
+    quantized = {n.name for n in graph.graph.node
+                 if any(i.endswith("_DequantizeLinear_Output") for i in n.input)}  # fmt: skip
+    fp32 = export(ckpt, format="onnx", out=tmp_path / "fp32", preset=TINY, batch=1).onnx
+    groups = layer_groups(onnx.load(str(fp32.onnx_path)), TINY.taps)
+    floats = {name for g in record["float"] for name in groups[g]}
+    assert floats and not floats & quantized  # the float groups read no dequantized tensor

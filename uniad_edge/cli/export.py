@@ -24,6 +24,12 @@ from .app import app
 from .options import default, given
 
 
+def _ranking(ranking: dict[str, float]) -> str:
+    """Layer groups, the one that moves the score most first, with that move."""
+    worst_first = sorted(ranking.items(), key=lambda item: item[1], reverse=True)
+    return "; ".join(f"{group} {change:.3f}" for group, change in worst_first)
+
+
 def _size(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:.1f} MiB" if path.is_file() else "-"
 
@@ -67,6 +73,8 @@ def _summary(exported: Exported, seconds: float) -> Table:
         quantized = f"{record['quantized_nodes']} nodes in {', '.join(record['quantized'])}"
         kept = f"; float: {', '.join(record['float'])}" if record["float"] else ""
         table.add_row("quantized", escape(quantized + kept))
+        if record["ranking"]:
+            table.add_row("int8 alone, p99 Δscore/thr", escape(_ranking(record["ranking"])))
     if result.host_parity is not None:
         table.add_row("in-graph vs host resize", result.host_parity.describe())
     for artifact in exported.artifacts:
@@ -147,6 +155,14 @@ def export(
             "--int8-fallback",
             help="int8: when the gate is missed, keep the layers that move the score most in "
             "float until it holds (else the export stops).",
+        ),
+    ] = False,
+    int8_rank: Annotated[
+        bool,
+        typer.Option(
+            "--int8-rank",
+            help="int8: measure how much each layer group alone moves the score and record the "
+            "ranking, even when the gate holds (one gate run per group).",
         ),
     ] = False,
     int8_agreement: Annotated[
@@ -316,6 +332,7 @@ def export(
                 precision=_precision(precision, half),
                 calib_data=calib_data,
                 int8_fallback=int8_fallback or None,
+                int8_rank=int8_rank or None,
                 int8_gate=None if int8_agreement is None else GateLimits(agreement=int8_agreement),
                 opset=opset,
                 verify=verify,

@@ -188,11 +188,13 @@ def quantize_within_gate(
     keep_float: Sequence[str],
     limits: GateLimits,
     fallback: bool,
+    rank: bool,
     batch: int | None,
     report: Callable[[str], None],
 ) -> Quantized:
     """The Q/DQ graph of every layer group the gate allows (all of them unless `fallback`),
-    or a one-line `UniadError` naming the worst image."""
+    or a one-line `UniadError` naming the worst image. The groups are ranked by how much each
+    alone moves the score when the fallback needs it, or always with `rank` (recorded)."""
     groups = layer_groups(graph, taps, keep_float)
     if not groups:
         raise UniadError("no Conv/MatMul outside the float nodes to quantize; export fp16")
@@ -211,20 +213,22 @@ def quantize_within_gate(
                f"{len(images.gate)} held-out ({int(labels.sum())} defective)")  # fmt: skip
         chosen = list(groups)
         model, gate = judge(chosen)
+        missed = gate.misses(limits)
+        if missed and not fallback:
+            raise UniadError(_refusal(gate, limits))
         ranking: dict[str, float] | None = None
-        if gate.misses(limits):
-            if not fallback:
-                raise UniadError(_refusal(gate, limits))
-            report("INT8 gate missed; ranking layer groups by how much each alone moves the score")
+        if missed or rank:
+            report("INT8: ranking layer groups by how much each alone moves the score")
             ranking = {g: judge([g])[1].p99_score_change for g in groups}
-            for worst in sorted(ranking, key=ranking.__getitem__, reverse=True):
-                chosen.remove(worst)
-                if not chosen:
-                    raise UniadError(_refusal(gate, limits, every_group=True))
-                report(f"INT8: keeping {worst} in float")
-                model, gate = judge(chosen)
-                if not gate.misses(limits):
-                    break
+        worst_first = sorted(ranking, key=ranking.__getitem__, reverse=True) if ranking else []
+        for worst in worst_first:
+            if not gate.misses(limits):
+                break
+            chosen.remove(worst)
+            if not chosen:
+                raise UniadError(_refusal(gate, limits, every_group=True))
+            report(f"INT8: keeping {worst} in float")
+            model, gate = judge(chosen)
     finally:
         quantizer.close()
     record = _record(groups, chosen, gate, limits, ranking)

@@ -101,12 +101,14 @@ class ExportOptions:
     triton: TritonOptions = field(default_factory=TritonOptions)
     # --precision int8: the line's images (default: the thresholds' calibration folder), how
     # many calibrate and how many held-out ones the gate judges, its limits, and whether a
-    # missed gate keeps layer groups in float (fallback) rather than stopping the export.
+    # missed gate keeps layer groups in float (fallback) rather than stopping the export;
+    # `int8_rank` measures and records every group's sensitivity even when the gate holds.
     calib_data: Path | None = None
     calib_images: int = 32
     gate_images: int = 100
     int8_gate: GateLimits = field(default_factory=GateLimits)
     int8_fallback: bool = False
+    int8_rank: bool = False
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self, half: bool | None) -> None:

@@ -292,8 +292,8 @@ def _quantize(
     keep_float = [n.name for n in head_nodes(graph)] + list(contract.pinned)
     quantized = quantize_within_gate(
         graph, fp32_bytes, images, meta.thresholds, taps=taps, keep_float=keep_float,
-        limits=options.int8_gate, fallback=options.int8_fallback, batch=options.batch,
-        report=options.report,
+        limits=options.int8_gate, fallback=options.int8_fallback, rank=options.int8_rank,
+        batch=options.batch, report=options.report,
     )  # fmt: skip
     options.report(
         f"INT8: {quantized.record['quantized_nodes']} nodes quantized; {quantized.gate.describe()}"
