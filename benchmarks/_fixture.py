@@ -1,9 +1,12 @@
-"""Shared by the runtime benchmarks: a model to run (given, or the test fixture) and a video."""
+"""Shared by the runtime benchmarks: a model to run (given, or the test fixture), a video, and
+ONNX Runtime's CPU time per image."""
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -60,3 +63,21 @@ def write_video(path: Path, frames: list[np.ndarray]) -> Path:
         writer.write(frame)
     writer.release()
     return path
+
+
+def ort_ms_per_image(path: Path, frames: np.ndarray, threads: int) -> float:
+    """Median ms of one ONNX Runtime CPU run at batch 1 over `frames` (after one warm-up)."""
+    import onnxruntime as ort
+
+    from uniad_edge.metadata import INPUT_NAME
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session.run(None, {INPUT_NAME: frames[:1]})
+    times = []
+    for frame in frames:
+        started = time.perf_counter()
+        session.run(None, {INPUT_NAME: frame[None]})
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)

@@ -16,13 +16,11 @@ float32, so neither order's warm-up or the machine's load favours one side.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import onnx
+from _fixture import ort_ms_per_image
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +30,7 @@ from uniad_edge.export.graph import head_nodes
 from uniad_edge.export.int8 import qdq_counts, quantize_within_gate
 from uniad_edge.export.int8_data import int8_images
 from uniad_edge.export.int8_gate import GateLimits
-from uniad_edge.metadata import INPUT_NAME, ModelMetadata
+from uniad_edge.metadata import ModelMetadata
 from uniad_edge.model import build_model, load_checkpoint, save_checkpoint
 from uniad_edge.presets import get_preset
 
@@ -43,21 +41,6 @@ def _checkpoint(spec: str, root: Path) -> tuple[str, Path]:
         model = build_model(get_preset(preset), pretrained=False).eval()
         return preset, save_checkpoint(root / f"{preset}.pth", model, {"class_names": ["a"]})
     return preset, Path(path)
-
-
-def _ms_per_image(path: Path, frames: np.ndarray, threads: int) -> float:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    session.run(None, {INPUT_NAME: frames[:1]})  # warm-up
-    times = []
-    for frame in frames:
-        started = time.perf_counter()
-        session.run(None, {INPUT_NAME: frame[None]})
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def measure(spec: str, data: Path, root: Path, images: int, threads: int) -> list[str]:
@@ -80,10 +63,10 @@ def measure(spec: str, data: Path, root: Path, images: int, threads: int) -> lis
     int8_path = out / "int8.onnx"
     onnx.save(quantized.model, int8_path)
     frames = sample.gate[:images]
-    fp32_a = _ms_per_image(exported.onnx_path, frames, threads)
-    int8_a = _ms_per_image(int8_path, frames, threads)
-    int8_b = _ms_per_image(int8_path, frames, threads)
-    fp32_b = _ms_per_image(exported.onnx_path, frames, threads)
+    fp32_a = ort_ms_per_image(exported.onnx_path, frames, threads)
+    int8_a = ort_ms_per_image(int8_path, frames, threads)
+    int8_b = ort_ms_per_image(int8_path, frames, threads)
+    fp32_b = ort_ms_per_image(exported.onnx_path, frames, threads)
     record, gate = quantized.record, quantized.gate
     size = lambda p: f"{p.stat().st_size / 2**20:.1f}"  # noqa: E731
     auroc = "-" if gate.auroc_change is None else f"{gate.auroc_change:+.4f}"
