@@ -103,8 +103,7 @@ def test_auto_without_tensorrt_keeps_the_onnx_and_says_why(ckpt, tmp_path, no_te
 
 
 def test_a_new_format_is_one_table_entry(ckpt, tmp_path, monkeypatch, capsys):
-    step = f"{__name__}:copy_step"
-    monkeypatch.setitem(FORMATS, "repo", ExportFormat("repo", "a model repository", (step,)))
+    monkeypatch.setitem(FORMATS, "repo", ExportFormat("repo", "a model repository", (copy_step,)))
     out = tmp_path / "out"
     code = run_main("export", "--ckpt", ckpt, "--out", out, "--format", "repo", "--no-verify")
     assert code == 0

@@ -41,8 +41,7 @@ def test_precision_and_its_half_alias() -> None:
 
 
 def test_cli_precision_reaches_every_step_whole(ckpt, tmp_path, monkeypatch) -> None:
-    step = f"{__name__}:record_step"
-    monkeypatch.setitem(FORMATS, "record", ExportFormat("record", "test", (step,)))
+    monkeypatch.setitem(FORMATS, "record", ExportFormat("record", "test", (record_step,)))
     SEEN.clear()
     out = tmp_path / "out"
     args = ("export", "--ckpt", ckpt, "--out", out, "--format", "record", "--no-verify")

@@ -1,7 +1,10 @@
 """No import circle in `uniad_edge`: every import counts, module-level, type-only
 (`if TYPE_CHECKING:`) and lazy ones inside functions alike, and importing `a.b.c` from outside
 package `a.b` also runs `a/b/__init__.py`, so that edge counts too. A circle that Python
-happens to tolerate today (a lazy or type-only import) still ties two rooms together."""
+happens to tolerate today (a lazy or type-only import) still ties two rooms together.
+
+The same graph also holds the runtime to its layer: nothing it reaches, through any chain of
+imports (a factory function's local import included), belongs to a layer above it."""
 
 from __future__ import annotations
 
@@ -101,6 +104,34 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return components
 
 
+ABOVE_RUNTIME = {
+    "backends", "bench", "calibrate", "cli", "data", "demo", "evaluate", "export", "model",
+    "serve", "train",
+}  # fmt: skip
+"""Second components of `uniad_edge.X` that the runtime must never reach."""
+
+
+def reachable(graph: dict[str, set[str]], starts: list[str]) -> set[str]:
+    """Every module some module of `starts` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = list(starts)
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def above_runtime(graph: dict[str, set[str]]) -> list[str]:
+    runtime = [m for m in graph if m.startswith(f"{PACKAGE}.runtime")]
+    return sorted(
+        m
+        for m in reachable(graph, runtime)
+        if m.split(".")[1:2] and m.split(".")[1] in ABOVE_RUNTIME
+    )
+
+
 def test_the_walker_sees_lazy_type_only_and_package_edges(tmp_path):
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycles(graph) == [["a", "b", "c"]]
@@ -109,6 +140,15 @@ def test_the_walker_sees_lazy_type_only_and_package_edges(tmp_path):
     edges = imports_of("uniad_edge.runtime.backends.model_choice", source, known)
     assert "uniad_edge.trt.environment" in edges  # a lazy import inside a function
     assert "uniad_edge.trt" in edges  # the package's __init__ runs first
+    lazy = tmp_path / "registry.py"  # a factory's local import, one layer further up
+    lazy.write_text("def torch_row():\n    from ...backends import TORCH\n\n    return TORCH\n")
+    name = "uniad_edge.runtime.backends.registry"
+    graph = {**import_graph(), name: imports_of(name, lazy, known)}
+    assert {"uniad_edge.backends", "uniad_edge.model"} <= set(above_runtime(graph))
+
+
+def test_the_runtime_reaches_no_layer_above_it():
+    assert above_runtime(import_graph()) == []
 
 
 def test_uniad_edge_has_no_import_circle():

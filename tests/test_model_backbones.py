@@ -1,6 +1,6 @@
 """The backbone seam: stages, taps, channels and weights come from one table, old preset files and
-checkpoints (no `backbone` field) still load, and a new backbone is one table entry plus its
-constructor (proved with a tiny two-stage CNN defined here)."""
+checkpoints (no `backbone` field) still load, and a new backbone is one data row plus its
+constructor in the model layer (proved with a tiny two-stage CNN defined here)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import nn
 from uniad_edge import backbones
 from uniad_edge.backbones import BackboneSpec, Stage
 from uniad_edge.model import build_model, load_checkpoint, save_checkpoint
-from uniad_edge.model.backbone import Backbone, build_backbone
+from uniad_edge.model.backbone import CONSTRUCTORS, Backbone, build_backbone
 from uniad_edge.model.efficientnet import EfficientNetBackbone
 from uniad_edge.presets import PRESETS, Preset
 from uniad_edge.train.cache import cache_key
@@ -43,7 +43,6 @@ class TinyBackbone(Backbone):
 TINY = BackboneSpec(
     name="tiny",
     arch="tiny",
-    constructor=f"{__name__}:TinyBackbone",
     stages={1: Stage(0, 8, 2), 2: Stage(1, 16, 4)},
     weights_file="tiny-weights.pth",
     weights_url="https://127.0.0.1:9/tiny-weights.pth",
@@ -53,6 +52,7 @@ TINY = BackboneSpec(
 @pytest.fixture
 def tiny(monkeypatch) -> Preset:
     monkeypatch.setitem(backbones.BACKBONES, "tiny", TINY)
+    monkeypatch.setitem(CONSTRUCTORS, "tiny", TinyBackbone)
     return Preset(
         "tiny-64",
         (64, 64),
@@ -65,6 +65,13 @@ def tiny(monkeypatch) -> Preset:
         num_decoder_layers=1,
         dim_feedforward=64,
     )
+
+
+def test_every_backbone_row_has_its_constructor_in_the_model_layer() -> None:
+    assert set(CONSTRUCTORS) == set(backbones.BACKBONES)
+    with torch.device("meta"):
+        lite = CONSTRUCTORS["efficientnet-lite0"](backbones.BACKBONES["efficientnet-lite0"], (0,))
+    assert type(lite).__name__ == "EfficientNetLiteBackbone" and lite.taps == (0,)
 
 
 def test_presets_take_taps_and_channels_from_the_table() -> None:

@@ -39,7 +39,7 @@ class EchoBackend(Backend):
 ECHO_KIND = ArtifactKind("echo", "test artifact", suffixes=(".echo",), schemes=("echo",))
 ECHO = BackendSpec(
     "echo",
-    f"{__name__}:EchoBackend",
+    lambda: EchoBackend,
     "echo",
     "test backend",
     precisions=("fp32",),
@@ -113,9 +113,15 @@ def test_explicit_suffixes_only_when_the_backend_is_named(echo, tmp_path):
 
 def test_a_backend_that_cannot_import_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(KINDS, "broken", ArtifactKind("broken", "test", suffixes=(".broken",)))
+
+    def missing_module() -> type[Backend]:
+        from uniad_edge_no_such_module import Nope  # type: ignore[import-not-found]
+
+        return Nope
+
     broken = BackendSpec(
         "broken",
-        "uniad_edge_no_such_module:Nope",
+        missing_module,
         "broken",
         "missing",
         unavailable="cannot run {path}: install the broken extra ({exc})",
@@ -156,5 +162,66 @@ def test_run_backend_option_goes_through_the_registry(echo, tmp_path, capsys):
 
 def test_a_table_entry_declares_only_known_options():
     with pytest.raises(ValueError, match="options must be of"):
-        BackendSpec("x", "m:C", "onnx", "x", options=("gpu",))
+        BackendSpec("x", lambda: EchoBackend, "onnx", "x", options=("gpu",))
     assert all(f"{name}: " in registry.describe() for name in registry.BACKENDS)
+
+
+def _fresh(code: str, *, no_torch: bool = False) -> str:
+    """`code` run in a new interpreter (nothing registered yet); its stdout."""
+    import subprocess
+    import sys
+    import textwrap
+
+    hide = 'import sys; sys.modules["torch"] = None\n' if no_torch else ""
+    done = subprocess.run(
+        [sys.executable, "-c", hide + textwrap.dedent(code)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_pytorch_eager_joins_the_table_from_above_the_runtime(tmp_path):
+    """The runtime alone opens exported models only; `uniad_edge.Detector` (like the CLI and
+    bench) adds the torch row, and adding it again changes nothing."""
+    ckpt = tmp_path / "m.pth"
+    ckpt.write_bytes(b"")
+    out = _fresh(f"""
+        from uniad_edge.errors import UniadError
+        from uniad_edge.runtime.backends import registry
+        assert "torch" not in registry.BACKENDS
+        try:
+            registry.load_backend({str(ckpt)!r})
+        except UniadError as exc:
+            print(exc)
+        import uniad_edge
+        uniad_edge.Detector
+        from uniad_edge.backends import TORCH, register_model_backends
+        register_model_backends()
+        assert registry.BACKENDS["torch"] is TORCH and registry.resolve("m.pth") == "torch"
+        print("torch:" in registry.describe())
+    """)
+    error, described = out.splitlines()
+    assert f"no backend here opens a PyTorch checkpoint ({ckpt})" in error
+    assert described == "True"
+    with pytest.raises(ValueError, match="backend 'onnxruntime' is already registered"):
+        registry.register(replace(registry.BACKENDS["onnxruntime"], description="another"))
+
+
+def test_a_checkpoint_without_torch_says_what_to_install(tmp_path):
+    ckpt = tmp_path / "m.pth"
+    ckpt.write_bytes(b"")
+    out = _fresh(
+        f"""
+        from uniad_edge.backends import register_model_backends
+        from uniad_edge.errors import UniadError
+        from uniad_edge.runtime.backends import registry
+        register_model_backends()
+        try:
+            registry.load_backend({str(ckpt)!r})
+        except UniadError as exc:
+            print(exc)
+        """,
+        no_torch=True,
+    )
+    assert out.startswith(f"cannot run checkpoint {ckpt}: PyTorch backend unavailable")
+    assert "install `uniad-edge[train]`" in out and len(out.splitlines()) == 1

@@ -1,10 +1,12 @@
-"""The PyTorch backend: a checkpoint runs through the same loader and Detector as an ONNX."""
+"""The PyTorch backend: a checkpoint runs through the same loader and Detector as an ONNX, once
+the layer above the runtime has added its row (`uniad_edge.backends`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from uniad_edge.backends import register_model_backends
 from uniad_edge.model import FusedUniAD, build_model, save_checkpoint
 from uniad_edge.model.torch_backend import TorchBackend
 from uniad_edge.runtime.detector import Detector
@@ -15,6 +17,7 @@ def test_checkpoint_runs_through_loader_and_detector(small_preset, tmp_path) -> 
     model = build_model(small_preset, pretrained=False).eval()
     meta = {"class_names": ["pill"], "thresholds": {"global": 10.0, "per_class": {"pill": 1.0}}}
     path = save_checkpoint(tmp_path / "m.pth", model, meta)
+    register_model_backends()
     backend = load_backend(path)
     assert isinstance(backend, TorchBackend)
     assert backend.metadata.class_names == ["pill"]

@@ -6,9 +6,13 @@ __all__ = ["Detector", "__version__"]
 
 
 def __getattr__(name: str) -> object:
-    """Lazy `from uniad_edge import Detector`: `import uniad_edge` stays free of OpenCV and ORT."""
+    """Lazy `from uniad_edge import Detector`: `import uniad_edge` stays free of OpenCV and ORT.
+    The API's Detector also opens checkpoints (PyTorch eager, from above the runtime)."""
     if name == "Detector":
+        from .backends import register_model_backends
         from .runtime.detector import Detector
+
+        register_model_backends()
 
         return Detector
     raise AttributeError(f"module 'uniad_edge' has no attribute {name!r}")

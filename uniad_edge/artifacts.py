@@ -8,8 +8,8 @@ URL (the server holds the metadata). Suffixes and schemes are matched case-insen
 Every other module asks this one what a path is instead of comparing suffixes itself.
 
 Torch-free and import-light: the runtime uses it. Embedded metadata is read from the ONNX
-file's header without its weights (onnx_header); torch is loaded, through an import string,
-only to read a checkpoint.
+file's header without its weights (onnx_header); torch is loaded only to read a checkpoint
+(`checkpoint_file`, which imports it inside its reader).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from . import line_thresholds
+from .checkpoint_file import read_checkpoint_file
 from .errors import UniadError
 from .fileio import require_file
 from .metadata import METADATA_KEY, ModelMetadata, Thresholds
 from .onnx_header import OnnxHeader, read_onnx_header
-from .targets import load_target
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ CHECKPOINT = "checkpoint"
 URL = "url"
 SIDECAR_SUFFIX = ".json"
 ENGINE_SECTION = "engine"
-CHECKPOINT_READER = "uniad_edge.model.checkpoint:read_checkpoint_file"
 CHECKPOINT_FORMAT = "uniad-edge"  # the `format` field of our checkpoints (model.checkpoint)
 RATES = "rates"
 """Provenance key: per class (and "global"), what the calibrated threshold did on the
@@ -322,7 +321,7 @@ def _parse_thresholds(data: Any, origin: Path | str) -> Thresholds:
 
 
 def _checkpoint_payload(path: Path) -> dict[str, Any]:
-    payload = load_target(CHECKPOINT_READER)(path)
+    payload = read_checkpoint_file(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise UniadError(
             f"{path} is not a uniad-edge checkpoint (an official UniAD one has no place for "

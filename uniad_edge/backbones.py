@@ -1,12 +1,13 @@
 """Every feature extractor a preset can name, in one table: its stages (last block, channels,
-stride), ImageNet weights file and constructor.
+stride) and ImageNet weights file.
 
-Pure data (no torch), like the presets, so a preset validates and describes its feature map
-without the training stack. Adding a backbone (EfficientNet-Lite0 for Orin Nano and CPU
-stations, a WideResNet) is one `BackboneSpec` entry in `BACKBONES` plus its module under
-`uniad_edge.model`: a `uniad_edge.model.backbone.Backbone` subclass constructed as
-`Class(spec, taps)` whose forward returns the tapped blocks' outputs, shallowest first.
-`build_backbone(preset)` in that package does the rest (ImageNet weights, random init, freezing).
+Pure data (no torch, no code reference), like the presets, so a preset validates and describes
+its feature map without the training stack, and this config-level table never points up into
+the model. Adding a backbone (a WideResNet) is one `BackboneSpec` entry in `BACKBONES` plus its
+module under `uniad_edge.model`: a `uniad_edge.model.backbone_base.Backbone` subclass constructed
+as `Class(spec, taps)` whose forward returns the tapped blocks' outputs, shallowest first, and
+its factory in `uniad_edge.model.backbone.CONSTRUCTORS` under the same name.
+`build_backbone(preset)` there does the rest (ImageNet weights, random init, freezing).
 """
 
 from __future__ import annotations
@@ -41,14 +42,13 @@ class PackagedWeights:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """One backbone. `constructor` is "module:Class" (imported only when a model is built);
+    """One backbone (its constructor: `uniad_edge.model.backbone.CONSTRUCTORS[name]`).
     `arch` is the name its own library knows it by; `stages` maps stage number -> `Stage`.
     ImageNet weights come from `weights_package` when installed, else `weights_url` (None: no
     download source); `title` is the name reports print."""
 
     name: str
     arch: str
-    constructor: str
     stages: dict[int, Stage]
     weights_file: str
     weights_url: str | None = None
@@ -82,7 +82,6 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec(
             name="efficientnet-b4",
             arch="efficientnet-b4",
-            constructor="uniad_edge.model.efficientnet:EfficientNetBackbone",
             stages=_halving((1, 24), (5, 32), (9, 56), (21, 160), (31, 448)),
             weights_file="efficientnet-b4-6ed6700e.pth",
             weights_url=_LUKEMELAS + "efficientnet-b4-6ed6700e.pth",
@@ -93,7 +92,6 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec(
             name="efficientnet-lite0",
             arch="efficientnet-lite0",
-            constructor="uniad_edge.model.efficientnet_lite:EfficientNetLiteBackbone",
             stages=_halving((0, 16), (2, 24), (4, 40), (10, 112), (15, 320)),
             weights_file="efficientnet-lite0-57934424.pth",
             weights_package=PackagedWeights(

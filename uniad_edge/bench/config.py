@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import kind_of, url_scheme
+from ..backends import register_model_backends
 from ..errors import UniadError
 from ..metadata import PRECISIONS
 from ..presets import Preset
@@ -15,6 +16,8 @@ from ..runtime.backends.registry import BACKENDS as REGISTRY
 BASELINE = "torch"
 DEFAULT_BACKENDS = (BASELINE, "onnxruntime", "tensorrt")
 E2E_MAPS = ("all", "ng", "none")  # which frames' full-resolution maps the end-to-end column makes
+
+register_model_backends()  # the baseline row, here and in every worker process
 
 
 def bench_backends() -> tuple[str, ...]:

@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..backends import register_model_backends
 from ..runtime.backends import registry
 from ..runtime.station import StationConfig
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
+
+register_model_backends()  # every command opens checkpoints too; `--backend` help lists torch
 
 
 def given(**options: Any) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UniadError
+from .artifact import Artifact
 from .options import ExportOptions
 
 if TYPE_CHECKING:
-    from .formats import Artifact
     from .pipeline import ExportResult
 
 
@@ -63,7 +63,6 @@ def export_engine(
 
 
 def _engine_artifact(result: ExportResult, options: ExportOptions, required: bool) -> Artifact:
-    from .formats import Artifact
 
     options.report(f"TensorRT {options.engine_precision.upper()} engine")
     outcome = export_engine(result.onnx_path, required, options)

@@ -1,13 +1,14 @@
 """Export formats in one table, and `export(ckpt, format=..., **options)`, the Python API that
 `uniad-edge export` calls.
 
-Every format starts from the verified fused ONNX graph; a format then runs its steps on it, each
-named by an import string ("module:function") and imported only when that format is asked for.
-A step is `fn(result: ExportResult, options: ExportOptions) -> Artifact`. A format may also name a
-pre-flight `check`, `fn(options: ExportOptions) -> None` raising `UniadError`, run before the
-export so that a refusal known up front (an existing Triton version without --force) costs no
-tracing. Adding a format (e.g. a Triton model repository) is one `ExportFormat` entry in `FORMATS`
-plus its own module holding the step; new settings go into `ExportOptions`.
+Every format starts from the verified fused ONNX graph; a format then runs its steps on it. A
+step is `fn(result: ExportResult, options: ExportOptions) -> Artifact`, given in the table as a
+small function here that imports its module inside it, so a format's code (TensorRT, Triton)
+loads only when that format is asked for. A format may also have a pre-flight `check`,
+`fn(options: ExportOptions) -> None` raising `UniadError`, run before the export so that a
+refusal known up front (an existing Triton version without --force) costs no tracing. Adding a
+format (e.g. a Triton model repository) is one `ExportFormat` entry in `FORMATS` plus its own
+module holding the step; new settings go into `ExportOptions`.
 """
 
 from __future__ import annotations
@@ -19,23 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..artifacts import ENGINE, ONNX
 from ..errors import UniadError
-from ..targets import load_target
+from .artifact import Artifact
 from .options import ExportOptions
 
 if TYPE_CHECKING:
     from ..model import Checkpoint
     from .pipeline import ExportResult
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """A file or folder a format step wrote (`path`), or None with why not (`note`) and the
-    command that makes it elsewhere (`command`)."""
-
-    kind: str
-    path: Path | None
-    note: str = ""
-    command: str = ""
 
 
 @dataclass
@@ -46,25 +36,59 @@ class Exported:
     artifacts: list[Artifact] = field(default_factory=list)
 
 
+Step = Callable[["ExportResult", ExportOptions], Artifact]
+Check = Callable[[ExportOptions], None]
+
+
 @dataclass(frozen=True)
 class ExportFormat:
     """`makes` is the artifact kind (`uniad_edge.artifacts.KINDS`) this format exists to make,
     when it makes one a backend runs (`bench` prepares each row's artifact through it);
     `precision_option` is the `ExportOptions` field that sets that artifact's precision;
-    `probe` ("module:function", no arguments) says why this machine cannot make it, or None."""
+    `probe` (no arguments) says why this machine cannot make it, or None."""
 
     name: str
     description: str
-    steps: tuple[str, ...] = ()
+    steps: tuple[Step, ...] = ()
     aliases: tuple[str, ...] = ()
-    check: str | None = None
+    check: Check | None = None
     makes: str | None = None
     precision_option: str = "precision"
-    probe: str | None = None
+    probe: Callable[[], str | None] | None = None
 
     def unavailable(self) -> str | None:
         """Why this machine cannot make this format's artifact (None: it can, or may)."""
-        return None if self.probe is None else load_target(self.probe)()
+        return None if self.probe is None else self.probe()
+
+
+def _optional_engine(result: ExportResult, options: ExportOptions) -> Artifact:
+    from .engine import optional_engine
+
+    return optional_engine(result, options)
+
+
+def _required_engine(result: ExportResult, options: ExportOptions) -> Artifact:
+    from .engine import required_engine
+
+    return required_engine(result, options)
+
+
+def _tensorrt_unusable() -> str | None:
+    from .engine import tensorrt_unusable
+
+    return tensorrt_unusable()
+
+
+def _triton_repository(result: ExportResult, options: ExportOptions) -> Artifact:
+    from .triton_repo import repository_step
+
+    return repository_step(result, options)
+
+
+def _check_triton_repository(options: ExportOptions) -> None:
+    from .triton_repo import check_repository
+
+    check_repository(options)
 
 
 FORMATS: dict[str, ExportFormat] = {
@@ -73,23 +97,23 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat(
             "auto",
             "ONNX, plus the FP16 engine where TensorRT works",
-            ("uniad_edge.export.engine:optional_engine",),
+            (_optional_engine,),
         ),
         ExportFormat("onnx", "the fused ONNX graph and its JSON sidecar", makes=ONNX),
         ExportFormat(
             "engine",
             "ONNX and the TensorRT FP16 engine (an error without TensorRT)",
-            ("uniad_edge.export.engine:required_engine",),
+            (_required_engine,),
             aliases=("trt", "tensorrt"),
             makes=ENGINE,
             precision_option="engine_precision",
-            probe="uniad_edge.export.engine:tensorrt_unusable",
+            probe=_tensorrt_unusable,
         ),
         ExportFormat(
             "triton",
             "a Triton Inference Server model repository in --out (see the --triton-* options)",
-            ("uniad_edge.export.triton_repo:repository_step",),
-            check="uniad_edge.export.triton_repo:check_repository",
+            (_triton_repository,),
+            check=_check_triton_repository,
         ),
     )
 }
@@ -106,10 +130,6 @@ def normalize_format(value: str) -> str:
     raise UniadError(f"--format {value!r} is not one of {choices}")
 
 
-def _step(target: str) -> Callable[[ExportResult, ExportOptions], Artifact]:
-    return load_target(target)
-
-
 def format_for(kind: str) -> ExportFormat | None:
     """The format that makes artifacts of `kind`, or None when no format does."""
     return next((f for f in FORMATS.values() if f.makes == kind), None)
@@ -117,7 +137,7 @@ def format_for(kind: str) -> ExportFormat | None:
 
 def run_steps(fmt: ExportFormat, result: ExportResult, options: ExportOptions) -> list[Artifact]:
     """`fmt`'s steps on an exported ONNX (`export` runs them; `bench` too, on an ONNX it has)."""
-    return [_step(target)(result, options) for target in fmt.steps]
+    return [step(result, options) for step in fmt.steps]
 
 
 def export(ckpt: str | Path | Checkpoint, format: str = DEFAULT_FORMAT, **options: Any) -> Exported:
@@ -131,7 +151,7 @@ def export(ckpt: str | Path | Checkpoint, format: str = DEFAULT_FORMAT, **option
     except TypeError as exc:
         raise UniadError(f"export: {exc}; the options are ExportOptions' fields") from None
     if fmt.check is not None:
-        load_target(fmt.check)(settings)
+        fmt.check(settings)
     from .pipeline import export_graph
 
     result = export_graph(ckpt, settings)

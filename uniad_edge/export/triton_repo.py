@@ -25,11 +25,11 @@ from ..artifacts import ENGINE, ONNX, is_kind, open_artifact, require_kind
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic
 from ..metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
+from .artifact import Artifact
 from .options import KINDS, ExportOptions, TritonOptions
 from .options import TRITON_BACKENDS as BACKENDS
 
 if TYPE_CHECKING:
-    from .formats import Artifact
     from .pipeline import ExportResult
 
 PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
@@ -334,7 +334,6 @@ def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
     backend, the FP16 engine built from it is packaged. `result` is updated to point at the
     files as they now lie, so the export summary names them."""
     from .engine import export_engine
-    from .formats import Artifact
 
     triton = _repository_options(options)
     loose = [result.onnx_path, result.sidecar_path]

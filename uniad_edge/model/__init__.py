@@ -1,6 +1,7 @@
 """The PyTorch model (training stack only: imports torch and efficientnet_pytorch)."""
 
-from .backbone import Backbone, build_backbone
+from .backbone import build_backbone
+from .backbone_base import Backbone
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .uniad import FusedUniAD, UniAD, build_model
 

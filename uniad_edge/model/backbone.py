@@ -1,101 +1,50 @@
 """The frozen backbone seam: `build_backbone(preset)` builds the network the preset's backbone
 names in `uniad_edge.backbones`, and loads its ImageNet weights or initialises it at random.
 
-`Backbone` holds what every backbone shares (frozen, eval-only, weights provenance, loading an
-ImageNet state dict by key); a subclass adds its layers and `forward` (see `efficientnet.py`,
-`efficientnet_lite.py`).
+`CONSTRUCTORS` maps each backbone row to the code that builds it. `Backbone` (in
+`backbone_base.py`) holds what every backbone shares; a subclass adds its layers and `forward`
+(see `efficientnet.py`, `efficientnet_lite.py`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..backbones import BackboneSpec
 from ..errors import UniadError
-from ..fileio import sha256_file
 from ..presets import Preset
-from ..targets import load_target
+from .backbone_base import WEIGHTS_FLAG, Backbone
 from .resize import resize_bilinear
 
-WEIGHTS_FLAG = "--backbone-weights"
 INITS = ("none", "random", "imagenet")
+Constructor = Callable[[BackboneSpec, tuple[int, ...]], Backbone]
 
 
-class Backbone(nn.Module):
-    """A frozen feature extractor stopped after its last tap; never trained, always in eval.
+def _efficientnet(spec: BackboneSpec, taps: tuple[int, ...]) -> Backbone:
+    from .efficientnet import EfficientNetBackbone  # needs efficientnet_pytorch
 
-    Subclasses build their layers in `__init__(spec, taps)` (then call `freeze`) and return the
-    tapped outputs from `forward`, shallowest first.
-    """
+    return EfficientNetBackbone(spec, taps)
 
-    def __init__(self, spec: BackboneSpec, taps: tuple[int, ...]) -> None:
-        super().__init__()
-        self.spec = spec
-        self.taps = tuple(taps)
-        self.pretrained = False
-        self.weights_sha256: str | None = None
 
-    def tapped(self, x: Tensor, blocks: nn.ModuleList) -> list[Tensor]:
-        """Run `blocks` in order on the stem's output, keeping the tapped blocks' outputs."""
-        features = []
-        for idx, block in enumerate(blocks):
-            x = block(x)
-            if idx in self.taps:
-                features.append(x)
-        return features
+def _efficientnet_lite(spec: BackboneSpec, taps: tuple[int, ...]) -> Backbone:
+    from .efficientnet_lite import EfficientNetLiteBackbone
 
-    def freeze(self) -> None:
-        self.requires_grad_(False)
-        self.eval()
+    return EfficientNetLiteBackbone(spec, taps)
 
-    def init_random(self) -> None:
-        """Kaiming-normal (fan-in, ReLU gain) convolutions for an explicit random-init backbone.
 
-        efficientnet-pytorch's default init with BatchNorm at identity statistics shrinks
-        activations ~30x per stage (stage 4 of mvtec-224 ends near 1e-8, below float16's range),
-        so only stage 1 would carry signal. This keeps every tap within ~20x of the first.
-        """
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-
-    def train(self, mode: bool = True) -> Backbone:
-        """Frozen: BatchNorm statistics and drop-connect stay in inference mode."""
-        return super().train(False)
-
-    def load_imagenet(self, path: Path) -> None:
-        """Load the ImageNet file by key; keys past the last tap (head, fc) are ignored."""
-        label = self.spec.name
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001  (any failure means an unusable weights file)
-            raise UniadError(
-                f"{path}: cannot read {label} weights ({type(exc).__name__}); "
-                f"pass a valid {self.spec.weights_file} with {WEIGHTS_FLAG}"
-            ) from None
-        own = self.state_dict()
-        missing = [k for k in own if k not in state]
-        if missing:
-            raise UniadError(
-                f"{path}: not {label} weights (missing {missing[0]}); "
-                f"pass {self.spec.weights_file} with {WEIGHTS_FLAG}"
-            )
-        for key, value in own.items():
-            if state[key].shape != value.shape:
-                raise UniadError(
-                    f"{path}: {key} has shape {tuple(state[key].shape)}, expected "
-                    f"{tuple(value.shape)}; pass {label} weights with {WEIGHTS_FLAG}"
-                )
-        self.load_state_dict({k: state[k] for k in own})
-        self.pretrained = True
-        self.weights_sha256 = sha256_file(path)
+CONSTRUCTORS: dict[str, Constructor] = {
+    "efficientnet-b4": _efficientnet,
+    "efficientnet-lite0": _efficientnet_lite,
+}
+"""Each `uniad_edge.backbones.BACKBONES` row's constructor, by name: the config table holds data
+only, the code that builds it lives here, in the model layer. Each factory imports its module
+when a model is built, so a Lite0-only install never needs efficientnet_pytorch."""
 
 
 def hub_weights_path(spec: BackboneSpec) -> Path:
@@ -180,7 +129,9 @@ def build_backbone(
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, not {init!r}")
     spec = preset.backbone_spec
-    backbone: Backbone = load_target(spec.constructor)(spec, preset.taps)
+    if spec.name not in CONSTRUCTORS:
+        raise ValueError(f"backbone {spec.name!r} has no entry in model.backbone.CONSTRUCTORS")
+    backbone = CONSTRUCTORS[spec.name](spec, preset.taps)
     if init == "imagenet":
         backbone.load_imagenet(resolve_imagenet_weights(spec, weights))
     elif init == "random":

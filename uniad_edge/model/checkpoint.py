@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 import torch
 
 from ..backbones import DEFAULT_BACKBONE, get_backbone
+from ..checkpoint_file import read_checkpoint_file
 from ..errors import UniadError
-from ..fileio import atomic_path, require_file, sha256_file
+from ..fileio import atomic_path, sha256_file
 from ..presets import PRESETS, Preset
 from .backbone import build_backbone
 from .uniad import UniAD
@@ -90,35 +90,6 @@ def save_checkpoint(
     with atomic_path(target) as tmp:
         torch.save(payload, tmp)
     return target
-
-
-def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
-    """torch.load with weights_only=True and one-line errors for every way a file can be bad."""
-    file = Path(path)
-    require_file(file, "check the path or train one first", "checkpoint")
-    try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # The weights-only unpickler names a class it will not import ("Unsupported global")
-        # for real pickled objects; any other complaint means the bytes are not a pickle.
-        if "unsupported global" in str(exc).lower():
-            raise UniadError(
-                f"{file}: refused: it holds pickled Python objects that could run code; "
-                "load only checkpoints of tensors (re-save its state_dict) from sources you trust"
-            ) from None
-        raise _not_a_checkpoint(file) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UniadError(
-            f"{file}: unreadable checkpoint (truncated or corrupt: {reason}); "
-            "re-download or re-train it"
-        ) from None
-    except Exception:  # noqa: BLE001  (garbage bytes make the unpickler raise KeyError and kin)
-        raise _not_a_checkpoint(file) from None
-
-
-def _not_a_checkpoint(file: Path) -> UniadError:
-    return UniadError(f"{file}: not a PyTorch checkpoint (corrupt or another kind of file)")
 
 
 def load_checkpoint(path: str | os.PathLike[str], preset: Preset | None = None) -> Checkpoint:

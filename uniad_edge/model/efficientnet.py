@@ -12,7 +12,7 @@ from efficientnet_pytorch import EfficientNet
 from torch import Tensor, nn
 
 from ..backbones import BackboneSpec
-from .backbone import Backbone
+from .backbone_base import Backbone
 
 
 class EfficientNetBackbone(Backbone):

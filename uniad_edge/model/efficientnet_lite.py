@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..backbones import BackboneSpec
-from .backbone import Backbone
+from .backbone_base import Backbone
 
 NATIVE_SIZE = 224
 BN_EPS = 1e-3  # TensorFlow's batch-norm epsilon, which the ImageNet statistics were fitted with

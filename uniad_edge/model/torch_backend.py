@@ -2,8 +2,9 @@
 reference that `bench` measures every speedup against, through the same `Detector` code.
 
 It lives with the model, not in `uniad_edge.runtime`, so the lean runtime never imports torch;
-the runtime's backend registry names it by an import string and imports it only when given a
-checkpoint. Imports go one way: this module uses the runtime's `Backend`, never the reverse.
+its row in the runtime's backend table comes from `uniad_edge.backends`, whose factory imports
+this module only when given a checkpoint. Imports go one way: this module uses the runtime's
+`Backend`, never the reverse.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from ..presets import Preset
-from .backbone import Backbone, build_backbone, resize_concat
+from .backbone import build_backbone, resize_concat
+from .backbone_base import Backbone
 from .head import DistanceHead
 from .preprocess import Preprocess
 from .reconstruction import Reconstruction

@@ -1,9 +1,16 @@
 """Every inference backend in one table: which artifacts it takes, how to construct it, and the
 precisions it runs. `load_backend`, `Detector`, `uniad-edge run` and `bench` all read it.
 
-Torch-free: a backend's module is named by an import string ("package.module:Class") and imported
-only when that backend is asked for, so the lean runtime never imports torch, TensorRT or the
-model package (PyTorch eager lives with the model, in `uniad_edge.model.torch_backend`).
+Torch-free: a row names its class through a small factory function that imports the backend's
+module inside it, so nothing is imported until that backend is asked for, and import graphs and
+linters still see every edge.
+
+PyTorch eager is the one backend whose code lives above the runtime (`uniad_edge.model`, which
+the runtime never imports, not even inside a function). Its row is declared torch-free in
+`uniad_edge.backends` and joins this table through `register`, which the layers allowed to reach
+the model call before they open models: the CLI, `bench` and `uniad_edge.Detector`. The table
+stays the one list every reader uses; the runtime alone (`uniad_edge.runtime.detector.Detector`
+imported directly) opens exported models only.
 
 Adding a backend is one `BackendSpec` entry in `BACKENDS` plus its own module holding a
 `Backend` subclass whose constructor takes the artifact first and the keyword options listed in
@@ -15,31 +22,32 @@ backend of the path's kind, and a backend with `auto=False` (ONNX Runtime's Tens
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...artifacts import describe_kinds, kind_of, url_scheme
+from ...artifacts import KINDS, describe_kinds, kind_of, url_scheme
 from ...errors import UniadError
 from ...metadata import PRECISIONS
-from ...targets import load_target
 from .base import Backend
 
 AUTO = "auto"
 OPTIONS = ("providers", "threads", "precision")
 """Keyword options `load_backend` forwards to a constructor that lists them in `options`."""
+BackendFactory = Callable[[], type[Backend]]
+"""Imports a backend's module (inside the function) and returns its class."""
 
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """One row of the table. `target` is "module:Class"; `artifact` is the kind it loads
-    (a key of `artifacts.KINDS`), so `bench` knows what to prepare for it; `auto` says whether
-    `backend="auto"` may pick it; `unavailable` is the one-line error when its module fails to
-    import ({path}, {exc})."""
+    """One row of the table. `factory` returns the class, importing its module only then;
+    `artifact` is the kind it loads (a key of `artifacts.KINDS`), so `bench` knows what to
+    prepare for it; `auto` says whether `backend="auto"` may pick it; `unavailable` is the
+    one-line error when its module fails to import ({path}, {exc})."""
 
     name: str
-    target: str
+    factory: BackendFactory
     artifact: str
     description: str
     auto: bool = True
@@ -60,9 +68,33 @@ class BackendSpec:
     def load_class(self, path: str | Path) -> type[Backend]:
         """Import the backend's class now, or a one-line error saying what to install."""
         try:
-            return load_target(self.target)
+            return self.factory()
         except ImportError as exc:
             raise UniadError(self.unavailable.format(path=path, exc=exc)) from None
+
+
+def _onnxruntime() -> type[Backend]:
+    from .onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend
+
+
+def _ort_tensorrt() -> type[Backend]:
+    from .ort_tensorrt_backend import OrtTensorRTBackend
+
+    return OrtTensorRTBackend
+
+
+def _tensorrt() -> type[Backend]:
+    from .tensorrt_backend import TensorRTBackend
+
+    return TensorRTBackend
+
+
+def _triton() -> type[Backend]:
+    from .triton_backend import TritonBackend
+
+    return TritonBackend
 
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -70,14 +102,14 @@ BACKENDS: dict[str, BackendSpec] = {
     for spec in (
         BackendSpec(
             "onnxruntime",
-            "uniad_edge.runtime.backends.onnxruntime_backend:OnnxRuntimeBackend",
+            _onnxruntime,
             "onnx",
             "ONNX Runtime (CPU by default; CUDA/TensorRT EPs with --providers)",
             options=("providers", "threads"),
         ),
         BackendSpec(
             "ort-tensorrt",
-            "uniad_edge.runtime.backends.ort_tensorrt_backend:OrtTensorRTBackend",
+            _ort_tensorrt,
             "onnx",
             "ONNX Runtime's TensorRT EP: float32, engines per model sha256 in engines/ort-trt",
             auto=False,
@@ -85,7 +117,7 @@ BACKENDS: dict[str, BackendSpec] = {
         ),
         BackendSpec(
             "tensorrt",
-            "uniad_edge.runtime.backends.tensorrt_backend:TensorRTBackend",
+            _tensorrt,
             "engine",
             "native TensorRT engine (NVIDIA GPU, Jetson)",
             unavailable=(
@@ -94,26 +126,21 @@ BACKENDS: dict[str, BackendSpec] = {
             ),
         ),
         BackendSpec(
-            "torch",
-            "uniad_edge.model.torch_backend:TorchBackend",
-            "checkpoint",
-            "PyTorch eager on a checkpoint (the reference bench measures against)",
-            precisions=("fp32", "fp16"),  # int8 exists only as an exported Q/DQ graph
-            options=("threads", "precision"),
-            unavailable=(
-                "cannot run checkpoint {path}: PyTorch backend unavailable ({exc}); install "
-                "`uniad-edge[train]`, or export the checkpoint with `uniad-edge export` and run "
-                "the .onnx"
-            ),
-        ),
-        BackendSpec(
             "triton",
-            "uniad_edge.runtime.backends.triton_backend:TritonBackend",
+            _triton,
             "url",
             "Triton Inference Server client (grpc:// or http:// URL of a served model)",
         ),
     )
 }
+
+
+def register(spec: BackendSpec) -> None:
+    """Add a row whose code lives above the runtime (`uniad_edge.backends`); registering the
+    same row again changes nothing, another row under a taken name is refused."""
+    known = BACKENDS.setdefault(spec.name, spec)
+    if known != spec:
+        raise ValueError(f"backend {spec.name!r} is already registered")
 
 
 def names() -> tuple[str, ...]:
@@ -145,7 +172,14 @@ def resolve(model: str | Path, backend: str | None = AUTO) -> str:
     for spec in BACKENDS.values():
         if spec.accepts(model, explicit=False):
             return spec.name
-    kinds = dict.fromkeys(spec.artifact for spec in BACKENDS.values() if spec.auto)
+    kind = kind_of(model)
+    if kind is not None:  # a checkpoint where no layer above the runtime registered torch
+        raise UniadError(
+            f"no backend here opens a {kind.description} ({model}); run its exported .onnx, "
+            "or open it through `uniad-edge` or `uniad_edge.Detector`, which add PyTorch eager"
+        )
+    auto = {spec.artifact for spec in BACKENDS.values() if spec.auto}
+    kinds = [name for name in KINDS if name in auto]  # the kinds' order, however rows joined
     what = "URL scheme" if url_scheme(model) else "suffix"
     raise UniadError(
         f"cannot tell the backend of {model} from its {what}; use {describe_kinds(kinds)}"
