@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from _fixture import model_or_fixture, synthetic_frames, write_video
 
+from uniad_edge.backends import register_model_backends
 from uniad_edge.presets import get_preset
 from uniad_edge.runtime.backends.base import Backend
 from uniad_edge.runtime.backends.registry import construct, load_backend
@@ -132,6 +133,7 @@ def print_table(title: str, rows: list[dict], base: dict) -> None:
 def open_model(args: argparse.Namespace, work: Path) -> Backend:
     """The backend the scenario runs: PyTorch on a checkpoint or a preset's random weights, or
     the model (default: the fixture graph) with the backend its file type names."""
+    register_model_backends()  # PyTorch eager's row comes from above the runtime
     if args.backend == "torch":
         source = args.model or get_preset(args.preset)
         return construct("torch", source, threads=args.threads, precision=args.precision)
