@@ -289,7 +289,10 @@ def export(
     ] = None,
     ort_trt_fp16: Annotated[
         bool,
-        typer.Option("--ort-trt-fp16", help="triton: ONNX Runtime's TensorRT accelerator, FP16."),
+        typer.Option(
+            "--ort-trt-fp16",
+            help="triton: ONNX Runtime's TensorRT accelerator, FP16 (INT8 for an int8 model).",
+        ),
     ] = False,
 ) -> None:
     """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out), and

@@ -118,6 +118,13 @@ def _dims(values: tuple[int, ...] | list[int]) -> str:
     return "[ " + ", ".join(str(v) for v in values) + " ]"
 
 
+def _accelerator_precision(metadata: ModelMetadata) -> str:
+    """The TensorRT accelerator's one `precision_mode`: INT8 for a Q/DQ export (TensorRT
+    refuses Q/DQ layers without its INT8 flag and reads the scales from the graph, so no
+    calibration table), FP16 otherwise."""
+    return "INT8" if metadata.precision == "int8" else "FP16"
+
+
 def config_text(metadata: ModelMetadata, options: TritonOptions) -> str:
     """config.pbtxt for the fused graph: uint8 [H, W, 3] in, float32 [H, W] map and scalar score
     out (dims [1] reshaped to [], Triton's form for a [batch] output)."""
@@ -150,7 +157,7 @@ def config_text(metadata: ModelMetadata, options: TritonOptions) -> str:
         lines += [
             "optimization { execution_accelerators { gpu_execution_accelerator: [ {",
             '  name: "tensorrt"',
-            '  parameters { key: "precision_mode" value: "FP16" }',
+            f'  parameters {{ key: "precision_mode" value: "{_accelerator_precision(metadata)}" }}',
             f'  parameters {{ key: "max_workspace_size_bytes" value: "{workspace}" }}',
             "} ] } }",
         ]

@@ -12,6 +12,10 @@ FP16 is off under this provider: it cannot pin single layers to float32, and kee
 distance head's op types out of TensorRT (`trt_op_types_to_exclude`) would exclude Reshape,
 Concat and Resize everywhere (the transformer and the neck use them dozens of times), cutting
 the engine into pieces. The FP16 GPU path with a float32 head is the `tensorrt` backend.
+
+An INT8 export (`--precision int8`, explicit Q/DQ) turns on `trt_int8_enable` with no
+calibration table: TensorRT takes each scale from the graph, and refuses Q/DQ layers without its
+INT8 flag; the layers the export left float (the distance head among them) run float32.
 """
 
 from __future__ import annotations
@@ -42,12 +46,13 @@ def tensorrt_ep_options(
     max_batch: int = DEFAULT_MAX_BATCH,
     workspace_gib: float = DEFAULT_WORKSPACE_GIB,
 ) -> dict[str, str]:
-    """Provider options: float32 (see the module doc), the engine cache in
+    """Provider options: float32, INT8 for a Q/DQ export (see the module doc), the engine cache in
     `engine_cache_dir`, the timing cache (weights do not change timings) in
     `engine_dir/ort-trt`, and the batch profile."""
     info = read_onnx_info(model)
     options = {
         "trt_fp16_enable": "False",
+        "trt_int8_enable": str(info.precision == "int8"),
         "trt_engine_cache_enable": "True",
         "trt_engine_cache_path": str(engine_cache_dir(model, engine_dir)),
         "trt_timing_cache_enable": "True",
