@@ -294,8 +294,10 @@ def _calibrate(
     notes: list[str],
     advance: Callable[[int], None] | None,
 ) -> Calibration:
+    from ..backends import register_model_backends
     from ..runtime.detector import Detector
 
+    register_model_backends()  # a checkpoint calibrates through PyTorch eager
     policy = config.policy()
     before = read_thresholds(config.model)
     with Detector(config.model, backend=config.backend) as detector:
