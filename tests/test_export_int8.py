@@ -195,6 +195,7 @@ def test_the_fallback_keeps_the_groups_that_move_the_score_most_in_float(
     record = ranked.onnx.int8.record
     ranking = record["ranking"]
     assert set(ranking) == set(record["quantized"]) and not record["float"]
+    assert "whole_graph_gate" not in record  # the gate held with every group in INT8
     whole = record["gate"]["p99_score_change"]
     least = min(ranking.values())
     limit = GateLimits(agreement=0.0, score_change=least * 1.001, auroc_drop=1e9)
@@ -205,6 +206,7 @@ def test_the_fallback_keeps_the_groups_that_move_the_score_most_in_float(
     assert record["float"] and record["quantized"]
     assert set(record["float"]) == set(worst_first[: len(record["float"])])
     assert record["gate"]["p99_score_change"] <= limit.score_change
+    assert record["whole_graph_gate"]["p99_score_change"] == pytest.approx(whole)
     sidecar = json.loads((tmp_path / "kept" / "t.json").read_text())
     assert sidecar["int8"]["float"] == record["float"]
     graph = onnx.load(str(tmp_path / "kept" / "t.onnx"))

@@ -213,12 +213,14 @@ def quantize_within_gate(
                f"{len(images.gate)} held-out ({int(labels.sum())} defective)")  # fmt: skip
         chosen = list(groups)
         model, gate = judge(chosen)
+        whole = gate
         missed = gate.misses(limits)
         if missed and not fallback:
             raise UniadError(_refusal(gate, limits))
         ranking: dict[str, float] | None = None
         if missed or rank:
-            report("INT8: ranking layer groups by how much each alone moves the score")
+            why = f"the whole graph misses the gate ({'; '.join(missed)}); " if missed else ""
+            report(f"INT8: {why}ranking layer groups by how much each alone moves the score")
             ranking = {g: judge([g])[1].p99_score_change for g in groups}
         worst_first = sorted(ranking, key=ranking.__getitem__, reverse=True) if ranking else []
         for worst in worst_first:
@@ -232,6 +234,8 @@ def quantize_within_gate(
     finally:
         quantizer.close()
     record = _record(groups, chosen, gate, limits, ranking)
+    if whole is not gate:  # the fallback ran: what every group in INT8 did, for comparison
+        record["whole_graph_gate"] = whole.to_dict()
     record["calibration"] = {"data": images.source, "images": len(images.calibration)}
     return Quantized(model, record, gate)
 
