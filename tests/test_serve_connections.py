@@ -11,8 +11,8 @@ import time
 
 import httpx
 import pytest
-from onnx_fixtures import build_model
-from serve_helpers import running, serve_process
+from onnx_fixtures import build_model, defect_frame
+from serve_helpers import png, running, serve_process
 
 from uniad_edge.errors import UniadError
 from uniad_edge.serve.config import ServeConfig
@@ -127,3 +127,34 @@ def test_connection_limits_are_checked(model):
     for bad in ({"max_connections": 0}, {"header_timeout_s": 0.0}, {"max_header_kb": 0}):
         with pytest.raises(UniadError):
             ServeConfig.from_options(model=model, **bad)
+
+
+SLOW_POST = (
+    b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+    b"Content-Length: 100000\r\n\r\n"
+)
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline(model):
+    """The head arrives in time, the body never does: the connection closes after
+    `body_timeout_s`, not before, and the server keeps scoring whole requests."""
+    frame = png(defect_frame((48, 64)))
+    with running(model, header_timeout_s=5.0, body_timeout_s=1.0) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        slow = socket.create_connection((host, int(port)), timeout=10)
+        try:
+            slow.sendall(SLOW_POST)
+            started = time.monotonic()
+            closed = False
+            while time.monotonic() - started < 15 and not closed:
+                with contextlib.suppress(OSError):
+                    slow.sendall(b"\x00")
+                closed = closed_by_server(slow, 0.3)
+            assert closed and time.monotonic() - started > 0.9  # not before its deadline
+        finally:
+            slow.close()
+        reply = httpx.post(f"{srv.url}/v1/score", content=frame, timeout=30,
+                           headers={"content-type": "image/png"})  # fmt: skip
+        assert reply.status_code == 200 and reply.json()["verdict"] == "NG"
+    with pytest.raises(UniadError, match="--body-timeout"):
+        ServeConfig.from_options(model=model, body_timeout_s=0.0)

@@ -133,6 +133,13 @@ def serve(
             show_default=default(ServeConfig, "header_timeout_s"),
         ),
     ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds a request has to send its whole body after its head",
+            show_default=default(ServeConfig, "body_timeout_s"),
+        ),
+    ] = None,
     model_dir: Annotated[
         list[Path] | None,
         typer.Option(
@@ -198,6 +205,7 @@ def serve(
         allow_remote_models=allow_remote_models or None,
         max_connections=max_connections,
         header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     err = Console(stderr=True)

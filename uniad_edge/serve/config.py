@@ -44,9 +44,11 @@ class ServeConfig:
     gallery_size: int = 24
     graceful_timeout_s: float = 10.0
     # Connections (serve/connections.py): at most this many open; a request head must arrive
-    # within header_timeout_s; an idle keep-alive connection closes after keepalive_timeout_s
+    # within header_timeout_s and its body within body_timeout_s after it (20 MB at 10 Mbit/s
+    # takes 17 s); an idle keep-alive connection closes after keepalive_timeout_s
     max_connections: int = 256
     header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
     keepalive_timeout_s: int = 5
     max_header_kb: int = 16  # a request head over this is refused (h11)
     # POST /v1/model loads files under the first model's folder and these only; a Triton URL
@@ -110,8 +112,12 @@ class ServeConfig:
             raise UniadError(
                 "--max-connections, the header size limit and the keep-alive timeout must be >= 1"
             )
-        if not 0 < self.header_timeout_s < math.inf:
-            raise UniadError(f"--header-timeout must be > 0 seconds, got {self.header_timeout_s}")
+        for option, seconds in (
+            ("--header-timeout", self.header_timeout_s),
+            ("--body-timeout", self.body_timeout_s),
+        ):
+            if not 0 < seconds < math.inf:
+                raise UniadError(f"{option} must be > 0 seconds, got {seconds}")
         if not 0 < self.mjpeg_fps < math.inf:
             raise UniadError(f"--mjpeg-fps must be > 0, got {self.mjpeg_fps}")
         for folder in self.model_dirs:

@@ -8,7 +8,9 @@ thousands of half-open connections keep their descriptors until accept() fails w
 and asyncio then logs a traceback per failed accept (hundreds of thousands of lines).
 
 `BoundedH11` (uvicorn's h11 protocol) adds both: a connection has `header_timeout_s` to send a
-complete request head (at the start and again between keep-alive requests), and beyond
+complete request head (at the start and again between keep-alive requests) and then
+`body_timeout_s` to send the whole body (else a client trickling a byte at a time would keep a
+request, which is never closed to make room, forever), and beyond
 `max_connections` the connection that has waited longest for its head is closed (a new client
 is served, not starved by the idle ones); when every connection is busy with a request, the new
 one is closed. `quiet_accept_errors` turns the EMFILE flood into one line a minute.
@@ -55,12 +57,14 @@ class BoundedH11(H11Protocol):
 
     max_connections = 256
     header_timeout_s = 10.0
+    body_timeout_s = 60.0
     report = EveryMinute()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.waiting_since: float | None = None  # waiting for a request head since
         self.head_timer: asyncio.TimerHandle | None = None
+        self.body_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -98,10 +102,29 @@ class BoundedH11(H11Protocol):
         if self.waiting_since is not None and not self.transport.is_closing():
             self.transport.close()  # no answer: a client this slow is not reading one
 
+    def _body_overdue(self) -> None:
+        self.body_timer = None
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            self.transport.close()  # the handler reading the body sees a disconnect
+            self.report.warning(
+                f"a request body did not arrive within {self.body_timeout_s:g} s "
+                "(--body-timeout); its connection was closed"
+            )
+
+    def _stop_body_timer(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
+
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.waiting_since is not None and self.conn.their_state is not h11.IDLE:
+        state = self.conn.their_state
+        if self.waiting_since is not None and state is not h11.IDLE:
             self._stop_waiting()  # a whole request head arrived
+            if state is h11.SEND_BODY:
+                self.body_timer = self.loop.call_later(self.body_timeout_s, self._body_overdue)
+        if state is not h11.SEND_BODY:
+            self._stop_body_timer()  # the whole body arrived
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -110,12 +133,19 @@ class BoundedH11(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
+        self._stop_body_timer()
         super().connection_lost(exc)
 
 
-def bounded_protocol(max_connections: int, header_timeout_s: float) -> type[BoundedH11]:
+def bounded_protocol(
+    max_connections: int, header_timeout_s: float, body_timeout_s: float
+) -> type[BoundedH11]:
     """`BoundedH11` with this server's limits (uvicorn creates one protocol per connection)."""
-    limits = {"max_connections": max_connections, "header_timeout_s": header_timeout_s}
+    limits = {
+        "max_connections": max_connections,
+        "header_timeout_s": header_timeout_s,
+        "body_timeout_s": body_timeout_s,
+    }
     return type("BoundedH11", (BoundedH11,), {**limits, "report": EveryMinute()})
 
 

@@ -88,7 +88,9 @@ def uvicorn_config(service: ScoringService, log_level: str = "info") -> uvicorn.
         create_app(service),
         host=config.host,
         port=config.port,
-        http=bounded_protocol(config.max_connections, config.header_timeout_s),
+        http=bounded_protocol(
+            config.max_connections, config.header_timeout_s, config.body_timeout_s
+        ),
         backlog=config.max_connections,  # asyncio accepts up to this many per loop tick
         timeout_keep_alive=config.keepalive_timeout_s,
         h11_max_incomplete_event_size=config.max_header_kb * 1024,
