@@ -12,11 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from cli_helpers import end, run_main
-from onnx_fixtures import build_model
+from onnx_fixtures import build_model, defect_frame
 from runtime_helpers import write_folder
+from serve_helpers import png, serve_process
 
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime.recorder import FRAME_SUFFIX, OVERLAY_SUFFIX, EvidenceSaver, JsonlLog
@@ -181,3 +183,19 @@ def test_a_bad_keep_evidence_is_a_one_line_error_before_anything_runs(model, tex
         parse_retention(text)
     code = run_main("run", "--model", model, "--camera", 97, "--keep-evidence", text)
     assert code == 2 and "--keep-evidence" in capsys.readouterr().err
+
+
+def test_serve_rotates_its_log_and_keeps_evidence_as_run_does(model, tmp_path):
+    """`serve` runs for months too: the same three options, through its own command line."""
+    log, ng = tmp_path / "l.jsonl", tmp_path / "ng"
+    args = ("--model", model, "--log", log, "--log-max-mb", "0.001", "--log-keep", "2",
+            "--save-dir", ng, "--keep-evidence", "2")  # fmt: skip
+    with serve_process(tmp_path, *args) as served:
+        for seed in range(6):
+            reply = httpx.post(f"{served.url}/v1/score", content=png(defect_frame(seed=seed)),
+                               headers={"content-type": "image/png"}, timeout=30)  # fmt: skip
+            assert reply.status_code == 200 and reply.json()["verdict"] == "NG"
+    assert len(pairs(ng)) == 2
+    rotated = sorted(p.name for p in tmp_path.glob("l.jsonl*"))
+    assert rotated == ["l.jsonl", "l.jsonl.1", "l.jsonl.2"]  # at most --log-keep old ones
+    assert all(p.stat().st_size < 4096 for p in tmp_path.glob("l.jsonl*"))

@@ -85,3 +85,26 @@ Backend = Annotated[
         show_default=default(StationConfig, "backend"),
     ),
 ]
+# The verdict log's rotation and the NG evidence's retention, for `run` and `serve` alike.
+LogMaxMb = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001,
+        help="rotate the log at this size (LOG -> LOG.1 -> ...); default: never (logrotate)",
+    ),
+]
+LogKeep = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="rotated logs kept with --log-max-mb",
+        show_default=default(StationConfig, "log_keep"),
+    ),
+]
+KeepEvidence = Annotated[
+    str | None,
+    typer.Option(
+        help="keep only the newest NG evidence: a count (5000), an age (30d) and/or a size "
+        "(20GB), comma-separated; default: keep all"
+    ),
+]

@@ -32,6 +32,9 @@ from .live import reload_on_sighup, status_line, stop_on_signals
 from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
 from .options import (
     Backend,
+    KeepEvidence,
+    LogKeep,
+    LogMaxMb,
     Providers,
     StationFile,
     Threads,
@@ -120,28 +123,9 @@ def run(
     log: Annotated[
         Path | None, typer.Option(help="JSONL file, one record per frame (appended)")
     ] = None,
-    log_max_mb: Annotated[
-        float | None,
-        typer.Option(
-            min=0.001,
-            help="rotate the log at this size (LOG -> LOG.1 -> ...); default: never (logrotate)",
-        ),
-    ] = None,
-    log_keep: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="rotated logs kept with --log-max-mb",
-            show_default=default(StationConfig, "log_keep"),
-        ),
-    ] = None,
-    keep_evidence: Annotated[
-        str | None,
-        typer.Option(
-            help="keep only the newest NG evidence: a count (5000), an age (30d) and/or a size "
-            "(20GB), comma-separated; default: keep all"
-        ),
-    ] = None,
+    log_max_mb: LogMaxMb = None,
+    log_keep: LogKeep = None,
+    keep_evidence: KeepEvidence = None,
     max_frames: Annotated[
         int | None, typer.Option(min=1, help="stop after N frames (all cameras together)")
     ] = None,

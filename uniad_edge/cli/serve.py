@@ -22,7 +22,18 @@ from ..runtime.station import StationConfig
 from ..serve.config import ServeConfig, is_loopback
 from .app import app
 from .opcua_options import OpcuaCert, OpcuaKey, OpcuaPassword, OpcuaUrl, OpcuaUser, opcua_config
-from .options import Backend, Providers, StationFile, Threads, Threshold, default, split_providers
+from .options import (
+    Backend,
+    KeepEvidence,
+    LogKeep,
+    LogMaxMb,
+    Providers,
+    StationFile,
+    Threads,
+    Threshold,
+    default,
+    split_providers,
+)
 from .run import StationModel, parse_cameras, station_config
 
 
@@ -105,6 +116,9 @@ def serve(
         Path | None, typer.Option(help="folder for NG frames and overlays (the gallery)")
     ] = None,
     log: Annotated[Path | None, typer.Option(help="JSONL file, one record per verdict")] = None,
+    log_max_mb: LogMaxMb = None,
+    log_keep: LogKeep = None,
+    keep_evidence: KeepEvidence = None,
     class_name: Annotated[
         str | None, typer.Option(help="default class whose threshold is used")
     ] = None,
@@ -179,6 +193,9 @@ def serve(
         "max_batch": max_batch,
         "log": log,
         "save_dir": save_dir,
+        "log_max_mb": log_max_mb,
+        "log_keep": log_keep,
+        "keep_evidence": keep_evidence,
         "mqtt": mqtt,
         "trigger_only": trigger_only or None,
         "opcua": opcua_config(opcua, opcua_user, opcua_password, opcua_cert, opcua_key),
