@@ -366,6 +366,46 @@ def test_frozen_and_vanished_clients_never_stall_scoring_and_clients_reconnect(m
     assert summary.frames >= 400
 
 
+def test_clients_beyond_max_clients_are_refused_until_one_leaves(model, tmp_path):
+    """Idle TCP connections (no OPC UA hello) take their places; the next client is refused,
+    and once they close a client reads again: the server's descriptors stay bounded."""
+    config = lambda p: OpcuaConfig(f"opc.tcp://127.0.0.1:{p}/uniad", max_clients=2)  # noqa: E731
+    station = make_station(model, tmp_path, {"top": Conveyor()}, opcua=config)
+    url = station.config.opcua.url
+    host, port = station.config.opcua.address
+
+    async def frame_index() -> int:
+        from asyncua import Client
+
+        async with Client(url, timeout=5) as c:
+            idx = await namespace(c)
+            return await c.get_node(f"ns={idx};s=Cameras.top.FrameIndex").read_value()
+
+    station.start()
+    idle = [socket.create_connection((host, port), timeout=10) for _ in range(2)]
+    try:
+        time.sleep(0.5)  # both accepted by the server's loop
+        with pytest.raises(Exception):  # noqa: B017 - asyncua raises several types when closed on
+            run(frame_index())
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + WAIT_S
+    while True:  # the server notices the closed sockets on its next read
+        try:
+            assert run(frame_index()) >= 0
+            break
+        except AssertionError:
+            raise
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    finish(station)
+    with pytest.raises(UniadError, match="max_clients"):
+        OpcuaConfig("opc.tcp://127.0.0.1:4840/uniad", max_clients=0)
+
+
 class OpenedReader(Reader):
     """A file-like source that notes whether the station ever opened it."""
 

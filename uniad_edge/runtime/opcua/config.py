@@ -31,6 +31,10 @@ class OpcuaConfig:
     cert: Path | None = None
     key: Path | None = None
     trigger_timeout_s: float = 10.0  # how long the Trigger method waits for its verdict
+    # Clients connected at once; asyncua refuses the next one (its own default, 1000, is above
+    # a default open-file limit of 1024). A connection must activate a session within
+    # asyncua's 30 s, and an idle session ends after its timeout (at most 600 s).
+    max_clients: int = 64
 
     def __post_init__(self) -> None:
         self.cert = Path(self.cert) if self.cert is not None else None
@@ -53,6 +57,8 @@ class OpcuaConfig:
                 "--opcua-password and/or --opcua-cert/--opcua-key (Basic256Sha256); anonymous "
                 "access is allowed on 127.0.0.1 only"
             )
+        if self.max_clients < 1:
+            raise UniadError(f"OPC UA max_clients must be >= 1, got {self.max_clients}")
         if self.trigger_timeout_s <= 0:
             raise UniadError(f"OPC UA trigger timeout must be > 0 s, got {self.trigger_timeout_s}")
 

@@ -232,6 +232,7 @@ class OpcuaServer:
         config = self.config
         server = Server(user_manager=_Users(config))
         await server.init()
+        server.iserver.max_connections = config.max_clients
         server.set_endpoint(config.url)
         server.set_server_name(f"uniad-edge {self.station}")
         await server.set_application_uri(f"urn:uniad-edge:server:{self.station}")
