@@ -31,6 +31,7 @@ DEFAULT_ENGINE_DIR = Path("engines")
 
 HOLDOUT = "holdout"
 CALIBRATION = "calibration"
+MANUAL = "manual"  # set by hand (serve's POST /v1/thresholds)
 
 
 def check_threshold(value: float, what: str) -> float:
@@ -92,8 +93,8 @@ class Thresholds:
 
     @property
     def source(self) -> str:
-        """ "holdout", "calibration" or "unknown"; files written before provenance was recorded
-        are recognised as hold-out thresholds by their rule."""
+        """ "holdout", "calibration", "manual" or "unknown"; files written before provenance
+        was recorded are recognised as hold-out thresholds by their rule."""
         recorded = self.provenance.get("source")
         if recorded:
             return str(recorded)
@@ -159,6 +160,9 @@ def describe_provenance(thresholds: Thresholds, override: float | None = None) -
             f"{_count(info.get('defective'))} defective images of {info.get('data', '?')} "
             f"({policy})"
         )
+    if thresholds.source == MANUAL:
+        note = f": {info['note']}" if info.get("note") else ""
+        return f"set by hand {info.get('date', '?')}{note} (not calibrated on images)"
     if thresholds.source == HOLDOUT:
         held = info.get("images")
         images = f"{held} good images" if held is not None else "the good images"

@@ -28,13 +28,15 @@ from ..runtime.part_id import check_part_id
 from ..runtime.station.requests import QueueFull
 from .auth import HostGuard, TokenGuard
 from .cameras import StationCamera, encode_jpeg
-from .config import ModelSourceRefused
+from .config import ModelSourceRefused, ServeConfig
 from .docs import add_docs
 from .headers import SecurityHeaders
 from .methods import HeadAndOptions
 from .metrics import CONTENT_TYPE
 from .origin import OriginGuard, media_type
 from .service import ScoringService, SwapInProgress
+from .thresholds import USAGE as THRESHOLDS_USAGE
+from .thresholds import ThresholdsRefused
 from .uploads import (
     BodyLimit,
     TooLarge,
@@ -205,16 +207,10 @@ def create_app(service: ScoringService) -> FastAPI:
     @app.post("/v1/model", dependencies=api, summary="Swap in another model without stopping")
     async def swap_model(request: Request) -> dict[str, Any]:
         # `config` is the one serve started with: a swap moves the model, not the model folders
-        if config.token is None and not is_loopback(config.host):
-            raise HTTPException(403, "POST /v1/model off loopback needs serve --token")
-        if media_type(request.headers.get("content-type")) != JSON:
-            raise HTTPException(415, f'send Content-Type: {JSON} with {{"path": "..."}}')
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        usage = 'send JSON {"path": "export/model.onnx"}'
+        body = await _line_change(request, config, "/v1/model", usage)
         if not isinstance(body, dict) or not isinstance(body.get("path"), str):
-            raise HTTPException(422, 'send JSON {"path": "export/model.onnx"}')
+            raise HTTPException(422, usage)
         try:
             config.check_model_source(body["path"])
         except ModelSourceRefused as exc:
@@ -226,6 +222,16 @@ def create_app(service: ScoringService) -> FastAPI:
         except UniadError as exc:
             reason = f"model not swapped, the running one keeps scoring: {exc}"
             raise HTTPException(422, reason) from None
+
+    @app.post("/v1/thresholds", dependencies=api, summary="Set or roll back the line's thresholds")
+    async def set_thresholds(request: Request) -> dict[str, Any]:
+        body = await _line_change(request, config, "/v1/thresholds", THRESHOLDS_USAGE)
+        try:
+            return await run_in_threadpool(service.set_thresholds, body)
+        except ThresholdsRefused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        except UniadError as exc:
+            raise HTTPException(409, f"thresholds not changed: {exc}") from None
 
     @app.get("/v1/events", dependencies=media, summary="Verdicts as Server-Sent Events")
     async def events() -> StreamingResponse:
@@ -253,6 +259,20 @@ def create_app(service: ScoringService) -> FastAPI:
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     return app
+
+
+async def _line_change(request: Request, config: ServeConfig, path: str, usage: str) -> Any:
+    """The JSON body of a request that changes what the line decides with (the model, its
+    thresholds): off loopback only with a token, only as `application/json` (None when it is
+    not JSON, for the caller's 422 with `usage`)."""
+    if config.token is None and not is_loopback(config.host):
+        raise HTTPException(403, f"POST {path} off loopback needs serve --token")
+    if media_type(request.headers.get("content-type")) != JSON:
+        raise HTTPException(415, f"send Content-Type: {JSON}; {usage}")
+    try:
+        return await request.json()
+    except ValueError:
+        raise HTTPException(422, usage) from None
 
 
 async def _read_uploads(request: Request) -> list[tuple[str | None, bytes]]:

@@ -14,19 +14,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .. import line_thresholds
+from ..errors import UniadError
 from ..redact import redact_url
 from ..runtime.backends.registry import url_scheme
 from ..runtime.detector import Detector
 from ..runtime.record import ANSWER
 from ..runtime.sinks import Sink, Verdict
 from ..runtime.station import Station, StationConfig
-from ..runtime.station.slot import SwapInProgress
+from ..runtime.station.slot import THRESHOLDS_POLL_S, SwapInProgress
 from ..runtime.verdict import resolve_threshold
 from .cameras import StationCamera
 from .config import ServeConfig
 from .events import EventHub
 from .gallery import Gallery
 from .metrics import ServiceMetrics
+from .thresholds import requested
 
 SWAP_TIMEOUT_S = 300.0
 __all__ = ["ScoringService", "SwapInProgress", "station_config"]
@@ -155,6 +158,28 @@ class ScoringService:
         previous = self.station.model_id
         new = self.station.swap_model(path).result(timeout_s)
         return {"model": new, "previous_model": previous, "path": redact_url(path)}
+
+    def set_thresholds(self, body: Any) -> dict[str, Any]:
+        """Write the line's thresholds file of the model scoring now as `body` asks
+        (`serve/thresholds.py`); the station decides with it from its next batch on.
+        `ThresholdsRefused` or a one-line `UniadError` write nothing."""
+        detector = self.station.detector
+        in_force = detector.in_force
+        if in_force.path is None:
+            raise UniadError(
+                f"{redact_url(self.model_path)} has no thresholds file to write: name one in "
+                "the station file (thresholds = ...)"
+            )
+        before = in_force.thresholds
+        after = requested(body, before, detector.metadata.class_names)
+        weights = line_thresholds.weights_id(detector.metadata)
+        written = line_thresholds.write(in_force.path, after, weights)
+        return {
+            "thresholds": after.current(),
+            "previous": before.current(),
+            "file": str(written),
+            "in_force": f"from the station's next batch (within {THRESHOLDS_POLL_S:g} s)",
+        }
 
     def close(self) -> None:
         """Cameras first (captured frames and queued requests finish), then sinks, the model."""
