@@ -13,6 +13,7 @@ import sys
 import threading
 from dataclasses import replace
 
+import cv2
 import httpx
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from triton_helpers import ServerUnavailable, TritonServer
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
+from uniad_edge.line_thresholds import read_file, weights_id
 from uniad_edge.metadata import METADATA_KEY, Thresholds
 from uniad_edge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from uniad_edge.runtime.backends.triton_backend import TritonBackend, parse_url
@@ -291,3 +293,31 @@ def test_real_export_is_served_with_its_thresholds(tmp_path) -> None:
             assert_same_detections(remote.predict(frames(7, 3)), local.predict(frames(7, 3)))
     finally:
         server.stop()
+
+
+def test_calibrate_writes_the_line_thresholds_file_of_a_served_model(served, tmp_path) -> None:
+    """A Triton model has no file to put its thresholds beside: `calibrate --thresholds FILE`
+    scores through the server and writes the file its station names; rollback restores."""
+    server, onnx_path = served
+    data = tmp_path / "val" / "wood"
+    for folder, make, count in (("good", good_frame, 30), ("bad", defect_frame, 10)):
+        (data / folder).mkdir(parents=True)
+        for i in range(count):
+            cv2.imwrite(str(data / folder / f"{i:03d}.png"), make((32, 48), seed=i))
+    line = tmp_path / "line.thresholds.json"
+    url = server.url(MODEL)
+    common = ("calibrate", "--model", url, "--data", tmp_path / "val", "--f1")
+    assert run_main(*common) == 2  # no file to write: a one-line error, nothing scored
+    assert run_main(*common, "--thresholds", line) == 0
+    calibrated, weights = read_file(line)
+    with Detector(onnx_path) as local:
+        assert weights == weights_id(local.metadata)  # the weights behind the URL
+    assert calibrated.source == "calibration" and calibrated.per_class["wood"] != CLASSES["wood"]
+    assert [h["per_class"] for h in calibrated.history] == [CLASSES]
+    with Detector(url, thresholds_file=line) as remote:  # what a station with the file uses
+        assert (
+            remote.in_force.from_file
+            and remote.thresholds.per_class["wood"] == (calibrated.per_class["wood"])
+        )
+    assert run_main("calibrate", "--model", url, "--rollback", "--thresholds", line) == 0
+    assert read_file(line)[0].per_class == CLASSES

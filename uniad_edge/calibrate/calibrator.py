@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import line_thresholds
 from ..artifacts import (
     RATES,
     WARN_FALSE_ALARM_RATE,
@@ -27,6 +28,7 @@ from ..artifacts import (
 from ..data import Sample, load_image, open_dataset
 from ..errors import UniadError
 from ..metadata import CALIBRATION, Thresholds
+from ..redact import redact_url
 from .config import CalibrateConfig
 from .inputs import contradictory_labels, unfit_note, unreadable_error
 from .policy import Policy, choose
@@ -74,7 +76,7 @@ class Row:
 class Calibration:
     """What `calibrate` found and (unless a dry run) wrote."""
 
-    model: Path
+    model: Path | str
     policy: Policy | None
     rows: list[Row]
     before: Thresholds
@@ -285,7 +287,17 @@ def calibrate(
 def _writing(config: CalibrateConfig) -> contextlib.AbstractContextManager:
     """The artifact's lock, from reading the old thresholds to writing the new ones (a dry
     run writes nothing and takes none)."""
-    return contextlib.nullcontext() if config.dry_run else lock_artifact(config.model)
+    return contextlib.nullcontext() if config.dry_run else lock_artifact(config.lock_target)
+
+
+def _store(config: CalibrateConfig, after: Thresholds, weights: str | None) -> list[Path]:
+    """Write the line's thresholds (nothing on a dry run): beside the model file, or a served
+    model's file (`config.thresholds`), naming the weights they are for."""
+    if config.dry_run:
+        return []
+    if config.thresholds is not None:
+        return [line_thresholds.write(config.thresholds, after, weights, config.force)]
+    return write_thresholds(config.model, after, config.force)
 
 
 def _calibrate(
@@ -299,8 +311,11 @@ def _calibrate(
 
     register_model_backends()  # a checkpoint calibrates through PyTorch eager
     policy = config.policy()
-    before = read_thresholds(config.model)
-    with Detector(config.model, backend=config.backend) as detector:
+    with Detector(
+        config.model, backend=config.backend, thresholds_file=config.thresholds
+    ) as detector:
+        before = detector.in_force.thresholds if config.served else read_thresholds(config.model)
+        weights = line_thresholds.weights_id(detector.metadata)
         known = detector.metadata.class_names
         unknown = sorted({s.class_name for s in samples} - set(known)) if known else []
         if unknown:
@@ -335,9 +350,10 @@ def _calibrate(
     if not any(row.calibrated for row in rows):
         why = "; ".join(f"{r.name}: {r.warning}" for r in rows if r.warning)
         raise UniadError(
-            f"nothing was calibrated on {config.data} ({why}); {config.model} was not changed"
+            f"nothing was calibrated on {config.data} ({why}); "
+            f"{redact_url(str(config.model))} was not changed"
         )
-    written = [] if config.dry_run else write_thresholds(config.model, after, config.force)
+    written = _store(config, after, weights)
     return Calibration(
         config.model, policy, rows, before, after, notes, written, config.confidence,
         config.dry_run,
@@ -365,15 +381,25 @@ def _recorded_row(name: str, after: Thresholds, before: Thresholds) -> Row:
     )
 
 
+def _recorded(config: CalibrateConfig) -> tuple[Thresholds, str | None]:
+    """The thresholds in force and the weights they are for, without opening the model: a
+    served model's from its line file (which names its weights)."""
+    if config.thresholds is None:
+        return read_thresholds(config.model), None
+    if not config.thresholds.is_file():
+        raise UniadError(f"{config.thresholds} does not exist yet: there is nothing to roll back")
+    return line_thresholds.read_file(config.thresholds)
+
+
 def rollback(config: CalibrateConfig) -> Calibration:
     """Restore the newest thresholds in the history (unless a dry run)."""
     with _writing(config):
-        before = read_thresholds(config.model)
+        before, weights = _recorded(config)
         try:
             after = before.rolled_back()
         except ValueError as exc:
-            raise UniadError(f"{config.model}: {exc}") from None
-        written = [] if config.dry_run else write_thresholds(config.model, after, config.force)
+            raise UniadError(f"{redact_url(str(config.model))}: {exc}") from None
+        written = _store(config, after, weights)
     names = sorted(set(before.per_class) | set(after.per_class))
     rows = [_recorded_row(name, after, before) for name in [*names, GLOBAL]]
     return Calibration(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifacts import WARN_FALSE_ALARM_RATE
+from ..artifacts import WARN_FALSE_ALARM_RATE, url_scheme
 from ..errors import UniadError
 from ..metadata import DEFAULT_MAX_BATCH
+from ..redact import redact_url
 from .policy import Policy
 from .stats import CONFIDENCE
 
@@ -17,9 +18,11 @@ class CalibrateConfig:
     """One calibration: exactly one of target_fpr, target_recall, f1 (or rollback).
 
     `force` rewrites a read-only model; `warn_false_alarm_rate` is the false-alarm rate on the
-    calibration images above which a chosen threshold is warned about."""
+    calibration images above which a chosen threshold is warned about. A served model (a
+    Triton URL) has no file to put its thresholds beside: `thresholds` is the line's file the
+    station file names for it (`thresholds = ...`), and only then can it be calibrated."""
 
-    model: Path
+    model: Path | str
     data: Path | None = None
     target_fpr: float | None = None
     target_recall: float | None = None
@@ -33,9 +36,22 @@ class CalibrateConfig:
     confidence: float = CONFIDENCE
     force: bool = False
     warn_false_alarm_rate: float = WARN_FALSE_ALARM_RATE
+    thresholds: Path | None = None
 
     def __post_init__(self) -> None:
-        self.model = Path(self.model)
+        served = url_scheme(self.model) is not None
+        self.model = str(self.model) if served else Path(self.model)
+        self.thresholds = None if self.thresholds is None else Path(self.thresholds)
+        if served and self.thresholds is None:
+            raise UniadError(
+                f"{redact_url(str(self.model))} is a served model: pass --thresholds FILE, the "
+                "line's thresholds file its station file names (thresholds = ...)"
+            )
+        if not served and self.thresholds is not None:
+            raise UniadError(
+                f"--thresholds is for a served model (a URL); the thresholds of {self.model} "
+                "live beside it"
+            )
         self.data = None if self.data is None else Path(self.data)
         if self.batch_size < 1:
             raise UniadError(f"--batch-size must be >= 1, got {self.batch_size}")
@@ -50,6 +66,16 @@ class CalibrateConfig:
             raise UniadError("choose exactly one policy: --target-fpr P, --target-recall R or --f1")
         if self.data is None:
             raise UniadError("--data is required: a folder of validation images to score")
+
+    @property
+    def served(self) -> bool:
+        """A model behind a URL, whose line file is `thresholds`."""
+        return self.thresholds is not None
+
+    @property
+    def lock_target(self) -> Path | str:
+        """What one writer locks: the model file, or a served model's thresholds file."""
+        return self.thresholds if self.thresholds is not None else self.model
 
     def policy(self) -> Policy:
         if self.target_fpr is not None:

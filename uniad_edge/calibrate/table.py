@@ -8,6 +8,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from ..metadata import describe_provenance
+from ..redact import redact_url
 from .calibrator import Calibration
 
 
@@ -25,7 +26,7 @@ def print_calibration(result: Calibration, console: Console) -> None:
     Cells fold instead of ending in an ellipsis on a narrow terminal; when stdout is not a
     terminal (a log, a pipe) the table is printed at its full width, so no number is split."""
     title = "rollback" if result.policy is None else escape(result.policy.describe())
-    table = Table(title=f"calibrate {escape(str(result.model))}: {title} (rates in %)")
+    table = Table(title=f"calibrate {escape(redact_url(str(result.model)))}: {title} (rates in %)")
     for column in ("class", "good", "defective", "threshold", "previous"):
         table.add_column(column, justify="left" if column == "class" else "right", overflow="fold")
     for column in ("false alarms", f"FA {result.confidence:.0%} bound", "detected"):

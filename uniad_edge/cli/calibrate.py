@@ -15,7 +15,11 @@ from .options import counting_bar, default, given
 @app.command()
 def calibrate(
     model: Annotated[
-        Path, typer.Option(help="Exported .onnx, .engine or uniad-edge .pth to calibrate.")
+        str,
+        typer.Option(
+            help="Exported .onnx, .engine or uniad-edge .pth to calibrate, or a served model's "
+            "URL (grpc://host:8001/uniad) with --thresholds."
+        ),
     ],
     data: Annotated[
         Path | None,
@@ -55,8 +59,16 @@ def calibrate(
             help="Images per inference call.", show_default=default(CalibrateConfig, "batch_size")
         ),
     ] = None,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option(
+            help="A served model's line thresholds file, as its station file names it "
+            "(thresholds = ...); a model file's live beside it."
+        ),
+    ] = None,
 ) -> None:
-    """Score validation images with the runtime, choose thresholds, write them into MODEL."""
+    """Score validation images with the runtime, choose thresholds, write the line's thresholds
+    file of MODEL (beside it, or --thresholds for a served model)."""
     from rich.console import Console
 
     from ..calibrate import calibrate as run_calibration
@@ -76,6 +88,7 @@ def calibrate(
         rollback=rollback or None,
         backend=backend,
         batch_size=batch_size,
+        thresholds=thresholds,
     )
     config = CalibrateConfig(model=model, **options)
     console = Console()
