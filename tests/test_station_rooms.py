@@ -108,7 +108,7 @@ def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_pat
     used to be ERROR over OPC UA and nothing in the summary)."""
     pytest.importorskip("fastapi")
     from opcua_helpers import namespace, read_camera, run
-    from ports import free_port
+    from ports import on_a_free_port
     from prometheus_client.parser import text_string_to_metric_families
 
     from uniad_edge.runtime.opcua.config import OpcuaConfig
@@ -123,14 +123,18 @@ def test_a_verdict_of_none_is_counted_the_same_everywhere(unthresholded, tmp_pat
             return got
 
     log = tmp_path / "v.jsonl"
-    url = f"opc.tcp://127.0.0.1:{free_port()}/uniad"
-    config = StationConfig(
-        cameras=[CameraConfig("top", Broken(5))],
-        model=unthresholded,
-        log=log,
-        opcua=OpcuaConfig(url),
-    )
-    service = build_service(ServeConfig(station=config))
+
+    def start(port: int):  # the server binds its port at build: another one if it was taken
+        url = f"opc.tcp://127.0.0.1:{port}/uniad"
+        config = StationConfig(
+            cameras=[CameraConfig("top", Broken(5))],
+            model=unthresholded,
+            log=log,
+            opcua=OpcuaConfig(url),
+        )
+        return build_service(ServeConfig(station=config)), url
+
+    service, url = on_a_free_port(start)
 
     async def opcua_values() -> dict:
         from asyncua import Client

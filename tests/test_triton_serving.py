@@ -23,7 +23,7 @@ from onnx_fixtures import build_model, defect_frame, good_frame
 from ports import free_port
 from runtime_helpers import write_video
 from serve_helpers import png, running
-from triton_helpers import ServerUnavailable, TritonServer
+from triton_helpers import ServerUnavailable, start_server
 
 from uniad_edge.errors import UniadError
 from uniad_edge.export.triton_repo import TritonOptions, export_triton
@@ -54,9 +54,8 @@ def served(tmp_path_factory):
     bare = export_triton(onnx_path, root / "repo", replace(options, name="bare")).config_path
     lines = bare.read_text().splitlines(keepends=True)
     bare.write_text("".join(line for line in lines if f'key: "{METADATA_KEY}"' not in line))
-    server = TritonServer(root / "repo", root / "server")
     try:
-        server.start()
+        server = start_server(root / "repo", root / "server")
     except ServerUnavailable as exc:
         pytest.skip(f"tritonserver cannot start here: {exc}")
     print(f"tritonserver ready in {server.startup_s:.2f} s")  # noqa: T201 - shown with -s
@@ -277,9 +276,8 @@ def test_real_export_is_served_with_its_thresholds(tmp_path) -> None:
     out = tmp_path / "repo"
     args = ["export", "--ckpt", ckpt, "--format", "triton", "--out", out, "--no-verify"]
     assert run_main(*args, "--triton-backend", "python") == 0
-    server = TritonServer(out, tmp_path / "server")
     try:
-        server.start()
+        server = start_server(out, tmp_path / "server")
     except ServerUnavailable as exc:
         pytest.skip(f"tritonserver cannot start here: {exc}")
     try:
