@@ -148,6 +148,13 @@ def test_lite0_int8_records_its_gate_and_agrees_with_float32(lite, capsys) -> No
     assert record["gate"]["threshold"] != PROXY and record["quantized"]
     sidecar = json.loads(lite["int8"].with_suffix(".json").read_text())
     assert sidecar["int8"] == record
+    assert run_main("info", lite["int8"]) == 0  # the table says it in words, not JSON
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"{record['quantized_nodes']} nodes quantized in" in shown
+    assert (
+        f"verdicts agree with float32, p99 score change {record['gate']['p99_score_change']:.3f}"
+        in shown
+    )
     samples = open_dataset(lite["data"], "test").samples
     images = [load_image(s) for s in samples]
     with Detector(lite["fp32"]) as fp32, Detector(lite["int8"]) as int8:

@@ -83,6 +83,8 @@ def _cell(key: str, value: Any) -> str:
         text = f"{value[0]}x{value[1]}"
     elif key == "params" and isinstance(value, dict):
         text = ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in value.items())
+    elif key == "int8" and isinstance(value, dict):
+        text = _int8_lines(value)
     elif isinstance(value, dict | list):
         text = json.dumps(value)
     else:
@@ -92,6 +94,31 @@ def _cell(key: str, value: Any) -> str:
     if key == WARNINGS:
         return "\n".join(f"[bold red]{escape(w)}[/]" for w in value)
     return escape(text)
+
+
+def _int8_lines(record: dict[str, Any]) -> str:
+    """An INT8 export's record as lines people read: what is quantized, the gate's numbers,
+    the calibration, and the layer groups that move the score most (`--json` has it all)."""
+    gate = record.get("gate") or {}
+    auroc = gate.get("auroc_change")
+    lines = [
+        f"{record.get('quantized_nodes', '?')} nodes quantized in "
+        f"{', '.join(record.get('quantized') or []) or '-'}; float: "
+        f"{', '.join(record.get('float') or []) or 'none'}",
+        f"gate: {gate.get('agreement', 0):.1%} of {gate.get('images', '?')} verdicts agree with "
+        f"float32, p99 score change {gate.get('p99_score_change', float('nan')):.3f} of the "
+        f"threshold" + ("" if auroc is None else f", AUROC change {auroc:+.4f}"),
+    ]
+    calibration = record.get("calibration") or {}
+    if calibration:
+        lines.append(
+            f"calibrated on {calibration.get('images', '?')} images of {calibration.get('data')}"
+        )
+    ranking = record.get("ranking") or {}
+    if ranking:
+        worst = sorted(ranking.items(), key=lambda item: item[1], reverse=True)[:3]
+        lines.append("moves the score most alone: " + "; ".join(f"{g} {v:.3f}" for g, v in worst))
+    return "\n".join(lines)
 
 
 def _print(info: dict[str, Any]) -> None:
