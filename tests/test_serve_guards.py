@@ -114,7 +114,7 @@ def test_multipart_parts_are_decoded_one_at_a_time(model, monkeypatch):
     import threading
     import time
 
-    from uniad_edge.serve import app as serve_app
+    from uniad_edge.serve import routes_score as serve_app
 
     active, peak, calls, lock = [0], [0], [], threading.Lock()
     decode = serve_app.decode_image
