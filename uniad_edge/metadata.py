@@ -24,6 +24,7 @@ explicit-quantization Q/DQ graph, `export --precision int8`)."""
 DEFAULT_MAX_BATCH = 8
 """Largest batch of an exported dynamic graph's engine profile, and of one backend call."""
 DEFAULT_WORKSPACE_GIB = 4.0
+GIB = 1 << 30  # bytes in a GiB: workspace sizes are given in GiB, passed on in bytes
 """TensorRT builder workspace, for engines built by export, adopt, Triton and ORT's TRT EP."""
 DEFAULT_ENGINE_DIR = Path("engines")
 """Where engines are built and looked for (export, `run`'s default model, ORT's TRT caches)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UniadError
 from ..fileio import sha256_file
-from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
+from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, GIB, PRECISIONS
 from . import environment
 from .onnx_info import read_onnx_info
 from .sidecar import (
@@ -26,8 +26,6 @@ from .sidecar import (
     resolve_profile,
     sidecar_path,
 )
-
-GIB = 1 << 30
 
 
 def parse_gpu(text: str) -> GpuInfo:

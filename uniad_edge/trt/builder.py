@@ -17,7 +17,13 @@ from typing import Any
 
 from ..errors import UniadError
 from ..fileio import sha256_file, write_bytes_atomic
-from ..metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, PRECISIONS
+from ..metadata import (
+    DEFAULT_ENGINE_DIR,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_WORKSPACE_GIB,
+    GIB,
+    PRECISIONS,
+)
 from . import features
 from .environment import (
     TensorRTUnavailableError,
@@ -41,7 +47,6 @@ from .sidecar import (
 )
 
 ProgressFn = Callable[[str], None]
-GIB = 1 << 30
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,13 @@ from pathlib import Path
 
 from ...errors import UniadError
 from ...fileio import sha256_file
-from ...metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB
+from ...metadata import DEFAULT_ENGINE_DIR, DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, GIB
 from ...trt.onnx_info import read_onnx_info
 from .onnxruntime_backend import OnnxRuntimeBackend, choose_providers
 
 TRT_PROVIDER = "TensorrtExecutionProvider"
 PROVIDERS = ("tensorrt", "cuda", "cpu")
 CACHE_SUBDIR = "ort-trt"
-GIB = 1 << 30
 
 
 def engine_cache_dir(model: str | Path, engine_dir: str | Path = DEFAULT_ENGINE_DIR) -> Path:

@@ -18,9 +18,9 @@ import numpy as np
 
 from ...artifacts import parse_metadata
 from ...errors import UniadError
-from ...metadata import OUTPUT_MAP, OUTPUT_SCORE
+from ...metadata import GIB, OUTPUT_MAP, OUTPUT_SCORE
 from ...trt import features
-from ...trt.builder import GIB, build_engine
+from ...trt.builder import build_engine
 from ...trt.cuda_api import CudaApi
 from ...trt.environment import cuda_api, detect, import_tensorrt
 from ...trt.sidecar import EngineSidecar, check_compatible, sidecar_path
