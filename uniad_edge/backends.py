@@ -5,7 +5,8 @@ PyTorch eager runs a checkpoint with `uniad_edge.model`, which the lean runtime 
 So its row is declared here, torch-free (the description `--help` shows and the one-line error
 when torch is missing need no torch), and its factory imports the model package only when a
 checkpoint is opened. The layers that may reach the model add it with `register_model_backends`
-before they open models: the CLI, `bench` (and its worker processes) and `uniad_edge.Detector`.
+before they open models: the CLI, `bench` (and its worker processes), `calibrate` and
+`uniad_edge.Detector`.
 Imports flow one way: this module uses the runtime, the runtime never names this one.
 """
 

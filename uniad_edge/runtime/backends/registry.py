@@ -8,9 +8,9 @@ linters still see every edge.
 PyTorch eager is the one backend whose code lives above the runtime (`uniad_edge.model`, which
 the runtime never imports, not even inside a function). Its row is declared torch-free in
 `uniad_edge.backends` and joins this table through `register`, which the layers allowed to reach
-the model call before they open models: the CLI, `bench` and `uniad_edge.Detector`. The table
-stays the one list every reader uses; the runtime alone (`uniad_edge.runtime.detector.Detector`
-imported directly) opens exported models only.
+the model call before they open models: the CLI, `bench`, `calibrate` and
+`uniad_edge.Detector`. The table stays the one list every reader uses; the runtime alone
+(`uniad_edge.runtime.detector.Detector` imported directly) opens exported models only.
 
 Adding a backend is one `BackendSpec` entry in `BACKENDS` plus its own module holding a
 `Backend` subclass whose constructor takes the artifact first and the keyword options listed in
