@@ -17,7 +17,7 @@ from onnx import numpy_helper, shape_inference
 from uniad_edge.bench.artifacts import resolve as bench_resolve
 from uniad_edge.errors import UniadError
 from uniad_edge.export import FORMATS, export, normalize_format
-from uniad_edge.export.formats import Artifact, ExportFormat
+from uniad_edge.export.formats import ExportFormat, FormatOutput
 from uniad_edge.model.summary import gflops
 
 
@@ -32,12 +32,12 @@ def onnx_export(ckpt, tmp_path_factory):
     return export(ckpt, format="onnx", out=out, batch=1, verify=False)
 
 
-def copy_step(result, options) -> Artifact:
+def copy_step(result, options) -> FormatOutput:
     """A stand-in for a new format's step (say a model repository): copy the ONNX somewhere."""
     target = options.out / "repository" / "model.onnx"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(result.onnx_path, target)
-    return Artifact("repository", target.parent)
+    return FormatOutput("repository", target.parent)
 
 
 def _graph_gflops(path) -> float:

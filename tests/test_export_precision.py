@@ -25,7 +25,7 @@ SEEN: list[ExportOptions] = []
 def record_step(result, options):
     """A format step that keeps the options it was handed."""
     SEEN.append(options)
-    return formats.Artifact("record", result.onnx_path)
+    return formats.FormatOutput("record", result.onnx_path)
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from trt_helpers import ORIN, make_sidecar
 
+from uniad_edge.artifacts import sidecar_path
 from uniad_edge.errors import UniadError
 from uniad_edge.runtime.backends import tensorrt_backend
 from uniad_edge.runtime.backends.tensorrt_backend import TensorRTBackend, source_onnx
 from uniad_edge.runtime.loader import load_backend
 from uniad_edge.trt.environment import TensorRTStatus
-from uniad_edge.trt.sidecar import EngineSidecar, Profile, engine_path, sidecar_path
+from uniad_edge.trt.sidecar import EngineSidecar, Profile, engine_path
 
 
 def write_engine(root: Path, onnx_path: str = "export/model.onnx") -> Path:

@@ -16,13 +16,14 @@ import onnxruntime as ort
 import pytest
 from onnx_fixtures import export_real_graphs
 
+from uniad_edge.artifacts import sidecar_path
 from uniad_edge.export.verify import sample_frames
 from uniad_edge.parity import Limits, compare
 from uniad_edge.presets import PRESETS
 from uniad_edge.runtime.backends.tensorrt_backend import TensorRTBackend
 from uniad_edge.trt import build_engine, detect
 from uniad_edge.trt.features import version_tuple
-from uniad_edge.trt.sidecar import EngineSidecar, sidecar_path
+from uniad_edge.trt.sidecar import EngineSidecar
 
 STATUS = detect()
 pytestmark = [

@@ -19,6 +19,7 @@ from cli_helpers import run_main
 from onnx_fixtures import export_real_graphs
 from trt_fakes import RELEASES, FakeCuda, FakeMemory, fake_tensorrt, load_surface
 
+from uniad_edge.artifacts import sidecar_path
 from uniad_edge.errors import UniadError
 from uniad_edge.export import pipeline
 from uniad_edge.runtime.backends import tensorrt_backend
@@ -26,7 +27,7 @@ from uniad_edge.runtime.backends.tensorrt_backend import TensorRTBackend
 from uniad_edge.trt import adopt_engine, builder, environment, features, find_engines, parse_gpu
 from uniad_edge.trt.environment import TensorRTUnavailableError
 from uniad_edge.trt.onnx_info import read_onnx_info
-from uniad_edge.trt.sidecar import EngineSidecar, sidecar_path
+from uniad_edge.trt.sidecar import EngineSidecar
 
 TEN_PLUS = ("10.3", "10.16", "11.4")
 

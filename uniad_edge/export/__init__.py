@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_ARTIFACT = ("Artifact",)
+_OUTPUT = ("FormatOutput",)
 _CHECKS = ("check_graph", "constant_arrays", "graph_problems")
 _ENGINE = ("EngineOutcome", "export_engine")
 _FOLD = ("fold_constants",)
@@ -23,14 +23,14 @@ _PIPELINE = ("ExportResult", "default_name", "export_onnx")
 _TRITON_REPO = ("export_triton",)
 _VERIFY = ("Parity", "check_half_drift", "check_parity", "sample_frames")
 __all__ = sorted(
-    (*_ARTIFACT, *_CHECKS, *_ENGINE, *_FOLD, *_FORMATS, *_GRAPH, *_HALF, *_OPTIONS, *_PIPELINE)
+    (*_OUTPUT, *_CHECKS, *_ENGINE, *_FOLD, *_FORMATS, *_GRAPH, *_HALF, *_OPTIONS, *_PIPELINE)
     + (*_TRITON_REPO, *_VERIFY)
 )
 
 
 def __getattr__(name: str) -> Any:
-    if name in _ARTIFACT:
-        from . import artifact as home
+    if name in _OUTPUT:
+        from . import output as home
     elif name in _CHECKS:
         from . import checks as home
     elif name in _ENGINE:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UniadError
-from .artifact import Artifact
 from .options import ExportOptions
+from .output import FormatOutput
 
 if TYPE_CHECKING:
     from .pipeline import ExportResult
@@ -62,18 +62,18 @@ def export_engine(
     return EngineOutcome(path)
 
 
-def _engine_artifact(result: ExportResult, options: ExportOptions, required: bool) -> Artifact:
+def _engine_artifact(result: ExportResult, options: ExportOptions, required: bool) -> FormatOutput:
 
     options.report(f"TensorRT {options.engine_precision.upper()} engine")
     outcome = export_engine(result.onnx_path, required, options)
-    return Artifact("engine", outcome.path, outcome.note, outcome.trtexec)
+    return FormatOutput("engine", outcome.path, outcome.note, outcome.trtexec)
 
 
-def required_engine(result: ExportResult, options: ExportOptions) -> Artifact:
+def required_engine(result: ExportResult, options: ExportOptions) -> FormatOutput:
     """Format `engine`: the FP16 engine, or an error saying why TensorRT cannot build it."""
     return _engine_artifact(result, options, required=True)
 
 
-def optional_engine(result: ExportResult, options: ExportOptions) -> Artifact:
+def optional_engine(result: ExportResult, options: ExportOptions) -> FormatOutput:
     """Format `auto`: the FP16 engine where TensorRT works, else a note and the trtexec line."""
     return _engine_artifact(result, options, required=False)

@@ -2,7 +2,7 @@
 `uniad-edge export` calls.
 
 Every format starts from the verified fused ONNX graph; a format then runs its steps on it. A
-step is `fn(result: ExportResult, options: ExportOptions) -> Artifact`, given in the table as a
+step is `fn(result: ExportResult, options: ExportOptions) -> FormatOutput`, given in the table as a
 small function here that imports its module inside it, so a format's code (TensorRT, Triton)
 loads only when that format is asked for. A format may also have a pre-flight `check`,
 `fn(options: ExportOptions) -> None` raising `UniadError`, run before the export so that a
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..artifacts import ENGINE, ONNX
 from ..errors import UniadError
-from .artifact import Artifact
 from .options import ExportOptions
+from .output import FormatOutput
 
 if TYPE_CHECKING:
     from ..model import Checkpoint
@@ -33,10 +33,10 @@ class Exported:
     """What `export` produced: the ONNX (always) and each step's artifact."""
 
     onnx: ExportResult
-    artifacts: list[Artifact] = field(default_factory=list)
+    artifacts: list[FormatOutput] = field(default_factory=list)
 
 
-Step = Callable[["ExportResult", ExportOptions], Artifact]
+Step = Callable[["ExportResult", ExportOptions], FormatOutput]
 Check = Callable[[ExportOptions], None]
 
 
@@ -61,13 +61,13 @@ class ExportFormat:
         return None if self.probe is None else self.probe()
 
 
-def _optional_engine(result: ExportResult, options: ExportOptions) -> Artifact:
+def _optional_engine(result: ExportResult, options: ExportOptions) -> FormatOutput:
     from .engine import optional_engine
 
     return optional_engine(result, options)
 
 
-def _required_engine(result: ExportResult, options: ExportOptions) -> Artifact:
+def _required_engine(result: ExportResult, options: ExportOptions) -> FormatOutput:
     from .engine import required_engine
 
     return required_engine(result, options)
@@ -79,7 +79,7 @@ def _tensorrt_unusable() -> str | None:
     return tensorrt_unusable()
 
 
-def _triton_repository(result: ExportResult, options: ExportOptions) -> Artifact:
+def _triton_repository(result: ExportResult, options: ExportOptions) -> FormatOutput:
     from .triton_repo import repository_step
 
     return repository_step(result, options)
@@ -135,7 +135,9 @@ def format_for(kind: str) -> ExportFormat | None:
     return next((f for f in FORMATS.values() if f.makes == kind), None)
 
 
-def run_steps(fmt: ExportFormat, result: ExportResult, options: ExportOptions) -> list[Artifact]:
+def run_steps(
+    fmt: ExportFormat, result: ExportResult, options: ExportOptions
+) -> list[FormatOutput]:
     """`fmt`'s steps on an exported ONNX (`export` runs them; `bench` too, on an ONNX it has)."""
     return [step(result, options) for step in fmt.steps]
 

@@ -25,9 +25,9 @@ from ..artifacts import ENGINE, ONNX, is_kind, open_artifact, require_kind
 from ..errors import UniadError
 from ..fileio import write_bytes_atomic
 from ..metadata import INPUT_NAME, METADATA_KEY, OUTPUT_MAP, OUTPUT_SCORE, ModelMetadata
-from .artifact import Artifact
 from .options import KINDS, ExportOptions, TritonOptions
 from .options import TRITON_BACKENDS as BACKENDS
+from .output import FormatOutput
 
 if TYPE_CHECKING:
     from .pipeline import ExportResult
@@ -335,7 +335,7 @@ def check_repository(options: ExportOptions) -> None:
     _refuse_existing_version(Path(options.out) / triton.name / str(triton.version), triton.force)
 
 
-def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
+def repository_step(result: ExportResult, options: ExportOptions) -> FormatOutput:
     """Format `triton`: the verified ONNX just written to `options.out` moves into the
     repository there (the JSON sidecar's content is in the config), or, for the tensorrt
     backend, the FP16 engine built from it is packaged. `result` is updated to point at the
@@ -358,4 +358,4 @@ def repository_step(result: ExportResult, options: ExportOptions) -> Artifact:
         for path in loose:
             path.unlink(missing_ok=True)
     result.sidecar_path = repository.config_path
-    return Artifact(f"triton model {triton.name} v{triton.version}", repository.version_dir)
+    return FormatOutput(f"triton model {triton.name} v{triton.version}", repository.version_dir)

@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import ENGINE, KINDS, read_json_object
+from ..artifacts import ENGINE, KINDS, read_json_object, sidecar_path
 from ..errors import UniadError
 from ..fileio import write_json_atomic
 from ..metadata import PRECISIONS
 
 SIDECAR_VERSION = 1
 ENGINE_SUFFIX = KINDS[ENGINE].suffixes[0]  # what this builder names its engines
-SIDECAR_SUFFIX = ".json"
 ENGINE_KEY = "engine"
 
 
@@ -131,11 +130,6 @@ def cache_key(
 def engine_path(out_dir: str | os.PathLike[str], name: str, gpu: GpuInfo, precision: str) -> Path:
     """`engines/<name>.<gpu-slug>.<precision>.engine`: one file per model, device and precision."""
     return Path(out_dir) / f"{name}.{gpu.slug}.{precision}{ENGINE_SUFFIX}"
-
-
-def sidecar_path(engine: str | os.PathLike[str]) -> Path:
-    """The JSON beside an engine: same stem, `.json`."""
-    return Path(engine).with_suffix(SIDECAR_SUFFIX)
 
 
 def timing_cache_path(out_dir: str | os.PathLike[str], gpu: GpuInfo, trt_version: str) -> Path:

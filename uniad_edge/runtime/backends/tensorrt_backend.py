@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from ...artifacts import parse_metadata
+from ...artifacts import parse_metadata, sidecar_path
 from ...errors import UniadError
 from ...metadata import GIB, OUTPUT_MAP, OUTPUT_SCORE
 from ...trt import features
 from ...trt.builder import build_engine
 from ...trt.cuda_api import CudaApi
 from ...trt.environment import cuda_api, detect, import_tensorrt
-from ...trt.sidecar import EngineSidecar, check_compatible, sidecar_path
+from ...trt.sidecar import EngineSidecar, check_compatible
 from .base import Backend
 
 log = logging.getLogger(__name__)

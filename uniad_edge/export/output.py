@@ -1,4 +1,4 @@
-"""What one export format step made (`Artifact`), apart from the formats table: the step
+"""What one export format step made (`FormatOutput`), apart from the formats table: the step
 modules (`engine`, `triton_repo`) return it, and the table imports them, so neither side
 imports the other in a circle."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
-class Artifact:
+class FormatOutput:
     """A file or folder a format step wrote (`path`), or None with why not (`note`) and the
     command that makes it elsewhere (`command`)."""
 
