@@ -2,7 +2,8 @@
 // them as one JSON object, so the tests can compare them with asyncua's reads and the JSONL log.
 // Usage: node read.js opc.tcp://127.0.0.1:4840/uniad NAMESPACE_URI Cameras.top.Score ...
 "use strict";
-const { OPCUAClient, AttributeIds, MessageSecurityMode, SecurityPolicy } = require("node-opcua-client");
+const { AttributeIds } = require("node-opcua-client");
+const { runClient } = require("./session");
 
 function plain(value) {
   if (Array.isArray(value) && value.length === 2 && value.every(Number.isInteger)) {
@@ -13,40 +14,19 @@ function plain(value) {
   return value;
 }
 
-async function main() {
-  const [url, namespaceUri, ...keys] = process.argv.slice(2);
-  const client = OPCUAClient.create({
-    endpointMustExist: false,
-    securityMode: MessageSecurityMode.None,
-    securityPolicy: SecurityPolicy.None,
-    connectionStrategy: { maxRetry: 3, initialDelay: 200, maxDelay: 1000 },
+const [url, namespaceUri, ...keys] = process.argv.slice(2);
+runClient(url, namespaceUri, async (session, ns) => {
+  const read = await session.read(
+    keys.map((key) => ({ nodeId: `ns=${ns};s=${key}`, attributeId: AttributeIds.Value })),
+  );
+  const out = { namespaceIndex: ns, values: {} };
+  keys.forEach((key, i) => {
+    const dv = read[i];
+    out.values[key] = {
+      value: plain(dv.value.value),
+      status: dv.statusCode.name,
+      sourceTimestamp: dv.sourceTimestamp ? dv.sourceTimestamp.getTime() / 1000 : null,
+    };
   });
-  await client.connect(url);
-  const session = await client.createSession();
-  try {
-    const namespaces = await session.readNamespaceArray();
-    const ns = namespaces.indexOf(namespaceUri);
-    if (ns < 0) throw new Error(`namespace ${namespaceUri} not on the server: ${namespaces}`);
-    const read = await session.read(
-      keys.map((key) => ({ nodeId: `ns=${ns};s=${key}`, attributeId: AttributeIds.Value })),
-    );
-    const out = { namespaceIndex: ns, values: {} };
-    keys.forEach((key, i) => {
-      const dv = read[i];
-      out.values[key] = {
-        value: plain(dv.value.value),
-        status: dv.statusCode.name,
-        sourceTimestamp: dv.sourceTimestamp ? dv.sourceTimestamp.getTime() / 1000 : null,
-      };
-    });
-    process.stdout.write("RESULT " + JSON.stringify(out) + "\n"); // node-opcua logs to stdout too
-  } finally {
-    await session.close();
-    await client.disconnect();
-  }
-}
-
-main().catch((err) => {
-  process.stderr.write(`node-opcua client: ${err.message}\n`);
-  process.exit(1);
+  return out;
 });
