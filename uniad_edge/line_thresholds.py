@@ -20,6 +20,7 @@ the line's file.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -36,6 +37,11 @@ from .metadata import CALIBRATION, ModelMetadata, Thresholds
 log = logging.getLogger(__name__)
 SUFFIX = ".thresholds.json"
 SCHEMA = 1
+
+
+def now() -> str:
+    """The UTC time, to the second, that dates a set of thresholds and the one it replaced."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def thresholds_path(model: str | os.PathLike[str]) -> Path:

@@ -8,7 +8,6 @@ scores the station will see.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,10 +84,6 @@ class Calibration:
     written: list[Path] = field(default_factory=list)
     confidence: float = 0.95
     dry_run: bool = False
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _row(
@@ -217,7 +212,7 @@ def calibrate_scores(
         ),
         provenance=provenance,
     )
-    return before.superseded_by(new, provenance.get("date", now())), rows
+    return before.superseded_by(new, provenance.get("date", line_thresholds.now())), rows
 
 
 def check_finite(scores: np.ndarray, samples: Sequence[Sample]) -> None:
@@ -334,7 +329,7 @@ def _calibrate(
     names = [s.class_name for s in samples]
     provenance = {
         "source": CALIBRATION,
-        "date": now(),
+        "date": line_thresholds.now(),
         "data": str(config.data.resolve()),
         "split": config.split,
         "good": int((labels == 0).sum()),

@@ -11,10 +11,10 @@ calling it calibrated.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from ..line_thresholds import now
 from ..metadata import MANUAL, Thresholds
 
 KEYS = {"global", "per_class", "note", "rollback"}
@@ -53,7 +53,7 @@ def requested(body: Any, before: Thresholds, classes: Sequence[str]) -> Threshol
     if unknown:
         known = ", ".join(classes) or "none (the model has no classes)"
         raise ThresholdsRefused(422, f"class(es) {', '.join(unknown)} not in the model: {known}")
-    when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    when = now()
     try:
         new = Thresholds(
             global_=_number(body.get("global")),
