@@ -28,10 +28,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .capture import Frame
-from .detector import ERROR, Detection
+from .detector import Detection
+from .verdict import ERROR, NG, OK
 
-OK = "OK"
-NG = "NG"
 UNSCORED = "UNSCORED"  # the kind of a record whose `verdict` is None (no threshold)
 KINDS = (OK, NG, ERROR, UNSCORED)
 MESSAGE = "message"  # field metadata: the field goes into MQTT messages

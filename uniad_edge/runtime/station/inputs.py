@@ -26,10 +26,11 @@ from ...errors import UniadError
 from ...metadata import Thresholds, describe_provenance
 from ...redact import redact_url
 from ..capture import Frame, FrameStream, Reader, make_reader
-from ..detector import ERROR, Detection
+from ..detector import Detection
 from ..record import VerdictCounts, VerdictRecord
 from ..recorder import evidence_stem
 from ..sinks import Verdict
+from ..verdict import ERROR
 from .config import CameraConfig, StationConfig
 from .stats import CameraState, CameraStats
 
