@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from uniad_edge.runtime.capture.gige import discover
+
 FAKE = shutil.which("arv-fake-gv-camera-0.8")
 GVCP_PORT = 3956
 LOCK = Path(tempfile.gettempdir()) / "uniad-edge-gvcp-127.0.0.1-3956.lock"
@@ -65,7 +67,7 @@ class FakeGigeCamera:
     def __init__(self, workdir: Path, lost_per_mille: int = 0) -> None:
         if FAKE is None:
             pytest.skip("arv-fake-gv-camera-0.8 is not installed (apt-get install aravis-tools)")
-        self.aravis = aravis_or_skip()
+        aravis_or_skip()
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
         self.lost_per_mille = lost_per_mille  # GVSP packets the simulator drops
@@ -105,9 +107,9 @@ class FakeGigeCamera:
                 pytest.skip(f"the GigE Vision simulator did not come up: {self.log_tail()}")
 
     def devices(self) -> list[str]:
-        arv = self.aravis
-        arv.update_device_list()
-        return [arv.get_device_id(i) for i in range(arv.get_n_devices())]
+        """Device ids found, through the product's discovery: it holds the lock that keeps
+        this thread's listing apart from a station's reader reopening the camera."""
+        return [camera.device for camera in discover(details=False)]
 
     def log_tail(self) -> str:
         path = self.workdir / "fake-gv-camera.log"

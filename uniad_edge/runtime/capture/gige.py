@@ -16,9 +16,10 @@ Frames carry the camera's `camera_frame_id` and `camera_timestamp` (ns, camera c
 their record. A frame that arrives incomplete (missing packets, timeout) and frame ids that
 never arrived are counted in `lost`, never scored; an incomplete frame answering a software
 trigger becomes that part's ERROR record instead, so the part is never left without a verdict.
-A camera that stops answering makes `read` return None, so the stream reconnects it under the
-station's policy; one that was never found gives up after `NEVER_SEEN_PATIENCE_S` (with the
-default policy), listing the cameras that were found.
+A camera that stops answering, or that restarted and so forgot this station's control and
+stream, makes `read` return None, so the stream reconnects it under the station's policy; one
+that was never found gives up after `NEVER_SEEN_PATIENCE_S` (with the default policy), listing
+the cameras that were found.
 
 PyGObject and Aravis (`pip install uniad-edge[gige]`, Debian `gir1.2-aravis-0.8`) are imported
 only when a `gige://` source is opened.
@@ -27,7 +28,6 @@ only when a `gige://` source is opened.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import math
 import threading
@@ -52,6 +52,11 @@ BUFFERS = 8  # frame buffers queued to the camera's stream
 POLL_US = 200_000  # a read wakes this often to notice stop()
 HEALTH_CHECK_S = 1.0  # after this long without a frame, ask the camera whether it is there
 TRIGGER_TIMEOUT_S = 2.0  # a software trigger unanswered this long is that part's ERROR
+# Aravis's device lists and the interfaces behind them are not thread safe (its "Thread Safety"
+# notes): a discovery beside another camera's reopen returned garbage device ids here. Every
+# listing and opening in this process goes through this lock; a discovery inside an opening's
+# error message takes it again.
+SYSTEM_LOCK = threading.RLock()
 FRAME_ID_WRAP = 0xFFFF  # GigE Vision 1.x block ids run 1..65535, then start again at 1
 MISSING_IDS_KEPT = 1024  # ids counted missing that a late frame may still take back
 SETTINGS = (
@@ -190,22 +195,24 @@ def discover(details: bool = True) -> list[CameraInfo]:
     """The GenICam cameras Aravis finds; with `details` each is opened for its pixel formats and
     trigger sources (a camera another application controls is listed with a note)."""
     arv = aravis()
-    arv.update_device_list()
     found = []
-    for i in range(arv.get_n_devices()):
-        info = CameraInfo(
-            device=arv.get_device_id(i) or "",
-            vendor=arv.get_device_vendor(i) or "",
-            model=arv.get_device_model(i) or "",
-            serial=arv.get_device_serial_nbr(i) or "",
-            protocol=arv.get_device_protocol(i) or "",
-            address=arv.get_device_address(i) or "",
-        )
-        found.append(_with_features(arv, info) if details else info)
+    with SYSTEM_LOCK:
+        arv.update_device_list()
+        for i in range(arv.get_n_devices()):
+            info = CameraInfo(
+                device=arv.get_device_id(i) or "",
+                vendor=arv.get_device_vendor(i) or "",
+                model=arv.get_device_model(i) or "",
+                serial=arv.get_device_serial_nbr(i) or "",
+                protocol=arv.get_device_protocol(i) or "",
+                address=arv.get_device_address(i) or "",
+            )
+            found.append(_with_features(arv, info) if details else info)
     return found
 
 
 def _with_features(arv: Any, info: CameraInfo) -> CameraInfo:
+    camera = None
     try:
         camera = arv.Camera.new(info.device)
         if camera.is_gv_device() and not camera.get_device().is_controller():
@@ -214,14 +221,28 @@ def _with_features(arv: Any, info: CameraInfo) -> CameraInfo:
         sources = tuple(camera.dup_available_trigger_sources() or ())
     except Exception as exc:  # noqa: BLE001 (a GLib.GError: listed with the reason)
         return replace(info, note=_message(exc))
+    finally:
+        _release(camera)
     return replace(info, pixel_formats=formats, trigger_sources=sources)
+
+
+def _release(camera: Any) -> None:
+    """Give up GigE Vision control of `camera` now. Dropping the object would too, but only
+    once nothing refers to it, and a traceback kept by an error refers to it for as long as
+    the error lives: the camera's next opening would find itself locked out."""
+    if camera is None or not camera.is_gv_device():
+        return
+    device = camera.get_device()
+    with contextlib.suppress(Exception):  # a camera that is gone has no control to give up
+        if device.is_controller():
+            device.leave_control()
 
 
 def _message(exc: BaseException) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
-def _found_line(arv: Any) -> str:
+def _found_line() -> str:
     cameras = discover(details=False)
     if not cameras:
         return (
@@ -344,11 +365,12 @@ class GigeReader(Reader):
     def open(self) -> None:
         arv = aravis()
         self._check_trigger_use()
-        device, address = _resolve(arv, self.source.device)
-        try:
-            camera = arv.Camera.new(device)
-        except Exception as exc:  # noqa: BLE001 (GLib.GError)
-            raise UniadError(f"{self.description}: {_message(exc)}; {_found_line(arv)}") from None
+        with SYSTEM_LOCK:
+            device = _resolve(arv, self.source.device)
+            try:
+                camera = arv.Camera.new(device)
+            except Exception as exc:  # noqa: BLE001 (GLib.GError)
+                raise UniadError(f"{self.description}: {_message(exc)}; {_found_line()}") from None
         try:
             if camera.is_gv_device() and not camera.get_device().is_controller():
                 raise SourceRefused(
@@ -357,11 +379,12 @@ class GigeReader(Reader):
                     "or give each station its own camera"
                 )
             self._apply(arv, camera)
-            stream = self._start(arv, camera, address)
-        except UniadError:
-            raise
-        except Exception as exc:  # noqa: BLE001 (GLib.GError from the device: retried)
-            raise UniadError(f"{self.description}: {_message(exc)}") from None
+            stream = self._start(arv, camera)
+        except Exception as exc:
+            _release(camera)
+            if isinstance(exc, UniadError):
+                raise
+            raise UniadError(f"{self.description}: {_message(exc)}") from None  # GLib.GError
         with self._lock:
             self._camera, self._stream = camera, stream
             self.ids.restart()
@@ -508,8 +531,8 @@ class GigeReader(Reader):
         got = camera.get_region()
         return [got.x, got.y, got.width, got.height] if hasattr(got, "x") else list(got)
 
-    def _start(self, arv: Any, camera: Any, address: str) -> Any:
-        if camera.is_gv_device() and _loopback(address):
+    def _start(self, arv: Any, camera: Any) -> Any:
+        if camera.is_gv_device() and _loopback(camera.get_device().get_device_address()):
             # packet sockets see nothing on loopback (the GigE Vision simulator's case)
             camera.gv_set_stream_options(arv.GvStreamOption.PACKET_SOCKET_DISABLED)
         stream = camera.create_stream(None, None)
@@ -557,10 +580,16 @@ class GigeReader(Reader):
         return Unreadable(f"{self.description}: {reason}"), ""
 
     def _answers(self) -> bool:
-        """Whether the camera still answers a register read (it went quiet: triggered, or
-        gone)."""
+        """Whether the camera is still this station's and answers (it went quiet: triggered,
+        restarted, or gone). One that restarted within seconds answers register reads, yet has
+        forgotten its stream and who controlled it, so it would stay quiet for ever; Aravis's
+        heartbeat notices that control was lost, so that is asked first."""
+        camera = self._camera
+        if camera.is_gv_device() and not camera.get_device().is_controller():
+            log.warning("%s restarted or dropped this station's control", self.description)
+            return False
         try:
-            self._camera.get_integer("Width")
+            camera.get_integer("Width")
         except Exception as exc:  # noqa: BLE001 (GLib.GError: the camera is gone)
             log.warning("%s stopped answering (%s)", self.description, _message(exc))
             return False
@@ -620,21 +649,23 @@ def _needs(available: bool, name: str, key: str) -> None:
         raise SourceRefused(f"{name} has no {key} feature; leave {key}= out")
 
 
-def _resolve(arv: Any, device: str | None) -> tuple[str | None, str]:
-    """The device id to open for `device` (an id, an address, or None: the first camera) and
-    the address discovery reports for it ("" when discovery does not see it)."""
+def _resolve(arv: Any, device: str | None) -> str | None:
+    """The device id to open for `device` (an id, an address, or None: the first camera);
+    `device` itself when discovery does not see it (Aravis may still open it by address).
+    The caller holds `SYSTEM_LOCK`."""
     arv.update_device_list()
     for i in range(arv.get_n_devices()):
-        found, address = arv.get_device_id(i), arv.get_device_address(i) or ""
-        if device is None or device in (found, address):
-            return found, address
-    return device, ""
+        found = arv.get_device_id(i)
+        if device is None or device in (found, arv.get_device_address(i) or ""):
+            return found
+    return device
 
 
-def _loopback(address: str) -> bool:
+def _loopback(address: Any) -> bool:
+    """Whether a GigE Vision device's address (a Gio.InetSocketAddress) is on loopback."""
     try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
+        return address.get_address().get_is_loopback()
+    except AttributeError:  # not a socket address: not a network camera
         return False
 
 
