@@ -177,7 +177,8 @@ def test_build_without_tensorrt_raises_with_trtexec(tmp_path: Path, no_tensorrt:
     assert caught.value.trtexec.startswith("TensorRT 8.6: trtexec ")
     assert "; TensorRT 10.x: trtexec " in caught.value.trtexec
     assert "--maxShapes=image:4x64x96x3" in caught.value.trtexec
-    assert "uniad-edge export --adopt-engine" in caught.value.trtexec
+    assert "uniad-edge adopt-engine" in caught.value.trtexec
+    assert "--max-batch 4 --workspace 4" in caught.value.trtexec  # the trtexec line's profile
     assert isinstance(caught.value, UniadError)
     assert not (tmp_path / "engines").exists()
 
@@ -200,7 +201,8 @@ def test_trtexec_fp32_onnx_pins_the_head_with_precision_constraints(tmp_path: Pa
     assert "--timingCacheFile=engines/timing.cache" in line
     summary = builder.equivalent_trtexec(path)
     assert "TensorRT 11.x: re-export with --half first" in summary
-    assert f"uniad-edge export --adopt-engine engines/model.fp16.engine --onnx {path}" in summary
+    adopt = f"uniad-edge adopt-engine engines/model.fp16.engine --onnx {path} --precision fp16"
+    assert adopt in summary
 
 
 def test_trtexec_half_onnx_strongly_typed_on_10_and_11(tmp_path: Path) -> None:

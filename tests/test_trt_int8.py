@@ -8,24 +8,28 @@ strongly typed, no precision flag. No release uses a calibrator: the scales are 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from cli_helpers import run_main
 from model_helpers import TINY, tiny_checkpoint
 from test_trt_versions import built, install
 from trt_fakes import RELEASES
 
+from uniad_edge.artifacts import sidecar_path
 from uniad_edge.errors import UniadError
 from uniad_edge.export import export_onnx
 from uniad_edge.export.graph import head_nodes
 from uniad_edge.export.int8 import Quantizer, qdq_counts
 from uniad_edge.export.int8_groups import QUANTIZED_OPS
 from uniad_edge.export.verify import sample_frames
-from uniad_edge.metadata import METADATA_KEY
-from uniad_edge.trt import builder
+from uniad_edge.metadata import GIB, METADATA_KEY
+from uniad_edge.trt import adopt_engine, builder, parse_gpu
 from uniad_edge.trt.onnx_info import read_onnx_info
+from uniad_edge.trt.sidecar import EngineSidecar
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +110,40 @@ def test_quantized_graph_scores_finite_on_onnx_runtime(graphs) -> None:
     got = scores(graphs[1].read_bytes(), frames, 1)
     ref = scores(graphs[0].read_bytes(), frames, 1)
     assert got.shape == ref.shape == (3,) and np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_printed_adopt_line_records_what_the_builder_would(
+    release, graphs, tmp_path, monkeypatch
+) -> None:
+    """An INT8 engine built by the printed trtexec line and registered by the printed
+    `adopt-engine` line gets the sidecar `build_engine` writes: precision int8, typed as that
+    release's trtexec line builds it, the same profile, workspace and cache key (an adopted
+    INT8 engine once read fp16, weakly typed, and the default batch range)."""
+    install(monkeypatch, release)
+    built_engine = builder.build_engine(graphs[1], tmp_path / "built", precision="int8")
+    reference = EngineSidecar.read(sidecar_path(built_engine))
+    out_dir = tmp_path / "engines"
+    line = builder.equivalent_trtexec(graphs[1], out_dir, "int8", workspace_gib=2)
+    adopt = shlex.split(line.rsplit("`", 2)[1])
+    assert adopt[:2] == ["uniad-edge", "adopt-engine"]
+    engine = Path(adopt[2])
+    engine.parent.mkdir()
+    engine.write_bytes(built_engine.read_bytes())  # what trtexec --saveEngine leaves
+    assert run_main(*adopt[1:]) == 0
+    adopted = EngineSidecar.read(sidecar_path(engine))
+    assert adopted.precision == "int8"
+    assert adopted.strongly_typed == reference.strongly_typed == (release != "8.6")
+    assert adopted.profile == reference.profile
+    assert adopted.workspace_bytes == 2 * GIB
+    assert adopted.cache_key != reference.cache_key  # built with 2 GiB, not the default
+    again = builder.build_engine(graphs[1], tmp_path / "again", precision="int8", workspace_gib=2)
+    assert adopted.cache_key == EngineSidecar.read(sidecar_path(again)).cache_key
+
+
+def test_adopting_the_qdq_graph_as_fp16_is_refused(graphs, tmp_path, no_tensorrt) -> None:
+    engine = tmp_path / "tiny.fp16.engine"
+    engine.write_bytes(b"engine")
+    with pytest.raises(UniadError, match="builds no fp16 engine"):
+        adopt_engine(engine, graphs[1], "10.3.0", parse_gpu("Orin:8.7"), precision="fp16")
+    assert not sidecar_path(engine).exists()

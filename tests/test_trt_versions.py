@@ -324,7 +324,7 @@ def test_adopted_trtexec_engine_runs_and_is_found(graphs, tmp_path, monkeypatch)
     engine = tmp_path / "engines" / "small-half.fp16.engine"
     engine.parent.mkdir()
     engine.write_bytes(built_engine.read_bytes())  # what trtexec --saveEngine leaves: no sidecar
-    args = ["export", "--adopt-engine", engine, "--onnx", graphs[1], "--max-batch", "2"]
+    args = ["adopt-engine", engine, "--onnx", graphs[1], "--max-batch", "2"]
     assert run_main(*args) == 0
     sidecar = EngineSidecar.read(sidecar_path(engine))
     assert sidecar.metadata == read_onnx_info(graphs[1]).metadata
@@ -340,7 +340,7 @@ def test_adopted_trtexec_engine_runs_and_is_found(graphs, tmp_path, monkeypatch)
 def test_adopt_without_local_tensorrt_needs_version_and_gpu(graphs, tmp_path, no_tensorrt):
     engine = tmp_path / "model.fp16.engine"
     engine.write_bytes(b"engine")
-    args = ["export", "--adopt-engine", engine, "--onnx", graphs[0]]
+    args = ["adopt-engine", engine, "--onnx", graphs[0]]
     assert run_main(*args, "--trt-version", "8.6.2", "--gpu", "Orin:8.7") == 0
     assert EngineSidecar.read(sidecar_path(engine)).gpu.compute_capability == (8, 7)
     sidecar_path(engine).unlink()

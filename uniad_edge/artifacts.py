@@ -266,7 +266,7 @@ def open_artifact(model: str | os.PathLike[str]) -> Artifact:
         if data is None:
             raise UniadError(
                 f"{path}: no sidecar {sidecar_path(path).name} beside it; rebuild the engine with "
-                "`uniad-edge export --format engine` or adopt it with --adopt-engine"
+                "`uniad-edge export --format engine` or adopt it with `uniad-edge adopt-engine`"
             )
         build = data.get(ENGINE_SECTION)
         metadata = parse_metadata(data, str(sidecar_path(path)))

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from ..errors import UniadError
 from . import (  # noqa: F401  (each import registers its commands on `app`)
+    adopt,
     bench,
     calibrate,
     cameras,

@@ -231,19 +231,6 @@ def export(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Show TensorRT's info and verbose messages too.")
     ] = False,
-    adopt_engine: Annotated[
-        Path | None,
-        typer.Option(help="Engine built elsewhere (trtexec): write its sidecar, export nothing."),
-    ] = None,
-    onnx: Annotated[
-        Path | None, typer.Option(help="With --adopt-engine: the ONNX it was built from.")
-    ] = None,
-    trt_version: Annotated[
-        str | None, typer.Option(help="With --adopt-engine: TensorRT that built it (else local).")
-    ] = None,
-    gpu: Annotated[
-        str | None, typer.Option(help="With --adopt-engine: GPU as NAME:MAJOR.MINOR (else local).")
-    ] = None,
     version: Annotated[
         int | None,
         typer.Option(
@@ -297,11 +284,11 @@ def export(
 ) -> None:
     """Export a checkpoint to one fused ONNX graph (uint8 BGR frames in, map + score out), and
     with --format triton into a Triton model repository in --out."""
-    if adopt_engine is not None:
-        _adopt(adopt_engine, onnx, trt_version, gpu, max_batch, workspace)
-        return
     if ckpt is None:
-        raise UniadError("--ckpt is required (or --adopt-engine ENGINE --onnx MODEL.onnx)")
+        raise UniadError(
+            "--ckpt is required; to register an engine trtexec built, use "
+            "`uniad-edge adopt-engine ENGINE --onnx MODEL.onnx`"
+        )
     from ..export import export as run_export
 
     triton = given(
@@ -355,29 +342,3 @@ def export(
         if artifact.path is None:
             note = f"[yellow]no {artifact.kind}:[/] {escape(artifact.note)}"
             console.print(note, highlight=False, soft_wrap=True)
-
-
-def _adopt(
-    engine: Path,
-    onnx: Path | None,
-    trt_version: str | None,
-    gpu: str | None,
-    max_batch: int | None,
-    workspace: float | None,
-) -> None:
-    """`--adopt-engine`: the sidecar for an engine trtexec built, so `run`/`bench` use it."""
-    from ..trt import adopt_engine, parse_gpu
-
-    if onnx is None:
-        raise UniadError("--adopt-engine needs --onnx: the ONNX the engine was built from")
-    written = adopt_engine(
-        engine,
-        onnx,
-        **given(
-            trt_version=trt_version,
-            gpu=parse_gpu(gpu) if gpu else None,
-            max_batch=max_batch,
-            workspace_gib=workspace,
-        ),
-    )
-    Console().print(f"adopted {escape(str(engine))}: sidecar {escape(str(written))}")

@@ -40,7 +40,7 @@ def export_engine(
 ) -> EngineOutcome:
     """Build the engine (`options.engine_precision`, FP16 by default); without a TensorRT that
     can build it, raise when `required`, else say how to get one (the trtexec lines and the
-    `--adopt-engine` step)."""
+    `adopt-engine` step)."""
     from ..trt import TensorRTUnavailableError, build_engine
 
     if options.max_batch < 1:

@@ -18,6 +18,7 @@ from ..errors import UniadError
 from ..fileio import sha256_file
 from ..metadata import DEFAULT_MAX_BATCH, DEFAULT_WORKSPACE_GIB, GIB, PRECISIONS
 from . import environment
+from .builder import trtexec_modes, trtexec_target
 from .onnx_info import read_onnx_info
 from .sidecar import (
     EngineSidecar,
@@ -55,7 +56,7 @@ def adopt_engine(
     onnx_path: str | os.PathLike[str],
     trt_version: str | None = None,
     gpu: GpuInfo | None = None,
-    precision: str = "fp16",
+    precision: str | None = None,
     min_batch: int = 1,
     opt_batch: int = 1,
     max_batch: int = DEFAULT_MAX_BATCH,
@@ -63,16 +64,20 @@ def adopt_engine(
 ) -> Path:
     """Write `engine`'s sidecar from `onnx_path`'s metadata; returns the sidecar path.
 
-    The batch range and workspace must be the ones the trtexec line used (the same defaults).
+    The precision, batch range and workspace must be the ones the trtexec line used (the line
+    `equivalent_trtexec` prints passes them all); `precision` None is int8 for the Q/DQ graph,
+    else fp16. Whether the network was strongly typed follows from the trtexec line of that
+    TensorRT family, so the sidecar says what `build_engine` would have recorded.
     """
     engine = Path(engine)
     if not engine.is_file():
         raise UniadError(f"engine {engine} not found; build it with the printed trtexec line")
-    if precision not in PRECISIONS:
-        raise UniadError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     onnx = read_onnx_info(onnx_path)
     if not onnx.metadata:
         raise UniadError(f"{onnx_path} has no uniad-edge metadata; adopt engines of our exports")
+    precision = precision or ("int8" if onnx.precision == "int8" else "fp16")
+    if precision not in PRECISIONS:
+        raise UniadError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     trt_version = trt_version or _local_tensorrt_version()
     gpu = gpu or _local_gpu()
     if trt_version is None or gpu is None:
@@ -81,7 +86,14 @@ def adopt_engine(
             "binding here): pass --trt-version (e.g. 10.3.0) and --gpu (e.g. 'Orin:8.7')"
         )
     profile = resolve_profile(onnx.batch, min_batch, opt_batch, max_batch)
-    typed = onnx.precision == "fp16" and int(trt_version.split(".")[0]) >= 10
+    mode = trtexec_modes(precision, onnx.precision)[trtexec_target(trt_version)]
+    if mode is None:
+        raise UniadError(
+            f"TensorRT {trt_version} builds no {precision} engine from {onnx_path} (a "
+            f"{onnx.precision} graph), so {engine} was not built from it; pass the ONNX and "
+            "--precision of the trtexec line that built it"
+        )
+    typed = mode == "strongly-typed"
     workspace = int(workspace_gib * GIB)
     digest = sha256_file(onnx_path)
     sidecar = EngineSidecar(

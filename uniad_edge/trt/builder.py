@@ -128,6 +128,15 @@ def is_up_to_date(plan: BuildPlan) -> bool:
 TRTEXEC_TARGETS = ("8.6", "10.x", "11.x")
 
 
+def trtexec_target(version: str) -> str:
+    """The `TRTEXEC_TARGETS` family of TensorRT `version` ('10.3.0' -> '10.x')."""
+    major = version.split(".")[0]
+    family = {"8": "8.6", "10": "10.x", "11": "11.x"}.get(major)
+    if family is None:
+        raise UniadError(f"TensorRT {version} is not one of {', '.join(TRTEXEC_TARGETS)}")
+    return family
+
+
 def trtexec_modes(precision: str, onnx_precision: str) -> dict[str, str | None]:
     """The trtexec build mode per TensorRT family (None: that family cannot build it)."""
     if precision == "int8" or onnx_precision == "int8":
@@ -186,7 +195,7 @@ def unnamed_pins(pins: tuple[features.Pin, ...], target: str) -> list[str]:
 
 
 def _trtexec_engine(out_dir: str | os.PathLike[str], name: str, precision: str) -> Path:
-    """Where the printed trtexec line writes its engine (and `--adopt-engine` finds it)."""
+    """Where the printed trtexec line writes its engine (and `adopt-engine` finds it)."""
     return Path(out_dir) / f"{name}.{precision}.engine"
 
 
@@ -194,14 +203,21 @@ def equivalent_trtexec(
     onnx_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str] = DEFAULT_ENGINE_DIR,
     precision: str = "fp16",
-    **limits: Any,
+    min_batch: int = 1,
+    opt_batch: int = 1,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
 ) -> str:
     """One line: the trtexec command per TensorRT family, then how to register the engine.
 
-    `limits` are `trtexec_lines`' batch range and workspace. trtexec writes no sidecar, and
-    `run` uses only engines with one, so the line ends with the `export --adopt-engine`
-    command that writes it from the ONNX's metadata.
+    trtexec writes no sidecar, and `run` uses only engines with one, so the line ends with the
+    `adopt-engine` command that writes it, carrying the precision, batch range and workspace
+    the trtexec commands used (a sidecar that named another profile would disagree with its
+    engine).
     """
+    limits = dict(
+        min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch, workspace_gib=workspace_gib
+    )
     lines = trtexec_lines(onnx_path, out_dir, precision, **limits)
     seen: dict[str, list[str]] = {}
     for target, line in lines.items():
@@ -212,7 +228,11 @@ def equivalent_trtexec(
     if missing:
         parts.append(f"TensorRT {'/'.join(missing)}: re-export with --half first")
     engine = _trtexec_engine(out_dir, read_onnx_info(onnx_path).name, precision)
-    adopt = f"uniad-edge export --adopt-engine {engine} --onnx {onnx_path}"
+    adopt = (
+        f"uniad-edge adopt-engine {engine} --onnx {onnx_path} --precision {precision} "
+        f"--min-batch {min_batch} --opt-batch {opt_batch} --max-batch {max_batch} "
+        f"--workspace {workspace_gib:g}"
+    )
     return "; ".join(parts) + f"; then register the engine with `{adopt}`"
 
 
