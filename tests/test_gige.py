@@ -338,8 +338,8 @@ def test_run_survives_the_camera_losing_power_for_five_seconds(fake, model, tmp_
 
 
 def test_a_discovery_beside_a_reopening_camera_harms_neither(fake):
-    """Aravis's device lists are not thread safe: listings (a dashboard's camera list, other
-    cameras' readers) beside each other and beside a camera reopening after a power blip read
+    """Aravis's device lists are not thread safe: listings (other cameras' readers reopening,
+    `discover`) beside each other and beside a camera reopening after a power blip read
     garbage ids; all go through one lock. The camera, back within seconds, answers register
     reads yet has forgotten its stream: the reader notices it lost control and reopens it."""
     stream = FrameStream(make_reader(f"{URL}?fps=10&roi=0,0,256,256"), max_backoff_s=0.5).start()
