@@ -79,11 +79,13 @@ def geometry(
 
 
 def camera_frames(images: np.ndarray, frame: FrameGeometry) -> np.ndarray:
-    """Verification images (at the input size) scaled up to whole camera frames."""
+    """Verification images (at the input size) scaled up to whole camera frames, written into
+    one array (a list of frames and their stack would hold them twice)."""
     h, w = frame.size
-    return np.ascontiguousarray(
-        np.stack([cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR) for image in images])
-    )
+    out = np.empty((len(images), h, w, 3), np.uint8)
+    for slot, image in zip(out, images, strict=True):
+        cv2.resize(image, (w, h), dst=slot, interpolation=cv2.INTER_LINEAR)
+    return out
 
 
 def host_prepared(frames: np.ndarray, frame: FrameGeometry, size: tuple[int, int]) -> np.ndarray:

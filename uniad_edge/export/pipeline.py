@@ -140,10 +140,18 @@ def export_graph(
         raise UniadError("export interrupted; no .onnx or .json was left behind") from None
 
 
-def _contract(
-    graph: onnx.ModelProto, frames: np.ndarray, stress: dict[str, np.ndarray], batch: int | None
-) -> RangeContract:
-    return range_contract(graph, np.concatenate([frames, np.stack(list(stress.values()))]), batch)
+def _measured_frames(
+    preset: Preset, count: int, data: Path | None, frame: FrameGeometry | None
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Every frame the checks run on, in one array (verification frames, then stress frames),
+    with the two parts as views of it. At --frame-size 4096x4096 a frame is 48 MiB: copies of
+    the stress set (a dict, a stack, a concatenation) took the export to 4.2 GiB."""
+    frames = sample_frames(preset, count, data)
+    stress = stress_frames(preset.input_size)
+    measured = np.concatenate([frames, np.stack(list(stress.values()))])
+    if frame is not None:
+        measured = camera_frames(measured, frame)
+    return measured, measured[:count], dict(zip(stress, measured[count:], strict=True))
 
 
 def _export(
@@ -179,18 +187,12 @@ def _export(
         check_graph(graph, opset)
     batches = verify_batches or ((batch,) if batch else DYNAMIC_VERIFY_BATCHES)
     # a --half or int8 graph is never built without its range contract
-    measured = verify or half or int8_images is not None
-    frames = sample_frames(ckpt.preset, max(batches), data) if measured else None
-    stress = stress_frames(ckpt.preset.input_size) if measured else {}
-    if frame is not None and frames is not None:
-        frames = camera_frames(frames, frame)
-        stress = dict(
-            zip(stress, camera_frames(np.stack(list(stress.values())), frame), strict=True)
-        )
-    contract = None
-    if frames is not None:
+    frames, stress, contract = None, {}, None
+    if verify or half or int8_images is not None:
+        measured, frames, stress = _measured_frames(ckpt.preset, max(batches), data, frame)
         report("float16 range contract: float32 ranges on verification and stress frames")
-        contract = _contract(graph, frames, stress, batch)
+        contract = range_contract(graph, measured, batch)
+        del measured  # the views `frames` and `stress` keep what is still needed
     fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32", **baked)
     ranged = contract.pinned if contract else None
     fp32_meta = replace(fp32_meta, fp32_nodes=ranged, fp32_pins=fp32_pins(graph, ranged or ()))
