@@ -24,10 +24,12 @@ from uniad_edge.data import load_image, open_dataset
 from uniad_edge.data.synth import generate
 from uniad_edge.errors import UniadError
 from uniad_edge.export import export
+from uniad_edge.export.frame_size import CameraFrames, FrameGeometry, camera_frames
 from uniad_edge.export.graph import head_nodes
 from uniad_edge.export.int8_data import int8_images
 from uniad_edge.export.int8_gate import PROXY, GateLimits, measure
 from uniad_edge.export.int8_groups import layer_groups
+from uniad_edge.export.verify import chunks
 from uniad_edge.model.backbone import packaged_weights_path
 from uniad_edge.presets import PRESETS
 from uniad_edge.runtime.detector import Detector
@@ -98,6 +100,29 @@ def test_a_model_that_misses_the_gate_is_refused_in_one_line(tiny_data, tmp_path
         export(ckpt, format="onnx", out=tmp_path / "out", precision="int8", preset=TINY,
                calib_data=tiny_data, int8_gate=strict, int8_fallback=True, batch=1)  # fmt: skip
     assert not list((tmp_path / "out").glob("*.onnx"))
+
+
+def test_int8_with_a_frame_size_makes_camera_frames_a_slice_at_a_time(tiny_data, tmp_path):
+    """--frame-size with --precision int8: calibration and gate run on whole camera frames
+    (crop and resize in the graph), made per chunk: 100 images at 4096x4096 held at once would
+    be 4.7 GiB."""
+    frame = FrameGeometry((72, 96), (8, 4, 80, 64))
+    images = int8_images(tiny_data, (64, 64), calibration=32, gate=100)
+    lazy = CameraFrames(images.gate, frame)
+    assert len(lazy) == len(images.gate)
+    assert np.array_equal(lazy[2:5], camera_frames(images.gate[2:5], frame))
+    taken = chunks(lazy, None, 4)
+    assert next(taken).shape == (4, 72, 96, 3)  # made when taken, not before
+    ckpt = tiny_checkpoint(tmp_path / "t.pth", {"global": 1.0, "per_class": {}, "rule": "t"})
+    loose = GateLimits(agreement=0.0, score_change=1e9, auroc_drop=1.0)
+    result = export(ckpt, format="onnx", out=tmp_path / "out", precision="int8", preset=TINY,
+                    calib_data=tiny_data, int8_gate=loose, frame_size=(96, 72),
+                    roi=(8, 4, 80, 64))  # fmt: skip
+    sidecar = json.loads(result.onnx.onnx_path.with_suffix(".json").read_text())
+    assert sidecar["precision"] == "int8" and sidecar["frame_size"] == [72, 96]
+    assert sidecar["int8"]["calibration"]["images"] == len(images.calibration)
+    graph = onnx.load(str(result.onnx.onnx_path))
+    assert [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim[1:]] == [72, 96, 3]
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,22 @@ def camera_frames(images: np.ndarray, frame: FrameGeometry) -> np.ndarray:
     return out
 
 
+class CameraFrames:
+    """Images at the input size standing for whole camera frames, made a slice at a time
+    (`verify.FrameBatch`): the INT8 export's calibration and gate images at 4096x4096 would
+    otherwise hold 100 frames of 48 MiB at once."""
+
+    def __init__(self, images: np.ndarray, frame: FrameGeometry) -> None:
+        self.images = images
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: slice, /) -> np.ndarray:
+        return camera_frames(self.images[index], self.frame)
+
+
 def host_prepared(frames: np.ndarray, frame: FrameGeometry, size: tuple[int, int]) -> np.ndarray:
     """What the runtime does without `--frame-size`: crop, then cv2 bilinear to `size`."""
     x, y, w, h = frame.roi or (0, 0, frames.shape[2], frames.shape[1])

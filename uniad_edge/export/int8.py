@@ -29,7 +29,7 @@ from ..metadata import Thresholds
 from .int8_data import Int8Images
 from .int8_gate import Gate, GateLimits, measure, thresholds_for
 from .int8_groups import QUANTIZED_OPS, layer_groups
-from .verify import chunks, ort_session, run_ort
+from .verify import FrameBatch, chunks, ort_session, run_ort
 
 CHUNK = 4
 DQ = "DequantizeLinear"
@@ -59,7 +59,7 @@ class Quantized:
     gate: Gate
 
 
-def scores(model_bytes: bytes, frames: np.ndarray, batch: int | None) -> np.ndarray:
+def scores(model_bytes: bytes, frames: FrameBatch, batch: int | None) -> np.ndarray:
     """ONNX Runtime CPU scores of `frames` (float64), padding dropped."""
     session = ort_session(model_bytes)
     out = [run_ort(session, chunk)[1].reshape(-1) for chunk in chunks(frames, batch, CHUNK)]
@@ -69,8 +69,8 @@ def scores(model_bytes: bytes, frames: np.ndarray, batch: int | None) -> np.ndar
 class _Reader:
     """ONNX Runtime's calibration data reader over in-memory frames."""
 
-    def __init__(self, frames: np.ndarray, batch: int | None, input_name: str) -> None:
-        self._batches = iter(list(chunks(frames, batch, CHUNK)))
+    def __init__(self, frames: FrameBatch, batch: int | None, input_name: str) -> None:
+        self._batches = chunks(frames, batch, CHUNK)
         self._name = input_name
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -99,7 +99,7 @@ class Quantizer:
     def __init__(
         self,
         graph: onnx.ModelProto,
-        calibration: np.ndarray,
+        calibration: FrameBatch,
         batch: int | None,
         float_nodes: Sequence[str] = (),
     ) -> None:

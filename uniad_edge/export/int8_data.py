@@ -16,15 +16,17 @@ import numpy as np
 
 from ..errors import UniadError
 from ..metadata import Thresholds
+from .verify import FrameBatch
 
 
 @dataclass
 class Int8Images:
-    """uint8 BGR frames at the graph's input; `gate_*` are the held-out images' labels (1:
-    defective), classes and paths (for the refusal's worst image)."""
+    """uint8 BGR frames at the graph's input (with --frame-size: whole camera frames, made a
+    slice at a time); `gate_*` are the held-out images' labels (1: defective), classes and
+    paths (for the refusal's worst image)."""
 
-    calibration: np.ndarray
-    gate: np.ndarray
+    calibration: FrameBatch
+    gate: FrameBatch
     gate_labels: np.ndarray
     gate_classes: list[str]
     gate_paths: list[str]

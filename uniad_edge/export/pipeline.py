@@ -29,7 +29,13 @@ from ..stress import stress_frames
 from .checks import check_graph, graph_problems
 from .fold import fold_constants
 from .fp16_range import RangeContract, half_within_contract, range_contract
-from .frame_size import FrameGeometry, camera_frames, check_host_parity, geometry
+from .frame_size import (
+    CameraFrames,
+    FrameGeometry,
+    camera_frames,
+    check_host_parity,
+    geometry,
+)
 from .graph import fp32_pins, head_nodes, trace_to_onnx
 from .half import head_float_types
 from .int8 import Quantized, quantize_within_gate
@@ -276,8 +282,8 @@ def _int8_images(
     options.report(f"INT8: reading calibration and gate images from {folder}")
     images = int8_images(folder, ckpt.preset.input_size, options.calib_images, options.gate_images)
     if frame is not None:
-        images.calibration = camera_frames(images.calibration, frame)
-        images.gate = camera_frames(images.gate, frame)
+        images.calibration = CameraFrames(images.calibration, frame)
+        images.gate = CameraFrames(images.gate, frame)
     return images
 
 

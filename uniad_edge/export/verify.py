@@ -6,14 +6,16 @@ runtime would silently report wrong scores; so every export is checked on real-l
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from ..errors import UniadError
 from ..metadata import INPUT_NAME
-from ..parity import EXPORT_LIMITS, HALF_LIMITS, Parity, compare, per_frame
+from ..parity import EXPORT_LIMITS, HALF_LIMITS, Parity, compare
 from ..presets import Preset
 
 
@@ -88,19 +90,27 @@ def check_parity(
     return results
 
 
-def chunks(frames: np.ndarray, batch: int | None, largest: int = 1) -> list[np.ndarray]:
+class FrameBatch(Protocol):
+    """Frames a check reads one slice at a time: an array, or `frame_size.CameraFrames`, which
+    makes whole camera frames only for the slice asked for."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> np.ndarray: ...
+
+
+def chunks(frames: FrameBatch, batch: int | None, largest: int = 1) -> Iterator[np.ndarray]:
     """`frames` in chunks a graph of static `batch` (or a dynamic one, `largest` at a time)
-    accepts. One frame at a time by default: a session's memory grows with its batch (the
-    mixed-precision drift check of mvtec-512 reached 3.9 GB resident in chunks of 4)."""
+    accepts, made as they are taken. One frame at a time by default: a session's memory grows
+    with its batch (the mixed-precision drift check of mvtec-512 reached 3.9 GB resident in
+    chunks of 4)."""
     size = batch or largest
-    out = []
     for start in range(0, len(frames), size):
         chunk = frames[start : start + size]
         if batch and len(chunk) < batch:
             pad = np.resize(np.arange(len(chunk)), batch - len(chunk))
             chunk = np.concatenate([chunk, chunk[pad]])
-        out.append(np.ascontiguousarray(chunk))
-    return out
+        yield np.ascontiguousarray(chunk)
 
 
 def run_ort_chunked(
@@ -133,12 +143,12 @@ def check_half_drift(
         run_ort_chunked(reference, frames, batch), run_ort_chunked(candidate, frames, batch)
     )
     _refuse_drift(drift, "its verification frames", culprit)
-    if stress:
-        names, batch_frames = list(stress), np.stack(list(stress.values()))
-        ref_out = run_ort_chunked(reference, batch_frames, batch)
-        new_out = run_ort_chunked(candidate, batch_frames, batch)
-        for name, one in zip(names, per_frame(ref_out, new_out), strict=True):
-            _refuse_drift(one, f"stress frame {name!r}", culprit)
+    for name, frame in (stress or {}).items():  # one at a time: no stacked copy of 4K frames
+        single = frame[None]
+        one = compare(
+            run_ort_chunked(reference, single, batch), run_ort_chunked(candidate, single, batch)
+        )
+        _refuse_drift(one, f"stress frame {name!r}", culprit)
     return drift
 
 
