@@ -21,7 +21,7 @@ from ..metadata import INPUT_NAME
 from ..parity import Parity
 from .graph import head_nodes
 from .half import to_mixed_precision
-from .verify import check_half_drift, chunks
+from .verify import FrameBatch, check_half_drift, chunks
 
 FLOAT16_MAX = 65504.0
 SAFETY_FACTOR = 16.0
@@ -161,7 +161,7 @@ hardly (mvtec-224, 21 frames: 0.55 GB peak in 61 s at 1, 0.70 GB in 56 s at 4)."
 
 
 def tensor_ranges(
-    model: onnx.ModelProto, frames: np.ndarray, batch: int | None
+    model: onnx.ModelProto, frames: FrameBatch, batch: int | None
 ) -> dict[str, float]:
     """Largest |value| of every float32 tensor (computed or initializer) over `frames`.
 
@@ -197,7 +197,7 @@ def tensor_ranges(
 
 def range_contract(
     model: onnx.ModelProto,
-    frames: np.ndarray,
+    frames: FrameBatch,
     batch: int | None,
     safety_factor: float = SAFETY_FACTOR,
     ranges: dict[str, float] | None = None,
@@ -231,7 +231,7 @@ float32 too, up to nodes of |value| <= 1 (nearly all): correct, if then hardly f
 def half_within_contract(
     model: onnx.ModelProto,
     frames: np.ndarray,
-    stress: dict[str, np.ndarray],
+    stress: dict[str, FrameBatch],
     batch: int | None,
     measured: RangeContract,
 ) -> tuple[onnx.ModelProto, RangeContract, Parity]:

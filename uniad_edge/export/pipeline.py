@@ -41,7 +41,7 @@ from .half import head_float_types
 from .int8 import Quantized, quantize_within_gate
 from .int8_data import Int8Images, default_calib_data, int8_images
 from .options import ExportOptions
-from .verify import check_parity, sample_frames
+from .verify import FrameBatch, check_parity, sample_frames
 
 ProgressFn = Callable[[str], None]
 DYNAMIC_VERIFY_BATCHES = (1, 3)
@@ -148,16 +148,18 @@ def export_graph(
 
 def _measured_frames(
     preset: Preset, count: int, data: Path | None, frame: FrameGeometry | None
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Every frame the checks run on, in one array (verification frames, then stress frames),
-    with the two parts as views of it. At --frame-size 4096x4096 a frame is 48 MiB: copies of
-    the stress set (a dict, a stack, a concatenation) took the export to 4.2 GiB."""
+) -> tuple[FrameBatch, np.ndarray, dict[str, FrameBatch]]:
+    """What the checks run on: every frame for the range contract (verification frames, then
+    stress frames), the verification frames, and each stress frame as a batch of one. With
+    --frame-size the stress frames become camera frames only while a check reads them: 24 of
+    48 MiB each at 4096x4096, held with their copies, took the export to 4.2 GiB."""
     frames = sample_frames(preset, count, data)
-    stress = stress_frames(preset.input_size)
-    measured = np.concatenate([frames, np.stack(list(stress.values()))])
-    if frame is not None:
-        measured = camera_frames(measured, frame)
-    return measured, measured[:count], dict(zip(stress, measured[count:], strict=True))
+    stress = {name: image[None] for name, image in stress_frames(preset.input_size).items()}
+    measured = np.concatenate([frames, *stress.values()])
+    if frame is None:
+        return measured, frames, dict(stress)
+    lazy = {name: CameraFrames(one, frame) for name, one in stress.items()}
+    return CameraFrames(measured, frame), camera_frames(frames, frame), lazy
 
 
 def _export(
@@ -198,7 +200,6 @@ def _export(
         measured, frames, stress = _measured_frames(ckpt.preset, max(batches), data, frame)
         report("float16 range contract: float32 ranges on verification and stress frames")
         contract = range_contract(graph, measured, batch)
-        del measured  # the views `frames` and `stress` keep what is still needed
     fp32_meta = build_metadata(ckpt, name, batch, opset, "fp32", **baked)
     ranged = contract.pinned if contract else None
     fp32_meta = replace(fp32_meta, fp32_nodes=ranged, fp32_pins=fp32_pins(graph, ranged or ()))

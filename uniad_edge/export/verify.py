@@ -114,7 +114,7 @@ def chunks(frames: FrameBatch, batch: int | None, largest: int = 1) -> Iterator[
 
 
 def run_ort_chunked(
-    session: object, frames: np.ndarray, batch: int | None
+    session: object, frames: FrameBatch, batch: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """`run_ort` over `frames` in chunks a static-`batch` graph accepts (padding dropped)."""
     maps, scores = [], []
@@ -132,21 +132,20 @@ def check_half_drift(
     frames: np.ndarray,
     *,
     batch: int | None = None,
-    stress: dict[str, np.ndarray] | None = None,
+    stress: dict[str, FrameBatch] | None = None,
     culprit: str = "",
 ) -> Parity:
     """Mixed-precision graph vs the float32 graph, both in ORT CPU, on `frames` and then on
-    each `stress` frame alone; `UniadError` beyond `HALF_LIMITS` naming the frame and
-    `culprit` (the node nearest float16's limit). Returns the drift on `frames`."""
+    each `stress` frame alone (a batch of one); `UniadError` beyond `HALF_LIMITS` naming the
+    frame and `culprit` (the node nearest float16's limit). Returns the drift on `frames`."""
     reference, candidate = ort_session(fp32_bytes), ort_session(half_bytes)
     drift = compare(
         run_ort_chunked(reference, frames, batch), run_ort_chunked(candidate, frames, batch)
     )
     _refuse_drift(drift, "its verification frames", culprit)
-    for name, frame in (stress or {}).items():  # one at a time: no stacked copy of 4K frames
-        single = frame[None]
+    for name, frame in (stress or {}).items():  # each a batch of one: no stack of 4K frames
         one = compare(
-            run_ort_chunked(reference, single, batch), run_ort_chunked(candidate, single, batch)
+            run_ort_chunked(reference, frame, batch), run_ort_chunked(candidate, frame, batch)
         )
         _refuse_drift(one, f"stress frame {name!r}", culprit)
     return drift
