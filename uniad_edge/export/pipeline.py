@@ -157,7 +157,7 @@ def _measured_frames(
     stress = {name: image[None] for name, image in stress_frames(preset.input_size).items()}
     measured = np.concatenate([frames, *stress.values()])
     if frame is None:
-        return measured, frames, dict(stress)
+        return measured, frames, stress
     lazy = {name: CameraFrames(one, frame) for name, one in stress.items()}
     return CameraFrames(measured, frame), camera_frames(frames, frame), lazy
 
